@@ -1,0 +1,2 @@
+"""Paper-style figures and readable reports from tidy benchmark results. Reads results; never
+recomputes them."""
