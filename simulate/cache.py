@@ -1,0 +1,141 @@
+"""A small content-addressed cache for expensive simulation results.
+
+An entry is a directory ``<root>/<kind>/<key>/`` holding ``result.npz`` (arrays only, loaded without
+pickle) and ``meta.json`` (recipe, library versions, run time and the SHA-256 of ``result.npz``). The key
+hashes the kind, the recipe's canonical JSON and the abTEM/ase versions, so a matching request reuses the
+entry and any change of physics or library makes a new one. Every file is written to a temporary name and
+renamed into place, so an interrupted write never leaves a half-written entry; an entry whose hash does
+not match (corrupt or partial) is reported and removed so that it is recomputed.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CACHE_SCHEMA = 1
+
+
+def cache_root() -> Path:
+    """Root of the cache: ``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``."""
+    return Path(os.environ.get("STEM_BENCH_CACHE", Path.home() / ".cache" / "stem-restore-bench"))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose physics enters a cached result."""
+    import abtem
+    import ase
+
+    return {"abtem": abtem.__version__, "ase": ase.__version__, "numpy": np.__version__}
+
+
+def cache_key(kind: str, recipe_json: str, versions: dict[str, str]) -> str:
+    """SHA-256 (first 20 hex digits) of the kind, the recipe and the abTEM/ase versions."""
+    payload = json.dumps(
+        {"schema": CACHE_SCHEMA, "kind": kind, "recipe": json.loads(recipe_json),
+         "abtem": versions.get("abtem"), "ase": versions.get("ase")},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_arrays_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Save arrays as an ``.npz`` (or one array as ``.npy``) atomically."""
+    buffer = io.BytesIO()
+    if Path(path).suffix == ".npy":
+        (array,) = arrays.values()
+        np.save(buffer, np.asarray(array), allow_pickle=False)
+    else:
+        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+    write_bytes_atomic(Path(path), buffer.getvalue())
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Load an ``.npz`` written by :func:`save_arrays_atomic` (never unpickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cache entry: ``directory/result.npz`` + ``directory/meta.json`` and a ``partial/`` folder."""
+
+    directory: Path
+
+    @property
+    def result_path(self) -> Path:
+        return self.directory / "result.npz"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.directory / "meta.json"
+
+    @property
+    def partial_directory(self) -> Path:
+        """Where resumable intermediate pieces (one file per finished unit of work) are kept."""
+        return self.directory / "partial"
+
+    def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """Arrays and metadata of a complete, verified entry; ``None`` when absent or corrupt."""
+        if not self.meta_path.exists() and not self.result_path.exists():
+            return None
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            if sha256_file(self.result_path) != meta["result_sha256"]:
+                raise ValueError("SHA-256 of result.npz does not match meta.json")
+            arrays = load_arrays(self.result_path)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as problem:
+            print(f"cache: entry {self.directory} is corrupt or partial ({problem}); recomputing it",
+                  file=sys.stderr)
+            self.result_path.unlink(missing_ok=True)
+            self.meta_path.unlink(missing_ok=True)
+            return None
+        return arrays, meta
+
+    def store(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Write the result, then its metadata (with the result's hash) last: a crash in between leaves an
+        entry without meta, which :meth:`load` treats as partial."""
+        save_arrays_atomic(self.result_path, arrays)
+        meta = {**meta, "result_sha256": sha256_file(self.result_path)}
+        write_bytes_atomic(self.meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+        if self.partial_directory.exists():
+            shutil.rmtree(self.partial_directory, ignore_errors=True)
+
+
+def cache_entry(kind: str, recipe_json: str, root: Path | None = None) -> CacheEntry:
+    """The entry for a recipe of a given kind under ``root`` (default :func:`cache_root`)."""
+    key = cache_key(kind, recipe_json, library_versions())
+    return CacheEntry(Path(root or cache_root()) / kind / key)

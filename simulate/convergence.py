@@ -1,0 +1,95 @@
+"""Convergence checks of a thickness-series recipe: probe wrap-around and frozen-phonon averaging.
+
+Both checks return plain dictionaries of measured numbers that ``bench simulate convergence`` writes to
+JSON and that docs/thickness_series.md quotes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulate.recipe import HAADFRecipe
+from simulate.thickness_series import ThicknessSeries, simulate_thickness_series
+
+
+def supercell_wrap_check(
+    recipe: HAADFRecipe,
+    lateral_cells: tuple[int, ...] = (3, 4, 6),
+    *,
+    phonon_configurations: int | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Simulate the recipe with several supercell widths and compare their SCS and images.
+
+    The widest supercell is the reference; a width is adequate when its SCS differs from the reference by
+    much less than the precision the benchmarks resolve (≈ 1 %).
+
+    Parameters
+    ----------
+    recipe : HAADFRecipe
+        Recipe whose ``lateral_cells`` is varied (everything else is kept, except the phonon
+        configurations when ``phonon_configurations`` is given).
+    lateral_cells : tuple of int
+        Supercell widths [unit cells] to compare.
+    phonon_configurations : int, optional
+        Override of the number of configurations (``recipe.phonon_rms_displacement_angstrom = 0`` makes the
+        comparison deterministic).
+
+    Returns
+    -------
+    dict
+        Per width: max and mean |ΔSCS|/SCS over thicknesses ≥ 1 atom, max |Δimage| / max(image), against
+        the widest supercell.
+    """
+    changes: dict[str, Any] = {}
+    if phonon_configurations is not None:
+        changes["phonon_configurations"] = phonon_configurations
+    runs: dict[int, ThicknessSeries] = {}
+    for cells in sorted(lateral_cells):
+        variant = recipe.replace(lateral_cells=cells, name=f"{recipe.name}-wrap-{cells}", **changes)
+        runs[cells] = simulate_thickness_series(variant, cache_dir=cache_dir, progress=progress)
+    reference = runs[max(runs)]
+    scs_reference = reference.scs_angstrom2[1:]
+    report: dict[str, Any] = {"reference_lateral_cells": max(runs), "widths": {}}
+    for cells, series in runs.items():
+        relative = np.abs(series.scs_angstrom2[1:] - scs_reference) / scs_reference
+        image_difference = np.abs(series.images - reference.images).max(axis=(1, 2)) / reference.images.max(axis=(1, 2)).clip(1e-12)
+        report["widths"][str(cells)] = {
+            "extent_angstrom": cells * recipe.lattice_constant_angstrom,
+            "max_relative_scs_difference": float(relative.max()),
+            "mean_relative_scs_difference": float(relative.mean()),
+            "max_relative_image_difference": float(image_difference[1:].max()),
+            "wall_time_s": series.metadata.get("wall_time_s"),
+        }
+    return report
+
+
+def phonon_convergence(series: ThicknessSeries) -> dict[str, Any]:
+    """Standard error of the phonon-averaged cell-mean intensity versus the number of configurations.
+
+    Returns
+    -------
+    dict
+        ``relative_standard_error`` of the SCS (standard error / mean) for the full set, per thickness
+        (max and at 2, 10, 40 and the largest thickness), and the running relative change of the SCS when
+        the last configuration is added.
+    """
+    scs = series.scs_angstrom2[1:]
+    error = series.scs_standard_error_angstrom2[1:]
+    relative = error / scs
+    k = series.configuration_intensities.shape[0]
+    atoms = series.atoms_per_column[1:]
+    picks = {int(n): float(relative[atoms == n][0]) for n in (2, 10, 40, int(atoms[-1])) if n in atoms}
+    report: dict[str, Any] = {
+        "configurations": k,
+        "max_relative_standard_error": float(np.nanmax(relative)) if k > 1 else None,
+        "relative_standard_error_at_atoms": picks,
+    }
+    if k > 1:
+        without_last = ThicknessSeries(series.recipe, series.configuration_intensities[:-1], {})
+        change = np.abs(without_last.scs_angstrom2[1:] - scs) / scs
+        report["max_relative_change_adding_last_configuration"] = float(change.max())
+    return report

@@ -1,0 +1,309 @@
+"""HAADF-STEM thickness series of bulk Pt [001], simulated with abTEM multislice and frozen phonons.
+
+One multislice run records every thickness from 0 to ``max_thickness_atoms`` atoms per column through
+abTEM's ``exit_planes``. Each frozen-phonon configuration is a unit of work: finished configurations are
+kept in the cache's ``partial/`` folder, so an interrupted run resumes where it stopped, and their spread
+gives the standard error of the phonon average (the convergence check). Work runs through dask: locally
+by default, or on an existing dask.distributed cluster given its address.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulate import p4mm
+from simulate.cache import CacheEntry, cache_entry, library_versions, load_arrays, save_arrays_atomic
+from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe
+from simulate.structures import area_per_column, column_positions_in_cell, pt_001_supercell
+
+KIND = "pt001-thickness-series"
+EMBEDDED_DEFAULT = Path(__file__).parent / "data" / "pt001_haadf_default"
+
+
+@dataclass(frozen=True)
+class ThicknessSeries:
+    """Noise-free HAADF images of one Pt [001] unit cell for every thickness.
+
+    Attributes
+    ----------
+    recipe : HAADFRecipe
+        The recipe that produced the series.
+    configuration_intensities : ndarray, shape (K, T, P)
+        Detected intensity [fraction of the incident beam] for each phonon configuration k, thickness t
+        and simulated scan position p (the p4mm wedge, or the full grid without symmetry).
+    metadata : dict
+        Library versions, run time, hardware and scheduler of the run.
+    """
+
+    recipe: HAADFRecipe
+    configuration_intensities: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def images(self) -> np.ndarray:
+        """Phonon-averaged images, shape (T, n, n) [fraction of beam]; ``images[t, row, column]`` is the
+        probe at (x, y) = (column, row) · pixel size from a column at the origin."""
+        mean = self.configuration_intensities.mean(axis=0)
+        n = self.recipe.scan_points_per_cell
+        if self.recipe.use_p4mm_symmetry:
+            return p4mm.unfold(mean, n)
+        return mean.reshape(mean.shape[0], n, n)
+
+    @property
+    def atoms_per_column(self) -> np.ndarray:
+        """Atoms per column of each exit plane, 0 … max_thickness_atoms, shape (T,)."""
+        return np.arange(self.configuration_intensities.shape[1])
+
+    @property
+    def thickness_angstrom(self) -> np.ndarray:
+        return self.atoms_per_column * self.recipe.lattice_constant_angstrom
+
+    @property
+    def pixel_size_angstrom(self) -> float:
+        return self.recipe.scan_sampling_angstrom
+
+    @property
+    def column_positions_angstrom(self) -> np.ndarray:
+        """True (x, y) column positions [Å] in the cell, shape (4, 2)."""
+        return column_positions_in_cell(self.recipe.lattice_constant_angstrom)
+
+    def _cell_means(self) -> np.ndarray:
+        """Mean intensity over the unit cell for each configuration, shape (K, T)."""
+        values = self.configuration_intensities
+        n = self.recipe.scan_points_per_cell
+        if self.recipe.use_p4mm_symmetry:
+            weights = np.bincount(p4mm.fold_index_map(n).ravel(), minlength=values.shape[-1]) / n**2
+            return values @ weights
+        return values.mean(axis=-1)
+
+    @property
+    def scs_angstrom2(self) -> np.ndarray:
+        """Exact cell-integrated scattering cross section per column [Å²]: mean cell intensity × a²/4."""
+        return self._cell_means().mean(axis=0) * area_per_column(self.recipe.lattice_constant_angstrom)
+
+    @property
+    def scs_standard_error_angstrom2(self) -> np.ndarray:
+        """Standard error of :attr:`scs_angstrom2` from the spread over phonon configurations [Å²]
+        (NaN with a single configuration)."""
+        cell_means = self._cell_means()
+        k = cell_means.shape[0]
+        if k < 2:
+            return np.full(cell_means.shape[1], np.nan)
+        return cell_means.std(axis=0, ddof=1) / np.sqrt(k) * area_per_column(self.recipe.lattice_constant_angstrom)
+
+    def image(self, atoms_per_column: int) -> np.ndarray:
+        """Noise-free image (n, n) of one unit cell at a thickness given in atoms per column."""
+        maximum = self.atoms_per_column[-1]
+        if int(atoms_per_column) != atoms_per_column or not 0 <= atoms_per_column <= maximum:
+            raise ValueError(f"atoms_per_column={atoms_per_column!r} must be an integer in [0, {maximum}]")
+        return self.images[int(atoms_per_column)]
+
+
+def scan_positions(recipe: HAADFRecipe) -> np.ndarray:
+    """Probe positions (x, y) [Å] of the simulated scan, shape (P, 2).
+
+    The scanned cell starts at a column near the middle of the supercell, so that the probe sits as far
+    from the supercell edges as the periodic boundary allows.
+    """
+    n = recipe.scan_points_per_cell
+    if recipe.use_p4mm_symmetry:
+        indices = p4mm.irreducible_indices(n)
+    else:
+        rows, columns = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        indices = np.stack([columns.ravel(), rows.ravel()], axis=-1)
+    origin = (recipe.lateral_cells // 2) * recipe.lattice_constant_angstrom
+    return origin + indices * recipe.scan_sampling_angstrom
+
+
+def phonon_seed(recipe: HAADFRecipe, configuration: int) -> int:
+    """Seed of frozen-phonon configuration ``configuration`` (independent streams per configuration)."""
+    return int(np.random.SeedSequence([recipe.phonon_seed, configuration]).generate_state(1)[0])
+
+
+def build_configuration(recipe: HAADFRecipe, configuration: int):
+    """The lazy abTEM measurement of one phonon configuration: intensity of shape (T, P)."""
+    import abtem
+
+    atoms = pt_001_supercell(recipe.lateral_cells, recipe.max_thickness_atoms, recipe.lattice_constant_angstrom)
+    if recipe.phonon_rms_displacement_angstrom > 0:
+        atoms = abtem.FrozenPhonons(
+            atoms, num_configs=1, sigmas=recipe.phonon_rms_displacement_angstrom,
+            seed=(phonon_seed(recipe, configuration),),
+        )
+    slices = recipe.slices_per_cell * recipe.max_thickness_atoms
+    potential = abtem.Potential(
+        atoms,
+        gpts=recipe.grid_points,
+        # explicit per-slice thicknesses: a float is divided into the cell height with round-off
+        slice_thickness=[recipe.slice_thickness_angstrom] * slices,
+        exit_planes=recipe.slices_per_cell,
+        parametrization=recipe.parametrization,
+        projection=recipe.projection,
+    )
+    probe = abtem.Probe(energy=recipe.energy_kv * 1e3, semiangle_cutoff=recipe.convergence_semiangle_mrad)
+    probe.grid.match(potential)
+    detector = abtem.AnnularDetector(inner=recipe.detector_inner_mrad, outer=recipe.detector_outer_mrad)
+    return probe.scan(potential, scan=abtem.CustomScan(scan_positions(recipe)), detectors=detector)
+
+
+def _configuration_path(entry: CacheEntry, configuration: int) -> Path:
+    return entry.partial_directory / f"configuration-{configuration:04d}.npy"
+
+
+def _load_configuration(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        values = None
+    if values is None or values.shape != shape or not np.all(np.isfinite(values)):
+        path.unlink(missing_ok=True)  # partial or corrupt: recompute it
+        return None
+    return values
+
+
+def simulate_thickness_series(
+    recipe: HAADFRecipe = DEFAULT_RECIPE,
+    *,
+    scheduler: str | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> ThicknessSeries:
+    """Simulate (or load from the cache) the HAADF thickness series of a recipe.
+
+    Parameters
+    ----------
+    recipe : HAADFRecipe
+        Physical and numerical settings; validated on construction.
+    scheduler : str, optional
+        Address of an existing dask.distributed scheduler (``tcp://host:8786``). ``None`` computes locally
+        with dask's threaded scheduler.
+    cache_dir : path, optional
+        Cache root (default ``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``).
+    use_cache : bool
+        Reuse a matching cached or embedded result; ``False`` recomputes (and overwrites the entry).
+    progress : bool
+        Show a progress bar over phonon configurations.
+
+    Returns
+    -------
+    ThicknessSeries
+
+    Raises
+    ------
+    ValueError
+        If the recipe is invalid (raised when it is built).
+    """
+    import abtem
+    from tqdm.auto import tqdm
+
+    if use_cache and recipe == DEFAULT_RECIPE and EMBEDDED_DEFAULT.with_suffix(".npz").exists():
+        return load_embedded_default()
+    entry = cache_entry(KIND, recipe.to_json(), cache_dir)
+    if use_cache:
+        cached = entry.load()
+        if cached is not None:
+            arrays, meta = cached
+            return ThicknessSeries(recipe, arrays["configuration_intensities"], meta.get("metadata", {}))
+
+    shape = (recipe.max_thickness_atoms + 1, len(scan_positions(recipe)))
+    results: dict[int, np.ndarray] = {}
+    for k in range(recipe.phonon_configurations):
+        values = _load_configuration(_configuration_path(entry, k), shape)
+        if values is not None:
+            results[k] = values
+    missing = [k for k in range(recipe.phonon_configurations) if k not in results]
+    start = time.perf_counter()
+    bar = tqdm(total=recipe.phonon_configurations, initial=len(results), desc="phonon configurations",
+               unit="config", disable=not progress)
+    with abtem.config.set({"diagnostics.progress_bar": False}):
+        if scheduler is None:
+            for k in missing:
+                values = np.asarray(build_configuration(recipe, k).compute(scheduler="threads").array)
+                save_arrays_atomic(_configuration_path(entry, k), {"intensity": values})
+                results[k] = values
+                bar.update()
+        else:
+            from dask.distributed import Client, as_completed
+
+            with Client(scheduler) as client:
+                futures = {client.compute(build_configuration(recipe, k).array): k for k in missing}
+                for future in as_completed(futures):
+                    k = futures[future]
+                    values = np.asarray(future.result())
+                    save_arrays_atomic(_configuration_path(entry, k), {"intensity": values})
+                    results[k] = values
+                    bar.update()
+    bar.close()
+    intensities = np.stack([results[k] for k in range(recipe.phonon_configurations)])
+    metadata = _run_metadata(time.perf_counter() - start, scheduler, resumed=len(results) - len(missing))
+    entry.store({"configuration_intensities": intensities}, {"recipe": recipe.to_dict(), "metadata": metadata})
+    return ThicknessSeries(recipe, intensities, metadata)
+
+
+def _run_metadata(wall_seconds: float, scheduler: str | None, resumed: int) -> dict[str, Any]:
+    import os
+    import platform
+
+    return {
+        "versions": library_versions(),
+        "wall_time_s": round(wall_seconds, 1),
+        "configurations_resumed_from_partial": resumed,
+        "scheduler": scheduler or "local threads",
+        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+                     "cpu_count": os.cpu_count(), "device": "cpu"},
+        "python": platform.python_version(),
+    }
+
+
+def load_embedded_default() -> ThicknessSeries:
+    """The shipped thickness series of :data:`DEFAULT_RECIPE`, verified against its recorded SHA-256.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the package was installed without its data; regenerate it with
+        ``bench simulate thickness-series --write-default``.
+    """
+    import json
+
+    from simulate.cache import sha256_file
+
+    npz, meta_path = EMBEDDED_DEFAULT.with_suffix(".npz"), EMBEDDED_DEFAULT.with_suffix(".json")
+    if not npz.exists() or not meta_path.exists():
+        raise FileNotFoundError(
+            f"embedded default thickness series missing at {npz}; regenerate it with "
+            "`bench simulate thickness-series --write-default`"
+        )
+    meta = json.loads(meta_path.read_text())
+    if sha256_file(npz) != meta["result_sha256"]:
+        raise ValueError(f"embedded default {npz} does not match the SHA-256 recorded in {meta_path}; "
+                         "restore it from git or regenerate it with `bench simulate thickness-series --write-default`")
+    recipe = HAADFRecipe.from_dict(meta["recipe"])
+    return ThicknessSeries(recipe, load_arrays(npz)["configuration_intensities"], meta.get("metadata", {}))
+
+
+def write_embedded_default(series: ThicknessSeries) -> Path:
+    """Store a series as the package's embedded default (recipe, versions, run time and hash beside it)."""
+    entry = CacheEntry(EMBEDDED_DEFAULT.parent)
+    # same layout as a cache entry, but with the embedded file names
+    npz, meta_path = EMBEDDED_DEFAULT.with_suffix(".npz"), EMBEDDED_DEFAULT.with_suffix(".json")
+    save_arrays_atomic(npz, {"configuration_intensities": series.configuration_intensities})
+    from simulate.cache import sha256_file, write_bytes_atomic
+    import json
+
+    meta = {
+        "recipe": series.recipe.to_dict(),
+        "metadata": series.metadata,
+        "result_sha256": sha256_file(npz),
+        "regenerate": "bench simulate thickness-series --write-default",
+    }
+    write_bytes_atomic(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+    del entry
+    return npz

@@ -1,0 +1,117 @@
+"""The coarse recipe runs real abTEM multislice (≈ 10 s): shapes, units, positions, SCS, cache."""
+import json
+
+import numpy as np
+import pytest
+
+import simulate.thickness_series as thickness_series
+from simulate.recipe import COARSE_RECIPE
+from simulate.thickness_series import simulate_thickness_series
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def coarse(cache_dir):
+    return simulate_thickness_series(COARSE_RECIPE, cache_dir=cache_dir, progress=False)
+
+
+def test_shapes_and_units(coarse):
+    n = COARSE_RECIPE.scan_points_per_cell
+    assert coarse.images.shape == (COARSE_RECIPE.max_thickness_atoms + 1, n, n)
+    assert coarse.pixel_size_angstrom == pytest.approx(3.924 / n)
+    assert np.array_equal(coarse.atoms_per_column, np.arange(11))
+    # a fraction of the incident beam: zero at the entrance plane, never above 1
+    assert np.all(coarse.images >= 0) and coarse.images.max() < 1
+    assert coarse.images[0].max() < 1e-6
+
+
+def test_intensity_peaks_on_the_true_columns(coarse):
+    image = coarse.image(8)
+    n = image.shape[0]
+    columns = np.round(coarse.column_positions_angstrom / coarse.pixel_size_angstrom).astype(int)
+    on_columns = image[columns[:, 1] % n, columns[:, 0] % n]
+    between = image[n // 4, n // 4]  # the empty site between four columns
+    assert on_columns.min() > 10 * between
+    # every column is a local maximum of the image
+    for x, y in columns:
+        neighbourhood = np.roll(np.roll(image, 1 - y, axis=0), 1 - x, axis=1)[:3, :3]
+        assert image[y % n, x % n] == neighbourhood.max()
+
+
+def test_scs_increases_with_thickness_over_the_first_ten_atoms(coarse):
+    scs = coarse.scs_angstrom2
+    assert scs[0] == pytest.approx(0, abs=1e-9)
+    assert np.all(np.diff(scs[:11]) > 0)
+    # one Pt atom scatters a few hundredths of Å² into a 50–120 mrad detector at 300 kV
+    assert 0.005 < scs[1] < 0.05
+
+
+def test_cache_hit_does_not_simulate(coarse, cache_dir, monkeypatch):
+    def fail(*_args, **_kwargs):
+        raise AssertionError("a cache hit must not simulate")
+
+    monkeypatch.setattr(thickness_series, "build_configuration", fail)
+    again = simulate_thickness_series(COARSE_RECIPE, cache_dir=cache_dir, progress=False)
+    assert np.array_equal(again.configuration_intensities, coarse.configuration_intensities)
+    meta = json.loads(next(cache_dir.rglob("meta.json")).read_text())
+    assert meta["recipe"] == COARSE_RECIPE.to_dict()
+    assert meta["metadata"]["versions"]["abtem"] == "1.0.11"
+
+
+def test_a_different_recipe_misses_the_cache(cache_dir):
+    from simulate.cache import cache_entry
+
+    other = COARSE_RECIPE.replace(convergence_semiangle_mrad=21.0)
+    assert not cache_entry("pt001-thickness-series", other.to_json(), cache_dir).result_path.exists()
+    assert cache_entry("pt001-thickness-series", COARSE_RECIPE.to_json(), cache_dir).result_path.exists()
+
+
+def test_corrupt_entry_is_detected_and_recomputed(coarse, cache_dir, monkeypatch, capsys):
+    from simulate.cache import cache_entry
+
+    entry = cache_entry("pt001-thickness-series", COARSE_RECIPE.to_json(), cache_dir)
+    data = bytearray(entry.result_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    entry.result_path.write_bytes(bytes(data))
+    calls = []
+    real = thickness_series.build_configuration
+    monkeypatch.setattr(thickness_series, "build_configuration",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    again = simulate_thickness_series(COARSE_RECIPE, cache_dir=cache_dir, progress=False)
+    assert len(calls) == COARSE_RECIPE.phonon_configurations
+    assert "corrupt or partial" in capsys.readouterr().err
+    assert np.allclose(again.configuration_intensities, coarse.configuration_intensities, rtol=1e-6)
+    assert entry.load() is not None
+
+
+def test_interrupted_run_resumes_without_redoing_finished_configurations(tmp_path, monkeypatch):
+    tiny = COARSE_RECIPE.replace(name="tiny", lateral_cells=2, max_thickness_atoms=2,
+                                 phonon_configurations=2, scan_points_per_cell=18)
+    real = thickness_series.build_configuration
+    calls = []
+
+    def interrupt_second(recipe, k):
+        calls.append(k)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(recipe, k)
+
+    monkeypatch.setattr(thickness_series, "build_configuration", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_thickness_series(tiny, cache_dir=tmp_path, progress=False)
+    calls.clear()
+    monkeypatch.setattr(thickness_series, "build_configuration", lambda r, k: calls.append(k) or real(r, k))
+    series = simulate_thickness_series(tiny, cache_dir=tmp_path, progress=False)
+    assert calls == [1]
+    assert series.configuration_intensities.shape[0] == 2
+    assert series.metadata["configurations_resumed_from_partial"] == 1
+    assert np.all(np.isfinite(series.scs_standard_error_angstrom2[1:]))
+
+
+def test_thickness_outside_the_series_is_rejected(coarse):
+    with pytest.raises(ValueError, match=r"atoms_per_column=11 must be an integer in \[0, 10\]"):
+        coarse.image(11)
