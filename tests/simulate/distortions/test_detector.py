@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import torch
+
+from simulate.distortions import PmtParams, apply_dose, detector_noise, pmt_noise, poisson_noise
+
+
+def test_dose_scaling_is_exact():
+    intensity = np.random.default_rng(0).uniform(0, 0.1, (3, 8, 9))
+    lam = apply_dose(intensity, 500.0, 0.25)
+    assert np.array_equal(lam, 500.0 * 0.25 * 0.25 * intensity)
+    assert np.allclose(apply_dose(intensity, 1000.0, 0.25), 2 * lam, rtol=1e-15, atol=0)
+    per_image = apply_dose(intensity, [1.0, 2.0, 4.0], 0.5)
+    for i, dose in enumerate([1.0, 2.0, 4.0]):
+        assert np.array_equal(per_image[i], dose * 0.5 * 0.5 * intensity[i])
+
+
+def test_poisson_mean_and_variance_match_lambda():
+    intensity = torch.full((4, 200, 250), 0.5)
+    counts = poisson_noise(intensity, 100.0, 0.2, 1)  # lambda = 100 * 0.04 * 0.5 = 2
+    n = counts.numel()
+    assert torch.equal(counts, counts.round())
+    assert float(counts.mean()) == pytest.approx(2.0, abs=5 * np.sqrt(2.0 / n))
+    assert float(counts.var()) == pytest.approx(2.0, rel=5 * np.sqrt(2.0 / n) * 1.5)
+
+
+def test_pmt_mean_and_variance_match_lambda_plus_excess_scaled_by_gain():
+    pmt = PmtParams(gain=3.0, photons_per_electron=10, photons_variance=25, quantum_efficiency=0.25,
+                    dynode_gain=4.0, read_noise=1.5)
+    lam, n = 20.0, 400_000
+    intensity = torch.full((n // 1000, 25, 40), lam / (100.0 * 0.04), dtype=torch.float64)
+    signal = detector_noise(intensity, 100.0, 0.2, pmt, 3)
+    expected_var = pmt.gain**2 * lam * (1 + pmt.excess_variance) + pmt.read_noise**2
+    assert float(signal.mean()) == pytest.approx(pmt.gain * lam, abs=5 * np.sqrt(expected_var / n))
+    assert float(signal.var()) == pytest.approx(expected_var, rel=5 * np.sqrt(2.0 / n) * 1.5)
+
+
+def test_excess_variance_matches_a_simulated_scintillator_pmt_cascade():
+    pmt = PmtParams(photons_per_electron=12.0, photons_variance=12.0, quantum_efficiency=0.3, dynode_gain=4.0)
+    rng = np.random.default_rng(4)
+    electrons, stages = 200_000, 12
+    photons = rng.poisson(pmt.photons_per_electron, electrons)
+    charge = rng.binomial(photons, pmt.quantum_efficiency).astype(np.int64)
+    for _ in range(stages):  # each electron at a dynode releases Poisson(delta) secondaries
+        charge = rng.poisson(pmt.dynode_gain * charge)
+    relative = charge / (pmt.quantum_efficiency * pmt.photons_per_electron * pmt.dynode_gain**stages)
+    assert relative.mean() == pytest.approx(1.0, abs=0.01)
+    assert relative.var() == pytest.approx(pmt.excess_variance, rel=0.03)
+
+
+def test_pmt_validates_parameters_and_counts():
+    with pytest.raises(ValueError, match="dynode_gain"):
+        PmtParams(dynode_gain=1.0)
+    with pytest.raises(ValueError, match="quantum_efficiency"):
+        PmtParams(quantum_efficiency=0.0)
+    with pytest.raises(ValueError, match="counts"):
+        pmt_noise(-np.ones((4, 4)), PmtParams(), 0)
+
+
+@pytest.mark.parametrize(
+    "intensity, dose, pixel, match",
+    [
+        (np.full((4, 4), np.nan), 10.0, 0.2, "NaN"),
+        (-np.ones((4, 4)), 10.0, 0.2, ">= 0"),
+        (np.ones(4), 10.0, 0.2, "shape"),
+        (np.ones((1, 1, 4, 4)), 10.0, 0.2, "shape"),
+        (np.ones((4, 4)), 10.0, 0.0, "pixel_size"),
+        (np.ones((4, 4)), 0.0, 0.2, "dose_per_area"),
+        (np.ones((4, 4)), -5.0, 0.2, "dose_per_area"),
+    ],
+)
+def test_bad_input_raises_clear_errors(intensity, dose, pixel, match):
+    with pytest.raises(ValueError, match=match):
+        poisson_noise(intensity, dose, pixel, 0)
+
+
+def test_types_shapes_and_seeds():
+    image = np.full((6, 7), 0.3)
+    out = poisson_noise(image, 50.0, 0.5, 9)
+    assert isinstance(out, np.ndarray) and out.shape == (6, 7)
+    assert np.array_equal(out, poisson_noise(image, 50.0, 0.5, 9))
+    tensor = poisson_noise(torch.full((2, 6, 7), 0.3), 50.0, 0.5, torch.Generator().manual_seed(1))
+    assert isinstance(tensor, torch.Tensor) and tensor.shape == (2, 6, 7)
