@@ -1,0 +1,161 @@
+"""One synthetic training pair (x distorted, y undistorted) from a seed.
+
+Steps: draw a pixel size in [0.025, 0.90] Å (log-uniform); draw an atomic specimen and render it
+(eqs. 16–22), or draw a low-resolution image, on the field of view plus a scan margin; finish it into
+y (inversion, |y|^β, background, std/mean, normalisation); distort the extended image with the
+modality's pipeline (``simulate.distortions``) at a dose drawn for the image's mean intensity; crop
+both to the field of view; optionally apply post-processing to the pair.
+
+The margin lets scan jitter and the fast-scan PSF pull in real specimen from outside the field of
+view instead of repeated edge values: 3.5 Å (≈ 3 stationary jitter standard deviations at the top of
+the sampled range) clipped to [8, 48] px.
+
+x is rescaled so that its mean equals the mean of y (``record['x_scale']`` keeps the factor), so the
+pair shares one intensity scale whatever the dose, gain or detector offsets were.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from simulate.distortions import (
+    apply_postprocessing,
+    apply_stem_distortions,
+    apply_tem_distortions,
+    sample_postprocess_params,
+    sample_stem_params,
+    sample_tem_params,
+)
+from simulate.synthetic.image import finish_image
+from simulate.synthetic.lowres import sample_lowres_image
+from simulate.synthetic.presets import Modality, get_modality
+from simulate.synthetic.radial import sample_profiles
+from simulate.synthetic.render import render_atoms
+from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_ANGSTROM, SPECIMEN_KINDS, sample_specimen
+
+# Largest support radius of any f_Z: 1.25 (max α) × 1.39 Å (Cs, largest r.m.s. radius) × 3.26 (worst
+# mixing weights at 1e-3 of the peak) ≈ 5.7 Å; atoms up to this far outside the region still count.
+PROFILE_REACH_BOUND_ANGSTROM = 5.7
+SCAN_MARGIN_ANGSTROM = 3.5
+SCAN_MARGIN_PX_RANGE = (8, 48)
+_MAX_ATTEMPTS = 20
+
+
+def scan_margin_px(pixel_size: float) -> int:
+    """Margin [px] rendered around the field of view for the scan distortions."""
+    low, high = SCAN_MARGIN_PX_RANGE
+    return int(np.clip(np.ceil(SCAN_MARGIN_ANGSTROM / pixel_size), low, high))
+
+
+def _as_generator(generator) -> np.random.Generator:
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool) and generator >= 0:
+        return np.random.default_rng(int(generator))
+    raise ValueError(f"generator={generator!r} must be a non-negative int seed or a numpy.random.Generator")
+
+
+def _profile_record(profiles) -> dict:
+    return {
+        "numbers": profiles.numbers.tolist(),
+        "rms_radius": profiles.rms_radius.tolist(),
+        "heights": profiles.heights.tolist(),
+        "weights": profiles.weights.tolist(),
+        "butterworth_order": profiles.butterworth_order,
+        "alpha": profiles.alpha,
+    }
+
+
+def _atomic_image(rng, preset: Modality, size: int, pixel_size: float, margin: int, device) -> tuple[torch.Tensor, dict]:
+    kinds = list(SPECIMEN_KINDS)
+    probabilities = [preset.specimen_kinds.get(k, 0.0) for k in kinds]
+    extra = int(np.ceil(PROFILE_REACH_BOUND_ANGSTROM / pixel_size))
+    for _ in range(_MAX_ATTEMPTS):
+        kind = kinds[int(rng.choice(len(kinds), p=probabilities))]
+        specimen = sample_specimen(rng, size, pixel_size=pixel_size, kind=kind, margin_px=margin + extra)
+        if len(specimen.numbers) == 0:
+            continue
+        profiles = sample_profiles(specimen.numbers, rng)
+        side = size + 2 * margin
+        image = render_atoms(
+            specimen.positions, specimen.numbers, profiles, pixel_size, (side, side),
+            origin=(extra * pixel_size, extra * pixel_size), device=device,
+        )
+        if float(image[margin : margin + size, margin : margin + size].max()) > 0:
+            record = {"source": "atomic", "specimen": specimen.record, "profiles": _profile_record(profiles),
+                      "n_atoms": int(len(specimen.numbers))}
+            return image, record
+    raise RuntimeError(f"no non-empty atomic image in {_MAX_ATTEMPTS} attempts (pixel_size={pixel_size} Å)")
+
+
+def make_pair(
+    generator, modality: str | Modality = "hrstem", size: int = 256, device: str | torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Generate one (x, y) training pair.
+
+    Parameters
+    ----------
+    generator : int or numpy.random.Generator
+        Seed (≥ 0) or generator; the same seed gives the same pair on the same device.
+    modality : str or Modality
+        'hrstem', 'lrstem', 'hrtem' or 'lrtem' (see :mod:`simulate.synthetic.presets`).
+    size : int
+        Image side [px], ≥ 16.
+    device : str or torch.device, optional
+        Where rendering and distortions run (CPU when omitted).
+
+    Returns
+    -------
+    x : torch.Tensor, shape (size, size), float32
+        Distorted image, rescaled to the mean of y.
+    y : torch.Tensor, shape (size, size), float32
+        Undistorted image (max 1 before post-processing).
+    record : dict
+        JSON-serialisable: modality, pixel size, every random choice of the image, the distortion and
+        post-processing records, and ``x_scale``.
+
+    Raises
+    ------
+    ValueError
+        If the size, modality or generator is invalid.
+    """
+    if not isinstance(size, (int, np.integer)) or size < 16:
+        raise ValueError(f"size={size!r} px must be an integer ≥ 16")
+    size = int(size)
+    rng = _as_generator(generator)
+    preset = get_modality(modality)
+    device = torch.device("cpu") if device is None else torch.device(device)
+    low, high = PIXEL_SIZE_RANGE_ANGSTROM
+    pixel_size = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    margin = scan_margin_px(pixel_size)
+    side = size + 2 * margin
+    record: dict = {"modality": preset.name, "size": size, "pixel_size": pixel_size, "margin_px": margin}
+
+    if rng.random() < preset.atomic_probability:
+        image, record["image"] = _atomic_image(rng, preset, size, pixel_size, margin, device)
+    else:
+        lowres, record["image"] = sample_lowres_image((side, side), rng, preset.lowres_kinds)
+        record["image"]["source"] = "lowres"
+        image = torch.as_tensor(lowres, dtype=torch.float32, device=device)
+        if not float(image.max()) > 0:
+            image = image + 1.0
+    field = (slice(margin, margin + size), slice(margin, margin + size))
+    y_extended, record["finish"] = finish_image(image.to(torch.float32), rng, region=field)
+
+    mean_intensity = float(y_extended[field].mean())
+    if preset.detector == "stem":
+        params = sample_stem_params(rng, pixel_size, mean_intensity=mean_intensity)
+        x_extended, record["distortions"] = apply_stem_distortions(y_extended, params, rng)
+    else:
+        params = sample_tem_params(rng, pixel_size, mean_intensity=mean_intensity)
+        x_extended, record["distortions"] = apply_tem_distortions(y_extended, params, rng)
+    record["distortion_params"] = params.to_dict()
+    x, y = x_extended[field].contiguous(), y_extended[field].contiguous()
+
+    record["postprocess"] = None
+    if rng.random() < preset.postprocess_probability:
+        x, y, record["postprocess"] = apply_postprocessing(x, y, sample_postprocess_params(rng), rng)
+    x_mean = float(x.mean())
+    scale = float(y.mean()) / x_mean if x_mean > 0 else 1.0
+    record["x_scale"] = scale
+    return (x * scale).to(torch.float32), y.to(torch.float32), record

@@ -1,0 +1,92 @@
+"""Modality presets: which undistorted image types and which distortion pipeline each modality uses.
+
+The paper trains one network per modality (its published models: HR-STEM, LR-STEM, HR-TEM, LR-TEM,
+HR-SEM, LR-SEM). High-resolution presets draw atomic specimens (crystalline, amorphous, individual
+points); low-resolution presets draw mostly the low-resolution image types (particles, grains, bands,
+boxes, cracks) with some individual-point images. S(T)EM presets use the scanning pipeline (jitter,
+Poisson, PMT, fast-scan PSF, line/pixel defects), TEM presets the camera pipeline (MTF, shot, dark,
+read-out noises, clusters). SEM presets are not provided.
+
+Assumption: the mixing probabilities below are ours. For low-resolution images the pixel size in Å is
+nominal: it sets the scan-jitter amplitude in pixels and the dose per pixel, drawn from the same
+range as for atomic images so that the distortions cover the same range in pixel units.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simulate.synthetic.lowres import LOWRES_KINDS
+
+
+@dataclass(frozen=True)
+class Modality:
+    """How the pairs of one modality are generated.
+
+    Attributes
+    ----------
+    name : str
+        Preset name.
+    detector : str
+        'stem' (scanning pipeline) or 'tem' (camera pipeline).
+    atomic_probability : float
+        Probability of an atomic (rendered-specimen) image; otherwise a low-resolution image.
+    specimen_kinds : dict
+        Probabilities of 'crystalline', 'amorphous' and 'points' for atomic images (sum 1).
+    lowres_kinds : tuple of str
+        Allowed low-resolution image types.
+    postprocess_probability : float
+        Probability that post-processing distortions (affine, blur, annotations, crop) are drawn.
+    """
+
+    name: str
+    detector: str
+    atomic_probability: float
+    specimen_kinds: dict = field(default_factory=dict)
+    lowres_kinds: tuple[str, ...] = LOWRES_KINDS
+    postprocess_probability: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("stem", "tem"):
+            raise ValueError(f"detector={self.detector!r} must be 'stem' or 'tem'")
+        if not 0 <= self.atomic_probability <= 1:
+            raise ValueError(f"atomic_probability={self.atomic_probability!r} must be in [0, 1]")
+        if self.atomic_probability > 0 and abs(sum(self.specimen_kinds.values()) - 1) > 1e-9:
+            raise ValueError(f"specimen_kinds={self.specimen_kinds!r} must sum to 1")
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable description (the recipe of a data set)."""
+        return {
+            "name": self.name,
+            "detector": self.detector,
+            "atomic_probability": self.atomic_probability,
+            "specimen_kinds": dict(self.specimen_kinds),
+            "lowres_kinds": list(self.lowres_kinds),
+            "postprocess_probability": self.postprocess_probability,
+        }
+
+
+_HR_KINDS = {"crystalline": 0.6, "amorphous": 0.2, "points": 0.2}
+_LR_KINDS = {"crystalline": 0.0, "amorphous": 0.0, "points": 1.0}
+
+MODALITIES: dict[str, Modality] = {
+    "hrstem": Modality("hrstem", "stem", 1.0, _HR_KINDS),
+    "lrstem": Modality("lrstem", "stem", 0.15, _LR_KINDS),
+    "hrtem": Modality("hrtem", "tem", 1.0, _HR_KINDS),
+    "lrtem": Modality("lrtem", "tem", 0.15, _LR_KINDS),
+}
+
+
+def get_modality(name: str | Modality) -> Modality:
+    """Return the preset called ``name`` (case-insensitive, '-' and '_' ignored).
+
+    Raises
+    ------
+    ValueError
+        If there is no such preset.
+    """
+    if isinstance(name, Modality):
+        return name
+    key = str(name).lower().replace("-", "").replace("_", "")
+    if key not in MODALITIES:
+        raise ValueError(f"modality={name!r} is unknown; choose one of {sorted(MODALITIES)}")
+    return MODALITIES[key]
