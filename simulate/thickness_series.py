@@ -8,6 +8,7 @@ by default, or on an existing dask.distributed cluster given its address.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from simulate import p4mm
-from simulate.cache import CacheEntry, cache_entry, library_versions, load_arrays, save_arrays_atomic
+from simulate.cache import (
+    CacheEntry, cache_entry, library_versions, load_arrays, save_arrays_atomic, sha256_file, write_bytes_atomic,
+)
 from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe
 from simulate.structures import area_per_column, column_positions_in_cell, pt_001_supercell
 
@@ -203,7 +206,7 @@ def simulate_thickness_series(
     import abtem
     from tqdm.auto import tqdm
 
-    if use_cache and recipe == DEFAULT_RECIPE and EMBEDDED_DEFAULT.with_suffix(".npz").exists():
+    if use_cache and _embedded_recipe() == recipe:
         return load_embedded_default()
     entry = cache_entry(KIND, recipe.to_json(), cache_dir)
     if use_cache:
@@ -262,6 +265,13 @@ def _run_metadata(wall_seconds: float, scheduler: str | None, resumed: int) -> d
     }
 
 
+def _embedded_recipe() -> HAADFRecipe | None:
+    meta_path = EMBEDDED_DEFAULT.with_suffix(".json")
+    if not meta_path.exists():
+        return None
+    return HAADFRecipe.from_dict(json.loads(meta_path.read_text())["recipe"])
+
+
 def load_embedded_default() -> ThicknessSeries:
     """The shipped thickness series of :data:`DEFAULT_RECIPE`, verified against its recorded SHA-256.
 
@@ -269,41 +279,31 @@ def load_embedded_default() -> ThicknessSeries:
     ------
     FileNotFoundError
         If the package was installed without its data; regenerate it with
-        ``bench simulate thickness-series --write-default``.
+        ``bench simulate thickness-series --force --write-default``.
     """
-    import json
-
-    from simulate.cache import sha256_file
-
     npz, meta_path = EMBEDDED_DEFAULT.with_suffix(".npz"), EMBEDDED_DEFAULT.with_suffix(".json")
     if not npz.exists() or not meta_path.exists():
         raise FileNotFoundError(
             f"embedded default thickness series missing at {npz}; regenerate it with "
-            "`bench simulate thickness-series --write-default`"
+            "`bench simulate thickness-series --force --write-default`"
         )
     meta = json.loads(meta_path.read_text())
     if sha256_file(npz) != meta["result_sha256"]:
         raise ValueError(f"embedded default {npz} does not match the SHA-256 recorded in {meta_path}; "
-                         "restore it from git or regenerate it with `bench simulate thickness-series --write-default`")
+                         "restore it from git or regenerate it with `bench simulate thickness-series --force --write-default`")
     recipe = HAADFRecipe.from_dict(meta["recipe"])
     return ThicknessSeries(recipe, load_arrays(npz)["configuration_intensities"], meta.get("metadata", {}))
 
 
 def write_embedded_default(series: ThicknessSeries) -> Path:
     """Store a series as the package's embedded default (recipe, versions, run time and hash beside it)."""
-    entry = CacheEntry(EMBEDDED_DEFAULT.parent)
-    # same layout as a cache entry, but with the embedded file names
     npz, meta_path = EMBEDDED_DEFAULT.with_suffix(".npz"), EMBEDDED_DEFAULT.with_suffix(".json")
     save_arrays_atomic(npz, {"configuration_intensities": series.configuration_intensities})
-    from simulate.cache import sha256_file, write_bytes_atomic
-    import json
-
     meta = {
         "recipe": series.recipe.to_dict(),
         "metadata": series.metadata,
         "result_sha256": sha256_file(npz),
-        "regenerate": "bench simulate thickness-series --write-default",
+        "regenerate": "bench simulate thickness-series --force --write-default",
     }
     write_bytes_atomic(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
-    del entry
     return npz

@@ -1,0 +1,25 @@
+"""``bench train CONFIG``: train the CGRDN restoration network (see restore.train)."""
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train the CGRDN on synthetic pairs (GPU recommended)",
+        description="Train the CGRDN (+ relativistic PatchGAN) from a TOML/JSON TrainingConfig. Launch with "
+                    "torchrun for several GPUs. Checkpoints are atomic; --resume continues exactly.")
+    parser.add_argument("config", help="training config (.toml or .json); see restore/training_config.py")
+    parser.add_argument("-o", "--output", required=True, help="run directory (logs, checkpoints, model)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    parser.add_argument("--device", default=None, help="torch device (default: CUDA when available, else CPU)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from restore.train import train
+    from restore.training_config import TrainingConfig
+
+    config = TrainingConfig.read(args.config)
+    result = train(config, args.output, resume=args.resume, device=args.device, progress=not args.no_progress)
+    print(f"trained to step {result.step}; validation {result.validation}; run directory {result.run_dir}")
+    return 0

@@ -1,0 +1,217 @@
+"""Checkpoints: safetensors weights with a JSON sidecar, written atomically, loaded without unpickling.
+
+A model file ``NAME.safetensors`` comes with ``NAME.json`` holding the architecture, its configuration,
+the file's SHA-256, provenance (versions, git commit) and free metadata (modality, dose and sampling range,
+training step). Optimizer state is stored apart (``torch.save`` of tensors and numbers only) and read back
+with ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+SIDECAR_FORMAT = "stem-restore-bench/weights-v1"
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file in the same folder, fsync it, then ``os.replace`` it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, value: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def provenance() -> dict:
+    """Library versions and the git commit of this checkout (None outside a git work tree)."""
+    from importlib import metadata
+
+    import safetensors
+
+    try:  # restore must not import bench (imports go one way), so ask the installed distribution
+        version = metadata.version("stem-restore-bench")
+    except metadata.PackageNotFoundError:
+        version = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "safetensors": safetensors.__version__, "stem_restore_bench": version, "git_commit": commit}
+
+
+def sidecar_path(weights_path: str | Path) -> Path:
+    return Path(weights_path).with_suffix(".json")
+
+
+def save_weights(weights_path: str | Path, state_dict: dict[str, torch.Tensor], metadata: dict) -> dict:
+    """Write ``state_dict`` as safetensors and its JSON sidecar, both atomically.
+
+    Parameters
+    ----------
+    weights_path : str or Path
+        Destination ``*.safetensors``.
+    state_dict : dict
+        Tensor name -> tensor (copied to contiguous CPU memory).
+    metadata : dict
+        JSON-serialisable description; must contain ``arch`` and ``config`` for :func:`load_model`.
+
+    Returns
+    -------
+    dict
+        The sidecar written (with ``sha256``, ``format`` and ``provenance`` added).
+    """
+    from safetensors.torch import save
+
+    weights_path = Path(weights_path)
+    if weights_path.suffix != ".safetensors":
+        raise ValueError(f"weights_path={str(weights_path)!r}: must end in .safetensors")
+    tensors = {name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in state_dict.items()}
+    data = save(tensors)
+    sidecar = {**metadata, "format": SIDECAR_FORMAT, "sha256": hashlib.sha256(data).hexdigest(),
+               "weights_file": weights_path.name, "provenance": provenance()}
+    atomic_write_bytes(weights_path, data)
+    atomic_write_json(sidecar_path(weights_path), sidecar)
+    return sidecar
+
+
+def read_sidecar(weights_path: str | Path) -> dict:
+    """Read the JSON sidecar of ``weights_path``; clear errors when missing or malformed."""
+    path = sidecar_path(weights_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: sidecar missing; every .safetensors checkpoint needs its .json")
+    try:
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(sidecar, dict) or sidecar.get("format") != SIDECAR_FORMAT:
+        raise ValueError(f"{path}: not a {SIDECAR_FORMAT} sidecar")
+    return sidecar
+
+
+def load_weights(weights_path: str | Path, expected_sha256: str | None = None) -> tuple[dict, dict]:
+    """Read a safetensors file after checking its SHA-256 against the sidecar (and ``expected_sha256``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights or the sidecar are missing.
+    ValueError
+        If a checksum differs or the file is not a valid safetensors file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    weights_path = Path(weights_path)
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"{weights_path}: weights file not found")
+    sidecar = read_sidecar(weights_path)
+    data = weights_path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    for label, expected in (("sidecar", sidecar.get("sha256")), ("registry", expected_sha256)):
+        if expected is not None and digest != expected:
+            raise ValueError(f"{weights_path}: SHA-256 {digest} differs from the {label}'s {expected}; "
+                             "the file is corrupt or does not belong to this record")
+    try:
+        state = load(data)
+    except SafetensorError as error:
+        raise ValueError(f"{weights_path}: not a valid safetensors file ({error})") from error
+    return state, sidecar
+
+
+def build_model(sidecar: dict) -> nn.Module:
+    """Instantiate the architecture named in a sidecar (``arch`` and ``config``), untrained."""
+    from restore.models import CGRDN, CGRDNConfig, PatchGAN, PatchGANConfig
+
+    factories = {"cgrdn": lambda c: CGRDN(CGRDNConfig.from_dict(c)),
+                 "patchgan": lambda c: PatchGAN(PatchGANConfig(**c))}
+    arch = sidecar.get("arch")
+    if arch not in factories:
+        raise ValueError(f"arch={arch!r}: unknown architecture; known: {sorted(factories)}")
+    if not isinstance(sidecar.get("config"), dict):
+        raise ValueError("sidecar: 'config' must be a JSON object")
+    return factories[arch](sidecar["config"])
+
+
+def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` that explains missing, unexpected and mis-shaped tensors in one ValueError."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{source}: checkpoint does not match the model: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}, shape mismatches {shapes[:5]}")
+    model.load_state_dict(state)
+
+
+def load_model(weights_path: str | Path, expected_sha256: str | None = None) -> tuple[nn.Module, dict]:
+    """Load a model from ``*.safetensors`` + sidecar, in eval mode on the CPU.
+
+    Returns
+    -------
+    model : torch.nn.Module
+    sidecar : dict
+    """
+    state, sidecar = load_weights(weights_path, expected_sha256)
+    model = build_model(sidecar)
+    load_state_strict(model, state, str(weights_path))
+    return model.eval(), sidecar
+
+
+def save_model(weights_path: str | Path, model: nn.Module, arch: str, **metadata) -> dict:
+    """Save a model's weights with ``arch``, its ``config.to_dict()`` and ``metadata`` in the sidecar."""
+    return save_weights(weights_path, model.state_dict(),
+                        {"arch": arch, "config": model.config.to_dict(), **metadata})
+
+
+def save_tensor_state(path: str | Path, state: dict) -> None:
+    """Atomically ``torch.save`` a nested dict of tensors and plain numbers (e.g. optimizer state)."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_tensor_state(path: str | Path) -> dict:
+    """Read a :func:`save_tensor_state` file with ``weights_only=True`` (no arbitrary unpickling)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: training state not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError … for bad files
+        raise ValueError(f"{path}: unreadable or unsafe training state ({type(error).__name__}: {error})") from error

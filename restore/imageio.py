@@ -1,0 +1,217 @@
+"""Read and write (S)TEM images: .tif/.tiff, .png, .npy, .h5/.hdf5 and, with the optional ``io`` extra
+(rosettasciio), .dm3/.dm4/.emd/.ser — keeping the pixel calibration in Å per pixel.
+
+Images are returned as float32 arrays of shape (H, W) or (frames, H, W). The calibration travels as
+``pixel_size_A`` (Å/px, None when unknown): TIFF stores it in the ImageJ description and
+the X/Y resolution tags (in nm), HDF5 as dataset attributes, PNG and NPY do not store it.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+NATIVE = (".tif", ".tiff", ".png", ".npy", ".h5", ".hdf5")
+VENDOR = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd", ".ser": "tia"}
+_LENGTH_IN_A = {"å": 1.0, "a": 1.0, "angstrom": 1.0, "nm": 10.0, "µm": 1e4, "um": 1e4, "pm": 0.01, "m": 1e10}
+
+
+@dataclass
+class Image:
+    """Pixels (float32, (H, W) or (frames, H, W)) and their calibration in Å per pixel (None if unknown)."""
+
+    data: np.ndarray
+    pixel_size_A: float | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in NATIVE and suffix not in VENDOR:
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; supported: {list(NATIVE) + list(VENDOR)}")
+    return suffix
+
+
+def _as_image_array(data, source) -> np.ndarray:
+    array = np.asarray(data)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{source}: pixel type {array.dtype} is not numeric; not an image")
+    array = np.squeeze(array)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{source}: {array.ndim}-D data of shape {array.shape}; expected (H, W) or (frames, H, W)")
+    return array.astype(np.float32)
+
+
+def _read_tiff(path: Path) -> Image:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            data = tif.asarray()
+            spacing, unit = None, None
+            if tif.imagej_metadata:
+                # ImageJ lower-cases the description keys on the way back
+                spacing = tif.imagej_metadata.get("pixel_size_a", tif.imagej_metadata.get("pixel_size_A"))
+                unit = tif.imagej_metadata.get("unit")
+            if spacing is None:
+                tags = tif.pages[0].tags
+                if "XResolution" in tags and unit:
+                    numerator, denominator = tags["XResolution"].value
+                    spacing = denominator / numerator * _LENGTH_IN_A.get(str(unit).lower(), np.nan)
+    except (tifffile.TiffFileError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable TIFF image ({error})") from error
+    pixel = float(spacing) if spacing is not None and np.isfinite(float(spacing)) else None
+    return Image(_as_image_array(data, path), pixel)
+
+
+def _read_png(path: Path) -> Image:
+    from PIL import Image as PILImage, UnidentifiedImageError
+
+    try:
+        with PILImage.open(path) as png:
+            data = np.asarray(png)
+            info = dict(png.info)
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{path}: not a readable PNG image ({error})") from error
+    if data.ndim == 3:  # colour PNG: use the luminance
+        data = data[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    image = _as_image_array(data, path)
+    if "intensity_min" in info and "intensity_max" in info:  # written by write_image: undo the 16-bit scaling
+        low, high = float(info["intensity_min"]), float(info["intensity_max"])
+        image = (low + image / 65535.0 * (high - low)).astype(np.float32)
+    return Image(image, float(info["pixel_size_A"]) if "pixel_size_A" in info else None)
+
+
+def _read_h5(path: Path) -> Image:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            datasets = []
+            handle.visititems(lambda name, item: datasets.append(name) if isinstance(item, h5py.Dataset) else None)
+            preferred = [name for name in ("image", "data", "x") if name in datasets]
+            if not preferred and len(datasets) != 1:
+                raise ValueError(f"{path}: {len(datasets)} datasets {datasets[:10]}; expected one, or one named "
+                                 "'image', 'data' or 'x'")
+            dataset = handle[(preferred or datasets)[0]]
+            pixel = dataset.attrs.get("pixel_size_A")
+            return Image(_as_image_array(dataset[()], path), float(pixel) if pixel is not None else None)
+    except OSError as error:
+        raise ValueError(f"{path}: not a readable HDF5 file ({error})") from error
+
+
+def _read_vendor(path: Path, suffix: str) -> Image:
+    import importlib
+
+    try:
+        reader = importlib.import_module(f"rsciio.{VENDOR[suffix]}").file_reader
+    except ImportError as error:
+        raise ValueError(f"{path}: reading {suffix} files needs rosettasciio: "
+                         "pip install 'stem-restore-bench[io]'") from error
+    signals = [s for s in reader(str(path)) if np.asarray(s["data"]).ndim >= 2]
+    if not signals:
+        raise ValueError(f"{path}: no image data inside")
+    signal = signals[0]
+    pixel = None
+    axes = signal.get("axes", [])
+    if len(axes) >= 2:
+        scale, unit = axes[-1].get("scale"), str(axes[-1].get("units", "")).strip().lower()
+        if scale is not None and unit in _LENGTH_IN_A:
+            pixel = float(scale) * _LENGTH_IN_A[unit]
+    return Image(_as_image_array(signal["data"], path), pixel, {"original_metadata": signal.get("metadata", {})})
+
+
+def read_image(path: str | Path) -> Image:
+    """Read an image file.
+
+    Parameters
+    ----------
+    path : str or Path
+        .tif/.tiff, .png, .npy, .h5/.hdf5, or .dm3/.dm4/.emd/.ser (needs rosettasciio).
+
+    Returns
+    -------
+    Image
+        float32 data (H, W) or (frames, H, W) and the pixel size in Å (None if not stored).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the type is unsupported, the file is not an image, or the data are not 2-D/3-D numbers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = _suffix(path)
+    if suffix in (".tif", ".tiff"):
+        return _read_tiff(path)
+    if suffix == ".png":
+        return _read_png(path)
+    if suffix == ".npy":
+        try:
+            return Image(_as_image_array(np.load(path, allow_pickle=False), path))
+        except (ValueError, OSError) as error:
+            raise ValueError(f"{path}: not a readable numeric .npy array ({error})") from error
+    if suffix in (".h5", ".hdf5"):
+        return _read_h5(path)
+    return _read_vendor(path, suffix)
+
+
+def write_image(path: str | Path, data: np.ndarray, pixel_size_A: float | None = None) -> None:
+    """Write float32 image data atomically, keeping the calibration where the format can store it.
+
+    PNG holds 16-bit integers: the data are scaled linearly to 0…65535 and the range is stored in text
+    chunks so that :func:`read_image` restores the intensities (to 1/65535 of the range).
+
+    Raises
+    ------
+    ValueError
+        If the type is unsupported or not writable (.dm3/.dm4/.emd/.ser), or the data are not finite.
+    """
+    from restore.checkpoint import atomic_write_bytes
+
+    path = Path(path)
+    suffix = _suffix(path)
+    array = _as_image_array(data, "data")
+    if not np.isfinite(array).all():
+        raise ValueError("data: contains NaN or inf; refusing to write")
+    buffer = io.BytesIO()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        # ImageJ reads the calibration from the resolution tags (pixels per unit); the exact value in Å
+        # also goes into the ImageJ description so that the rational tag rounding does not matter.
+        metadata = {"axes": "ZYX" if array.ndim == 3 else "YX"}
+        if pixel_size_A:
+            metadata.update(unit="nm", pixel_size_A=float(pixel_size_A))
+        resolution = (10.0 / pixel_size_A, 10.0 / pixel_size_A) if pixel_size_A else None
+        tifffile.imwrite(buffer, array, imagej=True, metadata=metadata, resolution=resolution)
+    elif suffix == ".png":
+        from PIL import Image as PILImage, PngImagePlugin
+
+        if array.ndim != 2:
+            raise ValueError(f"data: PNG holds one 2-D frame, got shape {array.shape}; use .tif or .h5")
+        low, high = float(array.min()), float(array.max())
+        scaled = np.round((array - low) / ((high - low) or 1.0) * 65535).astype(np.uint16)
+        info = PngImagePlugin.PngInfo()
+        info.add_text("intensity_min", repr(low))
+        info.add_text("intensity_max", repr(high))
+        if pixel_size_A:
+            info.add_text("pixel_size_A", repr(float(pixel_size_A)))
+        PILImage.fromarray(scaled).save(buffer, format="PNG", pnginfo=info)
+    elif suffix == ".npy":
+        np.save(buffer, array, allow_pickle=False)
+    elif suffix in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(buffer, "w") as handle:
+            dataset = handle.create_dataset("image", data=array)
+            if pixel_size_A:
+                dataset.attrs["pixel_size_A"] = float(pixel_size_A)
+    else:
+        raise ValueError(f"{path}: writing {suffix} is not supported; write .tif or .h5 to keep the calibration")
+    atomic_write_bytes(path, buffer.getvalue())

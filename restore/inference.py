@@ -1,0 +1,162 @@
+"""Tiled restoration of images of any size with smooth, seam-free blending.
+
+The image is cut into overlapping ``tile``×``tile`` tiles (the last tile of a row or column is aligned to
+the image edge), tiles are restored in batches and blended with per-tile weights that are 1 in the tile's
+interior and at image borders, and fall along a raised cosine across the overlap at the tile's interior
+edges. The outer ``margin`` pixels of an interior edge get weight 0: those pixels lack context in that tile
+and are taken from the neighbour instead. Weights of two neighbours sum to one across a regular overlap, so
+a position-independent model (a linear filter with a receptive-field radius ≤ margin) gives exactly its
+untiled result.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+MIN_SIDE = 8
+
+
+def check_image(image) -> np.ndarray:
+    """Validate an image (H, W) or stack (frames, H, W) and return it as float32.
+
+    Raises
+    ------
+    ValueError
+        On a wrong rank, an empty array, a side shorter than 8 pixels or non-finite values.
+    """
+    array = np.asarray(image)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"image: dtype {array.dtype} is not numeric")
+    if array.ndim not in (2, 3):
+        raise ValueError(f"image: shape {array.shape} has rank {array.ndim}; expected (H, W) or (frames, H, W)")
+    if array.size == 0:
+        raise ValueError(f"image: empty array of shape {array.shape}")
+    if min(array.shape[-2:]) < MIN_SIDE:
+        raise ValueError(f"image: {array.shape[-2]}×{array.shape[-1]} px; each side needs ≥ {MIN_SIDE} px")
+    array = array.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        bad = int(np.size(array) - np.isfinite(array).sum())
+        raise ValueError(f"image: {bad} NaN or inf pixels; replace them (e.g. by the local mean) first")
+    return array
+
+
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets covering ``length`` with tiles of ``tile`` px, ``stride`` apart, the last flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def _ramp(length: int, overlap: int, margin: int, taper_start: bool, taper_end: bool) -> np.ndarray:
+    """1-D weight along one tile axis (see the module docstring)."""
+    n = np.arange(length, dtype=np.float64) + 0.5
+    width = max(overlap - 2 * margin, 1)
+    rise = np.sin(0.5 * np.pi * np.clip((n - margin) / width, 0.0, 1.0)) ** 2
+    weight = np.ones(length)
+    if taper_start:
+        weight *= rise
+    if taper_end:
+        weight *= rise[::-1]
+    return weight
+
+
+def _auto_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _restore_frame(frame, model, tile, overlap, margin, batch_size, device, autocast) -> np.ndarray:
+    height, width = frame.shape
+    # the network needs even sides: pad odd ones by reflection and crop afterwards
+    padded = np.pad(frame, ((0, height % 2), (0, width % 2)), mode="reflect")
+    ph, pw = padded.shape
+    th, tw = min(tile, ph), min(tile, pw)
+    stride_h, stride_w = max(th - overlap, 1), max(tw - overlap, 1)
+    starts_y, starts_x = tile_starts(ph, th, stride_h), tile_starts(pw, tw, stride_w)
+    numerator = np.zeros_like(padded, dtype=np.float32)
+    denominator = np.zeros_like(padded, dtype=np.float32)
+    positions = [(y, x) for y in starts_y for x in starts_x]
+    for first in range(0, len(positions), batch_size):
+        chunk = positions[first:first + batch_size]
+        batch = torch.from_numpy(np.stack([padded[y:y + th, x:x + tw] for y, x in chunk])[:, None])
+        batch = batch.to(device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            restored = model(batch).float()[:, 0].cpu().numpy()
+        for (y, x), out in zip(chunk, restored):
+            wy = _ramp(th, overlap, margin, y > 0, y + th < ph)
+            wx = _ramp(tw, overlap, margin, x > 0, x + tw < pw)
+            weight = np.outer(wy, wx).astype(np.float32)
+            numerator[y:y + th, x:x + tw] += weight * out
+            denominator[y:y + th, x:x + tw] += weight
+    return (numerator / denominator)[:height, :width]
+
+
+def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None = None,
+                  margin: int | None = None, batch_size: int = 8, device=None,
+                  bf16: bool | None = None) -> np.ndarray:
+    """Restore an image or a stack of frames of any size with a restoration network.
+
+    Parameters
+    ----------
+    image : array_like
+        (H, W) or (frames, H, W) intensities, each side ≥ 8 px; frames are restored one by one.
+    model : torch.nn.Module
+        Maps (B, 1, h, w) to (B, 1, h, w) for even h, w (e.g. :class:`~restore.models.CGRDN`); it is moved
+        to ``device`` and put in eval mode.
+    tile : int
+        Tile side in pixels (even, ≥ 16). Images smaller than a tile are restored in one piece.
+    overlap : int, optional
+        Overlap of neighbouring tiles in pixels (even, < tile); default ``tile // 4``.
+    margin : int, optional
+        Pixels at each interior tile edge that get zero weight; default ``overlap // 4``; 2·margin ≤ overlap.
+    batch_size : int
+        Tiles per forward pass.
+    device : str or torch.device, optional
+        Default: CUDA when available, else CPU.
+    bf16 : bool, optional
+        bfloat16 autocast; default on for CUDA, off on CPU.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 restoration, same shape and intensity scale as ``image``.
+
+    Raises
+    ------
+    ValueError
+        On invalid images (see :func:`check_image`) or tiling parameters.
+    """
+    array = check_image(image)
+    overlap = tile // 4 if overlap is None else overlap
+    margin = overlap // 4 if margin is None else margin
+    if tile < 16 or tile % 2:
+        raise ValueError(f"tile={tile}: must be an even number of pixels ≥ 16")
+    if not 0 <= overlap < tile or overlap % 2:
+        raise ValueError(f"overlap={overlap}: must be even and in [0, tile={tile})")
+    if margin < 0 or 2 * margin > overlap:
+        raise ValueError(f"margin={margin}: must be in [0, overlap/2 = {overlap // 2}]")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: must be ≥ 1")
+    device = _auto_device(device)
+    autocast = device.type == "cuda" if bf16 is None else bool(bf16)
+    # channels-last suits both cuDNN and oneDNN (measured on 2 CPU cores: 256² in ≈ 9 s instead of ≈ 12 s)
+    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    frames = array[None] if array.ndim == 2 else array
+    restored = np.stack([_restore_frame(frame, model, tile, overlap, margin, batch_size, device, autocast)
+                         for frame in frames])
+    return restored[0] if array.ndim == 2 else restored
+
+
+def tiles_needed(shape: tuple[int, int], tile: int = 256, overlap: int | None = None) -> int:
+    """Number of tiles :func:`restore_image` runs for one frame of ``shape`` (for progress and planning)."""
+    overlap = tile // 4 if overlap is None else overlap
+    h, w = (s + s % 2 for s in shape)
+    th, tw = min(tile, h), min(tile, w)
+    return len(tile_starts(h, th, max(th - overlap, 1))) * len(tile_starts(w, tw, max(tw - overlap, 1)))
+
+
+__all__ = ["check_image", "restore_image", "tile_starts", "tiles_needed"]

@@ -1,0 +1,198 @@
+"""CGRDN: the concatenated grouped residual dense network of Lobato, Friedrich & Van Aert (2023).
+
+Reads top-down: the dense layer, the residual dense block (RDB), the grouped RDB (GRDB), then the network
+and its configuration. At full size (:meth:`CGRDNConfig.full`) it has exactly the structure of the
+authors' published ``tk_r_em`` 1.0.4 models: 7,035,521 parameters in 153 convolutions.
+
+Convolution order
+-----------------
+The modules are created in the order in which Keras numbers the published layers
+(``layer_with_weights-0`` … ``-152``), so that :meth:`CGRDN.conv_layers` maps index i to layer i:
+
+* 0: 3×3 conv 1→64 (``gen_fst_0_conv``); 1: 4×4 stride-2 conv 64→64 (``gen_down_spl_0_conv``);
+* for each GRDB g = 1…4: for each RDB r = 1…4: the 8 dense 3×3 convs (64 + 32k → 32, k = 0…7,
+  ``gen_g_{g}_rdb_{r}_cpl_{k+1}_1_conv``) then the 1×1 fusion 320→64 (``…_fsl_conv``); after the 4 RDBs
+  the GRDB's 1×1 fusion 256→64 (``gen_g_{g}_fsl_0_conv``);
+* then the global 1×1 fusion 256→64 (``gen_g_fsl_conv``), the 4×4 stride-2 transposed conv 64→64
+  (``gen_up_spl_0_dconv``) and the 3×3 conv 64→1 (``gen_last_0_conv``).
+
+Count: 2 + 4·(4·(8 + 1) + 1) + 3 = 2 + 148 + 3 = 153.
+
+Padding follows Keras ``padding="same"`` for even sizes (1 pixel each side for the 4×4 stride-2 pair),
+which is why the network only accepts even heights and widths; :func:`restore.inference.restore_image`
+pads odd images.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+class DenseLayer(nn.Module):
+    """3×3 conv + ReLU whose output is concatenated after its input: [input, new]."""
+
+    def __init__(self, in_channels: int, growth: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, growth, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, torch.relu(self.conv(x))], dim=1)
+
+
+class ResidualDenseBlock(nn.Module):
+    """RDB: ``dense_layers`` dense layers, a 1×1 fusion back to ``features`` channels, local residual."""
+
+    def __init__(self, features: int, growth: int, dense_layers: int):
+        super().__init__()
+        self.dense = nn.Sequential(*[DenseLayer(features + k * growth, growth) for k in range(dense_layers)])
+        self.fusion = nn.Conv2d(features + dense_layers * growth, features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fusion(self.dense(x))
+
+
+class GroupedResidualDenseBlock(nn.Module):
+    """GRDB: a chain of RDBs whose outputs are concatenated, fused by a 1×1 conv and added to the input."""
+
+    def __init__(self, features: int, growth: int, dense_layers: int, blocks: int):
+        super().__init__()
+        self.blocks = nn.ModuleList(ResidualDenseBlock(features, growth, dense_layers) for _ in range(blocks))
+        self.fusion = nn.Conv2d(blocks * features, features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, h = [], x
+        for block in self.blocks:
+            h = block(h)
+            outputs.append(h)
+        return x + self.fusion(torch.cat(outputs, dim=1))
+
+
+class CGRDN(nn.Module):
+    """Concatenated grouped residual dense network with per-image intensity normalisation.
+
+    The input is normalised per image and channel, ``xn = (x − mean) / max(std, std_floor)`` (population
+    std), the network predicts a residual on ``xn`` and the result is mapped back by the same scale and
+    shift, so the output keeps the input's intensity scale.
+
+    Parameters
+    ----------
+    config : CGRDNConfig
+        Sizes of the network.
+
+    Notes
+    -----
+    Input and output have shape (batch, 1, H, W) with H and W even.
+    """
+
+    def __init__(self, config: CGRDNConfig | None = None):
+        super().__init__()
+        self.config = config = config or CGRDNConfig.full()
+        c = config
+        self.head = nn.Conv2d(c.in_channels, c.features, 3, padding=1)
+        self.down = nn.Conv2d(c.features, c.features, 4, stride=2, padding=1)
+        self.groups = nn.ModuleList(
+            GroupedResidualDenseBlock(c.features, c.growth, c.dense_layers, c.blocks_per_group)
+            for _ in range(c.groups))
+        self.fusion = nn.Conv2d(c.groups * c.features, c.features, 1)
+        self.up = nn.ConvTranspose2d(c.features, c.features, 4, stride=2, padding=1)
+        self.tail = nn.Conv2d(c.features, c.in_channels, 3, padding=1)
+
+    def conv_layers(self) -> list[nn.Module]:
+        """All convolutions in the Keras ``layer_with_weights-i`` order (see the module docstring)."""
+        layers: list[nn.Module] = [self.head, self.down]
+        for group in self.groups:
+            for block in group.blocks:
+                layers.extend(layer.conv for layer in block.dense)
+                layers.append(block.fusion)
+            layers.append(group.fusion)
+        layers.extend([self.fusion, self.up, self.tail])
+        return layers
+
+    def normalisation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image shift (mean) and scale (max(population std, std_floor)), computed in float32."""
+        x32 = x.float()
+        shift = x32.mean(dim=(-2, -1), keepdim=True)
+        scale = x32.var(dim=(-2, -1), keepdim=True, unbiased=False).sqrt().clamp_min(self.config.std_floor)
+        return shift, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(f"x: expected shape (batch, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
+        if x.shape[-2] % 2 or x.shape[-1] % 2:
+            raise ValueError(f"x: height and width must be even (stride-2 down/up-sampling), got "
+                             f"{tuple(x.shape[-2:])}; pad the image or use restore.inference.restore_image")
+        shift, scale = self.normalisation(x)
+        xn = (x.float() - shift) / scale
+        h0 = self.down(self.head(xn.to(x.dtype)))
+        h, outputs = h0, []
+        for group in self.groups:
+            h = group(h)
+            outputs.append(h)
+        h = h0 + self.fusion(torch.cat(outputs, dim=1))
+        residual = self.tail(self.up(h)).float()
+        return ((residual + xn) * scale + shift).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class CGRDNConfig:
+    """Sizes of a :class:`CGRDN`.
+
+    Parameters
+    ----------
+    in_channels : int
+        Image channels (1 for (S)TEM intensities).
+    features : int
+        Channels of the half-resolution trunk (64 published).
+    growth : int
+        Channels added by each dense layer (32 published).
+    dense_layers : int
+        Dense layers per RDB (8 published).
+    blocks_per_group : int
+        RDBs per GRDB (4 published).
+    groups : int
+        GRDBs (4 published).
+    std_floor : float
+        Lower bound of the normalisation scale, in input intensity units (0.1 published).
+    """
+
+    in_channels: int = 1
+    features: int = 64
+    growth: int = 32
+    dense_layers: int = 8
+    blocks_per_group: int = 4
+    groups: int = 4
+    std_floor: float = 0.1
+
+    def __post_init__(self):
+        for name in ("in_channels", "features", "growth", "dense_layers", "blocks_per_group", "groups"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"CGRDNConfig.{name}={value!r}: must be a positive integer")
+        if not self.std_floor > 0:
+            raise ValueError(f"CGRDNConfig.std_floor={self.std_floor!r}: must be > 0")
+
+    @classmethod
+    def full(cls) -> CGRDNConfig:
+        """The published size: 7,035,521 parameters, 153 convolutions."""
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> CGRDNConfig:
+        """A few-thousand-parameter variant with the same topology, for CPU tests."""
+        return cls(features=8, growth=4, dense_layers=2, blocks_per_group=2, groups=2)
+
+    @property
+    def n_conv_layers(self) -> int:
+        return 2 + self.groups * (self.blocks_per_group * (self.dense_layers + 1) + 1) + 3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> CGRDNConfig:
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"CGRDNConfig: unknown fields {sorted(unknown)}")
+        return cls(**values)

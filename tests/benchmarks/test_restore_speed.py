@@ -1,0 +1,46 @@
+"""Restoration time of the full-size CGRDN (7,035,521 parameters, random weights: speed does not depend on
+them) through :func:`restore.inference.restore_image`.
+
+Run: ``python -m pytest -m benchmark tests/benchmarks/test_restore_speed.py``; select sizes with ``-k``.
+"""
+import numpy as np
+import pytest
+import torch
+
+from restore.inference import restore_image
+from restore.models import CGRDN, CGRDNConfig
+
+
+@pytest.fixture(scope="module")
+def full_model():
+    torch.manual_seed(0)
+    return CGRDN(CGRDNConfig.full()).eval()
+
+
+def _image(size: int) -> np.ndarray:
+    return np.random.default_rng(0).poisson(5.0, (size, size)).astype(np.float32)
+
+
+def _timed(benchmark, model, size, tile, threads, rounds):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return benchmark.pedantic(restore_image, args=(_image(size), model), kwargs={"tile": tile},
+                                  rounds=rounds, iterations=1, warmup_rounds=0)
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("threads", [1, 2])
+def test_restore_256(benchmark, full_model, threads):
+    result = _timed(benchmark, full_model, 256, 256, threads, rounds=2)
+    assert result.shape == (256, 256) and np.isfinite(result).all()
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("size, tile", [(1024, 1024), (1024, 256), (2048, 1024)])
+def test_restore_large(benchmark, full_model, size, tile, threads):
+    result = _timed(benchmark, full_model, size, tile, threads, rounds=1)
+    assert result.shape == (size, size) and np.isfinite(result).all()
