@@ -1,0 +1,81 @@
+"""Input validation shared by the fitting modules: clear ValueErrors naming the parameter."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_image_stack(images, name: str = "images") -> np.ndarray:
+    """Return ``images`` as a float64 (B, H, W) stack; a single (H, W) image becomes B = 1."""
+    try:
+        array = np.asarray(images, dtype=np.float64)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{name} must be one (H, W) image or a (B, H, W) stack of equally shaped images; "
+            f"could not stack the input ({error})"
+        ) from error
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise ValueError(
+            f"{name} must be an (H, W) image or a (B, H, W) stack, got an array of shape {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] < 2 or array.shape[2] < 2:
+        raise ValueError(f"{name} must hold at least one image of at least 2×2 pixels, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite pixel(s); mask or inpaint them before fitting")
+    return array
+
+
+def check_pixel_size(pixel_size) -> float:
+    value = float(pixel_size)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"pixel_size must be a positive number of Å per pixel, got {pixel_size!r}")
+    return value
+
+
+def as_positions(positions, n_images: int | None = None, name: str = "positions") -> np.ndarray:
+    """Return positions as float64 (B, N, 2) [Å, (x, y)]; (N, 2) is broadcast over ``n_images``."""
+    array = np.asarray(positions, dtype=np.float64)
+    if array.ndim == 2:
+        if array.shape[0] == 0:
+            raise ValueError(f"{name} is empty: give at least one column position (N, 2) in Å")
+        array = array[None] if n_images is None else np.broadcast_to(array, (n_images, *array.shape))
+    if array.ndim != 3 or array.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (N, 2) or (B, N, 2) with (x, y) in Å, got {array.shape}")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} is empty: give at least one column position (N, 2) in Å")
+    if n_images is not None and array.shape[0] != n_images:
+        raise ValueError(
+            f"{name} has {array.shape[0]} position sets but the image stack has {n_images} images; "
+            "give (N, 2) shared positions or one (N, 2) set per image"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite coordinates")
+    return np.array(array)
+
+
+def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size: float, name: str = "positions"):
+    """Raise if any (x, y) [Å] lies outside the field of view [-Δ/2, (W - 1/2)·Δ] × [-Δ/2, (H - 1/2)·Δ]."""
+    height, width = shape
+    x, y = positions[..., 0], positions[..., 1]
+    x_max, y_max = (width - 0.5) * pixel_size, (height - 0.5) * pixel_size
+    outside = (x < -0.5 * pixel_size) | (x > x_max) | (y < -0.5 * pixel_size) | (y > y_max)
+    if np.any(outside):
+        index = np.argwhere(outside)[0]
+        bad = positions[tuple(index)]
+        raise ValueError(
+            f"{name} holds {int(outside.sum())} column(s) outside the image, e.g. (x, y) = "
+            f"({bad[0]:.3f}, {bad[1]:.3f}) Å; valid range x ∈ [{-0.5 * pixel_size:.3f}, {x_max:.3f}] Å, "
+            f"y ∈ [{-0.5 * pixel_size:.3f}, {y_max:.3f}] Å (pixel centres at i·pixel_size)"
+        )
+
+
+def nearest_neighbour_distance(positions: np.ndarray) -> np.ndarray:
+    """Distance [Å] from each of the (N, 2) positions to its nearest other position (inf if N = 1)."""
+    if positions.shape[0] < 2:
+        return np.full(positions.shape[0], np.inf)
+    from scipy.spatial import cKDTree
+
+    distance, _ = cKDTree(positions).query(positions, k=2)
+    return distance[:, 1]

@@ -1,0 +1,157 @@
+"""Atom counting from SCS values: library matching and Gaussian-mixture (ICL) counting."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fitting.gmm import GaussianMixture, iterate_gmm_path
+
+CRITERIA = ("icl", "bic", "aic")
+
+
+def _check_library(library) -> np.ndarray:
+    table = np.asarray(library, dtype=np.float64)
+    if table.ndim != 1 or table.size < 2:
+        raise ValueError(f"library must be a 1-D array of SCS values for 0, 1, …, n atoms (n ≥ 1), got shape {table.shape}")
+    if not np.all(np.isfinite(table)) or np.any(np.diff(table) <= 0):
+        raise ValueError("library SCS values must be finite and strictly increasing with the number of atoms")
+    return table
+
+
+def count_by_library(scs, library) -> np.ndarray:
+    """Number of atoms per column: the index of the nearest library SCS.
+
+    Parameters
+    ----------
+    scs : SCS values (any shape) [same units as the library, e.g. Å²].
+    library : (n + 1,) SCS for 0, 1, …, n atoms, entry 0 being the empty (0-atom) column, computed with
+        the same estimator (fit or Voronoi) as ``scs``.
+
+    Returns
+    -------
+    Integer array of the shape of ``scs``.
+
+    Raises
+    ------
+    ValueError
+        For a library that is not 1-D, strictly increasing and at least two entries long, or non-finite SCS.
+    """
+    table = _check_library(library)
+    values = np.asarray(scs, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("scs contains NaN or infinite values; drop flagged columns first")
+    midpoints = 0.5 * (table[1:] + table[:-1])
+    return np.searchsorted(midpoints, values, side="left").astype(np.int64)
+
+
+@dataclass(frozen=True)
+class MixtureCounting:
+    """Statistical atom counting result.
+
+    Attributes
+    ----------
+    counts : atoms per column, shape of the input SCS.
+    mixture : the selected GaussianMixture (k components).
+    offset : atoms in the lowest component (from the library, else 1).
+    n_components : the selected k; criterion : "icl", "bic" or "aic".
+    scores : dict name -> (max_components,) arrays of ICL, BIC, AIC and ln L for k = 1 … max.
+    path : all fitted mixtures, k = 1 … max.
+    """
+
+    counts: np.ndarray
+    mixture: GaussianMixture
+    offset: int
+    n_components: int
+    criterion: str
+    scores: dict
+    path: list
+
+
+def _first_pronounced(values, prominence):
+    for k in range(1, values.size - 1):
+        if np.min(values[:k]) - values[k] >= prominence and values[k + 1] - values[k] >= prominence:
+            return k
+    return None
+
+
+def first_local_minimum(score, prominence=2.0) -> int:
+    """Index of the first pronounced local minimum of ``score`` (k = index + 1).
+
+    Scanning k upwards, index k > 0 qualifies when it improves on every smaller k by at least
+    ``prominence`` and the next k is at least ``prominence`` worse: an early bump (a poor 2- or
+    3-component compromise on a many-component set) is therefore not mistaken for the answer. When no
+    index qualifies, the global minimum is returned (e.g. k = 1 for a single population).
+    """
+    values = np.asarray(score, dtype=np.float64)
+    found = _first_pronounced(values, prominence)
+    return int(np.argmin(values)) if found is None else found
+
+
+def library_offset(means, library) -> int:
+    """Atoms in the lowest of the (sorted) component ``means``: the shift that best matches the library."""
+    table = _check_library(library)
+    k = len(means)
+    if k > table.size:
+        raise ValueError(f"the library covers {table.size - 1} atoms but the mixture has {k} components; "
+                         "extend the library")
+    errors = [np.sum((np.asarray(means) - table[o:o + k]) ** 2) for o in range(table.size - k + 1)]
+    return int(np.argmin(errors))
+
+
+def count_by_gmm(scs, max_components, *, dose=None, library=None, criterion="icl", prominence=2.0,
+                 n_components=None, stop_after=None) -> MixtureCounting:
+    """Statistical counting: fit mixtures with k = 1 … ``max_components`` and pick k by a criterion.
+
+    Parameters
+    ----------
+    scs : SCS values [Å² with ``dose``; any units otherwise], flattened.
+    max_components : largest k tried.
+    dose : D [e⁻/Å²] for the dose-dependent variance σ² + μ/D, or None for a shared σ².
+    library : optional (n + 1,) SCS for 0 … n atoms; gives the absolute count of the lowest component.
+    criterion : "icl" (default; first pronounced local minimum), "bic" or "aic" (global minimum).
+    prominence : how far (in criterion units, −2 ln L scale) the next k must rise for a local ICL minimum.
+    n_components : force k instead of selecting it.
+    stop_after : with the ICL criterion, stop fitting this many k beyond the first pronounced local
+        minimum (saves time on long ranges; the scores then end there). None fits all k.
+
+    Returns
+    -------
+    MixtureCounting
+
+    Raises
+    ------
+    ValueError
+        For a bad criterion, component number, dose, library or non-finite SCS values.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    values = np.asarray(scs, dtype=np.float64)
+    if stop_after is not None and (int(stop_after) != stop_after or stop_after < 1):
+        raise ValueError(f"stop_after must be a positive integer or None, got {stop_after!r}")
+    path = []
+    for fit in iterate_gmm_path(values, max_components, dose=dose):
+        path.append(fit)
+        if stop_after is not None and criterion == "icl" and n_components is None:
+            found = _first_pronounced(np.array([f.icl for f in path]), prominence)
+            if found is not None and len(path) - 1 - found >= stop_after:
+                break
+    scores = {
+        "icl": np.array([fit.icl for fit in path]),
+        "bic": np.array([fit.bic for fit in path]),
+        "aic": np.array([fit.aic for fit in path]),
+        "log_likelihood": np.array([fit.log_likelihood for fit in path]),
+    }
+    if n_components is not None:
+        if not 1 <= n_components <= max_components:
+            raise ValueError(f"n_components must lie in 1…{max_components}, got {n_components!r}")
+        chosen = int(n_components) - 1
+    elif criterion == "icl":
+        chosen = first_local_minimum(scores["icl"], prominence)
+    else:
+        chosen = int(np.argmin(scores[criterion]))
+    mixture = path[chosen]
+    offset = 1 if library is None else library_offset(mixture.means, library)
+    counts = (mixture.classify(values) + offset).reshape(values.shape)
+    return MixtureCounting(counts=counts, mixture=mixture, offset=offset, n_components=chosen + 1,
+                           criterion=criterion, scores=scores, path=path)

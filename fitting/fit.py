@@ -1,0 +1,287 @@
+"""Batched StatSTEM-style fitting of Gaussian columns: least squares and Poisson maximum likelihood.
+
+Heights and background start from their exact linear least-squares solution for the starting positions
+and width (the width itself from a 1-D search when not given); then all parameters of an image — positions,
+heights, widths, background — are refined jointly by Levenberg–Marquardt (least squares) or by damped
+Fisher scoring (Poisson likelihood), vectorised over the image stack. See :mod:`fitting.model` for why
+the normal equations are cheap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from fitting import _checks
+from fitting.linear import linear_heights, search_width
+from fitting.model import axis_factors, normal_matrix, overlapping_pairs, projections, render
+from fitting.result import ColumnFit
+
+METHODS = ("least_squares", "poisson")
+
+
+@dataclass(frozen=True)
+class _Problem:
+    rows: np.ndarray  # (H,) pixel-centre y [Å]
+    cols: np.ndarray  # (W,) pixel-centre x [Å]
+    width_type: np.ndarray  # (N,) index of each column's width parameter
+    n_widths: int
+    fit_width: bool
+    pairs: tuple[np.ndarray, np.ndarray] | None
+    position_tolerance: float
+    relative_tolerance: float
+
+
+def fit_columns(images, positions, pixel_size, *, width=None, method="least_squares", shared_width=True,
+                column_types=None, fit_width=True, max_iterations=100, position_tolerance=1e-4,
+                relative_tolerance=1e-6, batch_size=None) -> ColumnFit:
+    """Fit ζ + Σ_n η_n exp(−r²/2ρ²) to one image or a stack of images with the same column layout.
+
+    Parameters
+    ----------
+    images : (H, W) or (B, H, W) array [intensity units, e.g. fraction of the beam or counts].
+        Pixel (i, j) is centred at (x, y) = (j·pixel_size, i·pixel_size).
+    positions : (N, 2) or (B, N, 2) starting (x, y) [Å]; x runs along axis −1, y along axis −2.
+    pixel_size : Δ [Å].
+    width : starting Gaussian width ρ [Å]; None runs a 1-D search over ρ first.
+    method : "least_squares" (StatSTEM's estimator) or "poisson" (maximum likelihood for counting
+        data; starts from the least-squares solution; the image must be proportional to counts).
+    shared_width : one ρ per column type (True) or one per column (False).
+    column_types : (N,) integer labels of column types, each with its own shared ρ; default one type.
+    fit_width : refine ρ (True) or keep it fixed at ``width``.
+    max_iterations : iteration cap per estimator.
+    position_tolerance : convergence when every position step is below this [Å] …
+    relative_tolerance : … and every height, width and background step below this relative amount.
+    batch_size : images processed together (memory ↔ speed); default chosen from the problem size.
+
+    Returns
+    -------
+    ColumnFit with arrays of leading dimension B (B = 1 for a single image).
+
+    Raises
+    ------
+    ValueError
+        For non-finite pixels, empty or out-of-image positions, mismatched stack shapes, a bad method,
+        width, tolerance or ``column_types``.
+    """
+    stack = _checks.as_image_stack(images)
+    pixel_size = _checks.check_pixel_size(pixel_size)
+    start = _checks.as_positions(positions, n_images=stack.shape[0])
+    _checks.check_inside(start, stack.shape[1:], pixel_size)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if width is not None and not (np.isfinite(width) and width > 0):
+        raise ValueError(f"width must be a positive Gaussian width ρ in Å or None, got {width!r}")
+    if not fit_width and width is None:
+        raise ValueError("fit_width=False needs a width ρ [Å] to hold fixed")
+    if max_iterations < 1 or position_tolerance <= 0 or relative_tolerance <= 0:
+        raise ValueError("max_iterations must be ≥ 1 and the tolerances positive")
+    n_images, n_columns = start.shape[:2]
+    width_type, n_widths = _width_types(column_types, shared_width, n_columns)
+    if method == "poisson" and np.any(stack < 0):
+        raise ValueError("method='poisson' needs non-negative images proportional to counts; "
+                         f"the stack has a minimum of {stack.min():.3g}")
+
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+
+    height, width_px = stack.shape[1:]
+    rows, cols = np.arange(height) * pixel_size, np.arange(width_px) * pixel_size
+    if batch_size is None:
+        per_image = 8 * height * width_px + 12 * n_columns * (height + width_px) + (4 * n_columns + 1) ** 2
+        if method == "poisson":
+            per_image += 40 * (height + width_px) * n_columns
+        batch_size = max(1, min(n_images, int(4e6 // per_image)))
+    outputs = []
+    # The work is many small batched matrix products: BLAS threads only add overhead (50× slower
+    # measured on a loaded 2-core machine), so keep BLAS single-threaded while fitting.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if width is None:
+            initial_width = search_width(stack, start, rows, cols, pixel_size)
+        else:
+            initial_width = np.full(n_images, float(width))
+        problem = _Problem(rows, cols, width_type, n_widths, fit_width, None, position_tolerance,
+                           relative_tolerance)
+        for first in range(0, n_images, int(batch_size)):
+            chunk = slice(first, first + int(batch_size))
+            outputs.append(_fit_chunk(stack[chunk], start[chunk], initial_width[chunk], problem, method,
+                                      max_iterations))
+    merged = {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
+    return _finish(merged, start, stack.shape[1:], pixel_size, method)
+
+
+def _width_types(column_types, shared_width, n_columns):
+    if not shared_width:
+        return np.arange(n_columns), n_columns
+    if column_types is None:
+        return np.zeros(n_columns, dtype=np.intp), 1
+    labels = np.asarray(column_types)
+    if labels.shape != (n_columns,):
+        raise ValueError(f"column_types must have one label per column, shape ({n_columns},), got {labels.shape}")
+    unique, inverse = np.unique(labels, return_inverse=True)
+    return inverse.astype(np.intp), len(unique)
+
+
+def _fit_chunk(images, start, initial_width, problem: _Problem, method, max_iterations):
+    n_images, n_columns = start.shape[:2]
+    state = {
+        "x": start[..., 0].copy(),
+        "y": start[..., 1].copy(),
+        "rho": np.repeat(initial_width[:, None], problem.n_widths, axis=1),
+    }
+    widths = state["rho"][:, problem.width_type]
+    state["eta"], state["zeta"] = linear_heights(images, state["x"], state["y"], widths, problem.rows, problem.cols)
+    # For Poisson ML the least-squares stage only provides a start: stop it at a coarser tolerance.
+    coarse = replace(problem, position_tolerance=100 * problem.position_tolerance,
+                     relative_tolerance=100 * problem.relative_tolerance)
+    converged, iterations, objective = _levenberg_marquardt(
+        images, state, coarse if method == "poisson" else problem, "least_squares", max_iterations)
+    if method == "poisson":
+        positions = np.stack([state["x"], state["y"]], axis=-1)
+        problem = replace(problem, pairs=overlapping_pairs(positions, state["rho"]))
+        converged, more, objective = _levenberg_marquardt(images, state, problem, "poisson", max_iterations)
+        iterations = iterations + more
+    return {**state, "widths": state["rho"][:, problem.width_type], "converged": converged,
+            "iterations": iterations, "objective": objective}
+
+
+def _evaluate(images, state, problem, objective, index):
+    widths = state["rho"][index][:, problem.width_type]
+    y_factors = axis_factors(problem.rows, state["y"][index], widths)
+    x_factors = axis_factors(problem.cols, state["x"][index], widths)
+    model = render(y_factors, x_factors, state["eta"][index], state["zeta"][index])
+    data = images[index]
+    if objective == "least_squares":
+        residual = data - model
+        return y_factors, x_factors, model, 0.5 * np.einsum("bij,bij->b", residual, residual)
+    floor = 1e-9 * np.maximum(data.mean(axis=(-2, -1)), 1e-300)[:, None, None]
+    rate = np.maximum(model, floor)
+    return y_factors, x_factors, rate, (rate - data * np.log(rate)).sum(axis=(-2, -1))
+
+
+def _kinds(problem):
+    return ("x", "y", "eta", "rho") if problem.fit_width else ("x", "y", "eta")
+
+
+def _reduce_widths(matrix, gradient, problem, n_columns):
+    """Map per-column ρ_n rows/columns onto the width parameters (ρ_n = ρ_type(n)) by slicing."""
+    if not problem.fit_width:
+        return matrix, gradient
+    n, k = n_columns, problem.n_widths
+    one_hot = np.zeros((n, k))
+    one_hot[np.arange(n), problem.width_type] = 1.0
+    rest = np.r_[0:3 * n, 4 * n]  # x, y, η and ζ keep their place (ζ moves to the end)
+    size = 3 * n + k + 1
+    reduced = np.empty((matrix.shape[0], size, size))
+    new_rest = np.r_[0:3 * n, size - 1]
+    rho = slice(3 * n, 4 * n)
+    reduced[:, :3 * n, :3 * n] = matrix[:, :3 * n, :3 * n]
+    reduced[:, :3 * n, -1] = matrix[:, :3 * n, -1]
+    reduced[:, -1, :3 * n] = matrix[:, -1, :3 * n]
+    reduced[:, -1, -1] = matrix[:, -1, -1]
+    cross = matrix[:, rest, rho] @ one_hot  # (B, 3N + 1, K)
+    reduced[:, new_rest, 3 * n:3 * n + k] = cross
+    reduced[:, 3 * n:3 * n + k, new_rest] = np.swapaxes(cross, -1, -2)
+    reduced[:, 3 * n:3 * n + k, 3 * n:3 * n + k] = one_hot.T @ matrix[:, rho, rho] @ one_hot
+    reduced_gradient = np.concatenate([gradient[:, :3 * n], gradient[:, rho] @ one_hot, gradient[:, -1:]], axis=1)
+    return reduced, reduced_gradient
+
+
+def _levenberg_marquardt(images, state, problem, objective, max_iterations):
+    n_images, n_columns = state["x"].shape
+    damping = np.full(n_images, 1e-3)
+    converged = np.zeros(n_images, dtype=bool)
+    iterations = np.zeros(n_images, dtype=np.int64)
+    everything = np.arange(n_images)
+    _, _, _, cost = _evaluate(images, state, problem, objective, everything)
+    kinds = _kinds(problem)
+    for _ in range(max_iterations):
+        index = np.nonzero(~converged)[0]
+        if index.size == 0:
+            break
+        iterations[index] += 1
+        y_factors, x_factors, model, _ = _evaluate(images, state, problem, objective, index)
+        heights = state["eta"][index]
+        if objective == "least_squares":
+            residual, weights = images[index] - model, None
+        else:
+            weights = 1.0 / model
+            residual = (images[index] - model) * weights
+        gradient = projections(residual, y_factors, x_factors, heights, kinds)
+        half_window = None
+        if weights is not None:
+            # Pair products of Gaussians (and their derivatives) are negligible beyond ±4ρ of the midpoint.
+            reach = np.ceil(4.0 * np.max(state["rho"][index]) / (problem.rows[1] - problem.rows[0]))
+            half_window = (reach, reach)
+        matrix = normal_matrix(y_factors, x_factors, heights, kinds, weights, problem.pairs, half_window)
+        matrix, gradient = _reduce_widths(matrix, gradient, problem, n_columns)
+        step = _damped_solve(matrix, gradient, damping[index])
+        trial = _apply_step(state, index, step, n_columns, problem)
+        _, _, _, trial_cost = _evaluate(images[index], trial, problem, objective, np.arange(index.size))
+        accepted = np.isfinite(trial_cost) & (trial_cost <= cost[index])
+        # A tiny step only means convergence when it was not shrunk by heavy damping.
+        small = _small_step(state, index, step, n_columns, problem) & (damping[index] <= 1.0)
+        for key in state:
+            state[key][index[accepted]] = trial[key][accepted]
+        cost[index[accepted]] = trial_cost[accepted]
+        damping[index] = np.where(accepted, np.maximum(damping[index] * 0.3, 1e-9), damping[index] * 10.0)
+        converged[index] = small | (damping[index] > 1e12)
+    # A damping blow-up means no further decrease was possible; only a small final step counts as converged.
+    return converged & (damping < 1e12), iterations, cost
+
+
+def _damped_solve(matrix, gradient, damping):
+    diagonal = np.diagonal(matrix, axis1=-2, axis2=-1)
+    floor = 1e-12 * np.max(diagonal, axis=-1, keepdims=True)
+    scale = np.maximum(diagonal, floor)
+    damped = matrix + (damping[:, None] * scale)[:, :, None] * np.eye(matrix.shape[-1])
+    try:
+        return np.linalg.solve(damped, gradient[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.stack([np.linalg.lstsq(a, g, rcond=None)[0] for a, g in zip(damped, gradient)])
+
+
+def _apply_step(state, index, step, n_columns, problem):
+    n = n_columns
+    trial = {
+        "x": state["x"][index] + step[:, 0:n],
+        "y": state["y"][index] + step[:, n:2 * n],
+        "eta": state["eta"][index] + step[:, 2 * n:3 * n],
+        "zeta": state["zeta"][index] + step[:, -1],
+        "rho": state["rho"][index].copy(),
+    }
+    if problem.fit_width:
+        # Never let a width collapse or go negative in one step.
+        trial["rho"] = np.maximum(trial["rho"] + step[:, 3 * n:3 * n + problem.n_widths], 0.5 * trial["rho"])
+    return trial
+
+
+def _small_step(state, index, step, n_columns, problem):
+    n = n_columns
+    heights = state["eta"][index]
+    scale = np.max(np.abs(heights), axis=1) + np.abs(state["zeta"][index]) + 1e-300
+    small = np.max(np.abs(step[:, :2 * n]), axis=1) < problem.position_tolerance
+    small &= np.max(np.abs(step[:, 2 * n:3 * n]), axis=1) < problem.relative_tolerance * scale
+    small &= np.abs(step[:, -1]) < problem.relative_tolerance * scale
+    if problem.fit_width:
+        rho = state["rho"][index]
+        small &= np.max(np.abs(step[:, 3 * n:3 * n + problem.n_widths]) / rho, axis=1) < problem.relative_tolerance
+    return small
+
+
+def _finish(merged, start, shape, pixel_size, method) -> ColumnFit:
+    positions = np.stack([merged["x"], merged["y"]], axis=-1)
+    heights = merged["eta"]
+    n_columns = heights.shape[1]
+    widths = merged["widths"]
+    outside = ((positions < -0.5 * pixel_size)
+               | (positions[..., 0:1] > (shape[1] - 0.5) * pixel_size)
+               | (positions[..., 1:2] > (shape[0] - 0.5) * pixel_size)).any(axis=-1)
+    distance = np.linalg.norm(positions[:, :, None, :] - start[:, None, :, :], axis=-1)
+    left_cell = (np.argmin(distance, axis=2) != np.arange(n_columns)) | outside
+    return ColumnFit(
+        positions=positions, heights=heights, widths=widths, background=merged["zeta"],
+        scs=2.0 * np.pi * heights * widths ** 2, converged=merged["converged"],
+        negative_height=heights <= 0, left_cell=left_cell, iterations=merged["iterations"],
+        objective=merged["objective"], start_positions=start, method=method, pixel_size=pixel_size)
