@@ -115,3 +115,16 @@ def test_interrupted_run_resumes_without_redoing_finished_configurations(tmp_pat
 def test_thickness_outside_the_series_is_rejected(coarse):
     with pytest.raises(ValueError, match=r"atoms_per_column=11 must be an integer in \[0, 10\]"):
         coarse.image(11)
+
+
+def test_runs_on_a_dask_distributed_cluster(tmp_path):
+    from dask.distributed import LocalCluster
+
+    tiny = COARSE_RECIPE.replace(name="tiny-distributed", lateral_cells=2, max_thickness_atoms=2,
+                                 phonon_configurations=2)
+    local = simulate_thickness_series(tiny, cache_dir=tmp_path / "local", progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        remote = simulate_thickness_series(tiny, scheduler=cluster.scheduler_address,
+                                           cache_dir=tmp_path / "remote", progress=False)
+    assert remote.metadata["scheduler"] == cluster.scheduler_address
+    assert np.allclose(remote.configuration_intensities, local.configuration_intensities, rtol=1e-5)
