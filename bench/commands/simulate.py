@@ -86,9 +86,47 @@ def _run_convergence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_specimen(args: argparse.Namespace) -> int:
+    """``bench simulate dislocation|nanoparticle``: the shipped recipe, with --set overriding its imaging
+    fields (field_of_view_angstrom, method, …) or its microscope fields (phonon_configurations, …)."""
+    import dataclasses
+
+    from simulate.specimen_data import write_shipped
+    from simulate.specimen_images import default_recipe, simulate_specimen_image
+
+    recipe = default_recipe(args.kind)
+    settings = _parse_settings(args.set or [])
+    imaging_fields = {f.name for f in dataclasses.fields(recipe)} - {"microscope"}
+    imaging = {key: value for key, value in settings.items() if key in imaging_fields}
+    microscope = {key: value for key, value in settings.items() if key not in imaging_fields}
+    if args.recipe != "default":
+        raise ValueError(f"--recipe {args.recipe} applies to thickness-series only; change a {args.kind} "
+                         "recipe with --set KEY=VALUE")
+    recipe = dataclasses.replace(recipe, microscope=recipe.microscope.replace(**microscope), **imaging)
+    image = simulate_specimen_image(args.kind, recipe, scheduler=args.scheduler, cache_dir=args.cache_dir,
+                                    use_cache=not args.force, progress=not args.quiet)
+    if args.write_default:
+        print(f"wrote the shipped {args.kind} image to {write_shipped(image)}", file=sys.stderr)
+    columns = image.columns
+    summary = {
+        "kind": image.kind, "specimen": image.specimen, "recipe": image.recipe.to_dict(),
+        "pixel_size_angstrom": image.pixel_size_angstrom, "image_shape": list(image.image.shape),
+        "columns": int(len(columns.atoms_per_column)), "atoms": int(columns.atoms_per_column.sum()),
+        "core_columns": int(columns.core_mask.sum()), "metadata": image.metadata,
+    }
+    if args.output:
+        Path(args.output).write_text(json.dumps(summary, indent=2))
+    print(f"{args.kind}: {summary['image_shape'][0]}×{summary['image_shape'][1]} px of "
+          f"{image.pixel_size_angstrom:.4f} Å, {summary['columns']} columns ({summary['atoms']} atoms, "
+          f"{summary['core_columns']} in the core region), fidelity {image.metadata.get('fidelity', '?')}")
+    return 0
+
+
 KINDS = {
     "thickness-series": _run_thickness_series,
     "convergence": _run_convergence,
+    "dislocation": _run_specimen,
+    "nanoparticle": _run_specimen,
 }
 
 

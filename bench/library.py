@@ -1,0 +1,221 @@
+"""Atom-counting library: SCS per number of atoms from a simulated bulk Pt [001] thickness series.
+
+Library matching counts a column by the library entry nearest to its measured SCS, so the library must
+come from the same estimator and the same options as the measurement. Both estimators of ``fitting`` are
+tabulated: the volume 2πηρ² of a Gaussian model fitted to the noise-free library image
+(:func:`fitting.fit_columns`) and the intensity integrated over each column's Voronoi cell
+(:func:`fitting.voronoi_scs`). It lives in ``bench`` because it joins ``simulate`` and ``fitting``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CountingLibrary:
+    """SCS of a column of 0 … T atoms for both estimators.
+
+    Attributes
+    ----------
+    atoms : ndarray of int, shape (T + 1,)
+        0, 1, …, T atoms per column.
+    scs_gaussian_angstrom2, scs_voronoi_angstrom2 : ndarray, shape (T + 1,)
+        Mean SCS of the interior columns of the noise-free field of view [Å²]; 0 for 0 atoms.
+    recipe : dict
+        The thickness series' recipe.
+    options : dict
+        Field of view (cells, pixel size [Å], source size [Å]) and fit options of the Gaussian estimator.
+    """
+
+    atoms: np.ndarray
+    scs_gaussian_angstrom2: np.ndarray
+    scs_voronoi_angstrom2: np.ndarray
+    recipe: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def scs(self, estimator: str) -> np.ndarray:
+        """The library of one estimator: 'gaussian' or 'voronoi'."""
+        if estimator == "gaussian":
+            return self.scs_gaussian_angstrom2
+        if estimator == "voronoi":
+            return self.scs_voronoi_angstrom2
+        raise ValueError(f"estimator={estimator!r} must be 'gaussian' or 'voronoi'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"atoms": self.atoms.tolist(), "scs_gaussian_angstrom2": self.scs_gaussian_angstrom2.tolist(),
+                "scs_voronoi_angstrom2": self.scs_voronoi_angstrom2.tolist(), "recipe": self.recipe,
+                "options": self.options}
+
+    def save(self, path: Path) -> None:
+        """Write the library with its recipe and options as JSON (atomically)."""
+        from simulate.cache import write_bytes_atomic
+
+        write_bytes_atomic(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True).encode())
+
+    @classmethod
+    def load(cls, path: Path) -> "CountingLibrary":
+        values = json.loads(Path(path).read_text())
+        return cls(np.asarray(values["atoms"], dtype=int), np.asarray(values["scs_gaussian_angstrom2"]),
+                   np.asarray(values["scs_voronoi_angstrom2"]), values["recipe"], values.get("options", {}))
+
+
+def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_angstrom: float,
+                     margin_angstrom: float) -> np.ndarray:
+    """Mask of columns at least ``margin_angstrom`` from every image border (their Voronoi cells are whole)."""
+    height, width = shape
+    x, y = positions[:, 0], positions[:, 1]
+    return ((x >= margin_angstrom) & (y >= margin_angstrom)
+            & (x <= (width - 1) * pixel_size_angstrom - margin_angstrom)
+            & (y <= (height - 1) * pixel_size_angstrom - margin_angstrom))
+
+
+def build_counting_library(
+    series,
+    *,
+    max_atoms: int | None = None,
+    cells: tuple[int, int] = (5, 5),
+    pixel_size_angstrom: float = 0.2,
+    source_size_fwhm_angstrom: float = 0.0,
+    fit_options: dict[str, Any] | None = None,
+) -> CountingLibrary:
+    """Tabulate the SCS of 0 … ``max_atoms`` atoms per column with both estimators.
+
+    Parameters
+    ----------
+    series : simulate.thickness_series.ThicknessSeries
+        Noise-free bulk Pt [001] thickness series.
+    max_atoms : int, optional
+        Largest number of atoms (default: the series' thickest exit plane, 75 for the default recipe).
+    cells : (int, int)
+        Unit cells of the library field of view along x and y.
+    pixel_size_angstrom : float
+        Pixel size [Å]; use the measurement's.
+    source_size_fwhm_angstrom : float
+        Gaussian source-size blur [Å]; use the measurement's.
+    fit_options : dict, optional
+        Keyword options of :func:`fitting.fit_columns` (``width``, ``method``, …); use the measurement's.
+
+    Returns
+    -------
+    CountingLibrary
+
+    Raises
+    ------
+    ValueError
+        If ``max_atoms`` lies outside the series, or the field of view has no interior column.
+    """
+    from fitting import fit_columns, voronoi_scs
+    from simulate.field_of_view import field_of_view
+
+    fit_options = dict(fit_options or {})
+    top = int(series.atoms_per_column[-1])
+    max_atoms = top if max_atoms is None else max_atoms
+    if int(max_atoms) != max_atoms or not 1 <= max_atoms <= top:
+        raise ValueError(f"max_atoms={max_atoms!r} must be an integer in [1, {top}] (the series' thicknesses)")
+    a = series.recipe.lattice_constant_angstrom
+    gaussian, voronoi = [0.0], [0.0]  # an empty column scatters nothing: the 0-atom entry
+    for atoms in range(1, int(max_atoms) + 1):
+        view = field_of_view(series, atoms, cells, pixel_size_angstrom,
+                             source_size_fwhm_angstrom=source_size_fwhm_angstrom)
+        inner = interior_columns(view.column_positions_angstrom, view.image.shape, pixel_size_angstrom, a / 2.0)
+        if not inner.any():
+            raise ValueError(f"cells={cells!r} leave no column a/2 from the border; use at least (3, 3)")
+        fit = fit_columns(view.image, view.column_positions_angstrom, pixel_size_angstrom, **fit_options)
+        gaussian.append(float(fit.scs[0][inner].mean()))
+        cell_scs = voronoi_scs(view.image, view.column_positions_angstrom, pixel_size_angstrom)
+        voronoi.append(float(cell_scs[0][inner].mean()))
+    options = {"cells": list(cells), "pixel_size_angstrom": pixel_size_angstrom,
+               "source_size_fwhm_angstrom": source_size_fwhm_angstrom, "fit_options": fit_options,
+               "interior_margin_angstrom": a / 2.0}
+    return CountingLibrary(np.arange(int(max_atoms) + 1), np.array(gaussian), np.array(voronoi),
+                           series.recipe.to_dict(), options)
+
+
+def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.ndarray,
+                  pixel_size_angstrom: float, estimator: str, fit_options: dict[str, Any] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Measure the SCS of given columns with one estimator and count them by library matching.
+
+    Returns
+    -------
+    (scs [Å²], counts) : two ndarrays of shape (N,)
+    """
+    from fitting import count_by_library, fit_columns, voronoi_scs
+
+    if estimator == "gaussian":
+        options = dict(library.options.get("fit_options", {}), **(fit_options or {}))
+        scs = fit_columns(image, positions, pixel_size_angstrom, **options).scs[0]
+    elif estimator == "voronoi":
+        scs = voronoi_scs(image, positions, pixel_size_angstrom)[0]
+    else:
+        raise ValueError(f"estimator={estimator!r} must be 'gaussian' or 'voronoi'")
+    return scs, np.asarray(count_by_library(scs, library.scs(estimator)))
+
+
+def counting_check(library: CountingLibrary, image, estimator: str,
+                   max_radius_angstrom: float | None = None) -> dict[str, Any]:
+    """Count every column of a noise-free specimen image at its true position and compare with the truth.
+
+    Parameters
+    ----------
+    library : CountingLibrary
+        Built with the image's microscope recipe and pixel size.
+    image : simulate.specimen_images.SpecimenImage
+        Noise-free image with its ground-truth columns.
+    estimator : str
+        'gaussian' or 'voronoi'.
+    max_radius_angstrom : float, optional
+        Voronoi only: cap on a cell's radius [Å], so that rim columns of a particle do not integrate the
+        whole vacuum around them.
+
+    Returns
+    -------
+    dict
+        ``fraction_correct``, ``mean_abs_error_atoms``, and per true atom count the number of columns and
+        the mean counted value.
+    """
+    from fitting import count_by_library, voronoi_scs
+
+    positions, truth = image.columns.positions_angstrom, image.columns.atoms_per_column
+    if estimator == "voronoi":
+        scs = voronoi_scs(image.image, positions, image.pixel_size_angstrom, max_radius=max_radius_angstrom)[0]
+        counts = np.asarray(count_by_library(scs, library.scs("voronoi")))
+    else:
+        scs, counts = count_columns(library, image.image, positions, image.pixel_size_angstrom, estimator)
+    per_count = {int(n): {"columns": int(np.sum(truth == n)), "mean_counted": float(counts[truth == n].mean())}
+                 for n in np.unique(truth)}
+    return {"estimator": estimator, "columns": int(len(truth)),
+            "fraction_correct": float(np.mean(counts == truth)),
+            "mean_abs_error_atoms": float(np.mean(np.abs(counts - truth))), "per_true_count": per_count}
+
+
+def shipped_nanoparticle_check(phonon_configurations: int = 4, cache_dir=None) -> dict[str, Any]:
+    """Count the shipped noise-free nanoparticle image with a library of the same (reduced) microscope.
+
+    The bulk series uses the particle's microscope and its a-thick slices (``slices_per_cell=1``), 0 … 12
+    atoms, and the particle's pixel size; Voronoi cells are capped at a/(2√2)·2 = 1.39 Å (the corner of a
+    bulk column's square cell), so rim columns do not integrate the vacuum.
+    """
+    from simulate.specimen_data import load_shipped
+    from simulate.thickness_series import simulate_thickness_series
+
+    particle = load_shipped("nanoparticle")
+    recipe = particle.recipe.microscope.replace(
+        name="pt001-haadf-reduced-for-particle", slices_per_cell=1, max_thickness_atoms=12,
+        phonon_configurations=phonon_configurations)
+    series = simulate_thickness_series(recipe, cache_dir=cache_dir, progress=False)
+    library = build_counting_library(series, pixel_size_angstrom=particle.pixel_size_angstrom)
+    return {"library": library.to_dict(),
+            "gaussian": counting_check(library, particle, "gaussian"),
+            "voronoi": counting_check(library, particle, "voronoi", max_radius_angstrom=1.39)}
+
+
+if __name__ == "__main__":  # python -m bench.library [phonon configurations of the library series]
+    import sys
+
+    print(json.dumps(shipped_nanoparticle_check(int(sys.argv[1]) if len(sys.argv) > 1 else 4), indent=1))

@@ -1,0 +1,97 @@
+"""A spherical Pt nanoparticle seen along [100], and its projected ground truth.
+
+The particle keeps every atom of a perfect fcc lattice within ``diameter_cells · a / 2`` of a centre that
+sits on an atom, so its projection has the full 4mm symmetry about the central column and the particle
+is mirror-symmetric along the beam. With the default diameter of 11 unit cells (43.16 Å) it holds 2779
+atoms in 373 columns of 1 to 11 atoms. The paper quotes 333 columns for "diameter 11 unit cells"; no
+centring of an 11-cell sphere gives that number (373–384 columns; a diameter of 10.5 cells centred on a
+tetrahedral site gives 332), so their construction differed in a way we cannot recover.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from ase import Atoms
+
+from simulate.dislocation import ProjectedColumns, project_columns
+from simulate.structures import PT_LATTICE_CONSTANT_ANGSTROM
+
+
+@dataclass(frozen=True)
+class NanoparticleSpecimen:
+    """Parameters of the nanoparticle specimen.
+
+    Attributes
+    ----------
+    diameter_cells : float
+        Sphere diameter in unit cells (the sphere keeps atoms at distance ≤ diameter/2 from its centre).
+    lattice_constant_angstrom : float
+        fcc lattice constant a [Å].
+    vacuum_angstrom : float
+        Empty space between the particle's outermost atoms and the cell edge, laterally [Å].
+    """
+
+    diameter_cells: float = 11.0
+    lattice_constant_angstrom: float = PT_LATTICE_CONSTANT_ANGSTROM
+    vacuum_angstrom: float = 2.8
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.diameter_cells <= 60.0:
+            raise ValueError(f"diameter_cells={self.diameter_cells!r} must lie in [1, 60] unit cells")
+        if not self.lattice_constant_angstrom > 0:
+            raise ValueError(f"lattice_constant_angstrom={self.lattice_constant_angstrom!r} must be > 0 Å")
+        if not self.vacuum_angstrom >= 2.0:
+            raise ValueError(f"vacuum_angstrom={self.vacuum_angstrom!r} must be >= 2 Å")
+
+    @property
+    def radius_angstrom(self) -> float:
+        return self.diameter_cells * self.lattice_constant_angstrom / 2.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Nanoparticle:
+    """The built particle: atoms in an orthogonal cell and the centre of the sphere (x, y, z) [Å]."""
+
+    specimen: NanoparticleSpecimen
+    atoms: Atoms
+    centre_angstrom: np.ndarray
+
+    def columns(self) -> ProjectedColumns:
+        """Projected [100] columns (every atom sits on its perfect-lattice site)."""
+        return project_columns(self.atoms.positions, self.atoms.positions)
+
+
+def build_nanoparticle(specimen: NanoparticleSpecimen = NanoparticleSpecimen()) -> Nanoparticle:
+    """Cut a sphere out of fcc Pt with [100], [010], [001] along x, y, z (z is the beam).
+
+    The atomic planes along the beam are a/2 apart; the cell is sized so that each plane sits in the
+    middle of an a/2-thick slice starting at z = 0.
+
+    Parameters
+    ----------
+    specimen : NanoparticleSpecimen
+
+    Returns
+    -------
+    Nanoparticle
+    """
+    a = specimen.lattice_constant_angstrom
+    radius = specimen.radius_angstrom
+    half_steps = int(math.floor(radius / (a / 2.0) + 1e-9))
+    steps = np.arange(-half_steps, half_steps + 1)
+    i, j, k = np.meshgrid(steps, steps, steps, indexing="ij")
+    on_lattice = (i + j + k) % 2 == 0  # fcc: the sites of the a/2 cubic grid with an even index sum
+    sites = np.stack([i[on_lattice], j[on_lattice], k[on_lattice]], axis=1) * (a / 2.0)
+    # the tolerance keeps sites exactly on the sphere regardless of round-off
+    sites = sites[np.linalg.norm(sites, axis=1) <= radius * (1.0 + 1e-9)]
+    extent_xy = 2.0 * sites[:, 0].max() + 2.0 * specimen.vacuum_angstrom
+    planes = int(round(2.0 * sites[:, 2].max() / (a / 2.0))) + 1
+    centre = np.array([extent_xy / 2.0, extent_xy / 2.0, planes * a / 4.0])
+    atoms = Atoms("Pt" * len(sites), positions=sites + centre, cell=[extent_xy, extent_xy, planes * a / 2.0],
+                  pbc=True)
+    return Nanoparticle(specimen, atoms, centre)

@@ -1,0 +1,82 @@
+"""The shipped default images of the non-periodic specimens, with their provenance.
+
+``simulate/data/pt112_dislocation_haadf.{npz,json}`` and ``simulate/data/pt_nanoparticle_haadf.{npz,json}``
+hold the images of :func:`simulate.specimen_images.default_recipe`, the ground truth of their columns, and a
+JSON file with the specimen, the recipe, library versions, run time, fidelity and the SHA-256 of the npz.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from simulate.cache import load_arrays, save_arrays_atomic, sha256_file, write_bytes_atomic
+from simulate.dislocation import ProjectedColumns
+
+DATA_DIRECTORY = Path(__file__).parent / "data"
+_STEMS = {"dislocation": "pt112_dislocation_haadf", "nanoparticle": "pt_nanoparticle_haadf"}
+
+
+def shipped_path(kind: str) -> Path:
+    """Path of the shipped ``.npz`` of a kind ('dislocation' or 'nanoparticle')."""
+    if kind not in _STEMS:
+        raise ValueError(f"kind={kind!r} must be one of {tuple(_STEMS)}")
+    return DATA_DIRECTORY / f"{_STEMS[kind]}.npz"
+
+
+def load_shipped(kind: str):
+    """The shipped image of a kind, verified against the SHA-256 in its JSON.
+
+    Returns
+    -------
+    SpecimenImage
+
+    Raises
+    ------
+    FileNotFoundError
+        If the data are missing; regenerate them with ``bench simulate KIND --write-default``.
+    ValueError
+        If the npz does not match its recorded hash.
+    """
+    from simulate.specimen_images import SpecimenImage, SpecimenImageRecipe
+
+    npz = shipped_path(kind)
+    meta_path = npz.with_suffix(".json")
+    if not npz.exists() or not meta_path.exists():
+        raise FileNotFoundError(f"shipped {kind} image missing at {npz}; regenerate it with "
+                                f"`bench simulate {kind} --write-default`")
+    meta = json.loads(meta_path.read_text())
+    if sha256_file(npz) != meta["result_sha256"]:
+        raise ValueError(f"{npz} does not match the SHA-256 recorded in {meta_path}; restore it from git or "
+                         f"regenerate it with `bench simulate {kind} --write-default`")
+    arrays = load_arrays(npz)
+    columns = ProjectedColumns(arrays["column_positions_angstrom"], arrays["atoms_per_column"],
+                               arrays["column_reference_positions_angstrom"], arrays["core_mask"])
+    return SpecimenImage(kind, meta["specimen"], SpecimenImageRecipe.from_dict(meta["recipe"]),
+                         arrays["configuration_images"], columns, meta.get("metadata", {}))
+
+
+def write_shipped(image) -> Path:
+    """Store a :class:`~simulate.specimen_images.SpecimenImage` as its kind's shipped data (atomically)."""
+    npz = shipped_path(image.kind)
+    save_arrays_atomic(npz, {
+        "configuration_images": image.configuration_images.astype(np.float32),
+        "column_positions_angstrom": image.columns.positions_angstrom,
+        "column_reference_positions_angstrom": image.columns.reference_positions_angstrom,
+        "atoms_per_column": image.columns.atoms_per_column,
+        "core_mask": image.columns.core_mask,
+    })
+    meta = {
+        "kind": image.kind,
+        "specimen": image.specimen,
+        "recipe": image.recipe.to_dict(),
+        "metadata": image.metadata,
+        "pixel_size_angstrom": image.pixel_size_angstrom,
+        "coordinates": "pixel [row, column] is the probe at (x, y) = (column, row) · pixel_size_angstrom; "
+                       "column positions are (x, y) in the same frame [Å]",
+        "result_sha256": sha256_file(npz),
+        "regenerate": f"bench simulate {image.kind} --write-default",
+    }
+    write_bytes_atomic(npz.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True).encode())
+    return npz

@@ -1,0 +1,418 @@
+"""HAADF-STEM images of non-periodic specimens (edge dislocation, nanoparticle) with abTEM.
+
+The microscope (probe, detector, potential sampling, frozen phonons) is the bulk series' :class:`HAADFRecipe`;
+:class:`SpecimenImageRecipe` adds what a non-periodic field of view needs: the scanned square, the scan
+step, the slicing and the propagation method (plain multislice or PRISM, abTEM's ``SMatrix``). Each
+frozen-phonon configuration is a unit of work kept in the cache's ``partial/`` folder, so an interrupted
+run resumes; work runs locally with dask threads or on a dask.distributed cluster.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulate.cache import CacheEntry, cache_entry, library_versions, save_arrays_atomic
+from simulate.dislocation import DislocationSpecimen, ProjectedColumns, build_edge_dislocation, period_along_beam
+from simulate.nanoparticle import NanoparticleSpecimen, build_nanoparticle
+from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe, fft_friendly_size
+
+KINDS = ("dislocation", "nanoparticle")
+
+
+@dataclass(frozen=True)
+class SpecimenImageRecipe:
+    """How a non-periodic specimen is imaged.
+
+    Attributes
+    ----------
+    microscope : HAADFRecipe
+        Probe, detector, potential sampling, parametrisation and frozen phonons (its thickness, supercell
+        and scan fields are not used).
+    field_of_view_angstrom : float
+        Side of the scanned square [Å], centred on the dislocation core or the particle centre.
+    scan_sampling_angstrom : float
+        Scan step [Å]; at most the Nyquist step λ/(4α).
+    planes_per_slice : int
+        Atomic planes per multislice slice (dislocation: planes 0.801 Å apart; particle: 1.962 Å).
+    method : str
+        'multislice' (one multislice run per probe position) or 'prism' (abTEM ``SMatrix``).
+    prism_interpolation : int
+        PRISM interpolation factor f: the probe is computed in a window of 1/f of the cell.
+    """
+
+    microscope: HAADFRecipe = DEFAULT_RECIPE
+    field_of_view_angstrom: float = 32.0
+    scan_sampling_angstrom: float = 0.2
+    planes_per_slice: int = 1
+    method: str = "prism"
+    prism_interpolation: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0 < self.field_of_view_angstrom <= 400:
+            raise ValueError(f"field_of_view_angstrom={self.field_of_view_angstrom!r} must lie in (0, 400] Å")
+        nyquist = self.microscope.nyquist_scan_sampling_angstrom
+        if not 0 < self.scan_sampling_angstrom <= nyquist + 1e-12:
+            raise ValueError(f"scan_sampling_angstrom={self.scan_sampling_angstrom!r} must lie in (0, λ/(4α) = "
+                             f"{nyquist:.4f}] Å")
+        if not (isinstance(self.planes_per_slice, int) and self.planes_per_slice >= 1):
+            raise ValueError(f"planes_per_slice={self.planes_per_slice!r} must be an integer >= 1")
+        if self.method not in ("multislice", "prism"):
+            raise ValueError(f"method={self.method!r} must be 'multislice' or 'prism'")
+        if not (isinstance(self.prism_interpolation, int) and self.prism_interpolation >= 1):
+            raise ValueError(f"prism_interpolation={self.prism_interpolation!r} must be an integer >= 1")
+
+    @property
+    def scan_points(self) -> int:
+        """Scan positions per side: odd, so that the specimen's centre is one of them."""
+        return 2 * int(round(self.field_of_view_angstrom / self.scan_sampling_angstrom / 2.0)) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["microscope"] = self.microscope.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "SpecimenImageRecipe":
+        return cls(**{**values, "microscope": HAADFRecipe.from_dict(values["microscope"])})
+
+
+def fidelity(recipe: SpecimenImageRecipe) -> dict[str, Any]:
+    """How a recipe departs from the faithful microscope recipe (:data:`DEFAULT_RECIPE`).
+
+    Returns
+    -------
+    dict
+        ``{"fidelity": "full" | "reduced", "reduced": {field: {"used": …, "faithful": …}}}``; PRISM with an
+        interpolation factor > 1 counts as a reduction (the probe is cut to a window).
+    """
+    used, faithful = recipe.microscope.to_dict(), DEFAULT_RECIPE.to_dict()
+    relevant = ("energy_kv", "convergence_semiangle_mrad", "detector_inner_mrad", "detector_outer_mrad",
+                "potential_sampling_angstrom", "phonon_rms_displacement_angstrom", "phonon_configurations",
+                "parametrization", "projection")
+    reduced = {name: {"used": used[name], "faithful": faithful[name]} for name in relevant
+               if used[name] != faithful[name]}
+    if recipe.method == "prism" and recipe.prism_interpolation > 1:
+        reduced["prism_interpolation"] = {"used": recipe.prism_interpolation, "faithful": 1}
+    return {"fidelity": "reduced" if reduced else "full", "reduced": reduced}
+
+
+@dataclass(frozen=True)
+class Specimen:
+    """A built specimen ready for abTEM: atoms, plane spacing along the beam and its projected truth."""
+
+    kind: str
+    parameters: dict[str, Any]
+    atoms: Any
+    plane_spacing_angstrom: float
+    centre_angstrom: np.ndarray
+    columns: ProjectedColumns
+
+
+def build_specimen(kind: str, parameters: DislocationSpecimen | NanoparticleSpecimen | None = None) -> Specimen:
+    """Build a specimen of a kind ('dislocation' or 'nanoparticle') with default or given parameters."""
+    if kind == "dislocation":
+        parameters = parameters or DislocationSpecimen()
+        built = build_edge_dislocation(parameters)
+        spacing = period_along_beam(parameters.lattice_constant_angstrom) / 6.0
+        centre = built.core_position_angstrom
+    elif kind == "nanoparticle":
+        parameters = parameters or NanoparticleSpecimen()
+        built = build_nanoparticle(parameters)
+        spacing = parameters.lattice_constant_angstrom / 2.0
+        centre = built.centre_angstrom[:2]
+    else:
+        raise ValueError(f"kind={kind!r} must be one of {KINDS}")
+    return Specimen(kind, parameters.to_dict(), built.atoms, spacing, np.asarray(centre, dtype=float),
+                    built.columns())
+
+
+def scan_origin(specimen: Specimen, recipe: SpecimenImageRecipe) -> np.ndarray:
+    """(x, y) [Å] of the first scan position: the scan grid is symmetric about the specimen's centre (the
+    centre is a scan position when the number of scan points is odd)."""
+    half = (recipe.scan_points - 1) * recipe.scan_sampling_angstrom / 2.0
+    return specimen.centre_angstrom - half
+
+
+def grid_points(specimen: Specimen, recipe: SpecimenImageRecipe) -> tuple[int, int]:
+    """FFT-friendly potential grid (nx, ny) with sampling at most the microscope's.
+
+    With PRISM the grid is a multiple of the interpolation factor, so the probe window is a whole number
+    of pixels and abTEM preserves the normalisation exactly.
+    """
+    extent = specimen.atoms.cell.lengths()[:2]
+    step = recipe.microscope.potential_sampling_angstrom
+    factor = recipe.prism_interpolation if recipe.method == "prism" else 1
+    return tuple(factor * fft_friendly_size(math.ceil(e / step / factor - 1e-9)) for e in extent)
+
+
+def check_geometry(specimen: Specimen, recipe: SpecimenImageRecipe) -> None:
+    """Raise ``ValueError`` if the scan leaves the cell or the detector lies beyond the simulated cutoff."""
+    extent = specimen.atoms.cell.lengths()[:2]
+    start = scan_origin(specimen, recipe)
+    end = start + (recipe.scan_points - 1) * recipe.scan_sampling_angstrom
+    if np.any(start < 0) or np.any(end > extent):
+        raise ValueError(f"field_of_view_angstrom={recipe.field_of_view_angstrom} does not fit in the "
+                         f"{extent[0]:.1f} × {extent[1]:.1f} Å cell of the {specimen.kind}; enlarge the specimen")
+    gpts = grid_points(specimen, recipe)
+    wavelength = recipe.microscope.wavelength_angstrom
+    cutoff = min(int(2.0 / 3.0 * g) // 2 / e for g, e in zip(gpts, extent)) * wavelength * 1e3
+    if recipe.microscope.detector_outer_mrad > cutoff:
+        raise ValueError(f"detector_outer_mrad={recipe.microscope.detector_outer_mrad} lies beyond the "
+                         f"simulated cutoff {cutoff:.1f} mrad of potential_sampling_angstrom="
+                         f"{recipe.microscope.potential_sampling_angstrom} Å; lower one of them")
+
+
+def slice_thicknesses(specimen: Specimen, recipe: SpecimenImageRecipe) -> list[float]:
+    """Explicit slice thicknesses [Å] covering the cell height (the last slice takes the remaining planes)."""
+    planes = int(round(specimen.atoms.cell.lengths()[2] / specimen.plane_spacing_angstrom))
+    full, rest = divmod(planes, recipe.planes_per_slice)
+    thicknesses = [recipe.planes_per_slice * specimen.plane_spacing_angstrom] * full
+    return thicknesses + ([rest * specimen.plane_spacing_angstrom] if rest else [])
+
+
+def phonon_seed(recipe: SpecimenImageRecipe, configuration: int) -> int:
+    """Seed of frozen-phonon configuration ``configuration`` (independent streams per configuration)."""
+    return int(np.random.SeedSequence([recipe.microscope.phonon_seed, configuration]).generate_state(1)[0])
+
+
+def build_measurement(specimen: Specimen, recipe: SpecimenImageRecipe, configuration: int,
+                      scan_points: tuple[int, int] | None = None):
+    """The lazy abTEM HAADF measurement of one phonon configuration (array indexed [x, y]).
+
+    ``scan_points`` limits the scan to its first (nx, ny) positions (a small piece, for timing and tests).
+    """
+    import abtem
+
+    micro = recipe.microscope
+    check_geometry(specimen, recipe)
+    atoms = specimen.atoms
+    if micro.phonon_rms_displacement_angstrom > 0:
+        atoms = abtem.FrozenPhonons(atoms, num_configs=1, sigmas=micro.phonon_rms_displacement_angstrom,
+                                    seed=(phonon_seed(recipe, configuration),))
+    potential = abtem.Potential(atoms, gpts=grid_points(specimen, recipe),
+                                slice_thickness=slice_thicknesses(specimen, recipe),
+                                parametrization=micro.parametrization, projection=micro.projection)
+    start = scan_origin(specimen, recipe)
+    points = np.array(scan_points or (recipe.scan_points, recipe.scan_points))
+    scan = abtem.GridScan(start=tuple(start), end=tuple(start + points * recipe.scan_sampling_angstrom),
+                          gpts=tuple(int(p) for p in points), endpoint=False)
+    detector = abtem.AnnularDetector(inner=micro.detector_inner_mrad, outer=micro.detector_outer_mrad)
+    if recipe.method == "prism":
+        s_matrix = abtem.SMatrix(potential=potential, energy=micro.energy_kv * 1e3,
+                                 semiangle_cutoff=micro.convergence_semiangle_mrad,
+                                 interpolation=recipe.prism_interpolation)
+        return s_matrix.scan(scan=scan, detectors=detector)
+    probe = abtem.Probe(energy=micro.energy_kv * 1e3, semiangle_cutoff=micro.convergence_semiangle_mrad)
+    probe.grid.match(potential)
+    return probe.scan(potential, scan=scan, detectors=detector)
+
+
+@dataclass(frozen=True)
+class SpecimenImage:
+    """Noise-free HAADF image of a non-periodic specimen with its ground truth.
+
+    Attributes
+    ----------
+    kind : str
+        'dislocation' or 'nanoparticle'.
+    specimen : dict
+        Parameters of the specimen (:class:`DislocationSpecimen` or :class:`NanoparticleSpecimen` fields).
+    recipe : SpecimenImageRecipe
+    configuration_images : ndarray, shape (K, H, W)
+        Detected intensity [fraction of the incident beam] per phonon configuration; pixel [row, column]
+        is the probe at (x, y) = (column, row) · pixel size in image coordinates.
+    columns : ProjectedColumns
+        Column positions [Å] in image coordinates, atoms per column, core-region mask.
+    metadata : dict
+        Versions, timing, hardware, fidelity.
+    """
+
+    kind: str
+    specimen: dict[str, Any]
+    recipe: SpecimenImageRecipe
+    configuration_images: np.ndarray
+    columns: ProjectedColumns
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image(self) -> np.ndarray:
+        """Phonon-averaged image (H, W) [fraction of the incident beam]."""
+        return self.configuration_images.mean(axis=0)
+
+    @property
+    def pixel_size_angstrom(self) -> float:
+        return self.recipe.scan_sampling_angstrom
+
+
+def _columns_in_image(specimen: Specimen, recipe: SpecimenImageRecipe) -> ProjectedColumns:
+    """The specimen's columns inside the scanned square, in image coordinates (origin = first pixel)."""
+    origin = scan_origin(specimen, recipe)
+    side = (recipe.scan_points - 1) * recipe.scan_sampling_angstrom
+    c = specimen.columns
+    shifted = c.positions_angstrom - origin
+    inside = np.all((shifted >= 0) & (shifted <= side), axis=1)
+    return ProjectedColumns(shifted[inside], c.atoms_per_column[inside],
+                            c.reference_positions_angstrom[inside] - origin, c.core_mask[inside])
+
+
+def _cache_payload(kind: str, specimen: Specimen, recipe: SpecimenImageRecipe) -> str:
+    import json
+
+    return json.dumps({"kind": kind, "specimen": specimen.parameters, "imaging": recipe.to_dict()},
+                      sort_keys=True)
+
+
+def _configuration_path(entry: CacheEntry, configuration: int):
+    return entry.partial_directory / f"configuration-{configuration:04d}.npy"
+
+
+def simulate_specimen_image(
+    kind: str,
+    recipe: SpecimenImageRecipe | None = None,
+    parameters: DislocationSpecimen | NanoparticleSpecimen | None = None,
+    *,
+    scheduler: str | None = None,
+    cache_dir=None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> SpecimenImage:
+    """Simulate (or load from the cache or the shipped data) the HAADF image of a specimen.
+
+    Parameters
+    ----------
+    kind : str
+        'dislocation' or 'nanoparticle'.
+    recipe : SpecimenImageRecipe, optional
+        Imaging settings (default: the kind's shipped recipe, :func:`default_recipe`).
+    parameters : DislocationSpecimen or NanoparticleSpecimen, optional
+        Specimen settings (default: the class defaults).
+    scheduler : str, optional
+        Address of a dask.distributed scheduler; ``None`` computes locally with dask threads.
+    cache_dir : path, optional
+        Cache root (default ``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``).
+    use_cache : bool
+        Reuse a matching cached or shipped result; ``False`` recomputes.
+    progress : bool
+        Show a progress bar over phonon configurations.
+
+    Returns
+    -------
+    SpecimenImage
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind, or a field of view or detector the geometry cannot hold.
+    """
+    import abtem
+    from tqdm.auto import tqdm
+
+    from simulate.specimen_data import load_shipped, shipped_path
+
+    recipe = recipe or default_recipe(kind)
+    specimen = build_specimen(kind, parameters)
+    payload = _cache_payload(kind, specimen, recipe)
+    if use_cache and shipped_path(kind).exists():
+        shipped = load_shipped(kind)
+        if _cache_payload(kind, specimen, shipped.recipe) == payload and shipped.specimen == specimen.parameters:
+            return shipped
+    check_geometry(specimen, recipe)
+    columns = _columns_in_image(specimen, recipe)
+    entry = cache_entry(f"{kind}-haadf", payload, cache_dir)
+    if use_cache:
+        cached = entry.load()
+        if cached is not None:
+            arrays, meta = cached
+            return SpecimenImage(kind, specimen.parameters, recipe, arrays["configuration_images"], columns,
+                                 meta.get("metadata", {}))
+    shape = (recipe.scan_points, recipe.scan_points)
+    count = recipe.microscope.phonon_configurations
+    results: dict[int, np.ndarray] = {}
+    for k in range(count):
+        path = _configuration_path(entry, k)
+        if path.exists():
+            try:
+                values = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                values = None
+            if values is not None and values.shape == shape and np.all(np.isfinite(values)):
+                results[k] = values
+            else:
+                path.unlink(missing_ok=True)  # partial or corrupt: recompute it
+    missing = [k for k in range(count) if k not in results]
+    seconds: dict[int, float] = {}
+    bar = tqdm(total=count, initial=len(results), desc=f"{kind} phonon configurations", unit="config",
+               disable=not progress)
+    start = time.perf_counter()
+    with abtem.config.set({"diagnostics.progress_bar": False}):
+        if scheduler is None:
+            for k in missing:
+                tick = time.perf_counter()
+                measurement = build_measurement(specimen, recipe, k)
+                values = np.asarray(measurement.compute(scheduler="threads").array).T  # [x, y] → [row, column]
+                seconds[k] = round(time.perf_counter() - tick, 1)
+                save_arrays_atomic(_configuration_path(entry, k), {"image": values})
+                results[k] = values
+                bar.update()
+        else:
+            from dask.distributed import Client, as_completed
+
+            with Client(scheduler) as client:
+                futures = {client.compute(build_measurement(specimen, recipe, k).array): k for k in missing}
+                for future in as_completed(futures):
+                    k = futures[future]
+                    values = np.asarray(future.result()).T
+                    save_arrays_atomic(_configuration_path(entry, k), {"image": values})
+                    results[k] = values
+                    bar.update()
+    bar.close()
+    images = np.stack([results[k] for k in range(count)]).astype(np.float32)
+    metadata = _run_metadata(time.perf_counter() - start, scheduler, len(results) - len(missing), seconds)
+    metadata.update(fidelity(recipe))
+    metadata["grid_points"] = list(grid_points(specimen, recipe))
+    metadata["slice_thicknesses_angstrom"] = [round(t, 4) for t in slice_thicknesses(specimen, recipe)]
+    entry.store({"configuration_images": images},
+                {"kind": kind, "specimen": specimen.parameters, "recipe": recipe.to_dict(), "metadata": metadata})
+    return SpecimenImage(kind, specimen.parameters, recipe, images, columns, metadata)
+
+
+def _run_metadata(wall_seconds: float, scheduler: str | None, resumed: int,
+                  seconds: dict[int, float]) -> dict[str, Any]:
+    import os
+    import platform
+
+    return {
+        "versions": library_versions(),
+        "wall_time_s": round(wall_seconds, 1),
+        "wall_time_per_configuration_s": {str(k): v for k, v in seconds.items()},
+        "configurations_resumed_from_partial": resumed,
+        "scheduler": scheduler or "local threads",
+        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+                     "cpu_count": os.cpu_count(), "device": "cpu"},
+        "python": platform.python_version(),
+    }
+
+
+# The shipped recipes: the bulk microscope at reduced fidelity (CPU-only budget, see docs/specimens.md).
+REDUCED_MICROSCOPE = DEFAULT_RECIPE.replace(
+    name="haadf-reduced-cpu", potential_sampling_angstrom=0.05, detector_outer_mrad=130.0,
+    phonon_configurations=1,
+)
+
+
+def default_recipe(kind: str) -> SpecimenImageRecipe:
+    """The shipped imaging recipe of a kind: Nyquist scan step, PRISM with a ≈ 12 Å probe window
+    (f = 3 for the 36 Å dislocation cell, f = 4 for the 49 Å particle cell), reduced microscope."""
+    nyquist = math.floor(REDUCED_MICROSCOPE.nyquist_scan_sampling_angstrom * 1e4) / 1e4
+    if kind == "dislocation":
+        # three atomic planes (2.40 Å) per slice: each slice holds at most one atom of every column
+        return SpecimenImageRecipe(REDUCED_MICROSCOPE, field_of_view_angstrom=24.0, scan_sampling_angstrom=nyquist,
+                                   planes_per_slice=3, method="prism", prism_interpolation=3)
+    if kind == "nanoparticle":
+        return SpecimenImageRecipe(REDUCED_MICROSCOPE, field_of_view_angstrom=43.0, scan_sampling_angstrom=nyquist,
+                                   planes_per_slice=2, method="prism", prism_interpolation=4)
+    raise ValueError(f"kind={kind!r} must be one of {KINDS}")

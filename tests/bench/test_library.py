@@ -1,0 +1,59 @@
+"""The atom-counting library from a real (coarse) abTEM thickness series, with both estimators."""
+import numpy as np
+import pytest
+
+from bench.library import CountingLibrary, build_counting_library, count_columns
+from simulate.field_of_view import field_of_view
+from simulate.recipe import COARSE_RECIPE
+from simulate.thickness_series import simulate_thickness_series
+
+
+# Without frozen phonons the four columns of the simulated cell are equivalent; a single phonon
+# configuration (the coarse recipe's) makes them differ by more than one atom's SCS at 9 atoms.
+RECIPE = COARSE_RECIPE.replace(phonon_rms_displacement_angstrom=0.0, max_thickness_atoms=6)
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    return simulate_thickness_series(RECIPE, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def library(series):
+    return build_counting_library(series, cells=(4, 4), pixel_size_angstrom=0.2)
+
+
+def test_library_increases_from_an_empty_column(library):
+    assert np.array_equal(library.atoms, np.arange(7))
+    for estimator in ("gaussian", "voronoi"):
+        scs = library.scs(estimator)
+        assert scs[0] == 0 and np.all(np.diff(scs) > 0)
+
+
+def test_voronoi_library_equals_the_exact_cell_integral(library, series):
+    # in a perfect crystal a column's Voronoi cell is its a/2 × a/2 cell
+    assert np.allclose(library.scs_voronoi_angstrom2[1:], series.scs_angstrom2[1:], rtol=0.02)
+    # the Gaussian volume is a different estimator: same order, not the same number
+    ratio = library.scs_gaussian_angstrom2[1:] / library.scs_voronoi_angstrom2[1:]
+    assert np.all((ratio > 0.5) & (ratio < 1.5))
+
+
+@pytest.mark.parametrize("estimator", ["gaussian", "voronoi"])
+def test_library_counts_its_own_noise_free_images(library, series, estimator):
+    for atoms in (1, 3, 6):
+        view = field_of_view(series, atoms, (4, 4), 0.2)
+        _, counts = count_columns(library, view.image, view.column_positions_angstrom, 0.2, estimator)
+        inner = counts[5:-5]  # border columns have truncated cells
+        assert np.all(inner == atoms)
+
+
+def test_roundtrip_and_errors(library, series, tmp_path):
+    path = tmp_path / "library.json"
+    library.save(path)
+    again = CountingLibrary.load(path)
+    assert np.array_equal(again.scs_gaussian_angstrom2, library.scs_gaussian_angstrom2)
+    assert again.recipe == RECIPE.to_dict() and again.options["pixel_size_angstrom"] == 0.2
+    with pytest.raises(ValueError, match="max_atoms"):
+        build_counting_library(series, max_atoms=7)
+    with pytest.raises(ValueError, match="estimator"):
+        library.scs("peak")
