@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-CACHE_SCHEMA = 1
+# 2: the grid rounding changed to even sizes (odd grids are wrong in abTEM 1.0.11)
+CACHE_SCHEMA = 2
 
 
 def cache_root() -> Path:

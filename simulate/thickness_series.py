@@ -153,6 +153,11 @@ def build_configuration(recipe: HAADFRecipe, configuration: int):
     return probe.scan(potential, scan=abtem.CustomScan(scan_positions(recipe)), detectors=detector)
 
 
+def _cache_payload(recipe: HAADFRecipe) -> str:
+    """The recipe plus the grid derived from it: a change in how the grid is derived is a new entry."""
+    return json.dumps({**recipe.to_dict(), "derived_grid_points": recipe.grid_points}, sort_keys=True)
+
+
 def _configuration_path(entry: CacheEntry, configuration: int) -> Path:
     return entry.partial_directory / f"configuration-{configuration:04d}.npy"
 
@@ -208,7 +213,7 @@ def simulate_thickness_series(
 
     if use_cache and _embedded_recipe() == recipe:
         return load_embedded_default()
-    entry = cache_entry(KIND, recipe.to_json(), cache_dir)
+    entry = cache_entry(KIND, _cache_payload(recipe), cache_dir)
     if use_cache:
         cached = entry.load()
         if cached is not None:
@@ -222,7 +227,7 @@ def simulate_thickness_series(
         if values is not None:
             results[k] = values
     missing = [k for k in range(recipe.phonon_configurations) if k not in results]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     bar = tqdm(total=recipe.phonon_configurations, initial=len(results), desc="phonon configurations",
                unit="config", disable=not progress)
     with abtem.config.set({"diagnostics.progress_bar": False}):
@@ -245,18 +250,21 @@ def simulate_thickness_series(
                     bar.update()
     bar.close()
     intensities = np.stack([results[k] for k in range(recipe.phonon_configurations)])
-    metadata = _run_metadata(time.perf_counter() - start, scheduler, resumed=len(results) - len(missing))
+    metadata = _run_metadata(time.perf_counter() - start, time.process_time() - cpu_start, scheduler,
+                             resumed=len(results) - len(missing))
     entry.store({"configuration_intensities": intensities}, {"recipe": recipe.to_dict(), "metadata": metadata})
     return ThicknessSeries(recipe, intensities, metadata)
 
 
-def _run_metadata(wall_seconds: float, scheduler: str | None, resumed: int) -> dict[str, Any]:
+def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None, resumed: int) -> dict[str, Any]:
     import os
     import platform
 
     return {
         "versions": library_versions(),
         "wall_time_s": round(wall_seconds, 1),
+        # CPU time of this process (all threads); with a cluster the work runs elsewhere
+        "cpu_time_s": round(cpu_seconds, 1),
         "configurations_resumed_from_partial": resumed,
         "scheduler": scheduler or "local threads",
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),

@@ -48,3 +48,19 @@ def test_bad_values_name_the_parameter(field, value):
 def test_json_round_trip_is_canonical():
     again = HAADFRecipe.from_dict(__import__("json").loads(DEFAULT_RECIPE.to_json()))
     assert again == DEFAULT_RECIPE and again.to_json() == DEFAULT_RECIPE.to_json()
+
+
+def test_grids_are_even_and_fft_friendly():
+    # abTEM 1.0.11 is wrong on odd grids (docs/thickness_series.md): the recipe must never produce one
+    from simulate.recipe import fft_friendly_size
+
+    for minimum in (1, 313, 314, 315, 521, 524, 525, 799):
+        n = fft_friendly_size(minimum)
+        assert n >= minimum and n % 2 == 0
+        rest = n
+        for prime in (2, 3, 5, 7):
+            while rest % prime == 0:
+                rest //= prime
+        assert rest == 1
+    for cells in range(1, 8):
+        assert DEFAULT_RECIPE.replace(lateral_cells=cells).grid_points % 2 == 0

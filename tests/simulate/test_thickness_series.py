@@ -66,14 +66,14 @@ def test_a_different_recipe_misses_the_cache(cache_dir):
     from simulate.cache import cache_entry
 
     other = COARSE_RECIPE.replace(convergence_semiangle_mrad=21.0)
-    assert not cache_entry("pt001-thickness-series", other.to_json(), cache_dir).result_path.exists()
-    assert cache_entry("pt001-thickness-series", COARSE_RECIPE.to_json(), cache_dir).result_path.exists()
+    assert not cache_entry("pt001-thickness-series", thickness_series._cache_payload(other), cache_dir).result_path.exists()
+    assert cache_entry("pt001-thickness-series", thickness_series._cache_payload(COARSE_RECIPE), cache_dir).result_path.exists()
 
 
 def test_corrupt_entry_is_detected_and_recomputed(coarse, cache_dir, monkeypatch, capsys):
     from simulate.cache import cache_entry
 
-    entry = cache_entry("pt001-thickness-series", COARSE_RECIPE.to_json(), cache_dir)
+    entry = cache_entry("pt001-thickness-series", thickness_series._cache_payload(COARSE_RECIPE), cache_dir)
     data = bytearray(entry.result_path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     entry.result_path.write_bytes(bytes(data))

@@ -1,0 +1,90 @@
+"""The quantitative gate: is a candidate method worse than a baseline beyond the statistical uncertainty?
+
+Both methods are scored on the same noise realisations (common random numbers), so each metric's
+difference candidate − baseline gets a paired bootstrap 95 % interval over realisations. A metric has
+regressed at a (dose, thickness) point when the whole interval lies above zero (worse with 95 %
+confidence) and the worsening exceeds ``tolerance`` × the baseline value (so that negligible but
+significant changes do not fail the gate).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# metric name -> (error columns, statistic); larger is worse for every metric.
+METRICS = {
+    "position_rmse_pm": (("x_error_pm", "y_error_pm"), "rmse"),
+    "position_precision_pm": (("x_error_pm", "y_error_pm"), "precision"),
+    "position_bias_pm": (("x_error_pm", "y_error_pm"), "bias"),
+    "scs_rmse_pct": (("scs_error_pct",), "rmse"),
+    "scs_precision_pct": (("scs_error_pct",), "precision"),
+    "scs_abs_bias_pct": (("scs_error_pct",), "abs_signed_bias"),
+}
+
+
+def _errors(group, columns) -> np.ndarray:
+    group = group.sort_values(["realisation", "column"])
+    n_real, n_col = group["realisation"].nunique(), group["column"].nunique()
+    flagged = group["flagged"].to_numpy().reshape(n_real, n_col)
+    arrays = [np.where(flagged, np.nan, group[c].to_numpy(float).reshape(n_real, n_col)) for c in columns]
+    return np.stack(arrays, axis=-1)
+
+
+def compare_methods(realisations, candidate: str, baseline: str, *, tolerance: float = 0.05,
+                    bootstrap: int = 1000, seed: int = 0):
+    """Paired comparison of two methods in a precision-vs-dose realisations table.
+
+    Parameters
+    ----------
+    realisations : pandas.DataFrame
+        The study's per-realisation table (``realisations.parquet``).
+    candidate, baseline : str
+        Method names present in the table.
+    tolerance : float
+        Relative worsening (≥ 0) that is tolerated even when significant.
+    bootstrap : int
+        Paired bootstrap resamples.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per dose, thickness and metric: baseline, candidate, difference with its 95 % interval,
+        and ``regressed``.
+
+    Raises
+    ------
+    ValueError
+        If a method is missing, the two methods were not run on the same realisations, or the tolerance is
+        negative.
+    """
+    import pandas as pd
+
+    from bench.studies.statistics import STATISTICS, paired_difference
+
+    if tolerance < 0:
+        raise ValueError(f"tolerance={tolerance!r} must be >= 0 (a relative worsening)")
+    present = sorted(realisations["method"].unique())
+    for name in (candidate, baseline):
+        if name not in present:
+            raise ValueError(f"method {name!r} has no results here; methods present: {present}")
+    rows = []
+    keys = ["dose_e_per_A2", "atoms_per_column"]
+    cand = dict(tuple(realisations[realisations["method"] == candidate].groupby(keys)))
+    base = dict(tuple(realisations[realisations["method"] == baseline].groupby(keys)))
+    if set(cand) != set(base):
+        raise ValueError(f"{candidate!r} and {baseline!r} were run at different doses/thicknesses; run both in one "
+                         "results directory")
+    for key in sorted(cand):
+        for metric, (columns, statistic) in METRICS.items():
+            a, b = _errors(cand[key], columns), _errors(base[key], columns)
+            if a.shape != b.shape:
+                raise ValueError(f"{candidate!r} and {baseline!r} differ in realisations or columns at dose "
+                                 f"{key[0]:g}, {key[1]} atoms; they must share the noise realisations")
+            difference, low, high = paired_difference(a, b, statistic, bootstrap=bootstrap, seed=seed)
+            base_value = float(STATISTICS[statistic](b.reshape(b.shape[0], -1)))
+            regressed = bool(low > 0 and difference > tolerance * abs(base_value))
+            rows.append({"dose_e_per_A2": key[0], "atoms_per_column": key[1], "metric": metric,
+                         "baseline": base_value, "candidate": base_value + difference, "difference": difference,
+                         "difference_low": low, "difference_high": high, "regressed": regressed})
+    return pd.DataFrame(rows)

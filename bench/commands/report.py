@@ -1,0 +1,22 @@
+"""``bench report RESULTS_DIR``: paper-style figures (PNG, PDF) and a self-contained HTML report."""
+from __future__ import annotations
+
+import argparse
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from reports.html import write_report
+
+    path = write_report(args.results, args.output)
+    print(f"report: {path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="write figures and an HTML report of a results directory",
+        description="Write paper-style figures (PNG and PDF) and one self-contained HTML report (tables, "
+                    "embedded figures, provenance) from a results directory of `bench run`.")
+    parser.add_argument("results", metavar="RESULTS_DIR", help="results directory written by `bench run`")
+    parser.add_argument("--output", "-o", default=None, help="output folder (default RESULTS_DIR/report)")
+    parser.set_defaults(handler=_handle)

@@ -1,0 +1,201 @@
+"""Atom counting in a Pt nanoparticle under realistic distortions (paper Fig. 5).
+
+Set-up. The shipped noise-free HAADF image of the spherical Pt nanoparticle (``simulate.specimen_data``),
+seen along [100], is distorted at each dose with the fixed benchmark set of
+``simulate.distortions.benchmark_stem_params`` (jitter, Poisson, PMT, fast-scan PSF), exactly as in the
+dislocation study. Every method restores it; Gaussian columns are fitted by least squares from the true
+column positions and their SCS (fitted volume / (g · D · Δ²)) are counted two ways:
+
+- library matching (``fitting.count_by_library``) against a library of the same estimator on the shipped
+  bulk Pt [001] thickness series at the image's pixel size (``bench.library``), stored with the results;
+- a Gaussian mixture with the ICL criterion (``fitting.count_by_gmm``), anchored to the same library.
+
+Scores per method and dose, with percentile-bootstrap 95 % intervals over realisations: position MAE [pm],
+SCS MPE [%] against the same estimator on the noise-free image, and the fraction of correctly counted
+columns for each counter — beside the fraction library matching gets right on the noise-free image itself,
+the ceiling set by the data and the library.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from bench.tasks import Task
+
+STUDY = "atom-counting"
+
+
+@dataclass(frozen=True)
+class CountingPreset:
+    """Doses [e⁻/Å²], realisations, realisations per task, jitter, fit iteration cap, seed, bootstrap."""
+
+    name: str
+    doses: tuple[float, ...] = (5e2, 5e3, 5e4, 5e5)
+    realisations: int = 100
+    block_size: int = 25
+    jitter_sigma_angstrom: float = 0.05
+    jitter_phi: float = 0.5
+    # 373 columns under scan distortions often never meet the 1e-7 tolerances; after 100 iterations the
+    # estimates no longer move by more than the noise (such fits are counted and reported as flagged)
+    max_iterations: int = 100
+    seed: int = 2023
+    bootstrap: int = 1000
+
+    def __post_init__(self) -> None:
+        if not self.doses:
+            raise ValueError("doses is empty: give at least one dose in e⁻/Å² (e.g. --doses 500,50000)")
+        if any(not (np.isfinite(d) and d > 0) for d in self.doses) or len(set(self.doses)) != len(self.doses):
+            raise ValueError(f"doses={self.doses!r} must be distinct positive numbers of e⁻/Å²")
+        if int(self.realisations) != self.realisations or self.realisations < 2:
+            raise ValueError(f"realisations={self.realisations!r} must be an integer >= 2")
+        if int(self.block_size) != self.block_size or self.block_size < 1:
+            raise ValueError(f"block_size={self.block_size!r} must be an integer >= 1")
+
+    def to_config(self) -> dict[str, Any]:
+        config = asdict(self)
+        config["doses"] = [float(d) for d in self.doses]
+        return config
+
+
+PRESETS = {
+    "paper": CountingPreset(name="paper"),
+    "quick": CountingPreset(name="quick", realisations=10, block_size=5),
+}
+DEFAULT_PRESET = "quick"
+
+
+def configure(preset: str | CountingPreset = DEFAULT_PRESET, **overrides: Any) -> CountingPreset:
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"preset {preset!r} is unknown; valid: {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    return replace(preset, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
+                              if v is not None})
+
+
+def reference(specimen_image, series) -> dict:
+    """Noise-free fit of the particle and the counting library of the same estimator."""
+    from bench.library import build_counting_library
+    from fitting import fit_columns
+
+    image = np.maximum(specimen_image.image, 0.0)
+    truth = specimen_image.columns.positions_angstrom
+    atoms = specimen_image.columns.atoms_per_column.astype(int)
+    px = specimen_image.pixel_size_angstrom
+    from fitting import count_by_library
+
+    fit = fit_columns(image, truth, px)
+    library = build_counting_library(series, max_atoms=int(atoms.max()) + 2, pixel_size_angstrom=px)
+    # the ceiling of library matching: counts of the noise-free image by the same estimator
+    ceiling = float(np.mean(count_by_library(fit.scs[0], library.scs("gaussian")) == atoms))
+    record = {**library.to_dict(), "noise_free_correct_fraction": ceiling}
+    return {"image": image, "truth": truth, "atoms": atoms, "width": float(fit.widths[0, 0]), "scs": fit.scs[0],
+            "pixel_size": px, "library": library.scs("gaussian"), "library_record": record,
+            "noise_free_correct_fraction": ceiling}
+
+
+def plan(preset: CountingPreset, methods, ref: dict) -> list[Task]:
+    shared = {k: v for k, v in ref.items() if k not in ("library_record", "noise_free_correct_fraction")}
+    tasks = []
+    for method in methods:
+        for dose_index, dose in enumerate(preset.doses):
+            for first in range(0, preset.realisations, preset.block_size):
+                count = min(preset.block_size, preset.realisations - first)
+                key = f"{method.name}__d{dose:.0e}__r{first:04d}".replace("+", "")
+                tasks.append(Task(key, {"method": method, "dose": float(dose), "dose_index": dose_index,
+                                        "first": first, "count": count, "preset": preset, "reference": shared}))
+    return tasks
+
+
+def run_task(params: dict):
+    """Distort, restore, fit and count one block of realisations; one row per realisation and column."""
+    import pandas as pd
+
+    from bench.methods import NoiseModel
+    from fitting import count_by_gmm, count_by_library, fit_columns
+    from simulate.distortions import apply_stem_distortions, benchmark_stem_params
+
+    preset, ref = params["preset"], params["reference"]
+    dose, px, count = params["dose"], ref["pixel_size"], params["count"]
+    distortion = benchmark_stem_params(dose, px, jitter_sigma=preset.jitter_sigma_angstrom,
+                                       jitter_phi=preset.jitter_phi)
+    seed = int(np.random.SeedSequence([preset.seed, params["dose_index"], params["first"]]).generate_state(1)[0])
+    measured, _ = apply_stem_distortions(np.repeat(ref["image"][None], count, axis=0), distortion, seed)
+    measured = np.asarray(measured, dtype=np.float64)
+    pmt = distortion.pmt
+    noise = NoiseModel(gain=pmt.gain * (1.0 + pmt.excess_variance), read_noise=pmt.gain * pmt.read_noise)
+    restored = params["method"](measured, noise)
+    fit = fit_columns(restored, ref["truth"], px, width=ref["width"], max_iterations=preset.max_iterations)
+    scs = fit.scs / (pmt.gain * dose * px * px)
+    library = ref["library"]
+    by_library = count_by_library(np.where(np.isfinite(scs), scs, 0.0), library)
+    by_gmm = np.stack([count_by_gmm(row, int(ref["atoms"].max()) + 3, library=library, stop_after=3).counts
+                       for row in np.where(np.isfinite(scs), scs, 0.0)])
+    n_columns = ref["truth"].shape[0]
+    table = pd.DataFrame({
+        "method": params["method"].name, "dose_e_per_A2": dose,
+        "realisation": np.repeat(np.arange(params["first"], params["first"] + count), n_columns),
+        "column": np.tile(np.arange(n_columns), count), "atoms_true": np.tile(ref["atoms"], count),
+        "position_error_pm": (np.linalg.norm(fit.positions - ref["truth"][None], axis=-1) * 100.0).ravel(),
+        "scs_A2": scs.ravel(), "scs_error_pct": (100.0 * (scs / ref["scs"][None] - 1.0)).ravel(),
+        "atoms_library": np.asarray(by_library).ravel(), "atoms_gmm": by_gmm.ravel(),
+        "flagged": fit.flagged.ravel(),
+    })
+    arrays = None
+    if params["first"] == 0:
+        arrays = {"restored": restored[0].astype(np.float32), "fitted_positions": fit.positions[0]}
+    return table, arrays
+
+
+def summarise(table, preset: CountingPreset, noise_free_correct_fraction: float = float("nan")):
+    """Position MAE, SCS MPE and the fractions of correctly counted columns, with 95 % intervals."""
+    import pandas as pd
+
+    rng = np.random.default_rng(preset.seed)
+    rows = []
+    for (method, dose), group in table.groupby(["method", "dose_e_per_A2"]):
+        per_image = group.groupby("realisation").apply(lambda g: pd.Series({
+            "mae": g["position_error_pm"].mean(), "mpe": np.mean(np.abs(g["scs_error_pct"])),
+            "library": np.mean(g["atoms_library"] == g["atoms_true"]),
+            "gmm": np.mean(g["atoms_gmm"] == g["atoms_true"])}), include_groups=False)
+        row = {"method": method, "dose_e_per_A2": float(dose), "columns": int(group["column"].nunique()),
+               "realisations": len(per_image), "flagged_fraction": float(group["flagged"].mean()),
+               "correct_library_noise_free_fraction": noise_free_correct_fraction}
+        for name, column in (("position_mae_pm", "mae"), ("scs_mpe_pct", "mpe"),
+                             ("correct_library_fraction", "library"), ("correct_gmm_fraction", "gmm")):
+            values = per_image[column].to_numpy(float)
+            draws = values[rng.integers(0, values.size, size=(preset.bootstrap, values.size))].mean(axis=1)
+            stem, unit = name.rsplit("_", 1)
+            row[name] = float(values.mean())
+            row[f"{stem}_low_{unit}"], row[f"{stem}_high_{unit}"] = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["method", "dose_e_per_A2"]).reset_index(drop=True)
+
+
+def execute(preset: CountingPreset, specimen_image, series, methods, store, *, scheduler=None, workers=None,
+            progress=True, on_task_done=None):
+    """Run (or resume) the study; write ``library.json``, ``realisations``, ``summary`` and examples."""
+    from bench.tasks import run_tasks, write_arrays_atomic, write_json_atomic
+
+    ref = reference(specimen_image, series)
+    write_json_atomic(store.directory / "library.json", ref["library_record"])
+    tasks = plan(preset, methods, ref)
+    run_tasks(tasks, run_task, store, scheduler=scheduler, workers=workers, progress=progress,
+              description=STUDY, on_task_done=on_task_done)
+    images, index = {"noise_free": ref["image"].astype(np.float32), "truth": ref["truth"]}, []
+    for task in tasks:
+        arrays = store.read_arrays(task.key)
+        if arrays is not None:
+            images[task.key] = arrays["restored"]
+            images[f"{task.key}__positions"] = arrays["fitted_positions"]
+            index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
+                          "dose_e_per_A2": task.params["dose"], "pixel_size_angstrom": ref["pixel_size"]})
+    write_arrays_atomic(store.directory / "examples.npz", images)
+    write_json_atomic(store.directory / "examples.json", index)
+    table = store.read_tasks()
+    store.write_table("realisations", table)
+    summary = summarise(table, preset, ref["noise_free_correct_fraction"])
+    store.write_table("summary", summary)
+    return summary

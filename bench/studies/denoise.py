@@ -1,0 +1,164 @@
+"""Denoising quality (paper Table 1, Fig. 2): PSNR and SSIM of each method on the fixed validation pairs.
+
+The pairs are the suite's fixed synthetic validation set (``restore.dataset``: seed ``VALIDATION_SEED``,
+pair i generated from its own seed, so any subset is the same images as the trainer's set). Only the
+scanning modalities (hrstem, lrstem) are scored: their records give the detector noise model BM3D's
+variance-stabilising transform needs — x = scale · (gain·(n + √(εn)·z₁) + read·z₂), i.e. Poisson–Gaussian
+with effective gain scale·gain·(1 + ε) and read noise scale·read. PSNR and SSIM use an explicit data range,
+max(y) − min(y) of the clean image.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from bench.tasks import Task
+
+STUDY = "denoise"
+MODALITIES = ("hrstem", "lrstem")
+
+
+@dataclass(frozen=True)
+class DenoisePreset:
+    """Settings of a denoise run: modalities, images per modality, image side [px], images per task."""
+
+    name: str
+    modalities: tuple[str, ...] = MODALITIES
+    images: int = 64
+    size: int = 256
+    block_size: int = 8
+    bootstrap: int = 1000
+    seed: int = 2023
+
+    def __post_init__(self) -> None:
+        if not self.modalities:
+            raise ValueError("modalities is empty: give at least one of hrstem, lrstem")
+        unknown = [m for m in self.modalities if m not in MODALITIES]
+        if unknown:
+            raise ValueError(f"modalities {unknown} cannot be scored (valid: {', '.join(MODALITIES)}; the TEM "
+                             "modalities lack a Poisson–Gaussian noise model for BM3D's VST)")
+        if int(self.images) != self.images or self.images < 2:
+            raise ValueError(f"images={self.images!r} must be an integer >= 2")
+        if int(self.size) != self.size or self.size < 16:
+            raise ValueError(f"size={self.size!r} must be an integer >= 16 px")
+        if int(self.block_size) != self.block_size or self.block_size < 1:
+            raise ValueError(f"block_size={self.block_size!r} must be an integer >= 1")
+
+    def to_config(self) -> dict[str, Any]:
+        config = asdict(self)
+        config["modalities"] = list(self.modalities)
+        return config
+
+
+PRESETS = {
+    "paper": DenoisePreset(name="paper", images=64, block_size=8),
+    "quick": DenoisePreset(name="quick", images=8, block_size=4),
+}
+DEFAULT_PRESET = "quick"
+
+
+def configure(preset: str | DenoisePreset = DEFAULT_PRESET, **overrides: Any) -> DenoisePreset:
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"preset {preset!r} is unknown; valid: {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    return replace(preset, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
+                              if v is not None})
+
+
+def noise_model(record: dict):
+    """The Poisson–Gaussian noise model of a validation image from its record (see the module docstring)."""
+    from bench.methods import NoiseModel
+
+    params = record["distortion_params"]
+    scale = float(record["x_scale"])
+    pmt = params.get("pmt")
+    if pmt is None:
+        return NoiseModel(gain=scale)
+    return NoiseModel(gain=scale * float(pmt["gain"]) * (1.0 + float(pmt["excess_variance"])),
+                      read_noise=scale * float(pmt["gain"]) * float(pmt["read_noise"]))
+
+
+def plan(preset: DenoisePreset, methods) -> list[Task]:
+    tasks = []
+    for method in methods:
+        for modality in preset.modalities:
+            for first in range(0, preset.images, preset.block_size):
+                count = min(preset.block_size, preset.images - first)
+                tasks.append(Task(f"{method.name}__{modality}__i{first:04d}", {
+                    "method": method, "modality": modality, "first": first, "count": count, "size": preset.size}))
+    return tasks
+
+
+def run_task(params: dict):
+    """Generate a block of validation pairs, restore x, score against y."""
+    import pandas as pd
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from restore.dataset import VALIDATION_SEED, SyntheticPairDataset
+
+    dataset = SyntheticPairDataset(params["modality"], size=params["size"], seed=VALIDATION_SEED)
+    rows, example = [], None
+    for index in range(params["first"], params["first"] + params["count"]):
+        x, y, record = dataset.pair(index)
+        x, y = x.numpy().astype(np.float64), y.numpy().astype(np.float64)
+        restored = params["method"](x[None], noise_model(record))[0]
+        data_range = float(y.max() - y.min())
+        rows.append({
+            "method": params["method"].name, "modality": params["modality"], "image": index,
+            "psnr_db": float(peak_signal_noise_ratio(y, restored, data_range=data_range)),
+            "ssim": float(structural_similarity(y, restored, data_range=data_range)),
+            "data_range": data_range,
+        })
+        if example is None:
+            example = {"measured": x.astype(np.float32), "restored": restored.astype(np.float32),
+                       "clean": y.astype(np.float32)}
+    return pd.DataFrame(rows), (example if params["first"] == 0 else None)
+
+
+def summarise(table, preset: DenoisePreset):
+    """Mean PSNR and SSIM per method and modality with percentile-bootstrap 95 % intervals over images."""
+    import pandas as pd
+
+    rows = []
+    rng = np.random.default_rng(preset.seed)
+    for (method, modality), group in table.groupby(["method", "modality"]):
+        row = {"method": method, "modality": modality, "images": len(group)}
+        for metric in ("psnr_db", "ssim"):
+            values = group.sort_values("image")[metric].to_numpy(float)
+            draws = values[rng.integers(0, values.size, size=(preset.bootstrap, values.size))].mean(axis=1)
+            row[metric] = float(values.mean())
+            row[f"{metric}_low"], row[f"{metric}_high"] = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["modality", "method"]).reset_index(drop=True)
+
+
+def execute(preset: DenoisePreset, methods, store, *, scheduler=None, workers=None, progress=True,
+            on_task_done=None):
+    """Run (or resume) the study into ``store``; write ``realisations``, ``summary`` and examples."""
+    from bench.tasks import run_tasks, write_arrays_atomic, write_json_atomic
+
+    tasks = plan(preset, methods)
+    run_tasks(tasks, run_task, store, scheduler=scheduler, workers=workers, progress=progress,
+              description=STUDY, on_task_done=on_task_done)
+    images, index = {}, []
+    for task in tasks:
+        arrays = store.read_arrays(task.key)
+        if arrays is None:
+            continue
+        images[task.key] = arrays["restored"]
+        index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
+                      "modality": task.params["modality"]})
+        clean_key = f"clean__{task.params['modality']}"
+        if clean_key not in images:
+            images[clean_key] = arrays["clean"]
+            index.append({"key": clean_key, "kind": "clean", "method": None, "modality": task.params["modality"]})
+    write_arrays_atomic(store.directory / "examples.npz", images)
+    write_json_atomic(store.directory / "examples.json", index)
+    table = store.read_tasks()
+    store.write_table("realisations", table)
+    summary = summarise(table, preset)
+    store.write_table("summary", summary)
+    return summary

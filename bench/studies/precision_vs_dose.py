@@ -1,0 +1,365 @@
+"""Precision of column positions and SCS against dose and thickness (paper Fig. 3), for any methods.
+
+Set-up. A bulk Pt [001] field of view of ``cells`` unit cells (4 × 4 by default: 78 × 78 px of 0.2 Å,
+64 columns) is built from the simulated thickness series by exact Fourier interpolation. Each realisation
+is pure Poisson noise at dose D: counts ~ Poisson(D · Δ² · intensity). Every method restores the count
+image; Gaussian columns are then fitted (StatSTEM-style least squares by default) from the true column
+positions, and the columns at least ``border_angstrom`` from the image edge are scored.
+
+Ground truth. Positions: the true column positions. SCS: the SCS the same estimator finds in the
+noise-free image (a Gaussian fit cannot reproduce the exact cell-integrated SCS, which is reported beside
+it). Fitted volumes [counts · Å²] are divided by D · Δ² to give SCS in Å².
+
+Results per method, dose and thickness: precision (std over realisations), bias and RMSE of positions
+[pm] and SCS [%], with bootstrap 95 % intervals, and the Poisson CRLB of the raw data at the parameters of
+the noise-free fit. Noise realisations are shared by all methods (common random numbers).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from bench.tasks import Task
+
+STUDY = "precision-vs-dose"
+FIT_METHODS = ("least_squares", "poisson")
+
+
+@dataclass(frozen=True)
+class PrecisionPreset:
+    """Settings of a precision-vs-dose run.
+
+    Attributes
+    ----------
+    name : str
+    thicknesses : tuple of int
+        Thicknesses [atoms per column].
+    doses : tuple of float
+        Doses [e⁻/Å²].
+    realisations : int
+        Noise realisations per thickness and dose (≥ 2).
+    block_size : int
+        Realisations per task.
+    cells : (int, int)
+        Unit cells of the field of view along x and y.
+    pixel_size_angstrom : float
+        Pixel size Δ [Å].
+    border_angstrom : float
+        Columns closer than this to the image edge are fitted but not scored [Å].
+    fit_method : str
+        'least_squares' (StatSTEM) or 'poisson' (maximum likelihood; only for count images).
+    seed : int
+        Seed of the noise and of the bootstrap.
+    bootstrap : int
+        Bootstrap resamples for the 95 % intervals.
+    example_atoms : tuple of int
+        Thicknesses whose first realisation is kept as an example image for the report.
+    max_iterations : int
+        Iteration cap of the fit; at a few counts per pixel least squares needs > 100 iterations.
+    """
+
+    name: str
+    thicknesses: tuple[int, ...]
+    doses: tuple[float, ...] = (5e2, 5e4)
+    realisations: int = 100
+    block_size: int = 25
+    cells: tuple[int, int] = (4, 4)
+    pixel_size_angstrom: float = 0.2
+    border_angstrom: float = 2.5
+    fit_method: str = "least_squares"
+    seed: int = 2023
+    bootstrap: int = 1000
+    example_atoms: tuple[int, ...] = (5, 20)
+    max_iterations: int = 300
+
+    def __post_init__(self) -> None:
+        if not self.thicknesses:
+            raise ValueError("thicknesses is empty: give at least one thickness in atoms per column (e.g. 2,5,10)")
+        if any(int(t) != t or t < 1 for t in self.thicknesses):
+            raise ValueError(f"thicknesses={self.thicknesses!r} must be integers >= 1 atom per column")
+        if not self.doses:
+            raise ValueError("doses is empty: give at least one dose in e⁻/Å² (e.g. --doses 500,50000)")
+        if any(not (np.isfinite(d) and d > 0) for d in self.doses):
+            raise ValueError(f"doses={self.doses!r} must be positive numbers of e⁻/Å²")
+        if len(set(self.doses)) != len(self.doses) or len(set(self.thicknesses)) != len(self.thicknesses):
+            raise ValueError("doses and thicknesses must not repeat a value")
+        if int(self.realisations) != self.realisations or self.realisations < 2:
+            raise ValueError(f"realisations={self.realisations!r} must be an integer >= 2")
+        if int(self.block_size) != self.block_size or self.block_size < 1:
+            raise ValueError(f"block_size={self.block_size!r} must be an integer >= 1")
+        if self.fit_method not in FIT_METHODS:
+            raise ValueError(f"fit_method={self.fit_method!r} must be one of {FIT_METHODS}")
+        if not self.pixel_size_angstrom > 0:
+            raise ValueError(f"pixel_size_angstrom={self.pixel_size_angstrom!r} must be > 0 Å")
+        if self.bootstrap < 100:
+            raise ValueError(f"bootstrap={self.bootstrap!r} must be >= 100")
+
+    def to_config(self) -> dict[str, Any]:
+        config = asdict(self)
+        config["thicknesses"] = [int(t) for t in self.thicknesses]
+        config["doses"] = [float(d) for d in self.doses]
+        config["cells"] = list(self.cells)
+        config["example_atoms"] = list(self.example_atoms)
+        return config
+
+
+PRESETS = {
+    # The paper's study: every thickness 2–75, two doses, 100 realisations.
+    "paper": PrecisionPreset(name="paper", thicknesses=tuple(range(2, 76)), realisations=100, block_size=25),
+    # A CPU-sized subset: six thicknesses, the same doses, 20 realisations (see docs/studies.md).
+    "quick": PrecisionPreset(name="quick", thicknesses=(2, 5, 10, 20, 40, 75), realisations=20, block_size=10),
+}
+DEFAULT_PRESET = "quick"
+
+
+def configure(preset: str | PrecisionPreset = DEFAULT_PRESET, **overrides: Any) -> PrecisionPreset:
+    """A preset with overrides (None values are ignored), validated.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset or invalid overrides.
+    """
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"preset {preset!r} is unknown; valid: {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
+    return replace(preset, **changes)
+
+
+# Preparation (main process) -------------------------------------------------------------------------------
+
+def check_series(preset: PrecisionPreset, series) -> None:
+    """Raise ValueError when a requested thickness is not in the series."""
+    maximum = int(series.atoms_per_column[-1])
+    missing = [t for t in preset.thicknesses if t > maximum]
+    if missing:
+        raise ValueError(f"thicknesses {missing} exceed the thickness series ({series.recipe.name}: 0–{maximum} atoms "
+                         f"per column); choose thicknesses <= {maximum}")
+
+
+def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
+    """Noise-free fields of view, their reference fit and the raw-data CRLB.
+
+    Returns
+    -------
+    references : dict int -> dict
+        Per thickness: image [fraction of beam], true positions (C, 2) [Å], central column indices,
+        reference width [Å], SCS [Å²] and background of the noise-free fit.
+    reference_table, crlb_table : pandas.DataFrame
+    """
+    import pandas as pd
+
+    from fitting import crlb_columns, fit_columns
+    from simulate.field_of_view import field_of_view
+
+    from tqdm.auto import tqdm
+
+    references, rows, crlb_rows = {}, [], []
+    px = preset.pixel_size_angstrom
+    for atoms in tqdm(preset.thicknesses, desc="noise-free references", unit="thickness", disable=not progress):
+        view = field_of_view(series, atoms, tuple(preset.cells), px)
+        # Fourier interpolation of a coarsely sampled cell can ring slightly below zero far from the
+        # columns; an intensity cannot, and Poisson counting needs λ ≥ 0.
+        image = np.maximum(view.image, 0.0)
+        truth = view.column_positions_angstrom
+        height, width = image.shape
+        edge = np.minimum.reduce([truth[:, 0], truth[:, 1], (width - 1) * px - truth[:, 0],
+                                  (height - 1) * px - truth[:, 1]])
+        central = np.nonzero(edge >= preset.border_angstrom)[0]
+        if central.size == 0:
+            raise ValueError(f"no column lies {preset.border_angstrom} Å from the edge of a {preset.cells} cell "
+                             "field of view; use more cells or a smaller border_angstrom")
+        fit = fit_columns(image, truth, px, method="least_squares")
+        rho, background = float(fit.widths[0, 0]), float(fit.background[0])
+        scs = fit.scs[0]
+        references[atoms] = {"image": image, "truth": truth, "central": central, "width": rho,
+                             "scs": scs, "background": background}
+        for c in central:
+            rows.append({"atoms_per_column": atoms, "column": int(c), "x_true_A": truth[c, 0], "y_true_A": truth[c, 1],
+                         "x_reference_A": fit.positions[0, c, 0], "y_reference_A": fit.positions[0, c, 1],
+                         "scs_reference_A2": scs[c], "width_reference_A": rho, "background_reference": background,
+                         "scs_exact_A2": view.scs_angstrom2})
+        for dose in preset.doses:
+            bound = crlb_columns(fit.positions[0], np.maximum(scs, 1e-12), rho, max(background, 0.0), px,
+                                 image.shape, dose, fit_background=background > 0)
+            crlb_rows.append({
+                "atoms_per_column": atoms, "dose_e_per_A2": float(dose),
+                "crlb_position_pm": 100.0 * float(np.sqrt(np.mean((bound.sigma_x[central] ** 2
+                                                                   + bound.sigma_y[central] ** 2) / 2))),
+                "crlb_scs_pct": 100.0 * float(np.sqrt(np.mean(bound.relative_volume[central] ** 2))),
+            })
+    return references, pd.DataFrame(rows), pd.DataFrame(crlb_rows)
+
+
+def dose_label(dose: float) -> str:
+    return f"{dose:.0e}".replace("+", "")
+
+
+def example_thicknesses(preset: PrecisionPreset) -> tuple[int, ...]:
+    """The preset's example thicknesses that are run, else the middle thickness of the run."""
+    chosen = tuple(t for t in preset.example_atoms if t in preset.thicknesses)
+    return chosen or (sorted(preset.thicknesses)[len(preset.thicknesses) // 2],)
+
+
+def plan(preset: PrecisionPreset, methods, references) -> list[Task]:
+    """One task per method, dose, thickness and block of realisations."""
+    tasks = []
+    examples = example_thicknesses(preset)
+    for method in methods:
+        for dose_index, dose in enumerate(preset.doses):
+            for atoms in preset.thicknesses:
+                reference = references[atoms]
+                for first in range(0, preset.realisations, preset.block_size):
+                    count = min(preset.block_size, preset.realisations - first)
+                    key = f"{method.name}__d{dose_label(dose)}__t{atoms:03d}__r{first:04d}"
+                    tasks.append(Task(key, {
+                        "method": method, "dose": float(dose), "dose_index": dose_index, "atoms": int(atoms),
+                        "first": first, "count": count, "seed": preset.seed,
+                        "pixel_size": preset.pixel_size_angstrom, "fit_method": preset.fit_method,
+                        "max_iterations": preset.max_iterations, "image": reference["image"],
+                        "truth": reference["truth"], "central": reference["central"],
+                        "width": reference["width"], "scs": reference["scs"],
+                        "example": first == 0 and atoms in examples,
+                    }))
+    return tasks
+
+
+# One task (worker process) ----------------------------------------------------------------------------
+
+def noise_seed(seed: int, atoms: int, dose_index: int, first: int) -> int:
+    """Seed of one block of noise realisations; independent of the method (common random numbers)."""
+    return int(np.random.SeedSequence([seed, atoms, dose_index, first]).generate_state(1)[0])
+
+
+def run_task(params: dict):
+    """Simulate, restore and fit one block of realisations; return the tidy per-column table."""
+    import pandas as pd
+
+    from bench.methods import POISSON
+    from fitting import fit_columns
+    from simulate.distortions import poisson_noise
+
+    dose, px, count = params["dose"], params["pixel_size"], params["count"]
+    image = np.repeat(params["image"][None], count, axis=0)
+    counts = np.asarray(poisson_noise(image, dose, px, noise_seed(params["seed"], params["atoms"],
+                                                                   params["dose_index"], params["first"])))
+    restored = params["method"](counts, POISSON)
+    fit = fit_columns(restored, params["truth"], px, width=params["width"], method=params["fit_method"],
+                      max_iterations=params["max_iterations"])
+    central, truth = params["central"], params["truth"]
+    error = (fit.positions[:, central] - truth[None, central]) * 100.0  # pm
+    scs = fit.scs[:, central] / (dose * px * px)  # counts·Å² → Å²
+    reference = params["scs"][central]
+    n_columns = central.size
+    table = pd.DataFrame({
+        "method": params["method"].name,
+        "dose_e_per_A2": dose,
+        "atoms_per_column": params["atoms"],
+        "realisation": np.repeat(np.arange(params["first"], params["first"] + count), n_columns),
+        "column": np.tile(central, count),
+        "x_error_pm": error[..., 0].ravel(),
+        "y_error_pm": error[..., 1].ravel(),
+        "scs_A2": scs.ravel(),
+        "scs_error_pct": (100.0 * (scs / reference[None, :] - 1.0)).ravel(),
+        "width_A": fit.widths[:, central].ravel(),
+        "flagged": fit.flagged[:, central].ravel(),
+    })
+    arrays = None
+    if params["example"]:
+        arrays = {"measured": counts[0].astype(np.float32), "restored": restored[0].astype(np.float32)}
+    return table, arrays
+
+
+# Summary ----------------------------------------------------------------------------------------------
+
+def summarise(tasks_table, crlb_table, reference_table, preset: PrecisionPreset):
+    """Per method, dose and thickness: precision, bias and RMSE with 95 % intervals, beside the CRLB."""
+    import pandas as pd
+
+    from bench.studies.statistics import summarise_errors
+
+    rows = []
+    exact = reference_table.groupby("atoms_per_column")["scs_exact_A2"].first()
+    ref_scs = reference_table.groupby("atoms_per_column")["scs_reference_A2"].mean()
+    for (method, dose, atoms), group in tasks_table.groupby(["method", "dose_e_per_A2", "atoms_per_column"]):
+        group = group.sort_values(["realisation", "column"])
+        n_real = group["realisation"].nunique()
+        n_col = group["column"].nunique()
+        flagged = group["flagged"].to_numpy().reshape(n_real, n_col)
+
+        def grid(name):
+            values = group[name].to_numpy(dtype=float).reshape(n_real, n_col)
+            return np.where(flagged, np.nan, values)
+
+        positions = np.stack([grid("x_error_pm"), grid("y_error_pm")], axis=-1)
+        seed = preset.seed + int(atoms)
+        pos = summarise_errors(positions, ("precision", "bias", "rmse"), bootstrap=preset.bootstrap, seed=seed)
+        scs = summarise_errors(grid("scs_error_pct"), ("precision", "signed_bias", "rmse"),
+                               bootstrap=preset.bootstrap, seed=seed)
+        scs_values = grid("scs_A2")
+        mean_scs = float(np.nanmean(scs_values)) if np.isfinite(scs_values).any() else float("nan")
+        row = {"method": method, "dose_e_per_A2": float(dose), "atoms_per_column": int(atoms),
+               "realisations": n_real, "columns": n_col, "flagged_fraction": float(flagged.mean())}
+        row.update({f"position_{k}_pm": v for k, v in pos.items()})
+        row.update({f"scs_{k.replace('signed_', '')}_pct": v for k, v in scs.items()})
+        row.update({"scs_mean_A2": mean_scs, "scs_reference_A2": float(ref_scs[atoms]),
+                    "scs_exact_A2": float(exact[atoms]),
+                    "scs_bias_vs_exact_pct": 100.0 * (mean_scs / float(exact[atoms]) - 1.0)})
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    return summary.merge(crlb_table, on=["atoms_per_column", "dose_e_per_A2"], how="left").sort_values(
+        ["method", "dose_e_per_A2", "atoms_per_column"]).reset_index(drop=True)
+
+
+def write_examples(store, tasks, references) -> None:
+    """Gather the example images of finished tasks into ``examples.npz`` with an ``examples.json`` index."""
+    from bench.tasks import write_arrays_atomic, write_json_atomic
+
+    images, index = {}, []
+    shown = sorted({t.params["atoms"] for t in tasks if t.params["example"]})
+    for atoms in shown:
+        key = f"noise_free__t{atoms:03d}"
+        images[key] = references[atoms]["image"].astype(np.float32)
+        index.append({"key": key, "kind": "noise_free", "method": None, "dose_e_per_A2": None,
+                      "atoms_per_column": atoms})
+    for task in tasks:
+        if not task.params["example"]:
+            continue
+        arrays = store.read_arrays(task.key)
+        if arrays is None:
+            continue
+        images[task.key] = arrays["restored"]
+        index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
+                      "dose_e_per_A2": task.params["dose"], "atoms_per_column": task.params["atoms"]})
+    write_arrays_atomic(store.directory / "examples.npz", images)
+    write_json_atomic(store.directory / "examples.json", index)
+
+
+def execute(preset: PrecisionPreset, series, methods, store, *, scheduler=None, workers=None, progress=True,
+            on_task_done=None):
+    """Run (or resume) the study into ``store`` and write ``summary``, ``reference`` and ``crlb`` tables.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary table.
+    """
+    from bench.tasks import run_tasks
+
+    check_series(preset, series)
+    references, reference_table, crlb_table = prepare_references(preset, series, progress)
+    store.write_table("reference", reference_table)
+    store.write_table("crlb", crlb_table)
+    tasks = plan(preset, methods, references)
+    run_tasks(tasks, run_task, store, scheduler=scheduler, workers=workers, progress=progress,
+              description=STUDY, on_task_done=on_task_done)
+    write_examples(store, tasks, references)
+    table = store.read_tasks()  # every method run in this directory, earlier runs included
+    store.write_table("realisations", table)
+    summary = summarise(table, crlb_table, reference_table, preset)
+    store.write_table("summary", summary)
+    return summary

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from bench.methods import RawMethod
+from bench.studies import atom_counting as study
+from bench.tasks import ResultStore
+
+
+def bulk_specimen(series, atoms: int):
+    """A real specimen image with known counts: a bulk Pt [001] field of view, every column ``atoms`` deep."""
+    from simulate.dislocation import ProjectedColumns
+    from simulate.field_of_view import field_of_view
+    from simulate.specimen_images import SpecimenImage, SpecimenImageRecipe
+
+    view = field_of_view(series, atoms, (4, 4), 0.2)
+    n = len(view.column_positions_angstrom)
+    columns = ProjectedColumns(view.column_positions_angstrom, np.full(n, atoms), view.column_positions_angstrom,
+                               np.zeros(n, dtype=bool))
+    recipe = SpecimenImageRecipe(microscope=series.recipe, scan_sampling_angstrom=0.2, field_of_view_angstrom=15.0)
+    return SpecimenImage("bulk", {}, recipe, view.image[None], columns, {})
+
+
+def test_counting_scores_library_and_gmm_counts_against_the_truth(series, tmp_path):
+    preset = study.configure("quick", doses=(5e2, 5e4), realisations=3, block_size=3, bootstrap=200)
+    store = ResultStore.open(tmp_path / "run", study.STUDY, preset.to_config())
+    summary = study.execute(preset, bulk_specimen(series, 4), series, [RawMethod()], store, workers=1,
+                            progress=False)
+    assert {"position_mae_pm", "scs_mpe_pct", "correct_library_fraction", "correct_library_low_fraction",
+            "correct_gmm_fraction"} <= set(summary.columns)
+    rows = summary.set_index("dose_e_per_A2")
+    assert rows.loc[5e4, "scs_mpe_pct"] < rows.loc[5e2, "scs_mpe_pct"]
+    assert (tmp_path / "run" / "library.json").exists()
+    assert 0.0 <= summary["correct_library_noise_free_fraction"].iloc[0] <= 1.0
+    table = store.read_table("realisations")
+    high = table[table["dose_e_per_A2"] == 5e4]
+    # at 5·10⁴ e⁻/Å² every 4-atom column is counted within one atom, most of them exactly
+    assert np.all(np.abs(high["atoms_library"] - 4) <= 1)
+    assert np.mean(high["atoms_library"] == 4) > 0.3 and np.mean(high["atoms_gmm"] == 4) > 0.3
+
+    from matplotlib.figure import Figure
+
+    from reports.study_figures import plot_counting_vs_dose
+
+    artists = plot_counting_vs_dose(Figure().subplots(), summary)
+    assert len(artists) == 2  # library and GMM counts of raw
+
+
+def test_counting_rejects_bad_settings():
+    with pytest.raises(ValueError, match="doses is empty"):
+        study.configure("quick", doses=())
+    with pytest.raises(ValueError, match="preset 'huge'"):
+        study.configure("huge")

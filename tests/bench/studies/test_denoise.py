@@ -1,0 +1,41 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.methods import BM3DMethod, RawMethod
+from bench.studies import denoise as study
+from bench.tasks import ResultStore
+
+
+def test_denoise_scores_methods_on_the_fixed_validation_pairs(tmp_path):
+    preset = study.configure("quick", modalities=("hrstem",), images=2, size=64, block_size=2, bootstrap=200)
+    store = ResultStore.open(tmp_path / "run", study.STUDY, preset.to_config())
+    summary = study.execute(preset, [RawMethod(), BM3DMethod()], store, workers=1, progress=False)
+    assert {"method", "modality", "images", "psnr_db", "psnr_db_low", "psnr_db_high", "ssim"} <= set(summary.columns)
+    scores = summary.set_index("method")
+    assert scores.loc["bm3d", "psnr_db"] > scores.loc["raw", "psnr_db"]  # the VST + BM3D removes noise
+    table = pd.read_parquet(tmp_path / "run" / "realisations.parquet")
+    assert sorted(table["image"].unique()) == [0, 1] and (table["data_range"] > 0).all()
+    assert np.all((table["ssim"] > -1) & (table["ssim"] <= 1))
+
+    from matplotlib.figure import Figure
+
+    from reports.figures import load_results
+    from reports.study_figures import plot_scores
+    from reports.html import render_html
+
+    bars, whiskers = plot_scores(Figure().subplots(), summary, "psnr_db", "hrstem")
+    assert len(bars.patches) == 2
+    text = render_html(load_results(tmp_path / "run"), {})
+    assert "PSNR [dB]" in text and "hrstem" in text
+
+
+def test_noise_model_follows_the_pmt_record():
+    record = {"x_scale": 0.5, "distortion_params": {"pmt": {"gain": 2.0, "excess_variance": 1.0, "read_noise": 3.0}}}
+    noise = study.noise_model(record)
+    assert noise.gain == pytest.approx(0.5 * 2.0 * 2.0) and noise.read_noise == pytest.approx(0.5 * 2.0 * 3.0)
+
+
+def test_tem_modalities_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="TEM modalities"):
+        study.configure("quick", modalities=("hrtem",))

@@ -1,0 +1,24 @@
+import re
+
+from reports.html import render_html
+
+
+def test_report_is_one_self_contained_html_file_with_tables_and_provenance(tiny_run):
+    path = tiny_run / "report" / "report.html"  # `bench run` writes the report at the end
+    text = path.read_text()
+    assert path.name == "report.html"
+    assert text.count("data:image/png;base64,") >= 4
+    assert not re.search(r'src="(?!data:)', text)  # nothing loaded from elsewhere
+    assert "<table>" in text and "pos. CRLB [pm]" in text
+    assert "config_hash" in text and "pt001-haadf-coarse" in text
+    assert (tiny_run / "report" / "precision_positions.pdf").exists()
+
+
+def test_render_html_lists_notes_and_every_figure(tiny_run):
+    from reports.figures import load_results
+
+    results = load_results(tiny_run)
+    results["manifest"]["notes"] = ["the default model is not available"]
+    figures = {"precision_positions": [tiny_run / "report" / "precision_positions.png"]}
+    text = render_html(results, figures)
+    assert "the default model is not available" in text and text.count("data:image/png") == 1
