@@ -1,4 +1,4 @@
-"""``bench models list`` and ``bench models import-r-em PATH``: the restoration model registry."""
+"""``bench models list``, ``import-r-em PATH`` and ``export RUN --name``: the restoration model registry."""
 from __future__ import annotations
 
 
@@ -17,6 +17,17 @@ def register(subparsers) -> None:
     importer.add_argument("--output", default=None, help="destination (default: the user model directory)")
     importer.add_argument("--only", nargs="+", default=None, help="import only these models (e.g. sfr_hrstem)")
     importer.set_defaults(handler=run_import)
+    exporter = actions.add_parser(
+        "export", help="install a finished training run's EMA generator as a registry model",
+        description="Copy RUN/model.safetensors (the EMA generator written at the run's last step) to the "
+                    "package's restore/weights (or --output) as NAME.safetensors with a sidecar holding the "
+                    "config, data recipe, steps, wall time, hardware, loss weights and SHA-256.")
+    exporter.add_argument("run", help="run directory of `bench train CONFIG -o RUN`")
+    exporter.add_argument("--name", required=True, help="registry name arch.tag, e.g. cgrdn.hrstem_default")
+    exporter.add_argument("--output", default=None, help="destination folder (default: restore/weights)")
+    exporter.add_argument("--hardware", default=None, help="where it was trained (default: this machine)")
+    exporter.add_argument("--notes", default=None, help="free text stored in the sidecar")
+    exporter.set_defaults(handler=run_export)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
 
 
@@ -37,4 +48,13 @@ def run_import(args) -> int:
     destination = args.output or user_model_dir()
     for path in import_r_em(args.path, destination, names=args.only):
         print(f"wrote {path}")
+    return 0
+
+
+def run_export(args) -> int:
+    from restore.export import export_run
+    from restore.registry import PACKAGE_WEIGHTS
+
+    path = export_run(args.run, args.name, args.output or PACKAGE_WEIGHTS, hardware=args.hardware, notes=args.notes)
+    print(f"wrote {path} (+ {path.with_suffix('.json').name})")
     return 0

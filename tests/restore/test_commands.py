@@ -44,9 +44,10 @@ def test_restore_keeps_shape_scale_and_calibration(model_dir, tmp_path, capsys):
 def test_restore_reports_bad_input_and_missing_models(model_dir, tmp_path, capsys):
     (tmp_path / "bad.tif").write_text("no image")
     assert main(["restore", str(tmp_path / "bad.tif"), "-o", str(tmp_path / "o.tif"), "--model", "cgrdn.tiny"]) == 2
-    assert main(["restore", str(tmp_path / "bad.tif"), "-o", str(tmp_path / "o.tif")]) == 2
+    assert main(["restore", str(tmp_path / "bad.tif"), "-o", str(tmp_path / "o.tif"), "--model",
+                 "cgrdn.sfr_hrstem"]) == 2
     err = capsys.readouterr().err
-    assert "not a readable TIFF" in err and "not trained/installed yet" in err
+    assert "not a readable TIFF" in err and "import-r-em" in err
 
 
 def test_train_command_runs_a_config_file(tmp_path):

@@ -18,12 +18,10 @@ def test_user_directory_comes_from_the_environment(model_dir, monkeypatch):
     assert user_model_dir().parts[-4:] == (".local", "share", "stem-restore-bench", "models")
 
 
-def test_default_model_is_known_but_not_installed_yet(model_dir):
-    with pytest.raises(ValueError, match="not trained/installed yet") as error:
-        resolve_weights("cgrdn.hrstem_default")
-    assert "Installed models" in str(error.value)
-    with pytest.raises(ValueError, match="import-r-em"):
+def test_builtin_model_not_installed_says_how_to_get_it(model_dir):
+    with pytest.raises(ValueError, match="import-r-em") as error:
         resolve_weights("cgrdn.sfr_hrstem")
+    assert "Installed models" in str(error.value)
 
 
 def test_unknown_and_malformed_names_list_the_available_ones(model_dir):
@@ -39,7 +37,7 @@ def test_installed_model_is_listed_and_loaded_by_name(model_dir):
     save_model(model_dir / "cgrdn.mine.safetensors", model, "cgrdn", modality="HRSTEM")
     rows = {row["name"]: row for row in list_models()}
     assert rows["cgrdn.mine"]["path"].endswith("cgrdn.mine.safetensors")
-    assert rows["cgrdn.hrstem_default"]["path"] is None
+    assert rows["cgrdn.sfr_hrstem"]["path"] is None
     loaded, sidecar = load_registered_model("cgrdn.mine")
     x = torch.rand(1, 1, 16, 16)
     with torch.no_grad():
