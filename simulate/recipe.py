@@ -103,7 +103,7 @@ class HAADFRecipe:
     lateral_cells: int = 4
     max_thickness_atoms: int = 75
     phonon_rms_displacement_angstrom: float = PT_RMS_DISPLACEMENT_300K_ANGSTROM
-    phonon_configurations: int = 8
+    phonon_configurations: int = 16
     phonon_seed: int = 2023
     scan_points_per_cell: int = 20
     use_p4mm_symmetry: bool = True
