@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from simulate.cache import write_bytes_atomic  # re-exported: bench code writes through bench.tasks
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -37,20 +38,6 @@ class Task:
     def __post_init__(self) -> None:
         if not _KEY.match(self.key):
             raise ValueError(f"task key {self.key!r} must contain only letters, digits and _ . + -")
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_json_atomic(path: Path, value: Any) -> None:

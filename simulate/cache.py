@@ -57,8 +57,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and an atomic rename."""
+def write_bytes_atomic(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and an atomic rename.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; missing parent folders are created.
+    data : bytes
+        The complete file content (flushed and fsynced before the rename).
+    mode : int, optional
+        Permission bits given to the file before the rename (e.g. ``0o644`` for files meant to be
+        shared); by default the temporary file's ``0o600`` from :func:`tempfile.mkstemp` is kept.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -67,6 +78,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -182,6 +182,7 @@ def simulate_thickness_series(
     cache_dir: Path | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    device: str = "auto",
 ) -> ThicknessSeries:
     """Simulate (or load from the cache) the HAADF thickness series of a recipe.
 
@@ -198,6 +199,8 @@ def simulate_thickness_series(
         Reuse a matching cached or embedded result; ``False`` recomputes (and overwrites the entry).
     progress : bool
         Show a progress bar over phonon configurations.
+    device : {'auto', 'cpu', 'gpu'}
+        Where abTEM computes: 'auto' takes the GPU (CuPy) when one is available.
 
     Returns
     -------
@@ -230,7 +233,8 @@ def simulate_thickness_series(
     start, cpu_start = time.perf_counter(), time.process_time()
     bar = tqdm(total=recipe.phonon_configurations, initial=len(results), desc="phonon configurations",
                unit="config", disable=not progress)
-    with abtem.config.set({"diagnostics.progress_bar": False}):
+    device = resolve_device(device)
+    with abtem.config.set({"diagnostics.progress_bar": False, "device": device}):
         if scheduler is None:
             for k in missing:
                 values = np.asarray(build_configuration(recipe, k).compute(scheduler="threads").array)
@@ -252,8 +256,23 @@ def simulate_thickness_series(
     intensities = np.stack([results[k] for k in range(recipe.phonon_configurations)])
     metadata = _run_metadata(time.perf_counter() - start, time.process_time() - cpu_start, scheduler,
                              resumed=len(results) - len(missing))
+    metadata["hardware"]["device"] = device
     entry.store({"configuration_intensities": intensities}, {"recipe": recipe.to_dict(), "metadata": metadata})
     return ThicknessSeries(recipe, intensities, metadata)
+
+
+def resolve_device(device: str) -> str:
+    """'cpu' or 'gpu' for abTEM; 'auto' is 'gpu' when CuPy sees a CUDA device."""
+    if device not in ("auto", "cpu", "gpu"):
+        raise ValueError(f"device={device!r} must be 'auto', 'cpu' or 'gpu'")
+    if device != "auto":
+        return device
+    try:
+        import cupy
+
+        return "gpu" if cupy.cuda.runtime.getDeviceCount() > 0 else "cpu"
+    except Exception:  # no CuPy, or no CUDA driver: the CPU it is
+        return "cpu"
 
 
 def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None, resumed: int) -> dict[str, Any]:

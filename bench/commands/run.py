@@ -56,10 +56,57 @@ def load_series(recipe: str, scheduler: str | None, progress: bool):
     raise ValueError(f"--recipe {recipe!r} is unknown; valid: default, coarse")
 
 
+def _reject_options(args: argparse.Namespace, options: tuple[str, ...], study: str, advice: str) -> None:
+    """ValueError for any option in ``options`` that was given but does not apply to ``study``."""
+    for option in options:
+        if getattr(args, option, None) is not None:
+            raise ValueError(f"--{option} does not apply to the {study} study ({advice})")
+
+
+def _output_directory(args: argparse.Namespace, study: str, preset) -> Path:
+    return Path(args.output) if args.output else Path("results") / f"{study}-{preset.name}"
+
+
+def _announce(note: str | None, output: Path) -> None:
+    if note:
+        print(f"  note: {note}")
+    print(f"  results: {output}")
+
+
+def _provenance(args: argparse.Namespace, preset, methods, note: str | None, seeds: dict, **inputs) -> dict:
+    """The manifest's provenance: preset, study inputs, versions, hardware, seeds, scheduler, methods."""
+    from bench.tasks import hardware, library_versions
+
+    return {"preset": preset.name, **inputs, "versions": library_versions(), "hardware": hardware(),
+            "seeds": seeds, "scheduler": args.scheduler or "local processes",
+            "methods": [m.provenance() for m in methods], "notes": [note] if note else [],
+            "command": " ".join(sys.argv)}
+
+
+def _run_and_record(output: Path, study: str, config: dict, provenance: dict, execute):
+    """Open the result store, run ``execute(store)`` and mark the run complete with its wall time."""
+    from bench.tasks import ResultStore
+
+    store = ResultStore.open(output, study, config, provenance)
+    started = time.perf_counter()
+    summary = execute(store)
+    store.manifest["status"] = "complete"
+    store.manifest["last_run_wall_time_s"] = round(time.perf_counter() - started, 1)
+    store.save_manifest()
+    return summary
+
+
+def _print_table(summary) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):
+        print(summary.to_string(index=False))
+
+
 def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
     """Validate everything, then run the study; return the results directory."""
     from bench.studies import precision_vs_dose as study
-    from bench.tasks import ResultStore, hardware, library_versions
+    from bench.tasks import ResultStore
 
     preset = study.configure(
         args.preset,
@@ -71,7 +118,7 @@ def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, 
         methods, note = build_methods(args.methods, args.model, args.device)
     series = load_series(args.recipe, args.scheduler, not args.quiet)
     study.check_series(preset, series)
-    output = Path(args.output) if args.output else Path("results") / f"{study.STUDY}-{preset.name}"
+    output = _output_directory(args, study.STUDY, preset)
     config = {**preset.to_config(), "thickness_series_recipe": series.recipe.to_dict()}
     ResultStore.check(output, study.STUDY, config)  # before anything is written
 
@@ -80,23 +127,12 @@ def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, 
              if preset.name == study.DEFAULT_PRESET and not args.preset_given else ""))
     print(f"  {len(preset.thicknesses)} thicknesses, doses {', '.join(f'{d:g}' for d in preset.doses)} e⁻/Å², "
           f"{preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
-    if note:
-        print(f"  note: {note}")
-    print(f"  results: {output}")
-    provenance = {
-        "preset": preset.name, "thickness_series": {"recipe": series.recipe.to_dict(), "metadata": series.metadata},
-        "versions": library_versions(), "hardware": hardware(), "seeds": {"noise": preset.seed,
-                                                                          "bootstrap": preset.seed},
-        "scheduler": args.scheduler or "local processes", "methods": [m.provenance() for m in methods],
-        "notes": [note] if note else [], "command": " ".join(sys.argv),
-    }
-    store = ResultStore.open(output, study.STUDY, config, provenance)
-    started = time.perf_counter()
-    summary = study.execute(preset, series, methods, store, scheduler=args.scheduler, workers=args.workers,
-                            progress=not args.quiet, on_task_done=on_task_done)
-    store.manifest["status"] = "complete"
-    store.manifest["last_run_wall_time_s"] = round(time.perf_counter() - started, 1)
-    store.save_manifest()
+    _announce(note, output)
+    provenance = _provenance(args, preset, methods, note, {"noise": preset.seed, "bootstrap": preset.seed},
+                             thickness_series={"recipe": series.recipe.to_dict(), "metadata": series.metadata})
+    summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
+        preset, series, methods, store, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
+        on_task_done=on_task_done))
     _print_summary(summary)
     return output
 
@@ -104,92 +140,63 @@ def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, 
 def run_denoise(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
     """Validate everything, then run the denoise study; return the results directory."""
     from bench.studies import denoise as study
-    from bench.tasks import ResultStore, hardware, library_versions
+    from bench.tasks import ResultStore
 
-    for option in ("doses", "thicknesses", "realisations"):
-        if getattr(args, option, None) is not None:
-            raise ValueError(f"--{option} does not apply to the denoise study (it scores the fixed validation set; "
-                             "use --images and --modalities)")
+    _reject_options(args, ("doses", "thicknesses", "realisations"), study.STUDY,
+                    "it scores the fixed validation set; use --images and --modalities")
     modalities = parse_list(args.modalities, str, "modalities")
     preset = study.configure(args.preset, images=args.images, modalities=modalities)
     if methods is None:
         methods, note = build_methods(args.methods, args.model, args.device)
-    output = Path(args.output) if args.output else Path("results") / f"{study.STUDY}-{preset.name}"
+    output = _output_directory(args, study.STUDY, preset)
     config = preset.to_config()
     ResultStore.check(output, study.STUDY, config)
     print(f"bench run {study.STUDY}: preset {preset.name!r}, {preset.images} validation pairs of {preset.size}² px "
           f"per modality ({', '.join(preset.modalities)}); methods: {', '.join(m.name for m in methods)}")
-    if note:
-        print(f"  note: {note}")
-    print(f"  results: {output}")
-    provenance = {"preset": preset.name, "versions": library_versions(), "hardware": hardware(),
-                  "seeds": {"bootstrap": preset.seed, "validation_set": "restore.dataset.VALIDATION_SEED"},
-                  "scheduler": args.scheduler or "local processes", "methods": [m.provenance() for m in methods],
-                  "notes": [note] if note else [], "command": " ".join(sys.argv)}
-    store = ResultStore.open(output, study.STUDY, config, provenance)
-    started = time.perf_counter()
-    summary = study.execute(preset, methods, store, scheduler=args.scheduler, workers=args.workers,
-                            progress=not args.quiet, on_task_done=on_task_done)
-    store.manifest["status"] = "complete"
-    store.manifest["last_run_wall_time_s"] = round(time.perf_counter() - started, 1)
-    store.save_manifest()
-    import pandas as pd
-
-    with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):
-        print(summary.to_string(index=False))
+    _announce(note, output)
+    provenance = _provenance(args, preset, methods, note,
+                             {"bootstrap": preset.seed, "validation_set": "restore.dataset.VALIDATION_SEED"})
+    summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
+        preset, methods, store, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
+        on_task_done=on_task_done))
+    _print_table(summary)
     return output
 
 
 def run_dislocation(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
     """Validate everything, then run the dislocation study on the shipped image; return the results directory."""
     from bench.studies import dislocation as study
-    from bench.tasks import ResultStore, hardware, library_versions
+    from bench.tasks import ResultStore
     from simulate.specimen_data import load_shipped
 
-    for option in ("thicknesses", "images", "modalities"):
-        if getattr(args, option, None) is not None:
-            raise ValueError(f"--{option} does not apply to the dislocation study (use --doses, --realisations)")
+    _reject_options(args, ("thicknesses", "images", "modalities"), study.STUDY, "use --doses, --realisations")
     preset = study.configure(args.preset, doses=parse_list(args.doses, float, "doses"),
                              realisations=args.realisations)
     if methods is None:
         methods, note = build_methods(args.methods, args.model, args.device)
     specimen = load_shipped("dislocation")
-    output = Path(args.output) if args.output else Path("results") / f"{study.STUDY}-{preset.name}"
+    output = _output_directory(args, study.STUDY, preset)
     config = {**preset.to_config(), "specimen": specimen.specimen, "recipe": specimen.recipe.to_dict()}
     ResultStore.check(output, study.STUDY, config)
     print(f"bench run {study.STUDY}: preset {preset.name!r}, doses {', '.join(f'{d:g}' for d in preset.doses)} "
           f"e⁻/Å², {preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
-    if note:
-        print(f"  note: {note}")
-    print(f"  results: {output}")
-    provenance = {"preset": preset.name, "versions": library_versions(), "hardware": hardware(),
-                  "seeds": {"distortions": preset.seed, "bootstrap": preset.seed},
-                  "specimen_image": {"specimen": specimen.specimen, "metadata": specimen.metadata},
-                  "scheduler": args.scheduler or "local processes", "methods": [m.provenance() for m in methods],
-                  "notes": [note] if note else [], "command": " ".join(sys.argv)}
-    store = ResultStore.open(output, study.STUDY, config, provenance)
-    started = time.perf_counter()
-    summary = study.execute(preset, specimen, methods, store, scheduler=args.scheduler, workers=args.workers,
-                            progress=not args.quiet, on_task_done=on_task_done)
-    store.manifest["status"] = "complete"
-    store.manifest["last_run_wall_time_s"] = round(time.perf_counter() - started, 1)
-    store.save_manifest()
-    import pandas as pd
-
-    with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):
-        print(summary.to_string(index=False))
+    _announce(note, output)
+    provenance = _provenance(args, preset, methods, note, {"distortions": preset.seed, "bootstrap": preset.seed},
+                             specimen_image={"specimen": specimen.specimen, "metadata": specimen.metadata})
+    summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
+        preset, specimen, methods, store, scheduler=args.scheduler, workers=args.workers,
+        progress=not args.quiet, on_task_done=on_task_done))
+    _print_table(summary)
     return output
 
 
 def run_atom_counting(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
     """Validate everything, then run the atom-counting study on the shipped nanoparticle image."""
     from bench.studies import atom_counting as study
-    from bench.tasks import ResultStore, hardware, library_versions
+    from bench.tasks import ResultStore
     from simulate.specimen_data import load_shipped
 
-    for option in ("thicknesses", "images", "modalities"):
-        if getattr(args, option, None) is not None:
-            raise ValueError(f"--{option} does not apply to the atom-counting study (use --doses, --realisations)")
+    _reject_options(args, ("thicknesses", "images", "modalities"), study.STUDY, "use --doses, --realisations")
     preset = study.configure(args.preset, doses=parse_list(args.doses, float, "doses"),
                              realisations=args.realisations)
     if methods is None:
@@ -203,32 +210,20 @@ def run_atom_counting(args: argparse.Namespace, *, methods=None, note=None, on_t
     thickest = int(specimen.columns.atoms_per_column.max())
     series = simulate_thickness_series(specimen.recipe.microscope.replace(max_thickness_atoms=thickest + 2),
                                        scheduler=args.scheduler, progress=not args.quiet)
-    output = Path(args.output) if args.output else Path("results") / f"{study.STUDY}-{preset.name}"
+    output = _output_directory(args, study.STUDY, preset)
     config = {**preset.to_config(), "specimen": specimen.specimen, "recipe": specimen.recipe.to_dict(),
               "thickness_series_recipe": series.recipe.to_dict()}
     ResultStore.check(output, study.STUDY, config)
     print(f"bench run {study.STUDY}: preset {preset.name!r}, doses {', '.join(f'{d:g}' for d in preset.doses)} "
           f"e⁻/Å², {preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
-    if note:
-        print(f"  note: {note}")
-    print(f"  results: {output}")
-    provenance = {"preset": preset.name, "versions": library_versions(), "hardware": hardware(),
-                  "seeds": {"distortions": preset.seed, "bootstrap": preset.seed},
-                  "specimen_image": {"specimen": specimen.specimen, "metadata": specimen.metadata},
-                  "thickness_series": {"recipe": series.recipe.to_dict(), "metadata": series.metadata},
-                  "scheduler": args.scheduler or "local processes", "methods": [m.provenance() for m in methods],
-                  "notes": [note] if note else [], "command": " ".join(sys.argv)}
-    store = ResultStore.open(output, study.STUDY, config, provenance)
-    started = time.perf_counter()
-    summary = study.execute(preset, specimen, series, methods, store, scheduler=args.scheduler,
-                            workers=args.workers, progress=not args.quiet, on_task_done=on_task_done)
-    store.manifest["status"] = "complete"
-    store.manifest["last_run_wall_time_s"] = round(time.perf_counter() - started, 1)
-    store.save_manifest()
-    import pandas as pd
-
-    with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):
-        print(summary.to_string(index=False))
+    _announce(note, output)
+    provenance = _provenance(args, preset, methods, note, {"distortions": preset.seed, "bootstrap": preset.seed},
+                             specimen_image={"specimen": specimen.specimen, "metadata": specimen.metadata},
+                             thickness_series={"recipe": series.recipe.to_dict(), "metadata": series.metadata})
+    summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
+        preset, specimen, series, methods, store, scheduler=args.scheduler, workers=args.workers,
+        progress=not args.quiet, on_task_done=on_task_done))
+    _print_table(summary)
     return output
 
 

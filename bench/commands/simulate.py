@@ -49,7 +49,7 @@ def _run_thickness_series(args: argparse.Namespace) -> int:
     recipe = _thickness_recipe(args)
     series = simulate_thickness_series(
         recipe, scheduler=args.scheduler, cache_dir=args.cache_dir, use_cache=not args.force,
-        progress=not args.quiet,
+        progress=not args.quiet, device=args.device,
     )
     summary = _summary(series)
     if args.write_default:
@@ -158,6 +158,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="store the result as the package's embedded default data")
     parser.add_argument("--output", "-o", type=Path, help="write a JSON summary here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="thickness series: where abTEM computes (auto: the GPU when CuPy sees one)")
     parser.add_argument("--lateral-cells", default="3,4,6",
                         help="convergence: supercell widths to compare [unit cells] (default 3,4,6)")
     parser.add_argument("--wrap-configurations", type=int, default=None,

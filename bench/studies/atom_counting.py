@@ -17,11 +17,12 @@ the ceiling set by the data and the library.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from bench.studies.presets import check_doses, check_integer, configure_preset, dose_block_tasks
 from bench.tasks import Task
 
 STUDY = "atom-counting"
@@ -44,14 +45,9 @@ class CountingPreset:
     bootstrap: int = 1000
 
     def __post_init__(self) -> None:
-        if not self.doses:
-            raise ValueError("doses is empty: give at least one dose in e⁻/Å² (e.g. --doses 500,50000)")
-        if any(not (np.isfinite(d) and d > 0) for d in self.doses) or len(set(self.doses)) != len(self.doses):
-            raise ValueError(f"doses={self.doses!r} must be distinct positive numbers of e⁻/Å²")
-        if int(self.realisations) != self.realisations or self.realisations < 2:
-            raise ValueError(f"realisations={self.realisations!r} must be an integer >= 2")
-        if int(self.block_size) != self.block_size or self.block_size < 1:
-            raise ValueError(f"block_size={self.block_size!r} must be an integer >= 1")
+        check_doses(self.doses)
+        check_integer("realisations", self.realisations, 2)
+        check_integer("block_size", self.block_size, 1)
 
     def to_config(self) -> dict[str, Any]:
         config = asdict(self)
@@ -67,12 +63,7 @@ DEFAULT_PRESET = "quick"
 
 
 def configure(preset: str | CountingPreset = DEFAULT_PRESET, **overrides: Any) -> CountingPreset:
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"preset {preset!r} is unknown; valid: {', '.join(PRESETS)}")
-        preset = PRESETS[preset]
-    return replace(preset, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
-                              if v is not None})
+    return configure_preset(PRESETS, preset, overrides)
 
 
 def reference(specimen_image, series) -> dict:
@@ -98,15 +89,7 @@ def reference(specimen_image, series) -> dict:
 
 def plan(preset: CountingPreset, methods, ref: dict) -> list[Task]:
     shared = {k: v for k, v in ref.items() if k not in ("library_record", "noise_free_correct_fraction")}
-    tasks = []
-    for method in methods:
-        for dose_index, dose in enumerate(preset.doses):
-            for first in range(0, preset.realisations, preset.block_size):
-                count = min(preset.block_size, preset.realisations - first)
-                key = f"{method.name}__d{dose:.0e}__r{first:04d}".replace("+", "")
-                tasks.append(Task(key, {"method": method, "dose": float(dose), "dose_index": dose_index,
-                                        "first": first, "count": count, "preset": preset, "reference": shared}))
-    return tasks
+    return dose_block_tasks(preset, methods, shared)
 
 
 def run_task(params: dict):

@@ -9,11 +9,12 @@ max(y) − min(y) of the clean image.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from bench.studies.presets import blocks, check_integer, configure_preset
 from bench.tasks import Task
 
 STUDY = "denoise"
@@ -39,12 +40,9 @@ class DenoisePreset:
         if unknown:
             raise ValueError(f"modalities {unknown} cannot be scored (valid: {', '.join(MODALITIES)}; the TEM "
                              "modalities lack a Poisson–Gaussian noise model for BM3D's VST)")
-        if int(self.images) != self.images or self.images < 2:
-            raise ValueError(f"images={self.images!r} must be an integer >= 2")
-        if int(self.size) != self.size or self.size < 16:
-            raise ValueError(f"size={self.size!r} must be an integer >= 16 px")
-        if int(self.block_size) != self.block_size or self.block_size < 1:
-            raise ValueError(f"block_size={self.block_size!r} must be an integer >= 1")
+        check_integer("images", self.images, 2)
+        check_integer("size", self.size, 16, " px")
+        check_integer("block_size", self.block_size, 1)
 
     def to_config(self) -> dict[str, Any]:
         config = asdict(self)
@@ -60,12 +58,7 @@ DEFAULT_PRESET = "quick"
 
 
 def configure(preset: str | DenoisePreset = DEFAULT_PRESET, **overrides: Any) -> DenoisePreset:
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"preset {preset!r} is unknown; valid: {', '.join(PRESETS)}")
-        preset = PRESETS[preset]
-    return replace(preset, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
-                              if v is not None})
+    return configure_preset(PRESETS, preset, overrides)
 
 
 def noise_model(record: dict):
@@ -85,8 +78,7 @@ def plan(preset: DenoisePreset, methods) -> list[Task]:
     tasks = []
     for method in methods:
         for modality in preset.modalities:
-            for first in range(0, preset.images, preset.block_size):
-                count = min(preset.block_size, preset.images - first)
+            for first, count in blocks(preset.images, preset.block_size):
                 tasks.append(Task(f"{method.name}__{modality}__i{first:04d}", {
                     "method": method, "modality": modality, "first": first, "count": count, "size": preset.size}))
     return tasks

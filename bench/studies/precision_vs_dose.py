@@ -16,11 +16,12 @@ the noise-free fit. Noise realisations are shared by all methods (common random 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from bench.studies.presets import blocks, configure_preset
 from bench.tasks import Task
 
 STUDY = "precision-vs-dose"
@@ -122,12 +123,7 @@ def configure(preset: str | PrecisionPreset = DEFAULT_PRESET, **overrides: Any) 
     ValueError
         For an unknown preset or invalid overrides.
     """
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"preset {preset!r} is unknown; valid: {', '.join(PRESETS)}")
-        preset = PRESETS[preset]
-    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
-    return replace(preset, **changes)
+    return configure_preset(PRESETS, preset, overrides)
 
 
 # Preparation (main process) -------------------------------------------------------------------------------
@@ -213,8 +209,7 @@ def plan(preset: PrecisionPreset, methods, references) -> list[Task]:
         for dose_index, dose in enumerate(preset.doses):
             for atoms in preset.thicknesses:
                 reference = references[atoms]
-                for first in range(0, preset.realisations, preset.block_size):
-                    count = min(preset.block_size, preset.realisations - first)
+                for first, count in blocks(preset.realisations, preset.block_size):
                     key = f"{method.name}__d{dose_label(dose)}__t{atoms:03d}__r{first:04d}"
                     tasks.append(Task(key, {
                         "method": method, "dose": float(dose), "dose_index": dose_index, "atoms": int(atoms),

@@ -128,3 +128,12 @@ def test_runs_on_a_dask_distributed_cluster(tmp_path):
                                            cache_dir=tmp_path / "remote", progress=False)
     assert remote.metadata["scheduler"] == cluster.scheduler_address
     assert np.allclose(remote.configuration_intensities, local.configuration_intensities, rtol=1e-5)
+
+
+def test_device_choice():
+    from simulate.thickness_series import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") in ("cpu", "gpu")
+    with pytest.raises(ValueError, match="device='tpu'"):
+        resolve_device("tpu")

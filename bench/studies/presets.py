@@ -1,0 +1,68 @@
+"""What the studies' presets share: choosing a preset with overrides, validating its numbers, and splitting
+realisations into tasks of one method, one dose and one block of realisations."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import numpy as np
+
+from bench.tasks import Task
+
+PresetT = TypeVar("PresetT")
+
+
+def configure_preset(presets: Mapping[str, PresetT], preset: str | PresetT,
+                     overrides: Mapping[str, Any]) -> PresetT:
+    """A named (or given) preset with ``overrides`` applied; None values are ignored, lists become tuples.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset name (the message lists the valid ones), or invalid overrides (raised by the
+        preset's own validation).
+    """
+    if isinstance(preset, str):
+        if preset not in presets:
+            raise ValueError(f"preset {preset!r} is unknown; valid: {', '.join(presets)}")
+        preset = presets[preset]
+    return replace(preset, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
+                              if v is not None})
+
+
+def check_doses(doses: Sequence[float]) -> None:
+    """Require at least one dose, all finite, positive and distinct [e⁻/Å²]; ValueError otherwise."""
+    if not doses:
+        raise ValueError("doses is empty: give at least one dose in e⁻/Å² (e.g. --doses 500,50000)")
+    if any(not (np.isfinite(d) and d > 0) for d in doses) or len(set(doses)) != len(doses):
+        raise ValueError(f"doses={doses!r} must be distinct positive numbers of e⁻/Å²")
+
+
+def check_integer(name: str, value: Any, minimum: int, unit: str = "") -> None:
+    """Require ``value`` to be an integer >= ``minimum``; the ValueError names ``name`` and ``unit``."""
+    if int(value) != value or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}{unit}")
+
+
+def blocks(total: int, block_size: int) -> Iterator[tuple[int, int]]:
+    """(first, count) of consecutive blocks of at most ``block_size`` items covering ``range(total)``."""
+    for first in range(0, total, block_size):
+        yield first, min(block_size, total - first)
+
+
+def dose_block_tasks(preset: Any, methods: Sequence[Any], reference: dict) -> list[Task]:
+    """One task per method, dose of ``preset.doses`` and block of ``preset.block_size`` realisations.
+
+    Each task's params hold the method, the dose [e⁻/Å²] and its index, the block's first realisation and
+    size, the preset and ``reference`` (shared by all tasks, read only).
+    """
+    tasks = []
+    for method in methods:
+        for dose_index, dose in enumerate(preset.doses):
+            for first, count in blocks(preset.realisations, preset.block_size):
+                key = f"{method.name}__d{dose:.0e}__r{first:04d}".replace("+", "")
+                tasks.append(Task(key, {"method": method, "dose": float(dose), "dose_index": dose_index,
+                                        "first": first, "count": count, "preset": preset,
+                                        "reference": reference}))
+    return tasks
