@@ -104,10 +104,10 @@ def test_recipe_and_geometry_errors():
     specimen = build_specimen("nanoparticle", SMALL_PARTICLE)
     with pytest.raises(ValueError, match="field_of_view_angstrom"):
         specimen_images.check_geometry(specimen, SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_angstrom=40.0))
-    # 0.1 Å represents 66.5 mrad in the bulk supercell but only 65.9 mrad in this particle's 13.4 Å cell
+    # 0.09 Å represents 75.3 mrad in the bulk supercell but only 73.2 mrad in this particle's 13.4 Å cell
     wide = dataclasses.replace(SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_angstrom=5.0, method="multislice"),
-                               microscope=COARSE_MICROSCOPE.replace(potential_sampling_angstrom=0.1,
-                                                                    detector_outer_mrad=66.45))
+                               microscope=COARSE_MICROSCOPE.replace(potential_sampling_angstrom=0.09,
+                                                                    detector_outer_mrad=74.5))
     with pytest.raises(ValueError, match="detector_outer_mrad"):
         specimen_images.check_geometry(specimen, wide)
     with pytest.raises(ValueError, match="kind"):
