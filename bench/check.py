@@ -5,6 +5,10 @@ difference candidate − baseline gets a paired bootstrap 95 % interval over rea
 regressed at a (dose, thickness) point when the whole interval lies above zero (worse with 95 %
 confidence) and the worsening exceeds ``tolerance`` × the baseline value (so that negligible but
 significant changes do not fail the gate).
+
+Two studies are gated: precision-vs-dose (:func:`compare_methods`: position and SCS RMSE, precision and
+bias per dose and thickness) and atom counting (:func:`compare_counting`: the fraction of miscounted
+columns, 1 − the fraction library matching counts correctly, per dose). Both tables share their columns.
 """
 from __future__ import annotations
 
@@ -84,7 +88,86 @@ def compare_methods(realisations, candidate: str, baseline: str, *, tolerance: f
             difference, low, high = paired_difference(a, b, statistic, bootstrap=bootstrap, seed=seed)
             base_value = float(STATISTICS[statistic](b.reshape(b.shape[0], -1)))
             regressed = bool(low > 0 and difference > tolerance * abs(base_value))
-            rows.append({"dose_e_per_A2": key[0], "atoms_per_column": key[1], "metric": metric,
+            rows.append({"study": "precision-vs-dose", "dose_e_per_A2": key[0], "atoms_per_column": key[1],
+                         "metric": metric,
                          "baseline": base_value, "candidate": base_value + difference, "difference": difference,
                          "difference_low": low, "difference_high": high, "regressed": regressed})
+    return pd.DataFrame(rows)
+
+
+COUNTING_METRIC = "miscounted_library_fraction"
+
+
+def _miscounted(group) -> np.ndarray:
+    """(R, C) indicators 1 where library matching miscounted a column, 0 where it counted it right."""
+    group = group.sort_values(["realisation", "column"])
+    n_real, n_col = group["realisation"].nunique(), group["column"].nunique()
+    wrong = (group["atoms_library"].to_numpy() != group["atoms_true"].to_numpy()).astype(np.float64)
+    return wrong.reshape(n_real, n_col)
+
+
+def compare_counting(realisations, candidate: str, baseline: str, *, tolerance: float = 0.05,
+                     bootstrap: int = 1000, seed: int = 0):
+    """Paired comparison of the counting accuracy of two methods in an atom-counting realisations table.
+
+    The metric is the fraction of miscounted columns by library matching (1 − the fraction of correctly
+    counted columns; larger is worse, like every gated metric). Flagged fits count as they were counted by
+    the study (their SCS is taken as 0). Its difference candidate − baseline gets a paired bootstrap 95 %
+    interval over realisations (whole images resampled, so the correlation of columns within an image is
+    kept); the regression rule is that of :func:`compare_methods`.
+
+    Parameters
+    ----------
+    realisations : pandas.DataFrame
+        The atom-counting study's per-realisation table (``realisations.parquet``).
+    candidate, baseline : str
+        Method names present in the table.
+    tolerance : float
+        Relative worsening (≥ 0) that is tolerated even when significant.
+    bootstrap : int
+        Paired bootstrap resamples.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per dose, with the columns of :func:`compare_methods` (``atoms_per_column`` is NaN: all
+        columns of the particle are pooled).
+
+    Raises
+    ------
+    ValueError
+        If a method is missing, the two methods were not run on the same doses and realisations, or the
+        tolerance is negative.
+    """
+    import pandas as pd
+
+    from bench.studies.statistics import paired_difference
+
+    if tolerance < 0:
+        raise ValueError(f"tolerance={tolerance!r} must be >= 0 (a relative worsening)")
+    present = sorted(realisations["method"].unique())
+    for name in (candidate, baseline):
+        if name not in present:
+            raise ValueError(f"method {name!r} has no results here; methods present: {present}")
+    cand = dict(tuple(realisations[realisations["method"] == candidate].groupby("dose_e_per_A2")))
+    base = dict(tuple(realisations[realisations["method"] == baseline].groupby("dose_e_per_A2")))
+    if set(cand) != set(base):
+        raise ValueError(f"{candidate!r} and {baseline!r} were run at different doses; run both in one results "
+                         "directory")
+    rows = []
+    for dose in sorted(cand):
+        a, b = _miscounted(cand[dose]), _miscounted(base[dose])
+        if a.shape != b.shape:
+            raise ValueError(f"{candidate!r} and {baseline!r} differ in realisations or columns at dose {dose:g}; "
+                             "they must share the noise realisations")
+        # the mean of the 0/1 indicators over realisations and columns is the statistic 'signed_bias'
+        difference, low, high = paired_difference(a, b, "signed_bias", bootstrap=bootstrap, seed=seed)
+        base_value = float(b.mean())
+        regressed = bool(low > 0 and difference > tolerance * abs(base_value))
+        rows.append({"study": "atom-counting", "dose_e_per_A2": dose, "atoms_per_column": np.nan,
+                     "metric": COUNTING_METRIC, "baseline": base_value, "candidate": base_value + difference,
+                     "difference": difference, "difference_low": low, "difference_high": high,
+                     "regressed": regressed})
     return pd.DataFrame(rows)

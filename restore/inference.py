@@ -63,36 +63,62 @@ def _ramp(length: int, overlap: int, margin: int, taper_start: bool, taper_end: 
     return weight
 
 
+def _memory_format(device: torch.device) -> torch.memory_format:
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
 def _auto_device(device) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
-def _restore_frame(frame, model, tile, overlap, margin, batch_size, device, autocast) -> np.ndarray:
-    height, width = frame.shape
+def _restore_frames(frames, model, tile, overlap, margin, batch_size, device, autocast) -> np.ndarray:
+    """Restore equally sized frames (F, H, W), running the tiles of all frames through the model in batches."""
+    _, height, width = frames.shape
     # the network needs even sides: pad odd ones by reflection and crop afterwards
-    padded = np.pad(frame, ((0, height % 2), (0, width % 2)), mode="reflect")
-    ph, pw = padded.shape
+    padded = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2)), mode="reflect")
+    ph, pw = padded.shape[1:]
     th, tw = min(tile, ph), min(tile, pw)
     stride_h, stride_w = max(th - overlap, 1), max(tw - overlap, 1)
     starts_y, starts_x = tile_starts(ph, th, stride_h), tile_starts(pw, tw, stride_w)
     numerator = np.zeros_like(padded, dtype=np.float32)
     denominator = np.zeros_like(padded, dtype=np.float32)
-    positions = [(y, x) for y in starts_y for x in starts_x]
+    positions = [(f, y, x) for f in range(padded.shape[0]) for y in starts_y for x in starts_x]
     for first in range(0, len(positions), batch_size):
         chunk = positions[first:first + batch_size]
-        batch = torch.from_numpy(np.stack([padded[y:y + th, x:x + tw] for y, x in chunk])[:, None])
-        batch = batch.to(device).contiguous(memory_format=torch.channels_last)
+        batch = torch.from_numpy(np.stack([padded[f, y:y + th, x:x + tw] for f, y, x in chunk])[:, None])
+        batch = batch.to(device).contiguous(memory_format=_memory_format(device))
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             restored = model(batch).float()[:, 0].cpu().numpy()
-        for (y, x), out in zip(chunk, restored):
+        for (f, y, x), out in zip(chunk, restored):
             wy = _ramp(th, overlap, margin, y > 0, y + th < ph)
             wx = _ramp(tw, overlap, margin, x > 0, x + tw < pw)
             weight = np.outer(wy, wx).astype(np.float32)
-            numerator[y:y + th, x:x + tw] += weight * out
-            denominator[y:y + th, x:x + tw] += weight
-    return (numerator / denominator)[:height, :width]
+            numerator[f, y:y + th, x:x + tw] += weight * out
+            denominator[f, y:y + th, x:x + tw] += weight
+    return (numerator / denominator)[:, :height, :width]
+
+
+def _prepare(image, model, tile, overlap, margin, batch_size, device, bf16):
+    """Validate the image and the tiling parameters; return what :func:`_restore_frames` needs."""
+    array = check_image(image)
+    overlap = tile // 4 if overlap is None else overlap
+    margin = overlap // 4 if margin is None else margin
+    if tile < 16 or tile % 2:
+        raise ValueError(f"tile={tile}: must be an even number of pixels ≥ 16")
+    if not 0 <= overlap < tile or overlap % 2:
+        raise ValueError(f"overlap={overlap}: must be even and in [0, tile={tile})")
+    if margin < 0 or 2 * margin > overlap:
+        raise ValueError(f"margin={margin}: must be in [0, overlap/2 = {overlap // 2}]")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: must be ≥ 1")
+    device = _auto_device(device)
+    autocast = device.type == "cuda" if bf16 is None else bool(bf16)
+    # channels-last suits cuDNN; on the CPU the CGRDN fills its dense concatenations in place, which needs
+    # NCHW (a channel prefix is then contiguous): 16 % less CPU time than channels-last with torch.cat
+    model = model.to(device).eval().to(memory_format=_memory_format(device))
+    return array, model, overlap, margin, device, autocast
 
 
 def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None = None,
@@ -130,24 +156,45 @@ def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None 
     ValueError
         On invalid images (see :func:`check_image`) or tiling parameters.
     """
-    array = check_image(image)
-    overlap = tile // 4 if overlap is None else overlap
-    margin = overlap // 4 if margin is None else margin
-    if tile < 16 or tile % 2:
-        raise ValueError(f"tile={tile}: must be an even number of pixels ≥ 16")
-    if not 0 <= overlap < tile or overlap % 2:
-        raise ValueError(f"overlap={overlap}: must be even and in [0, tile={tile})")
-    if margin < 0 or 2 * margin > overlap:
-        raise ValueError(f"margin={margin}: must be in [0, overlap/2 = {overlap // 2}]")
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size}: must be ≥ 1")
-    device = _auto_device(device)
-    autocast = device.type == "cuda" if bf16 is None else bool(bf16)
-    # channels-last suits both cuDNN and oneDNN (measured on 2 CPU cores: 256² in ≈ 9 s instead of ≈ 12 s)
-    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    array, model, overlap, margin, device, autocast = _prepare(image, model, tile, overlap, margin, batch_size,
+                                                               device, bf16)
     frames = array[None] if array.ndim == 2 else array
-    restored = np.stack([_restore_frame(frame, model, tile, overlap, margin, batch_size, device, autocast)
-                         for frame in frames])
+    restored = np.concatenate([_restore_frames(frame[None], model, tile, overlap, margin, batch_size, device,
+                                               autocast) for frame in frames])
+    return restored[0] if array.ndim == 2 else restored
+
+
+def restore_stack(images, model: nn.Module, tile: int = 256, overlap: int | None = None,
+                  margin: int | None = None, batch_size: int = 8, device=None,
+                  bf16: bool | None = None) -> np.ndarray:
+    """Restore a stack of equally sized frames, batching tiles across frames (e.g. noise realisations).
+
+    Same tiling and blending as :func:`restore_image`, so the result equals restoring frame by frame up to
+    floating-point rounding; but the tiles of all frames share the forward passes, so small frames (one
+    tile each) fill a batch of ``batch_size`` frames instead of running one at a time — what keeps a GPU
+    busy.
+
+    Parameters
+    ----------
+    images : array_like
+        (frames, H, W) or (H, W) intensities, each side ≥ 8 px.
+    model, tile, overlap, margin, batch_size, device, bf16
+        As for :func:`restore_image`; ``batch_size`` counts tiles from any frame.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 restoration, same shape and intensity scale as ``images``.
+
+    Raises
+    ------
+    ValueError
+        On invalid images (see :func:`check_image`) or tiling parameters.
+    """
+    array, model, overlap, margin, device, autocast = _prepare(images, model, tile, overlap, margin, batch_size,
+                                                               device, bf16)
+    frames = array[None] if array.ndim == 2 else array
+    restored = _restore_frames(frames, model, tile, overlap, margin, batch_size, device, autocast)
     return restored[0] if array.ndim == 2 else restored
 
 
@@ -159,4 +206,4 @@ def tiles_needed(shape: tuple[int, int], tile: int = 256, overlap: int | None = 
     return len(tile_starts(h, th, max(th - overlap, 1))) * len(tile_starts(w, tw, max(tw - overlap, 1)))
 
 
-__all__ = ["check_image", "restore_image", "tile_starts", "tiles_needed"]
+__all__ = ["check_image", "restore_image", "restore_stack", "tile_starts", "tiles_needed"]

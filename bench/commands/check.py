@@ -1,12 +1,14 @@
 """``bench check --model NAME_OR_PATH [--baseline NAME]``: fail when a model is quantitatively worse.
 
-Runs the quick precision-vs-dose study for the candidate and the baseline on the same noise realisations
-(or reads an existing results directory with ``--results``) and exits non-zero with a table of what
-regressed: position or SCS accuracy (RMSE, bias) or precision worse beyond its 95 % interval.
+Runs the quick precision-vs-dose and atom-counting studies for the candidate and the baseline on the same
+noise realisations (or reads existing results directories with ``--results`` / ``--counting-results``) and
+exits non-zero with a table of what regressed: position or SCS accuracy (RMSE, bias), precision, or
+counting accuracy (fraction of miscounted columns, library matching) worse beyond its 95 % interval.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 
 
@@ -17,33 +19,60 @@ def _default_baseline() -> str:
     return DEFAULT_MODEL if weights_path(DEFAULT_MODEL) is not None else "raw"
 
 
+def _load(directory: str, study: str, option: str):
+    from bench.tasks import ResultStore
+
+    store = ResultStore.load(Path(directory))
+    if store.manifest.get("study") != study:
+        raise ValueError(f"{option} {directory} holds the study {store.manifest.get('study')!r}; it must hold "
+                         f"{study} results")
+    return store
+
+
+def _run_studies(args: argparse.Namespace, baseline: str):
+    """Run the quick precision-vs-dose and atom-counting studies; return (stores, candidate, baseline)."""
+    from bench.commands.run import build_methods, run_atom_counting, run_precision_vs_dose
+    from bench.tasks import ResultStore
+
+    methods, _ = build_methods([baseline, args.model], None, args.device)
+    baseline_name, candidate_name = methods[0].name, methods[1].name
+    root = Path(args.output or Path("results") / f"check-{candidate_name}-vs-{baseline_name}")
+    precision_args = copy.copy(args)
+    precision_args.output = str(root / "precision-vs-dose")
+    precision_args.preset, precision_args.preset_given = "quick", True
+    counting_args = copy.copy(precision_args)
+    # the counting study has one particle, no thickness list; --doses and --realisations apply to both
+    counting_args.output, counting_args.thicknesses = str(root / "atom-counting"), None
+    counting_args.images = counting_args.modalities = None
+    stores = [ResultStore.load(run_precision_vs_dose(precision_args, methods=methods)),
+              ResultStore.load(run_atom_counting(counting_args, methods=methods))]
+    return stores, candidate_name, baseline_name, root
+
+
 def _handle(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from bench.check import compare_methods
-    from bench.tasks import ResultStore, write_bytes_atomic
+    from bench.check import compare_counting, compare_methods
+    from bench.tasks import write_bytes_atomic
 
     baseline = args.baseline or _default_baseline()
-    if args.results:
-        store = ResultStore.load(Path(args.results))
-        candidate_name = args.model
-        baseline_name = baseline
-        if store.manifest.get("study") != "precision-vs-dose":
-            raise ValueError(f"{args.results} holds the study {store.manifest.get('study')!r}; bench check reads "
-                             "precision-vs-dose results")
+    if args.results or args.counting_results:
+        stores = []
+        if args.results:
+            stores.append(_load(args.results, "precision-vs-dose", "--results"))
+        if args.counting_results:
+            stores.append(_load(args.counting_results, "atom-counting", "--counting-results"))
+        candidate_name, baseline_name = args.model, baseline
+        table_directory = stores[0].directory
     else:
-        from bench.commands.run import build_methods, run_precision_vs_dose
-
-        methods, _ = build_methods([baseline, args.model], None, args.device)
-        baseline_name, candidate_name = methods[0].name, methods[1].name
-        args.output = args.output or str(Path("results") / f"check-{candidate_name}-vs-{baseline_name}")
-        args.preset, args.preset_given = "quick", True
-        args.doses, args.thicknesses = args.doses, args.thicknesses
-        output = run_precision_vs_dose(args, methods=methods)
-        store = ResultStore.load(output)
-    table = compare_methods(store.read_table("realisations"), candidate_name, baseline_name,
-                            tolerance=args.tolerance)
-    path = store.directory / f"check_{candidate_name}_vs_{baseline_name}.csv"
+        stores, candidate_name, baseline_name, table_directory = _run_studies(args, baseline)
+    tables = []
+    for store in stores:
+        compare = compare_methods if store.manifest.get("study") == "precision-vs-dose" else compare_counting
+        tables.append(compare(store.read_table("realisations"), candidate_name, baseline_name,
+                              tolerance=args.tolerance))
+    table = pd.concat(tables, ignore_index=True)
+    path = table_directory / f"check_{candidate_name}_vs_{baseline_name}.csv"
     write_bytes_atomic(path, table.to_csv(index=False).encode())
     regressed = table[table["regressed"]]
     with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
@@ -63,20 +92,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "check", help="gate a model: fail if it is quantitatively worse than a baseline",
-        description="Run the quick precision-vs-dose study for a model and a baseline (same noise realisations) "
-                    "and exit 1 with a table when position/SCS accuracy or precision regressed beyond the 95 % "
-                    "interval.")
+        description="Run the quick precision-vs-dose and atom-counting studies for a model and a baseline (same "
+                    "noise realisations) and exit 1 with a table when position/SCS accuracy, precision or "
+                    "counting accuracy regressed beyond the 95 % interval.")
     parser.add_argument("--model", required=True, metavar="NAME_OR_PATH",
                         help="candidate: a registered model, a .safetensors path, or raw/bm3d")
     parser.add_argument("--baseline", metavar="NAME",
                         help="baseline method (default: the suite's default model when installed, else raw)")
     parser.add_argument("--results", metavar="DIR",
-                        help="compare the two methods in an existing precision-vs-dose results directory instead")
-    parser.add_argument("--output", "-o", help="results directory of the check run (default results/check-…)")
+                        help="compare the two methods in an existing precision-vs-dose results directory instead "
+                             "of running the studies")
+    parser.add_argument("--counting-results", metavar="DIR",
+                        help="compare the two methods' counting accuracy in an existing atom-counting results "
+                             "directory instead of running the studies (combinable with --results)")
+    parser.add_argument("--output", "-o",
+                        help="directory of the check run, holding precision-vs-dose/ and atom-counting/ "
+                             "(default results/check-…)")
     parser.add_argument("--tolerance", type=float, default=0.05,
                         help="relative worsening tolerated even when significant (default 0.05)")
-    parser.add_argument("--doses", help="comma-separated doses in e⁻/Å² (default: the quick preset's)")
+    parser.add_argument("--doses",
+                        help="comma-separated doses in e⁻/Å² for both studies (default: the quick presets')")
     parser.add_argument("--thicknesses", help="comma-separated thicknesses (default: the quick preset's)")
-    parser.add_argument("--realisations", type=int, help="noise realisations per point")
+    parser.add_argument("--realisations", type=int, help="noise realisations per point, both studies")
     add_study_arguments(parser)
     parser.set_defaults(handler=_handle)

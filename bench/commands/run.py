@@ -284,7 +284,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--thicknesses", help="comma-separated thicknesses in atoms per column")
     parser.add_argument("--realisations", type=int, help="noise realisations per point (≥ 2)")
     parser.add_argument("--images", type=int, help="denoise: validation pairs per modality")
-    parser.add_argument("--modalities", help="denoise: comma-separated modalities (hrstem, lrstem)")
+    parser.add_argument("--modalities", help="denoise: comma-separated modalities (hrstem, lrstem, hrtem, lrtem)")
     parser.add_argument("--output", "-o", help="results directory (default results/STUDY-PRESET)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     add_study_arguments(parser)

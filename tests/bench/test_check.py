@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bench.check import compare_methods
 from bench.cli import main
@@ -42,3 +43,45 @@ def test_check_fails_when_a_method_is_made_worse_and_passes_otherwise(series, tm
     assert main(["check", "--results", str(tmp_path / "run"), "--model", "raw", "--baseline", "raw"]) == 0
     assert "PASS" in capsys.readouterr().out
     assert pd.read_csv(tmp_path / "run" / "check_raw_vs_raw.csv")["metric"].nunique() == 6
+
+
+@dataclass(frozen=True)
+class Dimmer:
+    """A deliberately worse method for counting: it loses a quarter of the intensity, as a network with a
+    wrong output scale would, so every column's SCS drops by about one atom in four."""
+
+    name: str = "dim"
+
+    def __call__(self, images, noise=POISSON):
+        return 0.75 * np.asarray(images, float)
+
+    def provenance(self):
+        return {"name": self.name, "kind": "test: 0.75 × intensity"}
+
+
+def test_counting_gate_fails_a_method_that_miscounts_and_passes_raw_against_raw(series, tmp_path, capsys):
+    from bench.check import COUNTING_METRIC, compare_counting
+    from bench.studies import atom_counting
+    from tests.bench.studies.test_atom_counting import bulk_specimen
+
+    preset = atom_counting.configure("quick", doses=(5e4,), realisations=4, block_size=4, bootstrap=200)
+    store = ResultStore.open(tmp_path / "count", atom_counting.STUDY, preset.to_config())
+    atom_counting.execute(preset, bulk_specimen(series, 4), series, [RawMethod(), Dimmer()], store, workers=1,
+                          progress=False)
+    realisations = store.read_table("realisations")
+
+    table = compare_counting(realisations, "dim", "raw")
+    assert list(table["metric"]) == [COUNTING_METRIC] and bool(table["regressed"].iloc[0])
+    assert table["candidate"].iloc[0] > table["baseline"].iloc[0] and table["difference_low"].iloc[0] > 0
+    assert not compare_counting(realisations, "raw", "raw")["regressed"].any()
+    with pytest.raises(ValueError, match="has no results here"):
+        compare_counting(realisations, "bm3d", "raw")
+
+    assert main(["check", "--counting-results", str(tmp_path / "count"), "--model", "dim", "--baseline", "raw"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and COUNTING_METRIC in out
+    assert main(["check", "--counting-results", str(tmp_path / "count"), "--model", "raw", "--baseline", "raw"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["check", "--counting-results", str(tmp_path / "count"), "--results", str(tmp_path / "count"),
+                 "--model", "raw", "--baseline", "raw"]) == 2  # a counting directory given as --results
+    assert "must hold precision-vs-dose" in capsys.readouterr().err

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from restore.inference import restore_image, tile_starts, tiles_needed
+from restore.inference import restore_image, restore_stack, tile_starts, tiles_needed
 from restore.models import CGRDN, CGRDNConfig
 
 
@@ -89,3 +89,35 @@ def test_bad_images_raise(image, message):
 def test_bad_tiling_parameters_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         restore_image(np.zeros((40, 40)), nn.Identity(), device="cpu", **kwargs)
+
+
+class CountingCalls(nn.Module):
+    """Wraps a model and records the batch size of every forward pass."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.batches = model, []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        return self.model(x)
+
+
+def test_restore_stack_batches_tiles_across_frames_and_equals_frame_by_frame():
+    torch.manual_seed(0)
+    model = CGRDN(CGRDNConfig.tiny())
+    stack = np.random.default_rng(4).random((5, 45, 70)).astype(np.float32) + 1.0
+    frame_by_frame = restore_image(stack, model, tile=32, batch_size=7, device="cpu")
+    batched = restore_stack(stack, model, tile=32, batch_size=7, device="cpu")
+    assert batched.shape == stack.shape and batched.dtype == np.float32
+    np.testing.assert_allclose(batched, frame_by_frame, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(restore_stack(stack[2], model, tile=32, device="cpu"), frame_by_frame[2],
+                               rtol=1e-5, atol=1e-5)
+
+    counting = CountingCalls(nn.Identity())
+    small = np.random.default_rng(5).random((6, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(restore_stack(small, counting, tile=32, batch_size=4, device="cpu"), small)
+    assert counting.batches == [4, 2]  # one tile per frame, four frames per forward pass
+    counting.batches.clear()
+    restore_image(small, counting, tile=32, batch_size=4, device="cpu")
+    assert counting.batches == [1] * 6

@@ -36,6 +36,33 @@ def test_noise_model_follows_the_pmt_record():
     assert noise.gain == pytest.approx(0.5 * 2.0 * 2.0) and noise.read_noise == pytest.approx(0.5 * 2.0 * 3.0)
 
 
-def test_tem_modalities_are_refused_with_the_reason():
-    with pytest.raises(ValueError, match="TEM modalities"):
-        study.configure("quick", modalities=("hrtem",))
+def test_tem_noise_model_predicts_the_variance_of_the_camera_pipeline():
+    """On a flat image the camera pipeline's pixel variance must be gain·mean + read² of the noise model."""
+    import torch
+
+    from simulate.distortions import apply_tem_distortions
+    from simulate.distortions.params import TemDistortionParams
+
+    params = TemDistortionParams(pixel_size=0.5, dose_per_area=400.0, thermal_noise=3.0, conversion_gain=2.5,
+                                 quantise=True)
+    x, _ = apply_tem_distortions(torch.full((1, 256, 256), 0.4), params, 11)
+    x = np.asarray(x, dtype=np.float64) * 0.1  # x_scale as make_pair would apply
+    noise = study.noise_model({"x_scale": 0.1, "distortion_params": params.to_dict()})
+    predicted = noise.gain * (x.mean() - noise.offset) + noise.read_noise**2
+    assert x.var() == pytest.approx(predicted, rel=0.03)
+    assert noise.gain == pytest.approx(0.25)
+
+
+def test_denoise_scores_the_tem_modalities(tmp_path):
+    preset = study.configure("quick", modalities=("hrtem", "lrtem"), images=2, size=48, block_size=2, bootstrap=200)
+    store = ResultStore.open(tmp_path / "run", study.STUDY, preset.to_config())
+    summary = study.execute(preset, [RawMethod(), BM3DMethod()], store, workers=1, progress=False)
+    assert sorted(summary["modality"].unique()) == ["hrtem", "lrtem"] and len(summary) == 4
+    assert np.all(np.isfinite(summary["psnr_db"])) and np.all(np.isfinite(summary["ssim"]))
+    hrtem = summary[summary["modality"] == "hrtem"].set_index("method")
+    assert hrtem.loc["bm3d", "psnr_db"] > hrtem.loc["raw", "psnr_db"]
+
+
+def test_unknown_modalities_are_refused():
+    with pytest.raises(ValueError, match="unknown; valid: hrstem, lrstem, hrtem, lrtem"):
+        study.configure("quick", modalities=("hrsem",))
