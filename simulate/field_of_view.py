@@ -144,7 +144,7 @@ def field_of_view(
     in_cell = column_positions_in_cell(a)
     grid = np.array([(i * a, j * a) for j in range(cells[1]) for i in range(cells[0])])
     positions = (grid[:, None, :] + in_cell[None, :, :]).reshape(-1, 2) + offset
-    positions = positions[np.argsort(positions[:, 1] * 1e6 + positions[:, 0], kind="stable")]
+    positions = positions[np.lexsort((positions[:, 0], positions[:, 1]))]  # row by row
     return FieldOfView(
         image=image,
         pixel_size_angstrom=float(pixel_size_angstrom),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,15 @@ class ThicknessSeries:
     configuration_intensities: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def images(self) -> np.ndarray:
         """Phonon-averaged images, shape (T, n, n) [fraction of beam]; ``images[t, row, column]`` is the
-        probe at (x, y) = (column, row) · pixel size from a column at the origin."""
+        probe at (x, y) = (column, row) · pixel size from a column at the origin. Computed once, read-only."""
         mean = self.configuration_intensities.mean(axis=0)
         n = self.recipe.scan_points_per_cell
-        if self.recipe.use_p4mm_symmetry:
-            return p4mm.unfold(mean, n)
-        return mean.reshape(mean.shape[0], n, n)
+        images = p4mm.unfold(mean, n) if self.recipe.use_p4mm_symmetry else mean.reshape(mean.shape[0], n, n)
+        images.flags.writeable = False
+        return images
 
     @property
     def atoms_per_column(self) -> np.ndarray:
@@ -74,6 +75,7 @@ class ThicknessSeries:
         """True (x, y) column positions [Å] in the cell, shape (4, 2)."""
         return column_positions_in_cell(self.recipe.lattice_constant_angstrom)
 
+    @cached_property
     def _cell_means(self) -> np.ndarray:
         """Mean intensity over the unit cell for each configuration, shape (K, T)."""
         values = self.configuration_intensities
@@ -86,13 +88,13 @@ class ThicknessSeries:
     @property
     def scs_angstrom2(self) -> np.ndarray:
         """Exact cell-integrated scattering cross section per column [Å²]: mean cell intensity × a²/4."""
-        return self._cell_means().mean(axis=0) * area_per_column(self.recipe.lattice_constant_angstrom)
+        return self._cell_means.mean(axis=0) * area_per_column(self.recipe.lattice_constant_angstrom)
 
     @property
     def scs_standard_error_angstrom2(self) -> np.ndarray:
         """Standard error of :attr:`scs_angstrom2` from the spread over phonon configurations [Å²]
         (NaN with a single configuration)."""
-        cell_means = self._cell_means()
+        cell_means = self._cell_means
         k = cell_means.shape[0]
         if k < 2:
             return np.full(cell_means.shape[1], np.nan)
@@ -255,8 +257,7 @@ def simulate_thickness_series(
     bar.close()
     intensities = np.stack([results[k] for k in range(recipe.phonon_configurations)])
     metadata = _run_metadata(time.perf_counter() - start, time.process_time() - cpu_start, scheduler,
-                             resumed=len(results) - len(missing))
-    metadata["hardware"]["device"] = device
+                             resumed=len(results) - len(missing), device=device)
     entry.store({"configuration_intensities": intensities}, {"recipe": recipe.to_dict(), "metadata": metadata})
     return ThicknessSeries(recipe, intensities, metadata)
 
@@ -275,7 +276,8 @@ def resolve_device(device: str) -> str:
         return "cpu"
 
 
-def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None, resumed: int) -> dict[str, Any]:
+def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None, resumed: int,
+                  device: str) -> dict[str, Any]:
     import os
     import platform
 
@@ -287,7 +289,7 @@ def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None
         "configurations_resumed_from_partial": resumed,
         "scheduler": scheduler or "local threads",
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),
-                     "cpu_count": os.cpu_count(), "device": "cpu"},
+                     "cpu_count": os.cpu_count(), "device": device},
         "python": platform.python_version(),
     }
 
