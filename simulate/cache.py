@@ -153,3 +153,32 @@ def cache_entry(kind: str, recipe_json: str, root: Path | None = None) -> CacheE
     """The entry for a recipe of a given kind under ``root`` (default :func:`cache_root`)."""
     key = cache_key(kind, recipe_json, library_versions())
     return CacheEntry(Path(root or cache_root()) / kind / key)
+
+
+def write_shipped_arrays(npz: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Write shipped data: ``npz`` atomically, then ``npz.with_suffix('.json')`` holding ``meta`` plus the
+    SHA-256 of the npz (``result_sha256``)."""
+    save_arrays_atomic(npz, arrays)
+    meta = {**meta, "result_sha256": sha256_file(npz)}
+    write_bytes_atomic(Path(npz).with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True).encode())
+
+
+def read_shipped_arrays(npz: Path, what: str, regenerate: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays and metadata of data written by :func:`write_shipped_arrays`, verified against the hash.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the npz or its JSON is missing (the message names ``regenerate``, the command that rebuilds it).
+    ValueError
+        If the npz does not match the SHA-256 recorded in its JSON.
+    """
+    npz = Path(npz)
+    meta_path = npz.with_suffix(".json")
+    if not npz.exists() or not meta_path.exists():
+        raise FileNotFoundError(f"{what} missing at {npz}; regenerate it with `{regenerate}`")
+    meta = json.loads(meta_path.read_text())
+    if sha256_file(npz) != meta["result_sha256"]:
+        raise ValueError(f"{what} {npz} does not match the SHA-256 recorded in {meta_path}; restore it from git "
+                         f"or regenerate it with `{regenerate}`")
+    return load_arrays(npz), meta

@@ -6,12 +6,11 @@ JSON file with the specimen, the recipe, library versions, run time, fidelity an
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from simulate.cache import load_arrays, save_arrays_atomic, sha256_file, write_bytes_atomic
+from simulate.cache import read_shipped_arrays, write_shipped_arrays
 from simulate.dislocation import ProjectedColumns
 
 DATA_DIRECTORY = Path(__file__).parent / "data"
@@ -41,16 +40,8 @@ def load_shipped(kind: str):
     """
     from simulate.specimen_images import SpecimenImage, SpecimenImageRecipe
 
-    npz = shipped_path(kind)
-    meta_path = npz.with_suffix(".json")
-    if not npz.exists() or not meta_path.exists():
-        raise FileNotFoundError(f"shipped {kind} image missing at {npz}; regenerate it with "
-                                f"`bench simulate {kind} --write-default`")
-    meta = json.loads(meta_path.read_text())
-    if sha256_file(npz) != meta["result_sha256"]:
-        raise ValueError(f"{npz} does not match the SHA-256 recorded in {meta_path}; restore it from git or "
-                         f"regenerate it with `bench simulate {kind} --write-default`")
-    arrays = load_arrays(npz)
+    arrays, meta = read_shipped_arrays(shipped_path(kind), f"shipped {kind} image",
+                                       f"bench simulate {kind} --write-default")
     columns = ProjectedColumns(arrays["column_positions_angstrom"], arrays["atoms_per_column"],
                                arrays["column_reference_positions_angstrom"], arrays["core_mask"])
     return SpecimenImage(kind, meta["specimen"], SpecimenImageRecipe.from_dict(meta["recipe"]),
@@ -60,14 +51,13 @@ def load_shipped(kind: str):
 def write_shipped(image) -> Path:
     """Store a :class:`~simulate.specimen_images.SpecimenImage` as its kind's shipped data (atomically)."""
     npz = shipped_path(image.kind)
-    save_arrays_atomic(npz, {
+    write_shipped_arrays(npz, {
         "configuration_images": image.configuration_images.astype(np.float32),
         "column_positions_angstrom": image.columns.positions_angstrom,
         "column_reference_positions_angstrom": image.columns.reference_positions_angstrom,
         "atoms_per_column": image.columns.atoms_per_column,
         "core_mask": image.columns.core_mask,
-    })
-    meta = {
+    }, {
         "kind": image.kind,
         "specimen": image.specimen,
         "recipe": image.recipe.to_dict(),
@@ -75,8 +65,6 @@ def write_shipped(image) -> Path:
         "pixel_size_angstrom": image.pixel_size_angstrom,
         "coordinates": "pixel [row, column] is the probe at (x, y) = (column, row) · pixel_size_angstrom; "
                        "column positions are (x, y) in the same frame [Å]",
-        "result_sha256": sha256_file(npz),
         "regenerate": f"bench simulate {image.kind} --write-default",
-    }
-    write_bytes_atomic(npz.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True).encode())
+    })
     return npz

@@ -19,7 +19,7 @@ import numpy as np
 
 from simulate import p4mm
 from simulate.cache import (
-    CacheEntry, cache_entry, library_versions, load_arrays, save_arrays_atomic, sha256_file, write_bytes_atomic,
+    CacheEntry, cache_entry, library_versions, read_shipped_arrays, save_arrays_atomic, write_shipped_arrays,
 )
 from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe
 from simulate.structures import area_per_column, column_positions_in_cell, pt_001_supercell
@@ -301,6 +301,9 @@ def _embedded_recipe() -> HAADFRecipe | None:
     return HAADFRecipe.from_dict(json.loads(meta_path.read_text())["recipe"])
 
 
+REGENERATE_DEFAULT = "bench simulate thickness-series --force --write-default"
+
+
 def load_embedded_default() -> ThicknessSeries:
     """The shipped thickness series of :data:`DEFAULT_RECIPE`, verified against its recorded SHA-256.
 
@@ -309,30 +312,19 @@ def load_embedded_default() -> ThicknessSeries:
     FileNotFoundError
         If the package was installed without its data; regenerate it with
         ``bench simulate thickness-series --force --write-default``.
+    ValueError
+        If the data do not match their recorded hash.
     """
-    npz, meta_path = EMBEDDED_DEFAULT.with_suffix(".npz"), EMBEDDED_DEFAULT.with_suffix(".json")
-    if not npz.exists() or not meta_path.exists():
-        raise FileNotFoundError(
-            f"embedded default thickness series missing at {npz}; regenerate it with "
-            "`bench simulate thickness-series --force --write-default`"
-        )
-    meta = json.loads(meta_path.read_text())
-    if sha256_file(npz) != meta["result_sha256"]:
-        raise ValueError(f"embedded default {npz} does not match the SHA-256 recorded in {meta_path}; "
-                         "restore it from git or regenerate it with `bench simulate thickness-series --force --write-default`")
+    arrays, meta = read_shipped_arrays(EMBEDDED_DEFAULT.with_suffix(".npz"), "embedded default thickness series",
+                                       REGENERATE_DEFAULT)
     recipe = HAADFRecipe.from_dict(meta["recipe"])
-    return ThicknessSeries(recipe, load_arrays(npz)["configuration_intensities"], meta.get("metadata", {}))
+    return ThicknessSeries(recipe, arrays["configuration_intensities"], meta.get("metadata", {}))
 
 
 def write_embedded_default(series: ThicknessSeries) -> Path:
     """Store a series as the package's embedded default (recipe, versions, run time and hash beside it)."""
-    npz, meta_path = EMBEDDED_DEFAULT.with_suffix(".npz"), EMBEDDED_DEFAULT.with_suffix(".json")
-    save_arrays_atomic(npz, {"configuration_intensities": series.configuration_intensities})
-    meta = {
-        "recipe": series.recipe.to_dict(),
-        "metadata": series.metadata,
-        "result_sha256": sha256_file(npz),
-        "regenerate": "bench simulate thickness-series --force --write-default",
-    }
-    write_bytes_atomic(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+    npz = EMBEDDED_DEFAULT.with_suffix(".npz")
+    write_shipped_arrays(npz, {"configuration_intensities": series.configuration_intensities},
+                         {"recipe": series.recipe.to_dict(), "metadata": series.metadata,
+                          "regenerate": REGENERATE_DEFAULT})
     return npz
