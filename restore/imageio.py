@@ -3,11 +3,15 @@
 
 Images are returned as float32 arrays of shape (H, W) or (frames, H, W). The calibration travels as
 ``pixel_size_A`` (Å/px, None when unknown): TIFF stores it in the ImageJ description and
-the X/Y resolution tags (in nm), HDF5 as dataset attributes, PNG and NPY do not store it.
+the X/Y resolution tags (in nm), HDF5 as dataset attributes, PNG and NPY do not store it. Vendor files
+keep the scale and unit of their spatial axes (rosettasciio reports nm, µm, Å …), converted to Å; a
+non-length unit (1/nm of a diffraction pattern) or non-square pixels give None, with the per-axis values
+kept in ``metadata``.
 """
 from __future__ import annotations
 
 import io
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +19,17 @@ import numpy as np
 
 NATIVE = (".tif", ".tiff", ".png", ".npy", ".h5", ".hdf5")
 VENDOR = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd", ".ser": "tia"}
-_LENGTH_IN_A = {"å": 1.0, "a": 1.0, "angstrom": 1.0, "nm": 10.0, "µm": 1e4, "um": 1e4, "pm": 0.01, "m": 1e10}
+_LENGTH_IN_A = {"å": 1.0, "a": 1.0, "angstrom": 1.0, "angstroms": 1.0, "pm": 0.01, "nm": 10.0, "nanometer": 10.0,
+                "nanometers": 10.0, "μm": 1e4, "um": 1e4, "micron": 1e4, "m": 1e10, "meter": 1e10, "meters": 1e10}
+SQUARE_TOLERANCE = 1e-6  # relative difference of the y and x spacings still taken as square pixels
+
+
+def length_in_A(unit) -> float | None:
+    """Ångström per ``unit`` ('nm', 'µm', 'Å', 'm', …; any case, micro and ångström signs in any Unicode
+    form), or None for a unit that is not a length."""
+    # NFKC folds the micro sign into Greek mu and the ångström sign into the letter Å
+    key = unicodedata.normalize("NFKC", str(unit or "")).strip().lower()
+    return _LENGTH_IN_A.get(key)
 
 
 @dataclass
@@ -59,7 +73,7 @@ def _read_tiff(path: Path) -> Image:
                 tags = tif.pages[0].tags
                 if "XResolution" in tags and unit:
                     numerator, denominator = tags["XResolution"].value
-                    spacing = denominator / numerator * _LENGTH_IN_A.get(str(unit).lower(), np.nan)
+                    spacing = denominator / numerator * (length_in_A(unit) or np.nan)
     except (tifffile.TiffFileError, ValueError) as error:
         raise ValueError(f"{path}: not a readable TIFF image ({error})") from error
     pixel = float(spacing) if spacing is not None and np.isfinite(float(spacing)) else None
@@ -102,6 +116,22 @@ def _read_h5(path: Path) -> Image:
         raise ValueError(f"{path}: not a readable HDF5 file ({error})") from error
 
 
+def _spatial_axes(axes: list[dict]) -> list[dict]:
+    """The two image axes of a rosettasciio signal in array order: its signal (non-navigation) axes."""
+    ordered = [a for _, a in sorted(enumerate(axes), key=lambda item: item[1].get("index_in_array", item[0]))]
+    signal = [a for a in ordered if not a.get("navigate", False)]
+    return (signal if len(signal) == 2 else ordered)[-2:]
+
+
+def _spacings_A(axes: list[dict]) -> list[float | None]:
+    """Spacing in Å of each axis, None where the unit is not a length or the scale is missing."""
+    spacings = []
+    for axis in axes:
+        factor, scale = length_in_A(axis.get("units")), axis.get("scale")
+        spacings.append(abs(float(scale)) * factor if factor and scale else None)
+    return spacings
+
+
 def _read_vendor(path: Path, suffix: str) -> Image:
     import importlib
 
@@ -110,17 +140,26 @@ def _read_vendor(path: Path, suffix: str) -> Image:
     except ImportError as error:
         raise ValueError(f"{path}: reading {suffix} files needs rosettasciio: "
                          "pip install 'stem-restore-bench[io]'") from error
-    signals = [s for s in reader(str(path)) if np.asarray(s["data"]).ndim >= 2]
+    try:
+        signals = reader(str(path))
+    except Exception as error:  # rosettasciio raises OSError, KeyError, struct.error … for damaged files
+        raise ValueError(f"{path}: not a readable {VENDOR[suffix]} {suffix} file "
+                         f"({type(error).__name__}: {error})") from error
+    signals = [s for s in signals if np.ndim(s["data"]) >= 2]
     if not signals:
         raise ValueError(f"{path}: no image data inside")
     signal = signals[0]
-    pixel = None
-    axes = signal.get("axes", [])
-    if len(axes) >= 2:
-        scale, unit = axes[-1].get("scale"), str(axes[-1].get("units", "")).strip().lower()
-        if scale is not None and unit in _LENGTH_IN_A:
-            pixel = float(scale) * _LENGTH_IN_A[unit]
-    return Image(_as_image_array(signal["data"], path), pixel, {"original_metadata": signal.get("metadata", {})})
+    data, axes = np.asarray(signal["data"]), _spatial_axes(signal.get("axes", []))
+    if [str(a.get("name") or "").strip().lower() for a in axes] == ["x", "y"]:
+        # NCEM EMD files from openNCEM store an image as (y, x) with dim1 = y; rosettasciio 0.15 transposes
+        # every NCEM dataset on reading. The axis names say which array axis runs along y: rows are y here.
+        data, axes = np.swapaxes(data, -1, -2), axes[::-1]
+    spacings = _spacings_A(axes)
+    square = len(spacings) == 2 and None not in spacings and np.isclose(*spacings, rtol=SQUARE_TOLERANCE, atol=0)
+    metadata = {"reader": f"rsciio.{VENDOR[suffix]}", "pixel_spacing_yx_A": spacings,
+                "axes": signal.get("axes", []), "metadata": signal.get("metadata", {}),
+                "original_metadata": signal.get("original_metadata", {})}
+    return Image(_as_image_array(data, path), spacings[1] if square else None, metadata)
 
 
 def read_image(path: str | Path) -> Image:

@@ -14,7 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from restore.models.cgrdn import CGRDN
+from restore.winograd import winograd_model
+
 MIN_SIDE = 8
+ALGORITHMS = ("auto", "direct", "winograd")
 
 
 def check_image(image) -> np.ndarray:
@@ -101,7 +105,20 @@ def _restore_frames(frames, model, tile, overlap, margin, batch_size, device, au
     return (numerator / denominator)[:, :height, :width]
 
 
-def _prepare(image, model, tile, overlap, margin, batch_size, device, bf16):
+def _choose_algorithm(model: nn.Module, device: torch.device, autocast: bool, algorithm: str) -> nn.Module:
+    """The module that runs the tiles: ``model`` itself, or its Winograd evaluation on the CPU."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+    winograd_possible = isinstance(model, CGRDN) and device.type == "cpu" and not autocast
+    if algorithm == "winograd" and not winograd_possible:
+        raise ValueError("algorithm='winograd' needs a CGRDN on the CPU in float32 (bf16 off); "
+                         "use algorithm='direct' or 'auto'")
+    if algorithm == "direct" or not winograd_possible:
+        return model
+    return winograd_model(model)
+
+
+def _prepare(image, model, tile, overlap, margin, batch_size, device, bf16, algorithm):
     """Validate the image and the tiling parameters; return what :func:`_restore_frames` needs."""
     array = check_image(image)
     overlap = tile // 4 if overlap is None else overlap
@@ -118,12 +135,12 @@ def _prepare(image, model, tile, overlap, margin, batch_size, device, bf16):
     autocast = device.type == "cuda" if bf16 is None else bool(bf16)
     # channels-last suits cuDNN and oneDNN alike (3.0 s per 256² on one CPU core, docs/benchmarks.md)
     model = model.to(device).eval().to(memory_format=_memory_format(device))
-    return array, model, overlap, margin, device, autocast
+    return array, _choose_algorithm(model, device, autocast, algorithm), overlap, margin, device, autocast
 
 
 def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None = None,
                   margin: int | None = None, batch_size: int = 8, device=None,
-                  bf16: bool | None = None) -> np.ndarray:
+                  bf16: bool | None = None, algorithm: str = "auto") -> np.ndarray:
     """Restore an image or a stack of frames of any size with a restoration network.
 
     Parameters
@@ -145,6 +162,10 @@ def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None 
         Default: CUDA when available, else CPU.
     bf16 : bool, optional
         bfloat16 autocast; default on for CUDA, off on CPU.
+    algorithm : {"auto", "direct", "winograd"}
+        How a CGRDN's dense 3×3 convolutions run: ``"winograd"`` (F(4×4, 3×3), CPU float32 only, same
+        output to float32 precision and faster on a CPU, see :mod:`restore.winograd`), ``"direct"``
+        (the model's own convolutions), or ``"auto"``: Winograd where it applies, else direct.
 
     Returns
     -------
@@ -154,10 +175,10 @@ def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None 
     Raises
     ------
     ValueError
-        On invalid images (see :func:`check_image`) or tiling parameters.
+        On invalid images (see :func:`check_image`), tiling parameters or algorithm.
     """
     array, model, overlap, margin, device, autocast = _prepare(image, model, tile, overlap, margin, batch_size,
-                                                               device, bf16)
+                                                               device, bf16, algorithm)
     frames = array[None] if array.ndim == 2 else array
     restored = np.concatenate([_restore_frames(frame[None], model, tile, overlap, margin, batch_size, device,
                                                autocast) for frame in frames])
@@ -166,7 +187,7 @@ def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None 
 
 def restore_stack(images, model: nn.Module, tile: int = 256, overlap: int | None = None,
                   margin: int | None = None, batch_size: int = 8, device=None,
-                  bf16: bool | None = None) -> np.ndarray:
+                  bf16: bool | None = None, algorithm: str = "auto") -> np.ndarray:
     """Restore a stack of equally sized frames, batching tiles across frames (e.g. noise realisations).
 
     Same tiling and blending as :func:`restore_image`, so the result equals restoring frame by frame up to
@@ -178,7 +199,7 @@ def restore_stack(images, model: nn.Module, tile: int = 256, overlap: int | None
     ----------
     images : array_like
         (frames, H, W) or (H, W) intensities, each side ≥ 8 px.
-    model, tile, overlap, margin, batch_size, device, bf16
+    model, tile, overlap, margin, batch_size, device, bf16, algorithm
         As for :func:`restore_image`; ``batch_size`` counts tiles from any frame.
 
     Returns
@@ -189,10 +210,10 @@ def restore_stack(images, model: nn.Module, tile: int = 256, overlap: int | None
     Raises
     ------
     ValueError
-        On invalid images (see :func:`check_image`) or tiling parameters.
+        On invalid images (see :func:`check_image`), tiling parameters or algorithm.
     """
     array, model, overlap, margin, device, autocast = _prepare(images, model, tile, overlap, margin, batch_size,
-                                                               device, bf16)
+                                                               device, bf16, algorithm)
     frames = array[None] if array.ndim == 2 else array
     restored = _restore_frames(frames, model, tile, overlap, margin, batch_size, device, autocast)
     return restored[0] if array.ndim == 2 else restored

@@ -5,6 +5,11 @@ One code path serves a GPU run (bf16 autocast, channels-last, optional ``torch.c
 function of the step alone, and every other state (weights, EMA, Adam moments) is checkpointed, so that
 ``resume=True`` continues an interrupted run exactly.
 
+Distributed runs (``torchrun --nproc_per_node N -m bench train …``, or a caller that has initialised a
+process group): NCCL on CUDA, gloo on the CPU. Every rank draws its own pairs, DDP averages the gradients,
+validation is split over the ranks and averaged, and rank 0 alone logs and writes checkpoints. A resumed
+run must use the same number of processes (it determines the pairs and the effective batch).
+
 Run directory layout::
 
     config.json                     the TrainingConfig
@@ -136,11 +141,14 @@ def _batches(dataset, config: TrainingConfig, start_step: int, rank: int, world:
 
 @dataclass
 class TrainResult:
-    """Where a run ended: the last step, the run directory, the final validation metrics."""
+    """Where a run ended: the last step, the run directory, the final validation metrics (averaged over
+    the ranks) and this process's trained networks (the generator and its EMA, unwrapped)."""
 
     step: int
     run_dir: Path
     validation: dict
+    generator: torch.nn.Module | None = None
+    ema: torch.nn.Module | None = None
 
 
 def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
@@ -150,25 +158,38 @@ def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step
             average.lerp_(current.detach(), 1 - decay)
 
 
-def validate(model: torch.nn.Module, dataset: Dataset, config: TrainingConfig, device) -> dict:
-    """Mean PSNR (dB) and SSIM over the first ``val_batches·batch_size`` pairs; data range = max(y) − min(y)."""
+def validate(model: torch.nn.Module, dataset: Dataset, config: TrainingConfig, device, rank: int = 0,
+             world: int = 1) -> dict:
+    """Mean PSNR (dB), SSIM and L1 over the first ``val_batches·batch_size`` pairs (data range max(y) − min(y)).
+
+    With ``world`` > 1 (an initialised process group) rank r scores pairs r, r + world, … and the sums are
+    all-reduced, so every rank returns the mean over all the pairs.
+    """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    count = min(len(dataset), config.val_batches * config.batch_size)
-    psnr, ssim, l1 = [], [], []
+    mine = list(range(rank, min(len(dataset), config.val_batches * config.batch_size), world))
+    sums = np.zeros(4)  # psnr, ssim, l1, count
     model.eval()
     with torch.inference_mode():
-        for first in range(0, count, config.batch_size):
-            pairs = [dataset[i] for i in range(first, min(count, first + config.batch_size))]
+        for first in range(0, len(mine), config.batch_size):
+            pairs = [dataset[i] for i in mine[first:first + config.batch_size]]
             x = torch.stack([p[0] for p in pairs]).to(device)
             prediction = model(x).float().cpu().numpy()[:, 0].astype(np.float64)
             for (_, y), p in zip(pairs, prediction):
                 target = y.numpy()[0].astype(np.float64)
                 data_range = float(target.max() - target.min()) or 1.0
-                psnr.append(peak_signal_noise_ratio(target, p, data_range=data_range))
-                ssim.append(structural_similarity(target, p, data_range=data_range))
-                l1.append(float(np.abs(target - p).mean()))
-    return {"psnr_db": float(np.mean(psnr)), "ssim": float(np.mean(ssim)), "l1": float(np.mean(l1))}
+                sums += (peak_signal_noise_ratio(target, p, data_range=data_range),
+                         structural_similarity(target, p, data_range=data_range), np.abs(target - p).mean(), 1)
+    if world > 1:
+        sums = _all_reduce_sum(sums, device)
+    return {"psnr_db": float(sums[0] / sums[3]), "ssim": float(sums[1] / sums[3]), "l1": float(sums[2] / sums[3])}
+
+
+def _all_reduce_sum(values: np.ndarray, device: torch.device) -> np.ndarray:
+    """Sum of a float64 vector over the ranks (on ``device``: NCCL reduces CUDA tensors only)."""
+    tensor = torch.as_tensor(np.asarray(values, np.float64), device=device)
+    torch.distributed.all_reduce(tensor)
+    return tensor.cpu().numpy()
 
 
 def _append_csv(path: Path, fields: list[str], row: dict) -> None:
@@ -209,7 +230,7 @@ class _Run:
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.learning_rate, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.learning_rate, betas=config.betas)
 
-    def save(self, run_dir: Path, step: int) -> None:
+    def save(self, run_dir: Path, step: int, world: int = 1) -> None:
         checkpoints = run_dir / "checkpoints"
         final = checkpoints / f"step_{step:08d}"
         scratch = checkpoints / f".tmp-step_{step:08d}"
@@ -218,19 +239,25 @@ class _Run:
         save_model(scratch / "generator.safetensors", self.generator, "cgrdn", **meta)
         save_model(scratch / "ema.safetensors", self.ema, "cgrdn", **meta)
         save_model(scratch / "discriminator.safetensors", self.discriminator, "patchgan", **meta)
-        save_tensor_state(scratch / "training_state.pt",
-                          {"step": step, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()})
+        save_tensor_state(scratch / "training_state.pt", {"step": step, "world_size": world,
+                                                          "opt_g": self.opt_g.state_dict(),
+                                                          "opt_d": self.opt_d.state_dict()})
         shutil.rmtree(final, ignore_errors=True)
         os.replace(scratch, final)
-        atomic_write_json(checkpoints / "latest.json", {"step": step, "path": final.name})
+        atomic_write_json(checkpoints / "latest.json", {"step": step, "path": final.name, "world_size": world})
         for old in sorted(checkpoints.glob("step_*"))[:-KEEP_CHECKPOINTS]:
             shutil.rmtree(old, ignore_errors=True)
 
-    def load(self, run_dir: Path) -> int:
+    def load(self, run_dir: Path, world: int = 1) -> int:
         latest = run_dir / "checkpoints" / "latest.json"
         if not latest.is_file():
             raise FileNotFoundError(f"{latest}: no checkpoint to resume from; start without --resume")
         record = json.loads(latest.read_text())
+        written_by = int(record.get("world_size", 1))  # checkpoints from before DDP support: one process
+        if written_by != world:
+            raise ValueError(f"{latest}: the run was trained by {written_by} processes, this resume has {world}; "
+                             f"resume with the same number (torchrun --nproc_per_node {written_by}): it decides "
+                             "which pairs each step draws and the effective batch size")
         folder = run_dir / "checkpoints" / record["path"]
         for name, module in (("generator", self.generator), ("ema", self.ema),
                              ("discriminator", self.discriminator)):
@@ -245,12 +272,40 @@ class _Run:
         return int(state["step"])
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); initialises the process group when launched by torchrun."""
+def _resolve_device(device) -> torch.device:
+    """The device of this process: ``cuda:LOCAL_RANK`` for CUDA without an index (one GPU per rank)."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def _distributed(device: torch.device) -> tuple[int, int, bool]:
+    """(rank, world size, whether this call initialised the process group).
+
+    Uses a process group the caller initialised; else, under torchrun (``WORLD_SIZE`` > 1), initialises one
+    with NCCL for a CUDA device and gloo for the CPU.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        backend = torch.distributed.get_backend()
+        if backend == "nccl" and device.type != "cuda":
+            raise ValueError(f"device={str(device)!r}: the process group uses NCCL, which needs CUDA tensors; "
+                             "initialise it with 'gloo' to train on the CPU")
+        return torch.distributed.get_rank(), torch.distributed.get_world_size(), False
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (torch.distributed.get_rank() if world > 1 else 0), world
+    if world == 1:
+        return 0, 1, False
+    if not torch.distributed.is_available():
+        raise ValueError(f"WORLD_SIZE={world}: this torch build has no torch.distributed; run one process")
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return torch.distributed.get_rank(), world, True
+
+
+def _barrier(device: torch.device) -> None:
+    # NCCL needs to know this rank's GPU, or it guesses one (and warns)
+    torch.distributed.barrier(device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _clip(parameters, limit: float) -> None:
@@ -263,57 +318,83 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
           progress: bool = True) -> TrainResult:
     """Train a CGRDN (+ PatchGAN after ``gan_start_step``) and write checkpoints, logs and the final model.
 
+    Under ``torchrun`` (or inside a process group the caller initialised) each process is one DDP rank;
+    call this function on every rank with the same arguments.
+
     Parameters
     ----------
     config : TrainingConfig
     run_dir : str or Path
         Output directory (created). With ``resume=False`` it must not hold a checkpoint already.
     resume : bool
-        Continue from ``run_dir/checkpoints/latest.json``; the config must equal the stored one.
+        Continue from ``run_dir/checkpoints/latest.json``; the config and the number of processes must equal
+        the stored ones.
     device : str or torch.device, optional
-        Default: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU.
+        Default: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; ``"cuda"`` means ``cuda:LOCAL_RANK``.
     train_data, val_data : Dataset, optional
         Override the datasets named by ``config.data`` / ``config.validation``; items are (x, y) float32
-        tensors of shape (1, H, W) with even H, W.
+        tensors of shape (1, H, W) with even H, W. Under DDP, a stream without ``__getitem__`` must shard
+        itself by rank (as :class:`restore.dataset.SyntheticPairDataset` does).
     stop_at : int, optional
         Stop (with a checkpoint) after this step, as if interrupted; the schedule still follows ``steps``.
     progress : bool
-        Show a tqdm progress bar.
+        Show a tqdm progress bar (rank 0 only).
 
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    ValueError
+        If ``run_dir`` already holds a checkpoint without ``resume``, or the checkpoint was written with
+        another config or number of processes.
     """
+    device = _resolve_device(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL and DDP expect each rank on its own current device
+    rank, world, owns_group = _distributed(device)
+    try:
+        return _train(config, Path(run_dir), resume, device, rank, world, train_data, val_data, stop_at,
+                      progress)
+    finally:
+        if owns_group:
+            torch.distributed.destroy_process_group()
+
+
+def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
+           train_data, val_data, stop_at: int | None, progress: bool) -> TrainResult:
     from tqdm import tqdm
 
-    rank, world = _distributed()
-    if device is None:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is not None:
-        torch.cuda.set_device(device)  # NCCL and DDP expect each rank on its own current device
-    run_dir = Path(run_dir)
     if not resume and (run_dir / "checkpoints" / "latest.json").exists():
         raise ValueError(f"run_dir={str(run_dir)!r} already holds a checkpoint; pass resume=True (--resume) "
                          "or choose a new directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if world > 1:  # no rank may look at run_dir after rank 0 has started writing into it
+        _barrier(device)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
     if train_data is None:
         train_data = resolve_dataset(config.data, "train", config.seed, config.patch_size)
     if val_data is None:
         val_data = resolve_dataset(config.validation, "validation", config.seed, config.patch_size)
     run = _Run(config, device)
-    step = run.load(run_dir) if resume else 0
+    step = run.load(run_dir, world) if resume else 0
+    if world > 1:  # every rank has read the same checkpoint before rank 0 may write or prune one
+        steps = _all_reduce_sum(np.array([step, step ** 2]), device)
+        if steps[0] ** 2 != world * steps[1]:  # equal iff all ranks hold the same step
+            raise RuntimeError(f"ranks resumed from different steps (this rank: {step}); rerun the resume")
     if rank == 0:
         atomic_write_json(run_dir / "config.json", config.to_dict())
         for name in ("train_log.csv", "val_log.csv"):
             (_truncate_csv(run_dir / name, step) if resume else (run_dir / name).unlink(missing_ok=True))
-    generator, discriminator = run.generator, run.discriminator
+    generator, discriminator, critic = run.generator, run.discriminator, run.discriminator
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         generator = torch.nn.parallel.DistributedDataParallel(generator, device_ids=ids)
         discriminator = torch.nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
     if config.compile and device.type == "cuda":
         generator, discriminator = torch.compile(generator), torch.compile(discriminator)
+        critic = torch.compile(critic)
     autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=config.bf16 and device.type == "cuda")
     memory = torch.channels_last if device.type == "cuda" and config.channels_last else torch.contiguous_format
     last_stop = min(config.steps, stop_at if stop_at is not None else config.steps)
@@ -340,9 +421,11 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
             _clip(run.discriminator.parameters(), config.grad_clip)
             run.opt_d.step()
             loss_d = float(d_loss.detach())
+            # The generator's adversarial term needs no discriminator gradients: the unwrapped critic with
+            # frozen weights spares DDP a forward that prepares a gradient reduction for nothing.
             run.discriminator.requires_grad_(False)
             with torch.autocast(**autocast):
-                adversarial = relativistic_generator_loss(discriminator(x, y), discriminator(x, prediction))
+                adversarial = relativistic_generator_loss(critic(x, y), critic(x, prediction))
         total, parts = generator_loss(prediction, y, config.losses, adversarial)
         run.opt_g.zero_grad(set_to_none=True)
         total.backward()
@@ -352,22 +435,26 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
         _update_ema(run.ema, run.generator, config.ema_decay, step)
         step += 1
         bar.update(1)
-        if rank != 0:
-            continue
+        row = {"step": step, "lr": lr, "loss": float(total.detach()), "loss_d": loss_d, **parts}
         if step % config.log_every == 0 or step == last_stop:
-            _append_csv(run_dir / "train_log.csv", TRAIN_FIELDS,
-                        {"step": step, "lr": lr, "loss": float(total.detach()), "loss_d": loss_d, **parts,
-                         "seconds": time.perf_counter() - started})
-            bar.set_postfix(loss=f"{float(total.detach()):.4g}")
+            if world > 1:  # log the loss of the whole (all-rank) batch
+                names = [k for k in row if k not in ("step", "lr")]
+                row.update(zip(names, (float(v) / world for v in
+                                       _all_reduce_sum(np.array([row[k] for k in names]), device))))
+            if rank == 0:
+                _append_csv(run_dir / "train_log.csv", TRAIN_FIELDS,
+                            {**row, "seconds": time.perf_counter() - started})
+                bar.set_postfix(loss=f"{row['loss']:.4g}")
         if step % config.val_every == 0 or step == config.steps:
-            metrics = validate(run.ema, val_data, config, device)
-            _append_csv(run_dir / "val_log.csv", VAL_FIELDS, {"step": step, **metrics})
-        if step % config.checkpoint_every == 0 or step == last_stop:
-            run.save(run_dir, step)
+            metrics = validate(run.ema, val_data, config, device, rank, world)
+            if rank == 0:
+                _append_csv(run_dir / "val_log.csv", VAL_FIELDS, {"step": step, **metrics})
+        if rank == 0 and (step % config.checkpoint_every == 0 or step == last_stop):
+            run.save(run_dir, step, world)
     bar.close()
     if rank == 0 and step == config.steps:
         save_model(run_dir / "model.safetensors", run.ema, "cgrdn", step=step, data=config.data,
-                   training_config=config.to_dict(), validation=metrics)
-    if world > 1:
-        torch.distributed.barrier()
-    return TrainResult(step=step, run_dir=run_dir, validation=metrics)
+                   training_config=config.to_dict(), validation=metrics, world_size=world)
+    if world > 1:  # nobody returns (or resumes) before rank 0's checkpoint and model are on disk
+        _barrier(device)
+    return TrainResult(step=step, run_dir=run_dir, validation=metrics, generator=run.generator, ema=run.ema)

@@ -30,6 +30,14 @@ import torch
 from torch import nn
 
 
+def normalisation(x: torch.Tensor, std_floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image shift (mean) and scale (max(population std, ``std_floor``)) over the last two axes, float32."""
+    x32 = x.float()
+    shift = x32.mean(dim=(-2, -1), keepdim=True)
+    scale = x32.var(dim=(-2, -1), keepdim=True, unbiased=False).sqrt().clamp_min(std_floor)
+    return shift, scale
+
+
 class DenseLayer(nn.Module):
     """3×3 conv + ReLU whose output is concatenated after its input: [input, new]."""
 
@@ -112,10 +120,7 @@ class CGRDN(nn.Module):
 
     def normalisation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image shift (mean) and scale (max(population std, std_floor)), computed in float32."""
-        x32 = x.float()
-        shift = x32.mean(dim=(-2, -1), keepdim=True)
-        scale = x32.var(dim=(-2, -1), keepdim=True, unbiased=False).sqrt().clamp_min(self.config.std_floor)
-        return shift, scale
+        return normalisation(x, self.config.std_floor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:

@@ -44,15 +44,3 @@ def test_non_images_and_unsafe_files_raise(tmp_path):
         read_image(tmp_path / "missing.tif")
     with pytest.raises(ValueError, match="NaN"):
         write_image(tmp_path / "nan.tif", np.full((4, 4), np.nan))
-
-
-def test_vendor_formats_need_the_optional_extra_or_read(tmp_path):
-    (tmp_path / "a.dm4").write_bytes(b"\x00" * 64)
-    try:
-        import rsciio  # noqa: F401
-    except ImportError:
-        with pytest.raises(ValueError, match="rosettasciio"):
-            read_image(tmp_path / "a.dm4")
-    else:
-        with pytest.raises(Exception):
-            read_image(tmp_path / "a.dm4")
