@@ -8,7 +8,8 @@ function of the step alone, and every other state (weights, EMA, Adam moments) i
 Distributed runs (``torchrun --nproc_per_node N -m bench train …``, or a caller that has initialised a
 process group): NCCL on CUDA, gloo on the CPU. Every rank draws its own pairs, DDP averages the gradients,
 validation is split over the ranks and averaged, and rank 0 alone logs and writes checkpoints. A resumed
-run must use the same number of processes (it determines the pairs and the effective batch).
+run must use the same number of processes (it determines the pairs and the effective batch). The process
+group and the collectives live in :mod:`restore.distributed`.
 
 Run directory layout::
 
@@ -35,6 +36,8 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from restore.checkpoint import (atomic_write_json, load_state_strict, load_tensor_state, load_weights,
                                 save_model, save_tensor_state)
+from restore.distributed import (all_reduce_sum, barrier, check_resume_world_size, check_same_step,
+                                 mean_over_ranks, process_device, process_group, rank_share, wrap_data_parallel)
 from restore.losses import generator_loss, relativistic_discriminator_loss, relativistic_generator_loss
 from restore.models import CGRDN, PatchGAN
 from restore.training_config import TrainingConfig
@@ -167,7 +170,7 @@ def validate(model: torch.nn.Module, dataset: Dataset, config: TrainingConfig, d
     """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    mine = list(range(rank, min(len(dataset), config.val_batches * config.batch_size), world))
+    mine = rank_share(min(len(dataset), config.val_batches * config.batch_size), rank, world)
     sums = np.zeros(4)  # psnr, ssim, l1, count
     model.eval()
     with torch.inference_mode():
@@ -181,15 +184,8 @@ def validate(model: torch.nn.Module, dataset: Dataset, config: TrainingConfig, d
                 sums += (peak_signal_noise_ratio(target, p, data_range=data_range),
                          structural_similarity(target, p, data_range=data_range), np.abs(target - p).mean(), 1)
     if world > 1:
-        sums = _all_reduce_sum(sums, device)
+        sums = all_reduce_sum(sums, device)
     return {"psnr_db": float(sums[0] / sums[3]), "ssim": float(sums[1] / sums[3]), "l1": float(sums[2] / sums[3])}
-
-
-def _all_reduce_sum(values: np.ndarray, device: torch.device) -> np.ndarray:
-    """Sum of a float64 vector over the ranks (on ``device``: NCCL reduces CUDA tensors only)."""
-    tensor = torch.as_tensor(np.asarray(values, np.float64), device=device)
-    torch.distributed.all_reduce(tensor)
-    return tensor.cpu().numpy()
 
 
 def _append_csv(path: Path, fields: list[str], row: dict) -> None:
@@ -253,11 +249,7 @@ class _Run:
         if not latest.is_file():
             raise FileNotFoundError(f"{latest}: no checkpoint to resume from; start without --resume")
         record = json.loads(latest.read_text())
-        written_by = int(record.get("world_size", 1))  # checkpoints from before DDP support: one process
-        if written_by != world:
-            raise ValueError(f"{latest}: the run was trained by {written_by} processes, this resume has {world}; "
-                             f"resume with the same number (torchrun --nproc_per_node {written_by}): it decides "
-                             "which pairs each step draws and the effective batch size")
+        check_resume_world_size(record, world, latest)
         folder = run_dir / "checkpoints" / record["path"]
         for name, module in (("generator", self.generator), ("ema", self.ema),
                              ("discriminator", self.discriminator)):
@@ -270,42 +262,6 @@ class _Run:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         return int(state["step"])
-
-
-def _resolve_device(device) -> torch.device:
-    """The device of this process: ``cuda:LOCAL_RANK`` for CUDA without an index (one GPU per rank)."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return device
-
-
-def _distributed(device: torch.device) -> tuple[int, int, bool]:
-    """(rank, world size, whether this call initialised the process group).
-
-    Uses a process group the caller initialised; else, under torchrun (``WORLD_SIZE`` > 1), initialises one
-    with NCCL for a CUDA device and gloo for the CPU.
-    """
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        backend = torch.distributed.get_backend()
-        if backend == "nccl" and device.type != "cuda":
-            raise ValueError(f"device={str(device)!r}: the process group uses NCCL, which needs CUDA tensors; "
-                             "initialise it with 'gloo' to train on the CPU")
-        return torch.distributed.get_rank(), torch.distributed.get_world_size(), False
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, False
-    if not torch.distributed.is_available():
-        raise ValueError(f"WORLD_SIZE={world}: this torch build has no torch.distributed; run one process")
-    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return torch.distributed.get_rank(), world, True
-
-
-def _barrier(device: torch.device) -> None:
-    # NCCL needs to know this rank's GPU, or it guesses one (and warns)
-    torch.distributed.barrier(device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _clip(parameters, limit: float) -> None:
@@ -350,16 +306,10 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
         If ``run_dir`` already holds a checkpoint without ``resume``, or the checkpoint was written with
         another config or number of processes.
     """
-    device = _resolve_device(device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)  # NCCL and DDP expect each rank on its own current device
-    rank, world, owns_group = _distributed(device)
-    try:
+    device = process_device(device)
+    with process_group(device) as (rank, world):
         return _train(config, Path(run_dir), resume, device, rank, world, train_data, val_data, stop_at,
                       progress)
-    finally:
-        if owns_group:
-            torch.distributed.destroy_process_group()
 
 
 def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
@@ -370,7 +320,7 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
         raise ValueError(f"run_dir={str(run_dir)!r} already holds a checkpoint; pass resume=True (--resume) "
                          "or choose a new directory")
     if world > 1:  # no rank may look at run_dir after rank 0 has started writing into it
-        _barrier(device)
+        barrier(device)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
     if train_data is None:
@@ -380,18 +330,14 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
     run = _Run(config, device)
     step = run.load(run_dir, world) if resume else 0
     if world > 1:  # every rank has read the same checkpoint before rank 0 may write or prune one
-        steps = _all_reduce_sum(np.array([step, step ** 2]), device)
-        if steps[0] ** 2 != world * steps[1]:  # equal iff all ranks hold the same step
-            raise RuntimeError(f"ranks resumed from different steps (this rank: {step}); rerun the resume")
+        check_same_step(step, device, world)
     if rank == 0:
         atomic_write_json(run_dir / "config.json", config.to_dict())
         for name in ("train_log.csv", "val_log.csv"):
             (_truncate_csv(run_dir / name, step) if resume else (run_dir / name).unlink(missing_ok=True))
     generator, discriminator, critic = run.generator, run.discriminator, run.discriminator
     if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        generator = torch.nn.parallel.DistributedDataParallel(generator, device_ids=ids)
-        discriminator = torch.nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
+        generator, discriminator = wrap_data_parallel(generator, device), wrap_data_parallel(discriminator, device)
     if config.compile and device.type == "cuda":
         generator, discriminator = torch.compile(generator), torch.compile(discriminator)
         critic = torch.compile(critic)
@@ -438,9 +384,8 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
         row = {"step": step, "lr": lr, "loss": float(total.detach()), "loss_d": loss_d, **parts}
         if step % config.log_every == 0 or step == last_stop:
             if world > 1:  # log the loss of the whole (all-rank) batch
-                names = [k for k in row if k not in ("step", "lr")]
-                row.update(zip(names, (float(v) / world for v in
-                                       _all_reduce_sum(np.array([row[k] for k in names]), device))))
+                row.update(mean_over_ranks({k: v for k, v in row.items() if k not in ("step", "lr")}, device,
+                                           world))
             if rank == 0:
                 _append_csv(run_dir / "train_log.csv", TRAIN_FIELDS,
                             {**row, "seconds": time.perf_counter() - started})
@@ -456,5 +401,5 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
         save_model(run_dir / "model.safetensors", run.ema, "cgrdn", step=step, data=config.data,
                    training_config=config.to_dict(), validation=metrics, world_size=world)
     if world > 1:  # nobody returns (or resumes) before rank 0's checkpoint and model are on disk
-        _barrier(device)
+        barrier(device)
     return TrainResult(step=step, run_dir=run_dir, validation=metrics, generator=run.generator, ema=run.ema)

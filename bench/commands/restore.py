@@ -19,6 +19,11 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when available, else CPU)")
     parser.add_argument("--format", default=None, help="output extension for directory output (default: input's)")
+    parser.add_argument("--algorithm", choices=("auto", "direct", "winograd"), default="auto",
+                        help="how the CGRDN's dense 3×3 convolutions run: 'winograd' = F(4×4,3×3) dense blocks on "
+                             "the CPU in float32, the same output to float32 precision and faster; 'direct' = the "
+                             "model's own convolutions; 'auto' (default) = winograd on the CPU without bf16, "
+                             "else direct")
     parser.set_defaults(handler=run)
 
 
@@ -33,18 +38,31 @@ def _output_paths(inputs: list[Path], output: Path, extension: str | None) -> li
     return paths
 
 
+def _check_algorithm(algorithm: str, device: str | None) -> None:
+    """Refuse Winograd off the CPU before a model is loaded (onto a GPU, or a device this machine lacks)."""
+    import torch
+
+    if algorithm != "winograd":
+        return
+    chosen = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+    if chosen.type != "cpu":
+        raise ValueError(f"--algorithm winograd with device {str(chosen)!r}: the Winograd dense blocks run on "
+                         "the CPU in float32 only; add --device cpu, or use --algorithm direct or auto")
+
+
 def run(args) -> int:
     from restore.imageio import read_image, write_image
     from restore.inference import restore_image
     from restore.registry import load_registered_model
 
     inputs = [Path(p) for p in args.inputs]
+    _check_algorithm(args.algorithm, args.device)
     model, sidecar = load_registered_model(args.model)
     outputs = _output_paths(inputs, Path(args.output), args.format)
     for source, destination in zip(inputs, outputs):
         image = read_image(source)
         restored = restore_image(image.data, model, tile=args.tile, overlap=args.overlap,
-                                 batch_size=args.batch_size, device=args.device)
+                                 batch_size=args.batch_size, device=args.device, algorithm=args.algorithm)
         write_image(destination, restored, image.pixel_size_A)
         print(f"{source} -> {destination} ({sidecar.get('name', args.model)})")
     return 0

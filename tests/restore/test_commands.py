@@ -61,3 +61,25 @@ def test_train_command_runs_a_config_file(tmp_path):
     assert main(["train", str(tmp_path / "train.json"), "-o", str(tmp_path / "run"), "--no-progress"]) == 0
     assert (tmp_path / "run" / "model.safetensors").exists()
     assert main(["train", str(tmp_path / "train.json"), "-o", str(tmp_path / "run"), "--no-progress"]) == 2
+
+
+def test_restore_algorithms_agree_and_winograd_off_the_cpu_is_refused(model_dir, tmp_path, capsys):
+    x, _ = make_pairs(1, 40, seed=6)
+    write_image(tmp_path / "in.npy", 1e3 * x[0])
+    outputs = {}
+    for algorithm in ("direct", "winograd"):
+        destination = tmp_path / f"{algorithm}.npy"
+        assert main(["restore", str(tmp_path / "in.npy"), "-o", str(destination), "--model", "cgrdn.tiny",
+                     "--tile", "32", "--device", "cpu", "--algorithm", algorithm]) == 0
+        outputs[algorithm] = read_image(destination).data.astype(np.float64)
+    direct, winograd = outputs["direct"], outputs["winograd"]
+    assert np.abs(winograd - direct).max() <= 1e-5 * np.abs(direct).max()
+    assert not np.array_equal(winograd, direct)  # the flag reached restore_image: another rounding path ran
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "in.npy"), "-o", str(tmp_path / "gpu.npy"), "--model", "cgrdn.tiny",
+                 "--device", "cuda", "--algorithm", "winograd"]) == 2
+    assert "Winograd dense blocks run on the CPU" in capsys.readouterr().err
+    assert not (tmp_path / "gpu.npy").exists()
+    with pytest.raises(SystemExit) as refused:
+        main(["restore", str(tmp_path / "in.npy"), "-o", str(tmp_path / "o.npy"), "--algorithm", "fft"])
+    assert refused.value.code == 2 and "invalid choice: 'fft'" in capsys.readouterr().err
