@@ -133,8 +133,12 @@ class _Transforms:
         channels, height, width = features.shape
         padded = F.pad(features, (1, OUTPUT_TILE * layout.cols + 1 - width,
                                   1, OUTPUT_TILE * layout.strips * layout.rows_per_strip + 1 - height))
-        tiles = F.conv2d(padded[:, None], self.input_kernels, stride=OUTPUT_TILE)  # (C, 36, rows, cols)
-        out.copy_(tiles.view(channels, INPUT_TILE ** 2, layout.strips, -1).permute(2, 1, 0, 3))
+        span = OUTPUT_TILE * layout.rows_per_strip
+        for strip in range(layout.strips):
+            # strip by strip: oneDNN runs this convolution 3–4× slower per pixel on maps beyond ≈ 256²
+            rows = padded[:, None, strip * span:(strip + 1) * span + 2]
+            tiles = F.conv2d(rows, self.input_kernels, stride=OUTPUT_TILE)  # (C, 36, rows, cols)
+            out[strip].copy_(tiles.view(channels, INPUT_TILE ** 2, -1).transpose(0, 1))
 
     def from_tiles(self, products: torch.Tensor, layout: _Layout, bias: torch.Tensor, out: torch.Tensor) -> None:
         """Inverse-transform (strips, 36, C, tiles per strip) products, add the bias, write ReLU(·) to ``out``."""
