@@ -18,12 +18,13 @@ from fitting.crlb import CramerRaoBound, crlb_columns, crlb_positions
 from fitting.fit import fit_columns
 from fitting.gmm import GaussianMixture, fit_gmm, gmm_path
 from fitting.model import render_columns
-from fitting.peaks import find_columns
+from fitting.peaks import find_columns, snap_to_peaks
 from fitting.result import ColumnFit
 from fitting.voronoi import voronoi_cells, voronoi_scs
 
 __all__ = [
     "ColumnFit", "CramerRaoBound", "GaussianMixture", "MixtureCounting",
     "count_by_gmm", "count_by_library", "crlb_columns", "crlb_positions", "find_columns", "first_local_minimum",
-    "fit_columns", "fit_gmm", "gmm_path", "library_offset", "render_columns", "voronoi_cells", "voronoi_scs",
+    "fit_columns", "fit_gmm", "gmm_path", "library_offset", "render_columns", "snap_to_peaks", "voronoi_cells",
+    "voronoi_scs",
 ]

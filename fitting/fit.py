@@ -31,11 +31,15 @@ class _Problem:
     pairs: tuple[np.ndarray, np.ndarray] | None
     position_tolerance: float
     relative_tolerance: float
+    max_displacement: float | None = None  # [Å] from each column's start, or None (unbounded)
+    nonnegative: bool = False  # project heights η onto η ≥ 0
+    objective_tolerance: float | None = None  # decrease in units of one pixel's noise contribution
 
 
 def fit_columns(images, positions, pixel_size, *, width=None, method="least_squares", shared_width=True,
                 column_types=None, fit_width=True, max_iterations=100, position_tolerance=1e-4,
-                relative_tolerance=1e-6, batch_size=None) -> ColumnFit:
+                relative_tolerance=1e-6, objective_tolerance=None, max_displacement=None, nonnegative=False,
+                batch_size=None) -> ColumnFit:
     """Fit ζ + Σ_n η_n exp(−r²/2ρ²) to one image or a stack of images with the same column layout.
 
     Parameters
@@ -53,6 +57,20 @@ def fit_columns(images, positions, pixel_size, *, width=None, method="least_squa
     max_iterations : iteration cap per estimator.
     position_tolerance : convergence when every position step is below this [Å] …
     relative_tolerance : … and every height, width and background step below this relative amount.
+    objective_tolerance : also converged when an undamped-enough step lowers the objective by less than
+        this many units of one pixel's noise contribution: the mean ½·residual² per pixel (least squares)
+        or one unit of log-likelihood (Poisson). None (default) uses the step tolerances only. The step
+        tolerances are absolute in position; a column with almost no signal (a height of a fraction of
+        a count) has a nearly flat position valley in which it creeps by more than
+        ``position_tolerance`` per iteration for hundreds of iterations without changing the fit
+        measurably: this criterion ends such a fit, e.g. 1e-6.
+    max_displacement : keep every column within this distance [Å] of its start (a projected step: a
+        column that would leave the disc is put back on its rim); None leaves positions unbounded. With
+        many columns in one image the step is accepted on the whole image's cost, so without a bound a
+        weak column that a Gauss–Newton step throws off its peak can wander for ever while the others
+        have long converged. A column that ends on the rim is flagged (``left_cell``).
+    nonnegative : keep heights η ≥ 0 (projected); a column the data do not support then ends at η = 0
+        (flagged ``negative_height``) instead of drifting with a negative height.
     batch_size : images processed together (memory ↔ speed); default chosen from the problem size.
 
     Returns
@@ -77,6 +95,10 @@ def fit_columns(images, positions, pixel_size, *, width=None, method="least_squa
         raise ValueError("fit_width=False needs a width ρ [Å] to hold fixed")
     if max_iterations < 1 or position_tolerance <= 0 or relative_tolerance <= 0:
         raise ValueError("max_iterations must be ≥ 1 and the tolerances positive")
+    if objective_tolerance is not None and not (np.isfinite(objective_tolerance) and objective_tolerance > 0):
+        raise ValueError(f"objective_tolerance must be positive or None, got {objective_tolerance!r}")
+    if max_displacement is not None and not (np.isfinite(max_displacement) and max_displacement > 0):
+        raise ValueError(f"max_displacement must be a positive distance in Å or None, got {max_displacement!r}")
     n_images, n_columns = start.shape[:2]
     width_type, n_widths = _width_types(column_types, shared_width, n_columns)
     if method == "poisson" and np.any(stack < 0):
@@ -102,13 +124,14 @@ def fit_columns(images, positions, pixel_size, *, width=None, method="least_squa
         else:
             initial_width = np.full(n_images, float(width))
         problem = _Problem(rows, cols, width_type, n_widths, fit_width, None, position_tolerance,
-                           relative_tolerance)
+                           relative_tolerance, None if max_displacement is None else float(max_displacement),
+                           bool(nonnegative), None if objective_tolerance is None else float(objective_tolerance))
         for first in range(0, n_images, int(batch_size)):
             chunk = slice(first, first + int(batch_size))
             outputs.append(_fit_chunk(stack[chunk], start[chunk], initial_width[chunk], problem, method,
                                       max_iterations))
     merged = {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
-    return _finish(merged, start, stack.shape[1:], pixel_size, method)
+    return _finish(merged, start, stack.shape[1:], pixel_size, method, max_displacement)
 
 
 def _width_types(column_types, shared_width, n_columns):
@@ -132,15 +155,18 @@ def _fit_chunk(images, start, initial_width, problem: _Problem, method, max_iter
     }
     widths = state["rho"][:, problem.width_type]
     state["eta"], state["zeta"] = linear_heights(images, state["x"], state["y"], widths, problem.rows, problem.cols)
+    if problem.nonnegative:
+        state["eta"] = np.maximum(state["eta"], 0.0)
+    anchor = start  # the centres of the max_displacement discs
     # For Poisson ML the least-squares stage only provides a start: stop it at a coarser tolerance.
     coarse = replace(problem, position_tolerance=100 * problem.position_tolerance,
                      relative_tolerance=100 * problem.relative_tolerance)
     converged, iterations, objective = _levenberg_marquardt(
-        images, state, coarse if method == "poisson" else problem, "least_squares", max_iterations)
+        images, state, coarse if method == "poisson" else problem, "least_squares", max_iterations, anchor)
     if method == "poisson":
         positions = np.stack([state["x"], state["y"]], axis=-1)
         problem = replace(problem, pairs=overlapping_pairs(positions, state["rho"]))
-        converged, more, objective = _levenberg_marquardt(images, state, problem, "poisson", max_iterations)
+        converged, more, objective = _levenberg_marquardt(images, state, problem, "poisson", max_iterations, anchor)
         iterations = iterations + more
     return {**state, "widths": state["rho"][:, problem.width_type], "converged": converged,
             "iterations": iterations, "objective": objective}
@@ -188,7 +214,7 @@ def _reduce_widths(matrix, gradient, problem, n_columns):
     return reduced, reduced_gradient
 
 
-def _levenberg_marquardt(images, state, problem, objective, max_iterations):
+def _levenberg_marquardt(images, state, problem, objective, max_iterations, anchor):
     n_images, n_columns = state["x"].shape
     damping = np.full(n_images, 1e-3)
     converged = np.zeros(n_images, dtype=bool)
@@ -217,11 +243,21 @@ def _levenberg_marquardt(images, state, problem, objective, max_iterations):
         matrix = normal_matrix(y_factors, x_factors, heights, kinds, weights, problem.pairs, half_window)
         matrix, gradient = _reduce_widths(matrix, gradient, problem, n_columns)
         step = _damped_solve(matrix, gradient, damping[index])
-        trial = _apply_step(state, index, step, n_columns, problem)
+        trial = _apply_step(state, index, step, n_columns, problem, anchor)
+        if problem.nonnegative or problem.max_displacement is not None:
+            step = _resolve_on_bounds(matrix, gradient, damping[index], step, state, index, trial, n_columns,
+                                      anchor, problem.max_displacement)
+            trial = _apply_step(state, index, step, n_columns, problem, anchor)
         _, _, _, trial_cost = _evaluate(images[index], trial, problem, objective, np.arange(index.size))
         accepted = np.isfinite(trial_cost) & (trial_cost <= cost[index])
-        # A tiny step only means convergence when it was not shrunk by heavy damping.
-        small = _small_step(state, index, step, n_columns, problem) & (damping[index] <= 1.0)
+        # A tiny step only means convergence when it was not shrunk by heavy damping. The step measured is
+        # the one actually taken (after the width floor and the bounds), so a column held on a bound counts
+        # as settled.
+        small = _small_step(state, index, trial, problem) & (damping[index] <= 1.0)
+        if problem.objective_tolerance is not None:
+            noise_unit = cost[index] / images[0].size if objective == "least_squares" else 1.0
+            settled = accepted & (cost[index] - trial_cost < problem.objective_tolerance * noise_unit)
+            small |= settled & (damping[index] <= 1.0)
         for key in state:
             state[key][index[accepted]] = trial[key][accepted]
         cost[index[accepted]] = trial_cost[accepted]
@@ -231,18 +267,60 @@ def _levenberg_marquardt(images, state, problem, objective, max_iterations):
     return converged & (damping < 1e12), iterations, cost
 
 
-def _damped_solve(matrix, gradient, damping):
+def _damped_solve(matrix, gradient, damping, fixed=None, fixed_step=None):
+    """Solve (M + μ·diag(M))δ = g; parameters marked ``fixed`` (B, P) take ``fixed_step`` instead and the
+    others are solved with those steps moved to the right-hand side (an active-set Newton step)."""
     diagonal = np.diagonal(matrix, axis1=-2, axis2=-1)
     floor = 1e-12 * np.max(diagonal, axis=-1, keepdims=True)
     scale = np.maximum(diagonal, floor)
     damped = matrix + (damping[:, None] * scale)[:, :, None] * np.eye(matrix.shape[-1])
+    if fixed is not None:
+        known = np.where(fixed, fixed_step, 0.0)
+        gradient = np.where(fixed, known, gradient - np.einsum("bpq,bq->bp", damped, known))
+        free = ~fixed
+        damped = damped * (free[:, :, None] & free[:, None, :]) + fixed[:, :, None] * np.eye(matrix.shape[-1])
     try:
         return np.linalg.solve(damped, gradient[..., None])[..., 0]
     except np.linalg.LinAlgError:
         return np.stack([np.linalg.lstsq(a, g, rcond=None)[0] for a, g in zip(damped, gradient)])
 
 
-def _apply_step(state, index, step, n_columns, problem):
+def _resolve_on_bounds(matrix, gradient, damping, step, state, index, trial, n_columns, anchor, max_displacement):
+    """Re-solve a step whose projection onto the bounds changed some parameters.
+
+    Projecting an unconstrained Newton step leaves the other parameters with steps computed as if the
+    clipped ones had moved freely; with neighbours coupled through the width and background, the fit then
+    zig-zags along the bound for hundreds of iterations. Fixing the clipped parameters at their projected
+    step and solving for the rest gives the consistent (active-set) step.
+    """
+    n = n_columns
+    taken = np.concatenate([trial["x"] - state["x"][index], trial["y"] - state["y"][index],
+                            trial["eta"] - state["eta"][index]], axis=1)
+    clipped = np.abs(taken - step[:, :3 * n]) > 1e-12 * (1.0 + np.abs(step[:, :3 * n]))
+    if not clipped.any():
+        return step
+    # a column held on its disc keeps both coordinates' projected steps
+    held = clipped[:, :n] | clipped[:, n:2 * n]
+    clipped[:, :n], clipped[:, n:2 * n] = held, held
+    fixed = np.zeros_like(step, dtype=bool)
+    fixed[:, :3 * n] = clipped
+    fixed_step = np.zeros_like(step)
+    fixed_step[:, :3 * n] = taken
+    # a column already on the rim stays where it is: sliding along the rim only trades one flagged position
+    # for another and, rejected step after rejected step, keeps the damping up
+    on_rim = np.zeros_like(held)
+    if max_displacement is not None:
+        offset = np.hypot(state["x"][index] - anchor[index, :, 0], state["y"][index] - anchor[index, :, 1])
+        on_rim = held & (offset >= (1.0 - 1e-9) * max_displacement)
+    fixed_step[:, :n] = np.where(on_rim, 0.0, fixed_step[:, :n])
+    fixed_step[:, n:2 * n] = np.where(on_rim, 0.0, fixed_step[:, n:2 * n])
+    rows = np.nonzero(fixed.any(axis=1))[0]
+    resolved = step.copy()
+    resolved[rows] = _damped_solve(matrix[rows], gradient[rows], damping[rows], fixed[rows], fixed_step[rows])
+    return resolved
+
+
+def _apply_step(state, index, step, n_columns, problem, anchor):
     n = n_columns
     trial = {
         "x": state["x"][index] + step[:, 0:n],
@@ -254,23 +332,30 @@ def _apply_step(state, index, step, n_columns, problem):
     if problem.fit_width:
         # Never let a width collapse or go negative in one step.
         trial["rho"] = np.maximum(trial["rho"] + step[:, 3 * n:3 * n + problem.n_widths], 0.5 * trial["rho"])
+    if problem.nonnegative:
+        trial["eta"] = np.maximum(trial["eta"], 0.0)
+    if problem.max_displacement is not None:
+        # Project onto the disc of radius max_displacement around each column's start.
+        dx, dy = trial["x"] - anchor[index, :, 0], trial["y"] - anchor[index, :, 1]
+        shrink = np.minimum(1.0, problem.max_displacement / np.maximum(np.hypot(dx, dy), 1e-300))
+        trial["x"], trial["y"] = anchor[index, :, 0] + dx * shrink, anchor[index, :, 1] + dy * shrink
     return trial
 
 
-def _small_step(state, index, step, n_columns, problem):
-    n = n_columns
+def _small_step(state, index, trial, problem):
     heights = state["eta"][index]
     scale = np.max(np.abs(heights), axis=1) + np.abs(state["zeta"][index]) + 1e-300
-    small = np.max(np.abs(step[:, :2 * n]), axis=1) < problem.position_tolerance
-    small &= np.max(np.abs(step[:, 2 * n:3 * n]), axis=1) < problem.relative_tolerance * scale
-    small &= np.abs(step[:, -1]) < problem.relative_tolerance * scale
+    moved = np.maximum(np.abs(trial["x"] - state["x"][index]), np.abs(trial["y"] - state["y"][index]))
+    small = np.max(moved, axis=1) < problem.position_tolerance
+    small &= np.max(np.abs(trial["eta"] - heights), axis=1) < problem.relative_tolerance * scale
+    small &= np.abs(trial["zeta"] - state["zeta"][index]) < problem.relative_tolerance * scale
     if problem.fit_width:
         rho = state["rho"][index]
-        small &= np.max(np.abs(step[:, 3 * n:3 * n + problem.n_widths]) / rho, axis=1) < problem.relative_tolerance
+        small &= np.max(np.abs(trial["rho"] - rho) / rho, axis=1) < problem.relative_tolerance
     return small
 
 
-def _finish(merged, start, shape, pixel_size, method) -> ColumnFit:
+def _finish(merged, start, shape, pixel_size, method, max_displacement=None) -> ColumnFit:
     positions = np.stack([merged["x"], merged["y"]], axis=-1)
     heights = merged["eta"]
     n_columns = heights.shape[1]
@@ -280,6 +365,10 @@ def _finish(merged, start, shape, pixel_size, method) -> ColumnFit:
                | (positions[..., 1:2] > (shape[0] - 0.5) * pixel_size)).any(axis=-1)
     distance = np.linalg.norm(positions[:, :, None, :] - start[:, None, :, :], axis=-1)
     left_cell = (np.argmin(distance, axis=2) != np.arange(n_columns)) | outside
+    if max_displacement is not None:
+        # held on the rim of its disc: the column's optimum lies outside the allowed region
+        own = distance[:, np.arange(n_columns), np.arange(n_columns)]
+        left_cell |= own >= (1.0 - 1e-6) * max_displacement
     return ColumnFit(
         positions=positions, heights=heights, widths=widths, background=merged["zeta"],
         scs=2.0 * np.pi * heights * widths ** 2, converged=merged["converged"],

@@ -81,3 +81,67 @@ def _quadratic_offsets(values, rows, cols):
         return np.clip(shift, -0.5, 0.5)
 
     return offset(padded[r - 1, c], padded[r + 1, c]), offset(padded[r, c - 1], padded[r, c + 1])
+
+
+def snap_to_peaks(images, positions, pixel_size, *, radius, smoothing=None):
+    """Move each given column position to the brightest point of the smoothed image near it.
+
+    Use it to start a fit from what the image shows when the expected positions are known only
+    roughly (e.g. the undistorted lattice of a scan-distorted image): a Gaussian fit is local, and a start
+    more than about one width ρ off the column's peak can lose a weak column.
+
+    Parameters
+    ----------
+    images : (H, W) or (B, H, W) array [intensity units]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
+    positions : (N, 2) expected (x, y) [Å], shared by all images.
+    pixel_size : Δ [Å].
+    radius : search radius [Å] around each position (keep it below half the nearest-neighbour distance,
+        so that two columns cannot snap onto the same peak).
+    smoothing : Gaussian smoothing σ [Å] before the search; default one pixel.
+
+    Returns
+    -------
+    (B, N, 2) array of (x, y) [Å]: the maximum of the smoothed image within ``radius`` of each position,
+    refined by a 3 × 3 quadratic fit (clipped to ± half a pixel) and kept inside the search disc.
+
+    Raises
+    ------
+    ValueError
+        For non-finite images, positions outside the image, a bad pixel size, radius or smoothing.
+    """
+    from scipy import ndimage
+
+    stack = _checks.as_image_stack(images)
+    pixel_size = _checks.check_pixel_size(pixel_size)
+    points = _checks.as_positions(positions)
+    if points.shape[0] != 1:
+        raise ValueError(f"positions must be one (N, 2) set shared by all images, got shape {np.shape(positions)}")
+    points = points[0]
+    _checks.check_inside(points, stack.shape[1:], pixel_size)
+    if not (np.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a positive distance in Å, got {radius!r}")
+    sigma_px = 1.0 if smoothing is None else float(smoothing) / pixel_size
+    if not sigma_px >= 0:
+        raise ValueError(f"smoothing must be a non-negative σ in Å, got {smoothing!r}")
+    height, width = stack.shape[1:]
+    reach = int(np.ceil(radius / pixel_size)) + 1
+    di, dj = (grid.ravel() for grid in np.mgrid[-reach:reach + 1, -reach:reach + 1])
+    centre_i, centre_j = np.rint(points[:, 1] / pixel_size).astype(int), np.rint(points[:, 0] / pixel_size).astype(int)
+    rows, cols = centre_i[:, None] + di[None], centre_j[:, None] + dj[None]  # (N, K) candidate pixels
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    inside &= np.hypot(cols * pixel_size - points[:, :1], rows * pixel_size - points[:, 1:]) <= radius
+    # a column always has its nearest pixel as a candidate (a radius below half a pixel finds no other)
+    inside[:, np.flatnonzero((di == 0) & (dj == 0))[0]] = True
+    rows, cols = np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1)
+    snapped = np.empty((stack.shape[0], points.shape[0], 2))
+    for b, picture in enumerate(stack):
+        smooth = ndimage.gaussian_filter(picture, sigma_px, mode="nearest") if sigma_px > 0 else picture
+        values = np.where(inside, smooth[rows, cols], -np.inf)
+        best = np.argmax(values, axis=1)
+        peak_i, peak_j = rows[np.arange(rows.shape[0]), best], cols[np.arange(cols.shape[0]), best]
+        dy, dx = _quadratic_offsets(smooth, peak_i, peak_j)
+        found = np.stack([(peak_j + dx) * pixel_size, (peak_i + dy) * pixel_size], axis=1)
+        offset = found - points
+        shrink = np.minimum(1.0, radius / np.maximum(np.linalg.norm(offset, axis=1), 1e-300))
+        snapped[b] = points + offset * shrink[:, None]
+    return snapped

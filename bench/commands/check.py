@@ -4,6 +4,7 @@ Runs the quick precision-vs-dose and atom-counting studies for the candidate and
 noise realisations (or reads existing results directories with ``--results`` / ``--counting-results``) and
 exits non-zero with a table of what regressed: position or SCS accuracy (RMSE, bias), precision, or
 counting accuracy (fraction of miscounted columns, library matching) worse beyond its 95 % interval.
+``--studies`` picks one of the two studies.
 """
 from __future__ import annotations
 
@@ -29,11 +30,26 @@ def _load(directory: str, study: str, option: str):
     return store
 
 
+STUDIES = ("precision-vs-dose", "atom-counting")
+
+
+def parse_studies(text: str | None) -> tuple[str, ...]:
+    """``--studies`` → the studies to run (default both); ValueError for an unknown or empty list."""
+    if text is None:
+        return STUDIES
+    chosen = tuple(item.strip() for item in text.split(",") if item.strip())
+    unknown = sorted(set(chosen) - set(STUDIES))
+    if not chosen or unknown:
+        raise ValueError(f"--studies {text!r}: give a comma-separated subset of {', '.join(STUDIES)}")
+    return tuple(study for study in STUDIES if study in chosen)
+
+
 def _run_studies(args: argparse.Namespace, baseline: str):
-    """Run the quick precision-vs-dose and atom-counting studies; return (stores, candidate, baseline)."""
+    """Run the quick precision-vs-dose and/or atom-counting studies; return (stores, candidate, baseline)."""
     from bench.commands.run import build_methods, run_atom_counting, run_precision_vs_dose
     from bench.tasks import ResultStore
 
+    studies = parse_studies(args.studies)
     methods, _ = build_methods([baseline, args.model], None, args.device)
     baseline_name, candidate_name = methods[0].name, methods[1].name
     root = Path(args.output or Path("results") / f"check-{candidate_name}-vs-{baseline_name}")
@@ -44,8 +60,11 @@ def _run_studies(args: argparse.Namespace, baseline: str):
     # the counting study has one particle, no thickness list; --doses and --realisations apply to both
     counting_args.output, counting_args.thicknesses = str(root / "atom-counting"), None
     counting_args.images = counting_args.modalities = None
-    stores = [ResultStore.load(run_precision_vs_dose(precision_args, methods=methods)),
-              ResultStore.load(run_atom_counting(counting_args, methods=methods))]
+    stores = []
+    if "precision-vs-dose" in studies:
+        stores.append(ResultStore.load(run_precision_vs_dose(precision_args, methods=methods)))
+    if "atom-counting" in studies:
+        stores.append(ResultStore.load(run_atom_counting(counting_args, methods=methods)))
     return stores, candidate_name, baseline_name, root
 
 
@@ -56,6 +75,9 @@ def _handle(args: argparse.Namespace) -> int:
     from bench.tasks import write_bytes_atomic
 
     baseline = args.baseline or _default_baseline()
+    if (args.results or args.counting_results) and args.studies is not None:
+        raise ValueError("--studies chooses the studies to run; with --results/--counting-results the directories "
+                         "given are compared")
     if args.results or args.counting_results:
         stores = []
         if args.results:
@@ -105,6 +127,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--counting-results", metavar="DIR",
                         help="compare the two methods' counting accuracy in an existing atom-counting results "
                              "directory instead of running the studies (combinable with --results)")
+    parser.add_argument("--studies", metavar="LIST",
+                        help="comma-separated studies to run: precision-vs-dose, atom-counting (default both)")
     parser.add_argument("--output", "-o",
                         help="directory of the check run, holding precision-vs-dose/ and atom-counting/ "
                              "(default results/check-…)")

@@ -4,7 +4,10 @@ Set-up. The shipped noise-free HAADF image of the Pt [112] edge dislocation (``s
 is distorted at each dose with the fixed benchmark set of ``simulate.distortions.benchmark_stem_params``:
 scan-line jitter, Poisson counting at dose D, scintillator/PMT noise and the causal fast-scan PSF. Every
 method restores the distorted image (BM3D's VST uses the PMT's Poisson–Gaussian model: gain g·(1 + ε),
-read noise g·r); Gaussian columns are then fitted by least squares from the true column positions.
+read noise g·r); Gaussian columns are then fitted by least squares by the protocol of
+:mod:`bench.studies.fit_protocol` (starts on the image's peaks within a quarter spacing of the true
+positions, heights ≥ 0, every column within that radius of its start): from the undistorted positions a
+column at 5·10² e⁻/Å² could run Ångströms away and dominate the mean error.
 
 Scores per method and dose, for the core columns (within the core radius) and for all columns: the mean
 absolute position error [pm] against the true positions, and the mean absolute percentage SCS error
@@ -28,7 +31,8 @@ STUDY = "dislocation"
 @dataclass(frozen=True)
 class DislocationPreset:
     """Doses [e⁻/Å²], realisations per dose, realisations per task, jitter (innovation std [Å], lag-1
-    correlation), fit iteration cap, seed and bootstrap resamples."""
+    correlation), fit protocol (search/bound radius as a fraction of the nearest-neighbour distance,
+    objective tolerance, iteration cap), seed and bootstrap resamples."""
 
     name: str
     doses: tuple[float, ...] = (5e2, 5e3, 5e4, 5e5)
@@ -36,6 +40,8 @@ class DislocationPreset:
     block_size: int = 25
     jitter_sigma_angstrom: float = 0.05
     jitter_phi: float = 0.5
+    search_radius_fraction: float = 0.25
+    objective_tolerance: float = 1e-6
     max_iterations: int = 300
     seed: int = 2023
     bootstrap: int = 1000
@@ -44,6 +50,12 @@ class DislocationPreset:
         check_doses(self.doses)
         check_integer("realisations", self.realisations, 2)
         check_integer("block_size", self.block_size, 1)
+        check_integer("max_iterations", self.max_iterations, 1)
+        if not 0 < self.search_radius_fraction < 0.5:
+            raise ValueError(f"search_radius_fraction={self.search_radius_fraction!r} must lie in (0, 0.5): a "
+                             "larger radius lets two columns start on the same peak")
+        if not self.objective_tolerance > 0:
+            raise ValueError(f"objective_tolerance={self.objective_tolerance!r} must be positive")
 
     def to_config(self) -> dict[str, Any]:
         config = asdict(self)
@@ -62,13 +74,20 @@ def configure(preset: str | DislocationPreset = DEFAULT_PRESET, **overrides: Any
     return configure_preset(PRESETS, preset, overrides)
 
 
-def reference(specimen_image) -> dict:
-    """Noise-free image, true positions, core mask and the reference fit (width, SCS per column [Å²])."""
-    from fitting import fit_columns
+def fit_image(images, truth: np.ndarray, pixel_size: float, preset: DislocationPreset, width=None):
+    """Fit (H, W) or (B, H, W) images by the study's protocol (:mod:`bench.studies.fit_protocol`)."""
+    from bench.studies import fit_protocol
 
+    return fit_protocol.fit_from_peaks(images, truth, pixel_size, fraction=preset.search_radius_fraction,
+                                       objective_tolerance=preset.objective_tolerance,
+                                       max_iterations=preset.max_iterations, width=width)
+
+
+def reference(specimen_image, preset: DislocationPreset) -> dict:
+    """Noise-free image, true positions, core mask and the reference fit (width, SCS per column [Å²])."""
     image = np.maximum(specimen_image.image, 0.0)
     truth = specimen_image.columns.positions_angstrom
-    fit = fit_columns(image, truth, specimen_image.pixel_size_angstrom)
+    fit = fit_image(image, truth, specimen_image.pixel_size_angstrom, preset)
     return {"image": image, "truth": truth, "core": specimen_image.columns.core_mask.astype(bool),
             "width": float(fit.widths[0, 0]), "scs": fit.scs[0], "pixel_size": specimen_image.pixel_size_angstrom,
             "columns": specimen_image.columns}
@@ -108,7 +127,6 @@ def run_task(params: dict):
     import pandas as pd
 
     from bench.methods import NoiseModel
-    from fitting import fit_columns
     from simulate.distortions import apply_stem_distortions, benchmark_stem_params
 
     preset, ref = params["preset"], params["reference"]
@@ -122,7 +140,7 @@ def run_task(params: dict):
     pmt = distortion.pmt
     noise = NoiseModel(gain=pmt.gain * (1.0 + pmt.excess_variance), read_noise=pmt.gain * pmt.read_noise)
     restored = params["method"](measured, noise)
-    fit = fit_columns(restored, ref["truth"], px, width=ref["width"], max_iterations=preset.max_iterations)
+    fit = fit_image(restored, ref["truth"], px, preset, width=ref["width"])
     error = np.linalg.norm(fit.positions - ref["truth"][None], axis=-1) * 100.0  # pm
     scs = fit.scs / (pmt.gain * dose * px * px)
     n_columns = ref["truth"].shape[0]
@@ -177,7 +195,7 @@ def execute(preset: DislocationPreset, specimen_image, methods, store, *, schedu
 
     from bench.tasks import run_tasks, write_arrays_atomic, write_json_atomic
 
-    ref = reference(specimen_image)
+    ref = reference(specimen_image, preset)
     store.write_table("reference", pd.DataFrame({
         "column": np.arange(ref["truth"].shape[0]), "x_true_A": ref["truth"][:, 0], "y_true_A": ref["truth"][:, 1],
         "core": ref["core"], "scs_reference_A2": ref["scs"], "width_reference_A": ref["width"]}))

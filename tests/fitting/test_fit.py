@@ -161,3 +161,55 @@ def test_bad_options_raise():
         fit_columns(-image, [[1.0, 1.0]], 0.2, method="poisson")
     with pytest.raises(ValueError, match="column_types"):
         fit_columns(image, [[1.0, 1.0]], 0.2, column_types=[0, 1])
+
+
+def _vacancy_lattice(seed):
+    """5 × 5 Pt-like columns with the centre one missing (a vacancy), Poisson counts at 5·10³ e⁻/Å²."""
+    truth = square_lattice(5)
+    shape = field_shape(5, 0.2)
+    heights = np.full(25, ETA)
+    heights[12] = 0.0
+    clean = clean_image(truth, shape, 0.2, heights, 0.3, ZETA)
+    return truth, poisson_stack(clean, 5e3, 0.2, 3, seed=seed)
+
+
+def test_bounds_hold_a_column_without_signal_and_leave_the_others_alone():
+    truth, counts = _vacancy_lattice(seed=23)
+    others = np.arange(25) != 12
+    free = fit_columns(counts, truth, 0.2, width=0.3)
+    # unbounded, the empty column runs off (Å away) and in the first image never settles, so that image is
+    # not converged and every one of its columns is flagged
+    assert np.linalg.norm(free.positions[:, 12] - truth[12], axis=-1).max() > 1.0
+    assert not free.converged[0] and free.flagged[0].all() and free.converged[1:].all()
+    bounded = fit_columns(counts, truth, 0.2, width=0.3, max_displacement=0.5, nonnegative=True)
+    assert bounded.converged.all()
+    assert np.all(bounded.heights >= 0.0)
+    assert np.all(np.linalg.norm(bounded.positions - truth, axis=-1) <= 0.5 + 1e-9)
+    assert bounded.flagged[:, 12].all()  # at η = 0 or held on the rim of its disc
+    assert not bounded.flagged[:, others].any()
+    assert np.abs(bounded.positions[:, others] - truth[others]).max() < 0.05  # Å
+    # where the unbounded fit converged, the bounded one agrees on the real columns
+    assert np.abs(bounded.positions[1:, others] - free.positions[1:, others]).max() < 0.01
+
+
+def test_inactive_bounds_and_the_objective_tolerance_do_not_move_the_estimate():
+    truth = square_lattice(3)
+    shape = field_shape(3, PIXEL)
+    counts = poisson_stack(clean_image(truth, shape, PIXEL, ETA, RHO, ZETA), 1e4, PIXEL, 4, seed=13)
+    start = truth + np.random.default_rng(6).normal(0.0, 0.05, truth.shape)
+    plain = fit_columns(counts, start, PIXEL)
+    bounded = fit_columns(counts, start, PIXEL, max_displacement=0.8, nonnegative=True)
+    assert plain.converged.all() and bounded.converged.all()
+    assert np.array_equal(plain.positions, bounded.positions) and np.array_equal(plain.scs, bounded.scs)
+    early = fit_columns(counts, start, PIXEL, objective_tolerance=1e-6)
+    assert early.converged.all() and np.all(early.iterations <= plain.iterations)
+    assert np.abs(early.positions - plain.positions).max() < 1e-3  # Å
+    assert np.allclose(early.scs, plain.scs, rtol=1e-3)
+
+
+def test_bound_options_are_validated():
+    image = np.ones((20, 20))
+    with pytest.raises(ValueError, match="max_displacement"):
+        fit_columns(image, [[1.0, 1.0]], 0.2, max_displacement=0.0)
+    with pytest.raises(ValueError, match="objective_tolerance"):
+        fit_columns(image, [[1.0, 1.0]], 0.2, objective_tolerance=-1.0)

@@ -43,3 +43,24 @@ def test_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         find_columns(**args)
+
+
+def test_snap_to_peaks_moves_expected_positions_onto_the_shifted_columns():
+    from fitting import snap_to_peaks
+
+    truth = square_lattice(4)
+    shape = field_shape(4, 0.2)
+    shifted = truth + np.array([0.3, -0.1])  # e.g. a fast-scan delay of about one column width
+    clean = clean_image(shifted, shape, 0.2, 0.3, 0.3, 0.02)
+    stack = np.stack([clean, poisson_stack(clean, 5e4, 0.2, 1, seed=9)[0]])
+    snapped = snap_to_peaks(stack, truth, 0.2, radius=0.49)
+    assert snapped.shape == (2, 16, 2)
+    assert np.abs(snapped[0] - shifted).max() < 0.05  # Å, noise-free: parabolic sub-pixel refinement
+    assert np.abs(snapped[1] - shifted).max() < 0.1
+    # every position stays inside its search disc, so two columns cannot take the same peak
+    tight = snap_to_peaks(clean, truth, 0.2, radius=0.15)
+    assert np.all(np.linalg.norm(tight[0] - truth, axis=-1) <= 0.15 + 1e-12)
+    with pytest.raises(ValueError, match="radius"):
+        snap_to_peaks(clean, truth, 0.2, radius=0.0)
+    with pytest.raises(ValueError, match="one \\(N, 2\\) set"):
+        snap_to_peaks(clean, np.stack([truth, truth]), 0.2, radius=0.4)
