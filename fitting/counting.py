@@ -99,21 +99,29 @@ def library_offset(means, library) -> int:
     return int(np.argmin(errors))
 
 
-def count_by_gmm(scs, max_components, *, dose=None, library=None, criterion="icl", prominence=2.0,
-                 n_components=None, stop_after=None) -> MixtureCounting:
+SELECTIONS = ("global", "first_local")
+
+
+def count_by_gmm(scs, max_components, *, dose=None, library=None, criterion="icl", selection="global",
+                 prominence=2.0, n_components=None, stop_after=None) -> MixtureCounting:
     """Statistical counting: fit mixtures with k = 1 … ``max_components`` and pick k by a criterion.
 
     Parameters
     ----------
     scs : SCS values [Å² with ``dose``; any units otherwise], flattened.
-    max_components : largest k tried.
+    max_components : largest k tried (e.g. the number of counts the library covers).
     dose : D [e⁻/Å²] for the dose-dependent variance σ² + μ/D, or None for a shared σ².
     library : optional (n + 1,) SCS for 0 … n atoms; gives the absolute count of the lowest component.
-    criterion : "icl" (default; first pronounced local minimum), "bic" or "aic" (global minimum).
-    prominence : how far (in criterion units, −2 ln L scale) the next k must rise for a local ICL minimum.
+    criterion : "icl" (default), "bic" or "aic".
+    selection : "global" (default): the k of the smallest criterion value; "first_local": the first
+        pronounced local minimum (:func:`first_local_minimum`, ICL only) — on many-component data this
+        stops at a spurious 1- or 2-lump minimum, see docs/fitting.md.
+    prominence : criterion units (−2 ln L scale) for ``selection="first_local"``.
     n_components : force k instead of selecting it.
-    stop_after : with the ICL criterion, stop fitting this many k beyond the first pronounced local
-        minimum (saves time on long ranges; the scores then end there). None fits all k.
+    stop_after : stop fitting once the criterion has not improved on its smallest value for this many
+        consecutive k (saves time on long ranges; the scores then end there). None fits all k. ICL is not
+        monotone below the true k (2- and 3-lump compromises of a many-component set can score worse than
+        one component), so a small value can stop at k = 1; keep it ≥ 5 or None.
 
     Returns
     -------
@@ -122,19 +130,29 @@ def count_by_gmm(scs, max_components, *, dose=None, library=None, criterion="icl
     Raises
     ------
     ValueError
-        For a bad criterion, component number, dose, library or non-finite SCS values.
+        For a bad criterion or selection, component number, dose, library or non-finite SCS values.
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+    if selection == "first_local" and criterion != "icl":
+        raise ValueError(f"selection='first_local' applies to criterion='icl' only, got criterion={criterion!r}")
     values = np.asarray(scs, dtype=np.float64)
     if stop_after is not None and (int(stop_after) != stop_after or stop_after < 1):
         raise ValueError(f"stop_after must be a positive integer or None, got {stop_after!r}")
+    if n_components is not None and not (int(n_components) == n_components and 1 <= n_components <= max_components):
+        raise ValueError(f"n_components must lie in 1…{max_components}, got {n_components!r}")
     path = []
     for fit in iterate_gmm_path(values, max_components, dose=dose):
         path.append(fit)
-        if stop_after is not None and criterion == "icl" and n_components is None:
-            found = _first_pronounced(np.array([f.icl for f in path]), prominence)
-            if found is not None and len(path) - 1 - found >= stop_after:
+        if stop_after is not None and n_components is None:
+            score = np.array([getattr(f, criterion) for f in path])
+            if selection == "first_local":
+                found = _first_pronounced(score, prominence)
+                if found is not None and len(path) - 1 - found >= stop_after:
+                    break
+            elif len(path) - 1 - int(np.argmin(score)) >= stop_after:
                 break
     scores = {
         "icl": np.array([fit.icl for fit in path]),
@@ -143,10 +161,8 @@ def count_by_gmm(scs, max_components, *, dose=None, library=None, criterion="icl
         "log_likelihood": np.array([fit.log_likelihood for fit in path]),
     }
     if n_components is not None:
-        if not 1 <= n_components <= max_components:
-            raise ValueError(f"n_components must lie in 1…{max_components}, got {n_components!r}")
         chosen = int(n_components) - 1
-    elif criterion == "icl":
+    elif selection == "first_local":
         chosen = first_local_minimum(scores["icl"], prominence)
     else:
         chosen = int(np.argmin(scores[criterion]))

@@ -2,10 +2,12 @@
 
 Component j has mean μ_j and variance σ² (StatSTEM's model) or, with a dose D [e⁻/Å²], σ² + μ_j/D: the
 Poisson variance of an SCS measured from D·μ_j counts added to the shared (thickness-independent) part.
-Mixtures with k = 1, 2, … components are built incrementally and deterministically: the (k+1)-component
-fit starts from the k-component solution with one component added below the smallest mean, above the
-largest, or in one of the four widest gaps between neighbouring means; each candidate runs a short EM and
-the best continues to convergence.
+Mixtures with k = 1, 2, … components are built deterministically (no random restarts): the k-component
+fit has k + 1 starts — the (k−1)-component solution with one component added below the smallest mean, above
+the largest, or in any one of the k − 2 gaps between neighbouring means (StatSTEM's scheme), plus a fresh
+start with k means at the data's (j + ½)/k quantiles (equal weights, σ a quarter of the mean spacing), which
+the incremental path cannot reach once an early split went wrong. Every start runs a short EM and the one of
+highest likelihood continues to convergence.
 """
 from __future__ import annotations
 
@@ -118,7 +120,7 @@ def iterate_gmm_path(values, max_components, *, dose=None, max_iterations=1000, 
     weights = np.array([[1.0]])
     for k in range(1, max_components + 1):
         if k > 1:
-            means, variance, weights = _candidates(fits_state, k)
+            means, variance, weights = _candidates(fits_state, k, z)
             means, variance, weights, _, _ = _em(z, means, variance, weights, dose_z, offset_z, 25, tolerance)
             best = int(np.argmax(_log_likelihood(z, means, variance, weights, dose_z, offset_z)))
             means, variance, weights = means[best:best + 1], variance[best:best + 1], weights[best:best + 1]
@@ -153,25 +155,27 @@ def _check(values, n_components, dose):
     return data
 
 
-def _candidates(state, k, max_interior=4):
-    """Starting mixtures for k components: the (k−1) fit plus one component below, above, or in one of
-    the ``max_interior`` widest gaps between neighbouring means."""
+def _candidates(state, k, z):
+    """Starting mixtures for k components (standardised units): the (k−1) fit plus one component below,
+    above or in any gap between neighbouring means, and one spread start at the data's quantiles."""
     means, variance, weights = state
     order = np.argsort(means)
     sorted_means = means[order]
     spacing = np.diff(sorted_means).mean() if sorted_means.size > 1 else 2.0 * np.sqrt(variance)
-    # The widest gaps between neighbouring means are where a missing component most likely sits; the
-    # ends (one spacing below/above) cover a component outside the current range.
-    widths = np.diff(sorted_means)
-    widest = np.sort(np.argsort(-widths, kind="stable")[:max_interior])
-    gaps = np.concatenate([[sorted_means[0] - spacing],
-                           0.5 * (sorted_means[widest + 1] + sorted_means[widest]),
+    # A missing component sits in a gap between neighbours or outside the current range (one spacing
+    # below/above); trying every gap, as StatSTEM does, costs k short EM runs, vectorised.
+    gaps = np.concatenate([[sorted_means[0] - spacing], 0.5 * (sorted_means[1:] + sorted_means[:-1]),
                            [sorted_means[-1] + spacing]])
-    n_candidates = gaps.size
-    new_means = np.concatenate([np.tile(sorted_means, (n_candidates, 1)), gaps[:, None]], axis=1)
-    new_weights = np.concatenate([np.tile(weights[order] * (k - 1) / k, (n_candidates, 1)),
-                                  np.full((n_candidates, 1), 1.0 / k)], axis=1)
-    return new_means, np.full(n_candidates, variance), new_weights
+    n_incremental = gaps.size
+    new_means = np.concatenate([np.tile(sorted_means, (n_incremental, 1)), gaps[:, None]], axis=1)
+    new_weights = np.concatenate([np.tile(weights[order] * (k - 1) / k, (n_incremental, 1)),
+                                  np.full((n_incremental, 1), 1.0 / k)], axis=1)
+    spread = np.quantile(z, (np.arange(k) + 0.5) / k)
+    spread_variance = (0.25 * np.ptp(spread) / max(k - 1, 1)) ** 2 or float(variance)
+    all_means = np.concatenate([new_means, spread[None]], axis=0)
+    all_weights = np.concatenate([new_weights, np.full((1, k), 1.0 / k)], axis=0)
+    all_variances = np.concatenate([np.full(n_incremental, float(variance)), [spread_variance]])
+    return all_means, all_variances, all_weights
 
 
 def _variances(means, variance, dose, offset):
