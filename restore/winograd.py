@@ -128,31 +128,50 @@ class _Transforms:
         u = u.view(out_channels, in_channels, INPUT_TILE, INPUT_TILE).permute(3, 2, 0, 1)  # (i, j, out, in)
         return u.reshape(INPUT_TILE ** 2, out_channels, in_channels).float().contiguous()
 
-    def to_tiles(self, features: torch.Tensor, layout: _Layout, out: torch.Tensor) -> None:
-        """Transform (C, H, W) maps into ``out`` (strips, 36, C, tiles per strip), zero padding as the conv."""
-        channels, height, width = features.shape
-        padded = F.pad(features, (1, OUTPUT_TILE * layout.cols + 1 - width,
-                                  1, OUTPUT_TILE * layout.strips * layout.rows_per_strip + 1 - height))
-        span = OUTPUT_TILE * layout.rows_per_strip
+    def to_tiles(self, work: _Workspace, start: int, stop: int) -> None:
+        """Transform channels [start, stop) of the work buffer's padded maps into its tiles buffer."""
+        layout, span = work.layout, OUTPUT_TILE * work.layout.rows_per_strip
         for strip in range(layout.strips):
             # strip by strip: oneDNN runs this convolution 3–4× slower per pixel on maps beyond ≈ 256²
-            rows = padded[:, None, strip * span:(strip + 1) * span + 2]
+            rows = work.padded[start:stop, None, strip * span:(strip + 1) * span + 2]
             tiles = F.conv2d(rows, self.input_kernels, stride=OUTPUT_TILE)  # (C, 36, rows, cols)
-            out[strip].copy_(tiles.view(channels, INPUT_TILE ** 2, -1).transpose(0, 1))
+            work.tiles[strip, :, start:stop].copy_(tiles.view(stop - start, INPUT_TILE ** 2, -1).transpose(0, 1))
 
-    def from_tiles(self, products: torch.Tensor, layout: _Layout, bias: torch.Tensor, out: torch.Tensor) -> None:
-        """Inverse-transform (strips, 36, C, tiles per strip) products, add the bias, write ReLU(·) to ``out``."""
-        channels, height, width = out.shape
-        strips, rows, cols = layout.strips, layout.rows_per_strip, layout.cols
-        pixels = torch.matmul(self.output_matrix, products.view(strips, INPUT_TILE ** 2, -1))
+    def from_tiles(self, work: _Workspace, bias: torch.Tensor, start: int) -> None:
+        """Inverse-transform the products, add the bias, write ReLU(·) to channels [start, start + C)."""
+        layout, channels = work.layout, work.products.shape[2]
+        for strip in range(layout.strips):
+            torch.mm(self.output_matrix, work.products[strip].view(INPUT_TILE ** 2, -1), out=work.pixels[strip])
         # (strip, p, q, C, row, col) → (C, strip, row, p, col, q): pixel (4·(strip·rows + row) + p, 4·col + q)
-        tiled = pixels.view(strips, OUTPUT_TILE, OUTPUT_TILE, channels, rows, cols).permute(3, 0, 4, 1, 5, 2)
-        if strips * rows * OUTPUT_TILE == height and cols * OUTPUT_TILE == width:
-            torch.add(tiled, bias.view(-1, 1, 1, 1, 1, 1), out=out.view(tiled.shape))
-        else:
-            full = tiled.reshape(channels, strips * rows * OUTPUT_TILE, cols * OUTPUT_TILE)
-            torch.add(full[:, :height, :width], bias.view(-1, 1, 1), out=out)
-        out.relu_()
+        tiled = work.pixels.view(layout.strips, OUTPUT_TILE, OUTPUT_TILE, channels, layout.rows_per_strip,
+                                 layout.cols).permute(3, 0, 4, 1, 5, 2)
+        grid = work.padded[start:start + channels, 1:-1, 1:-1]
+        torch.add(tiled, bias.view(-1, 1, 1, 1, 1, 1), out=grid.view(tiled.shape))
+        grid.relu_()
+        grid[:, work.height:] = 0  # beyond the image: the next convolution's zero padding
+        grid[:, :, work.width:] = 0
+
+
+class _Workspace:
+    """Buffers shared by all blocks of one image, allocated once: fresh large tensors cost page faults.
+
+    ``padded`` holds the dense features with a one-pixel zero border and zeros beyond the image up to whole
+    tiles — the 3×3 convolutions' zero padding, read in place by the input transform.
+    """
+
+    def __init__(self, layout: _Layout, height: int, width: int, features: int, growth: int, dense_layers: int,
+                 like: torch.Tensor):
+        self.layout, self.height, self.width = layout, height, width
+        channels = features + dense_layers * growth
+        rows = layout.strips * layout.rows_per_strip
+        self.padded = like.new_zeros(channels, OUTPUT_TILE * rows + 2, OUTPUT_TILE * layout.cols + 2)
+        self.tiles = like.new_empty(layout.strips, INPUT_TILE ** 2, channels - growth, layout.tiles_per_strip)
+        self.products = like.new_empty(layout.strips, INPUT_TILE ** 2, growth, layout.tiles_per_strip)
+        self.pixels = like.new_empty(layout.strips, OUTPUT_TILE ** 2, growth * layout.tiles_per_strip)
+        self.fused = like.new_empty(features, *self.padded.shape[1:])
+
+    def interior(self, buffer: torch.Tensor) -> torch.Tensor:
+        return buffer[:, 1:1 + self.height, 1:1 + self.width]
 
 
 class _WinogradBlock:
@@ -166,25 +185,23 @@ class _WinogradBlock:
         self.fusion_weight = block.fusion.weight.detach().float().cpu().flatten(1)
         self.fusion_bias = block.fusion.bias.detach().float().cpu()
 
-    def __call__(self, x: torch.Tensor, layout: _Layout, out: torch.Tensor, dense: torch.Tensor,
-                 tiles: torch.Tensor, products: torch.Tensor) -> None:
-        """x (C, H, W) → ``out``; work buffers: ``dense`` (C + L·growth, H, W), ``tiles`` (strips, 36,
-        C + (L−1)·growth, tiles per strip) and ``products`` (strips, 36, growth, tiles per strip)."""
+    def __call__(self, x: torch.Tensor, work: _Workspace, out: torch.Tensor) -> None:
+        """x (C, H, W) → ``out`` (C, H, W), using the buffers of ``work``."""
         channels = x.shape[0]
-        dense[:channels] = x
-        self.transforms.to_tiles(x, layout, tiles[:, :, :channels])
+        work.interior(work.padded[:channels]).copy_(x)
+        self.transforms.to_tiles(work, 0, channels)
         last = len(self.filters) - 1
         for k, (filters, bias) in enumerate(zip(self.filters, self.biases)):
-            for strip in range(layout.strips):
-                torch.bmm(filters, tiles[strip, :, :channels], out=products[strip])
-            new = dense[channels:channels + self.growth]
-            self.transforms.from_tiles(products, layout, bias, new)
+            for strip in range(work.layout.strips):
+                torch.bmm(filters, work.tiles[strip, :, :channels], out=work.products[strip])
+            self.transforms.from_tiles(work, bias, channels)
             if k < last:
-                self.transforms.to_tiles(new, layout, tiles[:, :, channels:channels + self.growth])
+                self.transforms.to_tiles(work, channels, channels + self.growth)
             channels += self.growth
-        torch.addmm(self.fusion_bias[:, None], self.fusion_weight, dense.view(channels, -1),
-                    out=out.view(out.shape[0], -1))
-        out += x
+        # the fusion runs over the padded maps (≈ 3 % more pixels at 128²) so that it reads them in place
+        torch.addmm(self.fusion_bias[:, None], self.fusion_weight, work.padded.view(channels, -1),
+                    out=work.fused.view(work.fused.shape[0], -1))
+        torch.add(work.interior(work.fused), x, out=out)
 
 
 class WinogradCGRDN(nn.Module):
@@ -229,11 +246,8 @@ class WinogradCGRDN(nn.Module):
         """The GRDBs and the global fusion on one image's half-resolution features (C, H, W)."""
         c = self.config
         features, height, width = h0.shape
-        dense_channels = features + c.dense_layers * c.growth
-        layout = _Layout.of(height, width, self.tiles_per_strip)
-        dense = h0.new_empty(dense_channels, height, width)
-        tiles = h0.new_empty(layout.strips, INPUT_TILE ** 2, dense_channels - c.growth, layout.tiles_per_strip)
-        products = h0.new_empty(layout.strips, INPUT_TILE ** 2, c.growth, layout.tiles_per_strip)
+        work = _Workspace(_Layout.of(height, width, self.tiles_per_strip), height, width, features, c.growth,
+                          c.dense_layers, h0)
         group_outputs = h0.new_empty(c.groups * features, height, width)
         block_outputs = h0.new_empty(c.blocks_per_group * features, height, width)
         h = h0
@@ -241,7 +255,7 @@ class WinogradCGRDN(nn.Module):
             x = h
             for b, block in enumerate(blocks):
                 out = block_outputs[b * features:(b + 1) * features]
-                block(x, layout, out, dense, tiles, products)
+                block(x, work, out)
                 x = out
             h = group_outputs[g * features:(g + 1) * features]
             torch.addmm(group_fusion.bias[:, None], group_fusion.weight.flatten(1),

@@ -77,18 +77,18 @@ def test_full_size_network_matches_direct_convolution():
 
 def test_dense_layer_rounding_is_at_direct_convolution_level():
     """One 288→32 layer against float64: the chosen points keep the error near direct convolution's."""
-    from restore.winograd import INPUT_TILE, _Layout, _Transforms
+    from restore.winograd import _Layout, _Transforms, _Workspace
 
     torch.manual_seed(4)
     conv = torch.nn.Conv2d(288, 32, 3, padding=1)
     x = torch.randn(288, 32, 32)
     transforms = _Transforms()
-    layout = _Layout.of(32, 32)
-    tiles = torch.empty(1, INPUT_TILE ** 2, 288, 64)
-    transforms.to_tiles(x, layout, tiles)
-    products = torch.bmm(transforms.filters(conv), tiles[0])[None]
-    out = torch.empty(32, 32, 32)
-    transforms.from_tiles(products, layout, torch.zeros(32), out)  # ReLU of the bias-free convolution
+    work = _Workspace(_Layout.of(32, 32), 32, 32, features=288, growth=32, dense_layers=1, like=x)
+    work.interior(work.padded[:288]).copy_(x)
+    transforms.to_tiles(work, 0, 288)
+    torch.bmm(transforms.filters(conv), work.tiles[0], out=work.products[0])
+    transforms.from_tiles(work, torch.zeros(32), 288)  # ReLU of the bias-free convolution
+    out = work.interior(work.padded[288:])
     with torch.no_grad():
         exact = F.conv2d(x[None].double(), conv.weight.double(), padding=1)[0].clamp_min(0)
         direct = F.conv2d(x[None], conv.weight, padding=1)[0].clamp_min(0)
