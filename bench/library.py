@@ -64,6 +64,11 @@ class CountingLibrary:
                    np.asarray(values["scs_voronoi_angstrom2"]), values["recipe"], values.get("options", {}))
 
 
+# Voronoi cells of the particle's columns are capped at a/(2√2) = 1.39 Å (the half-diagonal of a bulk column's
+# square cell), so that rim columns do not integrate the vacuum around them.
+VORONOI_CAP_ANGSTROM = 1.39
+
+
 def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_angstrom: float,
                      margin_angstrom: float) -> np.ndarray:
     """Mask of columns at least ``margin_angstrom`` from every image border (their Voronoi cells are whole)."""
@@ -194,28 +199,108 @@ def counting_check(library: CountingLibrary, image, estimator: str,
             "mean_abs_error_atoms": float(np.mean(np.abs(counts - truth))), "per_true_count": per_count}
 
 
-def shipped_nanoparticle_check(phonon_configurations: int = 4, cache_dir=None) -> dict[str, Any]:
+def shipped_nanoparticle_check(library_configurations: int | None = None, cache_dir=None,
+                               progress: bool = False) -> dict[str, Any]:
     """Count the shipped noise-free nanoparticle image with a library of the same (reduced) microscope.
 
     The bulk series uses the particle's microscope and its a-thick slices (``slices_per_cell=1``), 0 … 12
-    atoms, and the particle's pixel size; Voronoi cells are capped at a/(2√2)·2 = 1.39 Å (the corner of a
-    bulk column's square cell), so rim columns do not integrate the vacuum.
+    atoms, and the particle's pixel size; Voronoi cells are capped at a/(2√2) = 1.39 Å (the half-diagonal of a
+    bulk column's square cell), so rim columns do not integrate the vacuum. Besides the phonon-averaged
+    image, each estimator counts the averages of K = 1, 2, 4, … of the image's configurations
+    (:func:`counting_by_subset_size`).
+
+    Parameters
+    ----------
+    library_configurations : int, optional
+        Phonon configurations of the library's bulk series (default: as many as the particle image).
+    cache_dir : path, optional
+        Cache root for the bulk series.
+    progress : bool
+        Show the bulk series' progress bar.
     """
+    from bench.library_subsets import counting_by_subset_size
+    from fitting import fit_columns, voronoi_scs
     from simulate.specimen_data import load_shipped
     from simulate.thickness_series import simulate_thickness_series
 
     particle = load_shipped("nanoparticle")
+    count = library_configurations or particle.recipe.microscope.phonon_configurations
     recipe = particle.recipe.microscope.replace(
         name="pt001-haadf-reduced-for-particle", slices_per_cell=1, max_thickness_atoms=12,
-        phonon_configurations=phonon_configurations)
-    series = simulate_thickness_series(recipe, cache_dir=cache_dir, progress=False)
+        phonon_configurations=count)
+    series = simulate_thickness_series(recipe, cache_dir=cache_dir, progress=progress)
     library = build_counting_library(series, pixel_size_angstrom=particle.pixel_size_angstrom)
-    return {"library": library.to_dict(),
-            "gaussian": counting_check(library, particle, "gaussian"),
-            "voronoi": counting_check(library, particle, "voronoi", max_radius_angstrom=1.39)}
+    positions, px = particle.columns.positions_angstrom, particle.pixel_size_angstrom
+    fit_options = library.options.get("fit_options", {})
+    measures = {"gaussian": lambda image: fit_columns(image, positions, px, **fit_options).scs[0],
+                "voronoi": lambda image: voronoi_scs(image, positions, px, max_radius=VORONOI_CAP_ANGSTROM)[0]}
+    # the library's own phonon noise: standard error of the series' cell-integrated SCS, relative
+    with np.errstate(invalid="ignore", divide="ignore"):
+        library_error = series.scs_standard_error_angstrom2 / series.scs_angstrom2
+    result = {"library": library.to_dict(), "library_series_metadata": series.metadata,
+              "library_standard_error_relative": [None if not np.isfinite(v) else float(v) for v in library_error],
+              "particle_configurations": int(len(particle.configuration_images)),
+              "particle_metadata": particle.metadata}
+    for estimator, measure in measures.items():
+        result[estimator] = counting_check(library, particle, estimator,
+                                           VORONOI_CAP_ANGSTROM if estimator == "voronoi" else None)
+        result[estimator]["subsets"] = counting_by_subset_size(
+            measure, particle.configuration_images, particle.columns.atoms_per_column, library.scs(estimator))
+    return result
 
 
-if __name__ == "__main__":  # python -m bench.library [phonon configurations of the library series]
-    import sys
+def markdown_tables(check: dict[str, Any]) -> str:
+    """The subset rows and the per-thickness scatter of :func:`shipped_nanoparticle_check` as Markdown."""
+    def cell(value, digits=1, scale=100.0):
+        return "–" if value is None else f"{scale * value:.{digits}f}"
 
-    print(json.dumps(shipped_nanoparticle_check(int(sys.argv[1]) if len(sys.argv) > 1 else 4), indent=1))
+    lines = ["| estimator | K | subsets | correct % (min–max) | predicted %: scatter / + bias | mean error | "
+             "RMS error |", "|---|---|---|---|---|---|---|"]
+    for estimator in ("gaussian", "voronoi"):
+        for row in check[estimator]["subsets"]["rows"]:
+            lines.append(
+                f"| {estimator} | {row['configurations']} | {row['subsets']} | {cell(row['fraction_correct'])} "
+                f"({cell(row['fraction_correct_min'])}–{cell(row['fraction_correct_max'])}) | "
+                f"{cell(row['predicted_fraction_scatter'])} / {cell(row['predicted_fraction_scatter_and_bias'])} | "
+                f"{row['mean_error_atoms']:+.3f} | {row['rms_error_atoms']:.3f} |")
+    lines += ["", "| atoms | columns | library step % (Gauss / Voronoi) | library SE % | σ₁ % (Gauss / Voronoi) | "
+              "bias % (Gauss / Voronoi) |", "|---|---|---|---|---|---|"]
+    gauss, voronoi = check["gaussian"]["subsets"]["per_true_count"], check["voronoi"]["subsets"]["per_true_count"]
+    library_error = check.get("library_standard_error_relative")
+    for n in gauss:
+        g, v = gauss[n], voronoi[n]
+        error = None if library_error is None or int(n) >= len(library_error) else library_error[int(n)]
+        lines.append(f"| {n} | {g['columns']} | {cell(g['library_step_relative'])} / "
+                     f"{cell(v['library_step_relative'])} | {cell(error)} | "
+                     f"{cell(g['scatter_one_configuration_relative'])} / "
+                     f"{cell(v['scatter_one_configuration_relative'])} | {cell(g['bias_relative'], 1)} / "
+                     f"{cell(v['bias_relative'], 1)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.library``: the counting check of the shipped nanoparticle image."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.library", description=main.__doc__)
+    parser.add_argument("--library-configurations", type=int, default=None,
+                        help="phonon configurations of the library's bulk series (default: the particle's)")
+    parser.add_argument("--cache-dir", type=Path, help="cache root (default $STEM_BENCH_CACHE or ~/.cache/...)")
+    parser.add_argument("--output", "-o", type=Path, help="write the full result as JSON here")
+    args = parser.parse_args(argv)
+    check = shipped_nanoparticle_check(args.library_configurations, args.cache_dir)
+    if args.output:
+        from simulate.cache import write_bytes_atomic
+
+        write_bytes_atomic(args.output, json.dumps(check, indent=1, sort_keys=True).encode())
+    for estimator in ("gaussian", "voronoi"):
+        c = check[estimator]
+        print(f"{estimator}: {100 * c['fraction_correct']:.1f} % of {c['columns']} columns correct, "
+              f"mean |error| {c['mean_abs_error_atoms']:.3f} atoms (all {check['particle_configurations']} "
+              "configurations averaged)")
+    print(markdown_tables(check))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -118,7 +118,8 @@ def _run_specimen(args: argparse.Namespace) -> int:
         Path(args.output).write_text(json.dumps(summary, indent=2))
     print(f"{args.kind}: {summary['image_shape'][0]}×{summary['image_shape'][1]} px of "
           f"{image.pixel_size_angstrom:.4f} Å, {summary['columns']} columns ({summary['atoms']} atoms, "
-          f"{summary['core_columns']} in the core region), fidelity {image.metadata.get('fidelity', '?')}")
+          f"{summary['core_columns']} in the core region), {len(image.configuration_images)} phonon "
+          f"configurations, fidelity {image.metadata.get('fidelity', '?')}")
     return 0
 
 

@@ -57,3 +57,18 @@ def test_roundtrip_and_errors(library, series, tmp_path):
         build_counting_library(series, max_atoms=7)
     with pytest.raises(ValueError, match="estimator"):
         library.scs("peak")
+
+
+def test_markdown_tables_list_every_subset_size_and_thickness():
+    from bench.library import markdown_tables
+    from bench.library_subsets import counting_by_subset_size
+
+    truth = np.tile(np.arange(1, 5), 10)
+    images = (truth + 0.1 * np.random.default_rng(3).standard_normal((4, truth.size)))[:, None, :]
+    subsets = counting_by_subset_size(lambda image: image[0], images, truth, np.arange(7.0))
+    check = {estimator: {"subsets": subsets} for estimator in ("gaussian", "voronoi")}
+    table = markdown_tables(check).splitlines()
+    rows = [line for line in table if line.startswith(("| gaussian", "| voronoi"))]
+    assert [line.split("|")[2].strip() for line in rows] == ["1", "2", "4"] * 2
+    assert sum(line.startswith(("| 1 |", "| 2 |", "| 3 |", "| 4 |")) for line in table) == 4
+    assert "| 4 | 10 | 25.0 / 25.0 | – |" in markdown_tables(check)  # step 1 of SCS 4; no library SE given

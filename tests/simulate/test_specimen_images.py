@@ -72,6 +72,32 @@ def test_cache_hit_does_not_simulate(particle_image, cache_dir, monkeypatch):
                                                 "prism_interpolation"}
 
 
+def test_more_configurations_resume_from_those_already_computed(particle_image, cache_dir, monkeypatch):
+    computed = []
+    build = specimen_images.build_measurement
+
+    def spy(specimen, recipe, configuration, scan_points=None):
+        computed.append(configuration)
+        return build(specimen, recipe, configuration, scan_points)
+
+    monkeypatch.setattr(specimen_images, "build_measurement", spy)
+    recipe = particle_image.recipe
+    two = dataclasses.replace(recipe, microscope=recipe.microscope.replace(phonon_configurations=2))
+    image = simulate_specimen_image("nanoparticle", two, SMALL_PARTICLE, cache_dir=cache_dir, progress=False)
+    assert computed == [1]  # configuration 0 comes from the 1-configuration run
+    assert np.array_equal(image.configuration_images[0], particle_image.configuration_images[0])
+    assert image.metadata["configurations_resumed_from_partial"] == 1
+    assert set(image.metadata["wall_time_per_configuration_s"]) == {"0", "1"}
+    (pieces,) = cache_dir.glob("nanoparticle-haadf-configurations/*/partial")
+    assert sorted(p.name for p in pieces.glob("*.npy")) == [
+        "configuration-0000.npy", "configuration-0001.npy"]  # kept for a later, larger count
+    assert json.loads((pieces / "configuration-0001.json").read_text())["wall_time_s"] > 0
+    computed.clear()
+    again = simulate_specimen_image("nanoparticle", two, SMALL_PARTICLE, cache_dir=cache_dir, progress=False,
+                                    use_cache=False)
+    assert computed == [0, 1] and np.allclose(again.configuration_images, image.configuration_images)
+
+
 def test_prism_without_interpolation_equals_plain_multislice():
     specimen = build_specimen("nanoparticle", NanoparticleSpecimen(diameter_cells=2.0, vacuum_angstrom=2.0))
     results = {}
@@ -124,6 +150,10 @@ def test_shipped_images_carry_truth_and_provenance(kind, columns, atoms, core, m
     assert shipped_path(kind).stat().st_size < 5e6
     assert shipped.metadata["fidelity"] == "reduced" and shipped.metadata["versions"]["abtem"] == "1.0.11"
     assert shipped.recipe == specimen_images.default_recipe(kind)
+    configurations = shipped.recipe.microscope.phonon_configurations
+    side = shipped.recipe.scan_points
+    assert shipped.configuration_images.shape == (configurations, side, side)
+    assert set(shipped.metadata["wall_time_per_configuration_s"]) == {str(k) for k in range(configurations)}
     truth = shipped.columns
     assert (len(truth.atoms_per_column), truth.atoms_per_column.sum(), truth.core_mask.sum()) == (columns, atoms, core)
     rebuilt = specimen_images._columns_in_image(build_specimen(kind), shipped.recipe)
