@@ -23,50 +23,17 @@ the ceiling set by the data and the library.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from bench.studies.presets import check_doses, check_integer, configure_preset, dose_block_tasks
+from bench.studies.presets import DistortedSpecimenPreset, configure_preset, dose_block_tasks
 from bench.tasks import Task
 
 STUDY = "atom-counting"
 
 
-@dataclass(frozen=True)
-class CountingPreset:
-    """Doses [e⁻/Å²], realisations, realisations per task, jitter, fit iteration cap, seed, bootstrap."""
-
-    name: str
-    doses: tuple[float, ...] = (5e2, 5e3, 5e4, 5e5)
-    realisations: int = 100
-    block_size: int = 25
-    jitter_sigma_angstrom: float = 0.05
-    jitter_phi: float = 0.5
-    # fit protocol (see the module docstring): search/bound radius as a fraction of the nearest-neighbour
-    # distance, objective tolerance in units of one pixel's noise, iteration cap
-    search_radius_fraction: float = 0.25
-    objective_tolerance: float = 1e-6
-    max_iterations: int = 300
-    seed: int = 2023
-    bootstrap: int = 1000
-
-    def __post_init__(self) -> None:
-        check_doses(self.doses)
-        check_integer("realisations", self.realisations, 2)
-        check_integer("block_size", self.block_size, 1)
-        check_integer("max_iterations", self.max_iterations, 1)
-        if not 0 < self.search_radius_fraction < 0.5:
-            raise ValueError(f"search_radius_fraction={self.search_radius_fraction!r} must lie in (0, 0.5): a "
-                             "larger radius lets two columns start on the same peak")
-        if not self.objective_tolerance > 0:
-            raise ValueError(f"objective_tolerance={self.objective_tolerance!r} must be positive")
-
-    def to_config(self) -> dict[str, Any]:
-        config = asdict(self)
-        config["doses"] = [float(d) for d in self.doses]
-        return config
+CountingPreset = DistortedSpecimenPreset  # one protocol for both distorted-specimen studies
 
 
 PRESETS = {

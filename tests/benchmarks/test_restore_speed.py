@@ -3,7 +3,7 @@ them) through :func:`restore.inference.restore_image`, with the CPU's Winograd d
 model's direct convolutions.
 
 Run: ``python -m pytest -m benchmark tests/benchmarks/test_restore_speed.py``; select sizes with ``-k``.
-The TensorFlow reference (the published tk_r_em) is timed by ``tests/benchmarks/tk_r_em_reference.py``.
+The TensorFlow reference (the published tk_r_em) is timed by ``tests/benchmarks/tensorflow_reference_timing.py``.
 """
 import numpy as np
 import pytest

@@ -4,7 +4,7 @@ Not a test and not a project dependency: run it with a separate environment that
 user's own ``pip download tk_r_em==1.0.4`` copy (never committed), e.g.::
 
     python -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install tensorflow-cpu==2.15.1
-    /tmp/tfenv/bin/python tests/benchmarks/tk_r_em_reference.py SAVEDMODEL_DIR THREADS SIZE REPEATS [OUT.npy]
+    /tmp/tfenv/bin/python tests/benchmarks/tensorflow_reference_timing.py SAVEDMODEL_DIR THREADS SIZE REPEATS [OUT.npy]
 
 SAVEDMODEL_DIR is ``tk_r_em/models/sfr_hrstem`` of the unpacked sdist. The input is the same seeded
 Poisson(5) image as ``tests/benchmarks/test_restore_speed.py``'s ``_image``; the whole image is restored in
