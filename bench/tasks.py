@@ -230,6 +230,19 @@ class ResultStore:
         write_table_atomic(path, table)
         return path
 
+    def write_examples(self, images: dict[str, np.ndarray], index: list[dict]) -> None:
+        """Example images for the report (``examples.npz``) and their description (``examples.json``)."""
+        write_arrays_atomic(self.directory / "examples.npz", images)
+        write_json_atomic(self.directory / "examples.json", index)
+
+    def write_summary(self, summarise: Callable) -> Any:
+        """Collect the finished tasks as ``realisations``, write ``summary`` = ``summarise(realisations)``."""
+        table = self.read_tasks()
+        self.write_table("realisations", table)
+        summary = summarise(table)
+        self.write_table("summary", summary)
+        return summary
+
     def read_table(self, name: str):
         import pandas as pd
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.studies.presets import DistortedSpecimenPreset, configure_preset, dose_block_tasks
+from bench.studies.presets import DISTORTED_SPECIMEN_PRESETS, DistortedSpecimenPreset, configure_preset, dose_block_tasks
 from bench.tasks import Task
 
 STUDY = "atom-counting"
@@ -36,10 +36,7 @@ STUDY = "atom-counting"
 CountingPreset = DistortedSpecimenPreset  # one protocol for both distorted-specimen studies
 
 
-PRESETS = {
-    "paper": CountingPreset(name="paper"),
-    "quick": CountingPreset(name="quick", realisations=10, block_size=5),
-}
+PRESETS = DISTORTED_SPECIMEN_PRESETS
 DEFAULT_PRESET = "quick"
 
 
@@ -166,7 +163,7 @@ def summarise(table, preset: CountingPreset, noise_free_correct_fraction: float 
 def execute(preset: CountingPreset, specimen_image, series, methods, store, *, scheduler=None, workers=None,
             progress=True, on_task_done=None):
     """Run (or resume) the study; write ``library.json``, ``realisations``, ``summary`` and examples."""
-    from bench.tasks import run_tasks, write_arrays_atomic, write_json_atomic
+    from bench.tasks import run_tasks, write_json_atomic
 
     ref = reference(specimen_image, series, preset)
     write_json_atomic(store.directory / "library.json", ref["library_record"])
@@ -181,10 +178,5 @@ def execute(preset: CountingPreset, specimen_image, series, methods, store, *, s
             images[f"{task.key}__positions"] = arrays["fitted_positions"]
             index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
                           "dose_e_per_A2": task.params["dose"], "pixel_size_angstrom": ref["pixel_size"]})
-    write_arrays_atomic(store.directory / "examples.npz", images)
-    write_json_atomic(store.directory / "examples.json", index)
-    table = store.read_tasks()
-    store.write_table("realisations", table)
-    summary = summarise(table, preset, ref["noise_free_correct_fraction"])
-    store.write_table("summary", summary)
-    return summary
+    store.write_examples(images, index)
+    return store.write_summary(lambda table: summarise(table, preset, ref["noise_free_correct_fraction"]))

@@ -155,7 +155,7 @@ def summarise(table, preset: DenoisePreset):
 def execute(preset: DenoisePreset, methods, store, *, scheduler=None, workers=None, progress=True,
             on_task_done=None):
     """Run (or resume) the study into ``store``; write ``realisations``, ``summary`` and examples."""
-    from bench.tasks import run_tasks, write_arrays_atomic, write_json_atomic
+    from bench.tasks import run_tasks
 
     tasks = plan(preset, methods)
     run_tasks(tasks, run_task, store, scheduler=scheduler, workers=workers, progress=progress,
@@ -172,10 +172,5 @@ def execute(preset: DenoisePreset, methods, store, *, scheduler=None, workers=No
         if clean_key not in images:
             images[clean_key] = arrays["clean"]
             index.append({"key": clean_key, "kind": "clean", "method": None, "modality": task.params["modality"]})
-    write_arrays_atomic(store.directory / "examples.npz", images)
-    write_json_atomic(store.directory / "examples.json", index)
-    table = store.read_tasks()
-    store.write_table("realisations", table)
-    summary = summarise(table, preset)
-    store.write_table("summary", summary)
-    return summary
+    store.write_examples(images, index)
+    return store.write_summary(lambda table: summarise(table, preset))

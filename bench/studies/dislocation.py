@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.studies.presets import DistortedSpecimenPreset, configure_preset, dose_block_tasks
+from bench.studies.presets import DISTORTED_SPECIMEN_PRESETS, DistortedSpecimenPreset, configure_preset, dose_block_tasks
 from bench.tasks import Task
 
 STUDY = "dislocation"
@@ -30,10 +30,7 @@ STUDY = "dislocation"
 DislocationPreset = DistortedSpecimenPreset  # one protocol for both distorted-specimen studies
 
 
-PRESETS = {
-    "paper": DislocationPreset(name="paper"),
-    "quick": DislocationPreset(name="quick", realisations=10, block_size=5),
-}
+PRESETS = DISTORTED_SPECIMEN_PRESETS
 DEFAULT_PRESET = "quick"
 
 
@@ -160,7 +157,7 @@ def execute(preset: DislocationPreset, specimen_image, methods, store, *, schedu
     """Run (or resume) the study; write ``realisations``, ``summary``, ``reference`` and examples."""
     import pandas as pd
 
-    from bench.tasks import run_tasks, write_arrays_atomic, write_json_atomic
+    from bench.tasks import run_tasks
 
     ref = reference(specimen_image, preset)
     store.write_table("reference", pd.DataFrame({
@@ -179,10 +176,5 @@ def execute(preset: DislocationPreset, specimen_image, methods, store, *, schedu
             index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
                           "dose_e_per_A2": task.params["dose"], "pixel_size_angstrom": ref["pixel_size"],
                           **burgers_check(ref["columns"], arrays["fitted_positions"])})
-    write_arrays_atomic(store.directory / "examples.npz", images)
-    write_json_atomic(store.directory / "examples.json", index)
-    table = store.read_tasks()
-    store.write_table("realisations", table)
-    summary = summarise(table, preset)
-    store.write_table("summary", summary)
-    return summary
+    store.write_examples(images, index)
+    return store.write_summary(lambda table: summarise(table, preset))

@@ -312,7 +312,6 @@ def summarise(tasks_table, crlb_table, reference_table, preset: PrecisionPreset)
 
 def write_examples(store, tasks, references) -> None:
     """Gather the example images of finished tasks into ``examples.npz`` with an ``examples.json`` index."""
-    from bench.tasks import write_arrays_atomic, write_json_atomic
 
     images, index = {}, []
     shown = sorted({t.params["atoms"] for t in tasks if t.params["example"]})
@@ -330,8 +329,7 @@ def write_examples(store, tasks, references) -> None:
         images[task.key] = arrays["restored"]
         index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
                       "dose_e_per_A2": task.params["dose"], "atoms_per_column": task.params["atoms"]})
-    write_arrays_atomic(store.directory / "examples.npz", images)
-    write_json_atomic(store.directory / "examples.json", index)
+    store.write_examples(images, index)
 
 
 def execute(preset: PrecisionPreset, series, methods, store, *, scheduler=None, workers=None, progress=True,

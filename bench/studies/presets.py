@@ -104,3 +104,8 @@ class DistortedSpecimenPreset:
         config["doses"] = [float(d) for d in self.doses]
         return config
 
+
+DISTORTED_SPECIMEN_PRESETS = {
+    "paper": DistortedSpecimenPreset(name="paper"),
+    "quick": DistortedSpecimenPreset(name="quick", realisations=10, block_size=5),
+}
