@@ -9,6 +9,7 @@ tabulated: the volume 2πηρ² of a Gaussian model fitted to the noise-free lib
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,113 @@ class CountingLibrary:
 # Voronoi cells of the particle's columns are capped at a/(2√2) = 1.39 Å (the half-diagonal of a bulk column's
 # square cell), so that rim columns do not integrate the vacuum around them.
 VORONOI_CAP_ANGSTROM = 1.39
+
+
+# A bulk configuration scans one unit cell, so its SCS scatters by ≈ 10 % between configurations; 128 bring the
+# library's standard error to ≈ 1 % (0.7–1.2 % for 2–11 atoms), below the particle's own 16-configuration scatter.
+LIBRARY_PHONON_CONFIGURATIONS = 128
+
+# The HAADF intensity of these recipes changes by ≈ 3 % when the potential sampling changes by 7 %
+# (docs/specimens.md): a library must be simulated within 0.5 % of its image's sampling.
+SAMPLING_TOLERANCE = 0.005
+
+
+def _rebuild_specimen(image):
+    """The abTEM specimen of a :class:`~simulate.specimen_images.SpecimenImage` (its cell fixes the grid)."""
+    from simulate.dislocation import DislocationSpecimen
+    from simulate.nanoparticle import NanoparticleSpecimen
+    from simulate.specimen_images import build_specimen
+
+    values = dict(image.specimen)
+    if image.kind == "dislocation":
+        values["elastic_constants_gpa"] = tuple(values["elastic_constants_gpa"])
+        return build_specimen(image.kind, DislocationSpecimen(**values))
+    return build_specimen(image.kind, NanoparticleSpecimen(**values))
+
+
+def _nearest_fft_friendly(points: float) -> list[int]:
+    """The FFT-friendly grid sizes just below and above ``points``."""
+    from simulate.recipe import fft_friendly_size
+
+    below = int(points)
+    while below > 2 and fft_friendly_size(below) != below:
+        below -= 1
+    return [below, fft_friendly_size(math.ceil(points))]
+
+
+def matched_library_recipe(image, max_atoms: int, phonon_configurations: int | None = None):
+    """The bulk Pt [001] recipe whose thickness series can count the columns of a specimen image.
+
+    Same microscope (probe, detector, phonons, potential), slices of the same thickness, and the same
+    potential sampling: the recipe's ``potential_sampling_angstrom`` is only an upper bound, and a 44.84 Å
+    particle cell and a 15.70 Å bulk supercell round it to different grids (0.0467 vs 0.0500 Å for the shipped
+    particle), which alone moves the bulk SCS by 3 %. The supercell (4–6 cells) and its grid are chosen to
+    match the image's actual sampling.
+
+    Parameters
+    ----------
+    image : simulate.specimen_images.SpecimenImage
+    max_atoms : int
+        Thickest library entry [atoms per column].
+    phonon_configurations : int, optional
+        Frozen-phonon configurations of the series (default :data:`LIBRARY_PHONON_CONFIGURATIONS`).
+
+    Returns
+    -------
+    simulate.recipe.HAADFRecipe
+
+    Raises
+    ------
+    ValueError
+        If the image's slices do not divide the bulk unit cell (e.g. the [112] dislocation), or no supercell
+        grid comes within 0.5 % of the image's sampling.
+    """
+    from simulate.specimen_images import potential_sampling_angstrom
+
+    specimen = _rebuild_specimen(image)
+    micro = image.recipe.microscope
+    a = micro.lattice_constant_angstrom
+    slice_thickness = image.recipe.planes_per_slice * specimen.plane_spacing_angstrom
+    slices_per_cell = a / slice_thickness
+    if abs(slices_per_cell - round(slices_per_cell)) > 1e-6 or round(slices_per_cell) < 1:
+        raise ValueError(f"the {image.kind} image's slices of {slice_thickness:.3f} Å do not divide the Pt [001] "
+                         f"cell (a = {a} Å): a bulk library cannot reproduce its slicing; count images sliced in "
+                         "a/2 or a")
+    target = potential_sampling_angstrom(specimen, image.recipe)
+    choices = [(abs(cells * a / grid / target - 1.0), cells, grid)
+               for cells in (4, 5, 6) for grid in _nearest_fft_friendly(cells * a / target)]
+    close = [c for c in choices if c[0] <= SAMPLING_TOLERANCE / 2]
+    mismatch, cells, grid = min(close, key=lambda c: c[1]) if close else min(choices)
+    if mismatch > SAMPLING_TOLERANCE:
+        raise ValueError(f"no 4–6-cell bulk grid comes within {100 * SAMPLING_TOLERANCE} % of the image's potential "
+                         f"sampling {target:.5f} Å (best {100 * mismatch:.2f} %); simulate the image on another grid")
+    return micro.replace(name=f"pt001-haadf-library-for-{image.kind}", slices_per_cell=int(round(slices_per_cell)),
+                         lateral_cells=cells, potential_sampling_angstrom=cells * a / grid,
+                         max_thickness_atoms=int(max_atoms),
+                         phonon_configurations=int(phonon_configurations or LIBRARY_PHONON_CONFIGURATIONS))
+
+
+def check_library_matches(library: "CountingLibrary", image) -> None:
+    """Raise ``ValueError`` unless the library was simulated with the image's microscope, slicing, potential
+    sampling and pixel size (a mismatch biases every count; see :func:`matched_library_recipe`)."""
+    from simulate.recipe import HAADFRecipe
+
+    expected = matched_library_recipe(image, max_atoms=1)
+    used = HAADFRecipe.from_dict(library.recipe)
+    problems = [f"{name} {getattr(used, name)!r} instead of {getattr(expected, name)!r}"
+                for name in ("energy_kv", "convergence_semiangle_mrad", "detector_inner_mrad", "detector_outer_mrad",
+                             "slice_thickness_angstrom", "phonon_rms_displacement_angstrom", "parametrization",
+                             "projection")
+                if getattr(used, name) != getattr(expected, name)]
+    if abs(used.actual_sampling_angstrom / expected.actual_sampling_angstrom - 1.0) > SAMPLING_TOLERANCE:
+        problems.append(f"potential sampling {used.actual_sampling_angstrom:.5f} Å instead of "
+                        f"{expected.actual_sampling_angstrom:.5f} Å")
+    pixel = library.options.get("pixel_size_angstrom")
+    if pixel is None or abs(pixel / image.pixel_size_angstrom - 1.0) > 1e-6:
+        problems.append(f"pixel size {pixel!r} Å instead of {image.pixel_size_angstrom} Å")
+    if problems:
+        raise ValueError(f"the counting library does not match the {image.kind} image: {'; '.join(problems)}; "
+                         "build it from the series of bench.library.matched_library_recipe(image, …)")
 
 
 def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_angstrom: float,
@@ -183,9 +291,15 @@ def counting_check(library: CountingLibrary, image, estimator: str,
     dict
         ``fraction_correct``, ``mean_abs_error_atoms``, and per true atom count the number of columns and
         the mean counted value.
+
+    Raises
+    ------
+    ValueError
+        If the library does not match the image's microscope, slicing, potential sampling or pixel size.
     """
     from fitting import count_by_library, voronoi_scs
 
+    check_library_matches(library, image)
     positions, truth = image.columns.positions_angstrom, image.columns.atoms_per_column
     if estimator == "voronoi":
         scs = voronoi_scs(image.image, positions, image.pixel_size_angstrom, max_radius=max_radius_angstrom)[0]
@@ -203,8 +317,8 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
                                progress: bool = False) -> dict[str, Any]:
     """Count the shipped noise-free nanoparticle image with a library of the same (reduced) microscope.
 
-    The bulk series uses the particle's microscope and its a-thick slices (``slices_per_cell=1``), 0 … 12
-    atoms, and the particle's pixel size; Voronoi cells are capped at a/(2√2) = 1.39 Å (the half-diagonal of a
+    The bulk series (:func:`matched_library_recipe`) uses the particle's microscope, its a-thick slices and its
+    potential sampling, 0 … 12 atoms, and the particle's pixel size; Voronoi cells are capped at a/(2√2) = 1.39 Å (the half-diagonal of a
     bulk column's square cell), so rim columns do not integrate the vacuum. Besides the phonon-averaged
     image, each estimator counts the averages of K = 1, 2, 4, … of the image's configurations
     (:func:`counting_by_subset_size`).
@@ -212,7 +326,7 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     Parameters
     ----------
     library_configurations : int, optional
-        Phonon configurations of the library's bulk series (default: as many as the particle image).
+        Phonon configurations of the library's bulk series (default :data:`LIBRARY_PHONON_CONFIGURATIONS`).
     cache_dir : path, optional
         Cache root for the bulk series.
     progress : bool
@@ -224,10 +338,7 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     from simulate.thickness_series import simulate_thickness_series
 
     particle = load_shipped("nanoparticle")
-    count = library_configurations or particle.recipe.microscope.phonon_configurations
-    recipe = particle.recipe.microscope.replace(
-        name="pt001-haadf-reduced-for-particle", slices_per_cell=1, max_thickness_atoms=12,
-        phonon_configurations=count)
+    recipe = matched_library_recipe(particle, max_atoms=12, phonon_configurations=library_configurations)
     series = simulate_thickness_series(recipe, cache_dir=cache_dir, progress=progress)
     library = build_counting_library(series, pixel_size_angstrom=particle.pixel_size_angstrom)
     positions, px = particle.columns.positions_angstrom, particle.pixel_size_angstrom
@@ -249,42 +360,16 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     return result
 
 
-def markdown_tables(check: dict[str, Any]) -> str:
-    """The subset rows and the per-thickness scatter of :func:`shipped_nanoparticle_check` as Markdown."""
-    def cell(value, digits=1, scale=100.0):
-        return "–" if value is None else f"{scale * value:.{digits}f}"
-
-    lines = ["| estimator | K | subsets | correct % (min–max) | predicted %: scatter / + bias | mean error | "
-             "RMS error |", "|---|---|---|---|---|---|---|"]
-    for estimator in ("gaussian", "voronoi"):
-        for row in check[estimator]["subsets"]["rows"]:
-            lines.append(
-                f"| {estimator} | {row['configurations']} | {row['subsets']} | {cell(row['fraction_correct'])} "
-                f"({cell(row['fraction_correct_min'])}–{cell(row['fraction_correct_max'])}) | "
-                f"{cell(row['predicted_fraction_scatter'])} / {cell(row['predicted_fraction_scatter_and_bias'])} | "
-                f"{row['mean_error_atoms']:+.3f} | {row['rms_error_atoms']:.3f} |")
-    lines += ["", "| atoms | columns | library step % (Gauss / Voronoi) | library SE % | σ₁ % (Gauss / Voronoi) | "
-              "bias % (Gauss / Voronoi) |", "|---|---|---|---|---|---|"]
-    gauss, voronoi = check["gaussian"]["subsets"]["per_true_count"], check["voronoi"]["subsets"]["per_true_count"]
-    library_error = check.get("library_standard_error_relative")
-    for n in gauss:
-        g, v = gauss[n], voronoi[n]
-        error = None if library_error is None or int(n) >= len(library_error) else library_error[int(n)]
-        lines.append(f"| {n} | {g['columns']} | {cell(g['library_step_relative'])} / "
-                     f"{cell(v['library_step_relative'])} | {cell(error)} | "
-                     f"{cell(g['scatter_one_configuration_relative'])} / "
-                     f"{cell(v['scatter_one_configuration_relative'])} | {cell(g['bias_relative'], 1)} / "
-                     f"{cell(v['bias_relative'], 1)} |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.library``: the counting check of the shipped nanoparticle image."""
     import argparse
 
+    from bench.library_subsets import markdown_tables
+
     parser = argparse.ArgumentParser(prog="python -m bench.library", description=main.__doc__)
     parser.add_argument("--library-configurations", type=int, default=None,
-                        help="phonon configurations of the library's bulk series (default: the particle's)")
+                        help="phonon configurations of the library's bulk series "
+                             f"(default {LIBRARY_PHONON_CONFIGURATIONS})")
     parser.add_argument("--cache-dir", type=Path, help="cache root (default $STEM_BENCH_CACHE or ~/.cache/...)")
     parser.add_argument("--output", "-o", type=Path, help="write the full result as JSON here")
     args = parser.parse_args(argv)

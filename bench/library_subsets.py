@@ -147,3 +147,32 @@ def counting_by_subset_size(measure: Callable[[np.ndarray], np.ndarray], configu
             "bias_relative": float(np.median(bias[truth == n]) / table[n]) if table[n] > 0 else None}
     return {"configurations": int(len(images)), "columns": int(len(truth)), "rows": rows,
             "per_true_count": per_count}
+
+
+def markdown_tables(check: dict[str, Any]) -> str:
+    """The subset rows and the per-thickness scatter of :func:`bench.library.shipped_nanoparticle_check` as Markdown."""
+    def cell(value, digits=1, scale=100.0):
+        return "–" if value is None else f"{scale * value:.{digits}f}"
+
+    lines = ["| estimator | K | subsets | correct % (min–max) | predicted %: scatter / + bias | mean error | "
+             "RMS error |", "|---|---|---|---|---|---|---|"]
+    for estimator in ("gaussian", "voronoi"):
+        for row in check[estimator]["subsets"]["rows"]:
+            lines.append(
+                f"| {estimator} | {row['configurations']} | {row['subsets']} | {cell(row['fraction_correct'])} "
+                f"({cell(row['fraction_correct_min'])}–{cell(row['fraction_correct_max'])}) | "
+                f"{cell(row['predicted_fraction_scatter'])} / {cell(row['predicted_fraction_scatter_and_bias'])} | "
+                f"{row['mean_error_atoms']:+.3f} | {row['rms_error_atoms']:.3f} |")
+    lines += ["", "| atoms | columns | library step % (Gauss / Voronoi) | library SE % | σ₁ % (Gauss / Voronoi) | "
+              "bias % (Gauss / Voronoi) |", "|---|---|---|---|---|---|"]
+    gauss, voronoi = check["gaussian"]["subsets"]["per_true_count"], check["voronoi"]["subsets"]["per_true_count"]
+    library_error = check.get("library_standard_error_relative")
+    for n in gauss:
+        g, v = gauss[n], voronoi[n]
+        error = None if library_error is None or int(n) >= len(library_error) else library_error[int(n)]
+        lines.append(f"| {n} | {g['columns']} | {cell(g['library_step_relative'])} / "
+                     f"{cell(v['library_step_relative'])} | {cell(error)} | "
+                     f"{cell(g['scatter_one_configuration_relative'])} / "
+                     f"{cell(v['scatter_one_configuration_relative'])} | {cell(g['bias_relative'], 1)} / "
+                     f"{cell(v['bias_relative'], 1)} |")
+    return "\n".join(lines)

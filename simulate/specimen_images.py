@@ -152,6 +152,13 @@ def grid_points(specimen: Specimen, recipe: SpecimenImageRecipe) -> tuple[int, i
     return tuple(factor * fft_friendly_size(math.ceil(e / step / factor - 1e-9)) for e in extent)
 
 
+def potential_sampling_angstrom(specimen: Specimen, recipe: SpecimenImageRecipe) -> float:
+    """Actual potential sampling [Å] of the simulation (the coarser of x and y): the HAADF intensity depends on it
+    by several % at these samplings, so a counting library must be simulated on the same one."""
+    extent = specimen.atoms.cell.lengths()[:2]
+    return float(max(e / g for e, g in zip(extent, grid_points(specimen, recipe))))
+
+
 def check_geometry(specimen: Specimen, recipe: SpecimenImageRecipe) -> None:
     """Raise ``ValueError`` if the scan leaves the cell or the detector lies beyond the simulated cutoff."""
     extent = specimen.atoms.cell.lengths()[:2]

@@ -86,6 +86,11 @@ class ThicknessSeries:
         return values.mean(axis=-1)
 
     @property
+    def configuration_scs_angstrom2(self) -> np.ndarray:
+        """Cell-integrated SCS per column of each phonon configuration [Å²], shape (K, T)."""
+        return self._cell_means * area_per_column(self.recipe.lattice_constant_angstrom)
+
+    @property
     def scs_angstrom2(self) -> np.ndarray:
         """Exact cell-integrated scattering cross section per column [Å²]: mean cell intensity × a²/4."""
         return self._cell_means.mean(axis=0) * area_per_column(self.recipe.lattice_constant_angstrom)

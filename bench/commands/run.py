@@ -202,13 +202,13 @@ def run_atom_counting(args: argparse.Namespace, *, methods=None, note=None, on_t
     if methods is None:
         methods, note = build_methods(args.methods, args.model, args.device)
     specimen = load_shipped("nanoparticle")
-    # The library must come from the image's own microscope (probe, detector, sampling, phonons): simulate
-    # (or load from the cache) the bulk thickness series of that microscope up to a little past the thickest
-    # column.
+    # The library must come from the image's own microscope, slicing and potential sampling: simulate (or
+    # load from the cache) that bulk thickness series up to a little past the thickest column.
+    from bench.library import matched_library_recipe
     from simulate.thickness_series import simulate_thickness_series
 
     thickest = int(specimen.columns.atoms_per_column.max())
-    series = simulate_thickness_series(specimen.recipe.microscope.replace(max_thickness_atoms=thickest + 2),
+    series = simulate_thickness_series(matched_library_recipe(specimen, max_atoms=thickest + 2),
                                        scheduler=args.scheduler, progress=not args.quiet)
     output = _output_directory(args, study.STUDY, preset)
     config = {**preset.to_config(), "specimen": specimen.specimen, "recipe": specimen.recipe.to_dict(),

@@ -66,7 +66,7 @@ def _run_thickness_series(args: argparse.Namespace) -> int:
 
 
 def _run_convergence(args: argparse.Namespace) -> int:
-    from simulate.convergence import phonon_convergence, supercell_wrap_check
+    from simulate.convergence import phonon_convergence, potential_sampling_check, supercell_wrap_check
     from simulate.thickness_series import simulate_thickness_series
 
     recipe = _thickness_recipe(args)
@@ -79,6 +79,11 @@ def _run_convergence(args: argparse.Namespace) -> int:
         "supercell_wrap": supercell_wrap_check(recipe, widths, phonon_configurations=args.wrap_configurations,
                                                cache_dir=args.cache_dir, progress=not args.quiet),
     }
+    if args.grid_points:
+        grids = tuple(int(v) for v in args.grid_points.split(","))
+        report["potential_sampling"] = potential_sampling_check(
+            recipe.replace(max_thickness_atoms=min(recipe.max_thickness_atoms, args.sampling_max_atoms)), grids,
+            cache_dir=args.cache_dir, progress=not args.quiet)
     text = json.dumps(report, indent=2)
     if args.output:
         Path(args.output).write_text(text)
@@ -165,4 +170,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="convergence: supercell widths to compare [unit cells] (default 3,4,6)")
     parser.add_argument("--wrap-configurations", type=int, default=None,
                         help="convergence: phonon configurations per supercell width (default: the recipe's)")
+    parser.add_argument("--grid-points", default="",
+                        help="convergence: potential grids to compare across the supercell, e.g. 480,540,600,672 "
+                             "(the largest is the reference; default: none)")
+    parser.add_argument("--sampling-max-atoms", type=int, default=12,
+                        help="convergence: thickest column of the potential-sampling comparison (default 12)")
     parser.set_defaults(handler=_handle)

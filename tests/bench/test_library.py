@@ -60,7 +60,7 @@ def test_roundtrip_and_errors(library, series, tmp_path):
 
 
 def test_markdown_tables_list_every_subset_size_and_thickness():
-    from bench.library import markdown_tables
+    from bench.library_subsets import markdown_tables
     from bench.library_subsets import counting_by_subset_size
 
     truth = np.tile(np.arange(1, 5), 10)
@@ -72,3 +72,49 @@ def test_markdown_tables_list_every_subset_size_and_thickness():
     assert [line.split("|")[2].strip() for line in rows] == ["1", "2", "4"] * 2
     assert sum(line.startswith(("| 1 |", "| 2 |", "| 3 |", "| 4 |")) for line in table) == 4
     assert "| 4 | 10 | 25.0 / 25.0 | – |" in markdown_tables(check)  # step 1 of SCS 4; no library SE given
+
+
+def test_matched_recipe_reproduces_the_particle_slicing_and_sampling():
+    from bench.library import matched_library_recipe
+    from simulate.specimen_data import load_shipped
+
+    particle = load_shipped("nanoparticle")
+    recipe = matched_library_recipe(particle, max_atoms=12, phonon_configurations=3)
+    micro = particle.recipe.microscope
+    # the shipped particle: a 44.84 Å cell on a 960² grid, a-thick slices (two a/2 planes each)
+    assert abs(recipe.actual_sampling_angstrom / (44.84 / 960) - 1.0) < 0.005
+    assert recipe.slice_thickness_angstrom == micro.lattice_constant_angstrom
+    assert (recipe.detector_outer_mrad, recipe.phonon_configurations, recipe.max_thickness_atoms) == (
+        micro.detector_outer_mrad, 3, 12)
+    # the particle's own microscope recipe samples its 15.70 Å supercell at 0.04905 Å (320²): 5 % coarser
+    assert micro.actual_sampling_angstrom / recipe.actual_sampling_angstrom > 1.04
+
+
+def test_a_mismatched_library_is_refused():
+    from bench.library import check_library_matches, counting_check, matched_library_recipe
+    from simulate.specimen_data import load_shipped
+
+    particle = load_shipped("nanoparticle")
+    scs = np.linspace(0.0, 0.12, 13)
+    stale = CountingLibrary(np.arange(13), scs, scs, particle.recipe.microscope.to_dict(),
+                            {"pixel_size_angstrom": particle.pixel_size_angstrom})
+    with pytest.raises(ValueError, match="potential sampling 0.04905 Å instead of 0.04671 Å") as error:
+        counting_check(stale, particle, "voronoi")
+    assert "slice_thickness_angstrom 1.962 instead of 3.924" in str(error.value)
+    matched = CountingLibrary(np.arange(13), scs, scs, matched_library_recipe(particle, 12).to_dict(),
+                              {"pixel_size_angstrom": 0.2})
+    with pytest.raises(ValueError, match="pixel size 0.2 Å"):
+        check_library_matches(matched, particle)
+    with pytest.raises(ValueError, match="slices of 2.403 Å do not divide"):
+        matched_library_recipe(load_shipped("dislocation"), max_atoms=8)
+
+
+def test_bulk_scs_depends_on_the_potential_sampling(tmp_path):
+    # Why the library must share the image's grid: the same crystal on a 6 % finer potential grid gives a
+    # different SCS (noise-free, no phonons, the detector inside both cutoffs; measured −2.2 … 0 % here, and
+    # +3 % for the phonon-averaged particle recipe between 0.0490 and 0.0467 Å: docs/specimens.md).
+    coarse = RECIPE.replace(potential_sampling_angstrom=11.772 / 240)
+    fine = RECIPE.replace(potential_sampling_angstrom=11.772 / 256)
+    scs = [simulate_thickness_series(r, cache_dir=tmp_path, progress=False).scs_angstrom2[1:] for r in (coarse, fine)]
+    assert (coarse.grid_points, fine.grid_points) == (240, 256)
+    assert np.max(np.abs(scs[1] / scs[0] - 1.0)) > 0.01
