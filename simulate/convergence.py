@@ -1,6 +1,6 @@
 """Convergence checks of a thickness-series recipe: probe wrap-around, potential sampling and frozen phonons.
 
-Both checks return plain dictionaries of measured numbers that ``bench simulate convergence`` writes to
+The checks return plain dictionaries of measured numbers that ``bench simulate convergence`` writes to
 JSON and that docs/thickness_series.md quotes.
 """
 from __future__ import annotations
@@ -92,7 +92,7 @@ def potential_sampling_check(
     -------
     dict
         Per grid: sampling [Å], cutoff [mrad], SCS ratio to the reference per thickness ≥ 1 atom, its mean and
-        the largest paired standard error of that ratio (NaN with one configuration).
+        the largest paired standard error of that ratio (None with one configuration).
 
     Raises
     ------
