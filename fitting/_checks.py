@@ -55,6 +55,15 @@ def as_positions(positions, n_images: int | None = None, name: str = "positions"
     return np.array(array)
 
 
+def shared_positions(positions, shape: tuple[int, int], pixel_size: float) -> np.ndarray:
+    """Return one (N, 2) float64 position set [Å] shared by all images, checked to lie inside the image."""
+    points = as_positions(positions)
+    if points.shape[0] != 1:
+        raise ValueError(f"positions must be one (N, 2) set shared by all images, got shape {np.shape(positions)}")
+    check_inside(points[0], shape, pixel_size)
+    return points[0]
+
+
 def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size: float, name: str = "positions"):
     """Raise if any (x, y) [Å] lies outside the field of view [-Δ/2, (W - 1/2)·Δ] × [-Δ/2, (H - 1/2)·Δ]."""
     height, width = shape

@@ -113,11 +113,7 @@ def snap_to_peaks(images, positions, pixel_size, *, radius, smoothing=None):
 
     stack = _checks.as_image_stack(images)
     pixel_size = _checks.check_pixel_size(pixel_size)
-    points = _checks.as_positions(positions)
-    if points.shape[0] != 1:
-        raise ValueError(f"positions must be one (N, 2) set shared by all images, got shape {np.shape(positions)}")
-    points = points[0]
-    _checks.check_inside(points, stack.shape[1:], pixel_size)
+    points = _checks.shared_positions(positions, stack.shape[1:], pixel_size)
     if not (np.isfinite(radius) and radius > 0):
         raise ValueError(f"radius must be a positive distance in Å, got {radius!r}")
     sigma_px = 1.0 if smoothing is None else float(smoothing) / pixel_size

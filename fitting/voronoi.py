@@ -48,11 +48,7 @@ def voronoi_scs(images, positions, pixel_size, *, background=0.0, max_radius=Non
     """
     stack = _checks.as_image_stack(images)
     pixel_size = _checks.check_pixel_size(pixel_size)
-    points = _checks.as_positions(positions)
-    if points.shape[0] != 1:
-        raise ValueError(f"positions must be one (N, 2) set shared by all images, got shape {np.shape(positions)}")
-    points = points[0]
-    _checks.check_inside(points, stack.shape[1:], pixel_size)
+    points = _checks.shared_positions(positions, stack.shape[1:], pixel_size)
     if max_radius is not None and not max_radius > 0:
         raise ValueError(f"max_radius must be a positive radius in Å or None, got {max_radius!r}")
     labels = voronoi_cells(stack.shape[1:], points, pixel_size, max_radius).ravel()

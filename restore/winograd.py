@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restore.models.cgrdn import CGRDN, ResidualDenseBlock, normalisation
+from restore.models.cgrdn import CGRDN, ResidualDenseBlock, check_input, normalisation
 
 OUTPUT_TILE = 4
 INPUT_TILE = OUTPUT_TILE + 2
@@ -267,11 +267,7 @@ class WinogradCGRDN(nn.Module):
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
-            raise ValueError(f"x: expected shape (batch, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
-        if x.shape[-2] % 2 or x.shape[-1] % 2:
-            raise ValueError(f"x: height and width must be even (stride-2 down/up-sampling), got "
-                             f"{tuple(x.shape[-2:])}; pad the image or use restore.inference.restore_image")
+        check_input(x, self.config.in_channels)
         if x.device.type != "cpu" or x.dtype != torch.float32:
             raise ValueError(f"x: WinogradCGRDN runs float32 on the CPU, got {x.dtype} on {x.device}")
         shift, scale = normalisation(x, self.config.std_floor)

@@ -93,17 +93,17 @@ class ThicknessSeries:
     @property
     def scs_angstrom2(self) -> np.ndarray:
         """Exact cell-integrated scattering cross section per column [Å²]: mean cell intensity × a²/4."""
-        return self._cell_means.mean(axis=0) * area_per_column(self.recipe.lattice_constant_angstrom)
+        return self.configuration_scs_angstrom2.mean(axis=0)
 
     @property
     def scs_standard_error_angstrom2(self) -> np.ndarray:
         """Standard error of :attr:`scs_angstrom2` from the spread over phonon configurations [Å²]
         (NaN with a single configuration)."""
-        cell_means = self._cell_means
-        k = cell_means.shape[0]
+        scs = self.configuration_scs_angstrom2
+        k = scs.shape[0]
         if k < 2:
-            return np.full(cell_means.shape[1], np.nan)
-        return cell_means.std(axis=0, ddof=1) / np.sqrt(k) * area_per_column(self.recipe.lattice_constant_angstrom)
+            return np.full(scs.shape[1], np.nan)
+        return scs.std(axis=0, ddof=1) / np.sqrt(k)
 
     def image(self, atoms_per_column: int) -> np.ndarray:
         """Noise-free image (n, n) of one unit cell at a thickness given in atoms per column."""

@@ -38,6 +38,15 @@ def normalisation(x: torch.Tensor, std_floor: float) -> tuple[torch.Tensor, torc
     return shift, scale
 
 
+def check_input(x: torch.Tensor, in_channels: int) -> None:
+    """Raise ``ValueError`` unless x is (batch, in_channels, H, W) with even H and W (stride-2 down/up-sampling)."""
+    if x.ndim != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"x: expected shape (batch, {in_channels}, H, W), got {tuple(x.shape)}")
+    if x.shape[-2] % 2 or x.shape[-1] % 2:
+        raise ValueError(f"x: height and width must be even (stride-2 down/up-sampling), got "
+                         f"{tuple(x.shape[-2:])}; pad the image or use restore.inference.restore_image")
+
+
 class DenseLayer(nn.Module):
     """3×3 conv + ReLU whose output is concatenated after its input: [input, new]."""
 
@@ -123,11 +132,7 @@ class CGRDN(nn.Module):
         return normalisation(x, self.config.std_floor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
-            raise ValueError(f"x: expected shape (batch, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
-        if x.shape[-2] % 2 or x.shape[-1] % 2:
-            raise ValueError(f"x: height and width must be even (stride-2 down/up-sampling), got "
-                             f"{tuple(x.shape[-2:])}; pad the image or use restore.inference.restore_image")
+        check_input(x, self.config.in_channels)
         shift, scale = self.normalisation(x)
         xn = (x.float() - shift) / scale
         h0 = self.down(self.head(xn.to(x.dtype)))
