@@ -60,6 +60,18 @@ class NoiseModel:
 POISSON = NoiseModel()
 
 
+def stem_noise_model(sigma_counts: float | None, *, scale: float = 1.0) -> NoiseModel:
+    """The Poisson–Gaussian model of an S(T)EM detector signal (paper eqs. 45-46).
+
+    Eq. 46 keeps one count per detected electron and adds a signal-independent Gaussian of standard
+    deviation ``sigma_counts`` (``PmtParams.sigma_counts``; None for a pure counting detector). ``scale``
+    multiplies the signal (e.g. 1/α for a training pair, whose x is in the units of its target).
+    """
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale={scale!r} must be a positive factor (detector units per count)")
+    return NoiseModel(gain=scale, read_noise=scale * float(sigma_counts or 0.0))
+
+
 class Method(Protocol):
     """A restoration method: ``method(images, noise) -> restored`` with (B, H, W) float arrays."""
 

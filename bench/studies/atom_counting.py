@@ -97,7 +97,7 @@ def run_task(params: dict):
     """Distort, restore, fit and count one block of realisations; one row per realisation and column."""
     import pandas as pd
 
-    from bench.methods import NoiseModel
+    from bench.methods import stem_noise_model
     from fitting import count_by_gmm, count_by_library
     from simulate.distortions import apply_stem_distortions, benchmark_stem_params
 
@@ -109,10 +109,10 @@ def run_task(params: dict):
     measured, _ = apply_stem_distortions(np.repeat(ref["image"][None], count, axis=0), distortion, seed)
     measured = np.asarray(measured, dtype=np.float64)
     pmt = distortion.pmt
-    noise = NoiseModel(gain=pmt.gain * (1.0 + pmt.excess_variance), read_noise=pmt.gain * pmt.read_noise)
+    noise = stem_noise_model(pmt.sigma_counts)
     restored = params["method"](measured, noise)
     fit = fit_particle(restored, ref["truth"], px, preset, width=ref["width"])
-    scs = fit.scs / (pmt.gain * dose * px * px)
+    scs = fit.scs / (dose * px * px)
     library = ref["library"]
     by_library = count_by_library(np.where(np.isfinite(scs), scs, 0.0), library)
     # ICL's global minimum over every k the library covers (not the truth's range); the ordered components are

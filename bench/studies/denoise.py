@@ -5,8 +5,8 @@ pair i generated from its own seed, so any subset is the same images as the trai
 modality: hrstem, lrstem, hrtem and lrtem. Each pair's record gives the detector noise model BM3D's
 variance-stabilising transform needs (:func:`noise_model`):
 
-- scanning modalities: x = scale · (gain·(n + √(εn)·z₁) + read·z₂), i.e. Poisson–Gaussian with effective
-  gain scale·gain·(1 + ε) and read noise scale·read;
+- scanning modalities: x = scale · (n + σ·z) (paper eqs. 45-46: counts plus the PMT's signal-independent
+  Gaussian of ``sigma_counts``), i.e. Poisson–Gaussian with gain ``scale`` and read noise scale·σ;
 - TEM modalities, from the record's camera parameters: x = scale · g · (n + d + thermal + flicker + reset
   [+ quantisation]) with g the conversion gain [ADU/e⁻]. The dark electrons d are Poisson too, so they stay
   in the Poisson part (the transform needs the variance, which a Poisson sum gives exactly); the Gaussian
@@ -78,7 +78,7 @@ def noise_model(record: dict):
     ValueError
         If the record has neither STEM (``pmt``) nor TEM (``conversion_gain``) detector parameters.
     """
-    from bench.methods import NoiseModel
+    from bench.methods import NoiseModel, stem_noise_model
 
     params = record["distortion_params"]
     scale = float(record["x_scale"])
@@ -93,10 +93,7 @@ def noise_model(record: dict):
         raise ValueError(f"record of modality {record.get('modality')!r} has no detector parameters (pmt or "
                          "conversion_gain) to build a noise model from")
     pmt = params["pmt"]
-    if pmt is None:
-        return NoiseModel(gain=scale)
-    return NoiseModel(gain=scale * float(pmt["gain"]) * (1.0 + float(pmt["excess_variance"])),
-                      read_noise=scale * float(pmt["gain"]) * float(pmt["read_noise"]))
+    return stem_noise_model(None if pmt is None else float(pmt["sigma_counts"]), scale=scale)
 
 
 def plan(preset: DenoisePreset, methods) -> list[Task]:

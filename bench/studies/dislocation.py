@@ -90,7 +90,7 @@ def run_task(params: dict):
     """Distort, restore and fit one block of realisations; one row per realisation and column."""
     import pandas as pd
 
-    from bench.methods import NoiseModel
+    from bench.methods import stem_noise_model
     from simulate.distortions import apply_stem_distortions, benchmark_stem_params
 
     preset, ref = params["preset"], params["reference"]
@@ -102,11 +102,11 @@ def run_task(params: dict):
     measured, _ = apply_stem_distortions(stack, distortion, seed)
     measured = np.asarray(measured, dtype=np.float64)
     pmt = distortion.pmt
-    noise = NoiseModel(gain=pmt.gain * (1.0 + pmt.excess_variance), read_noise=pmt.gain * pmt.read_noise)
+    noise = stem_noise_model(pmt.sigma_counts)
     restored = params["method"](measured, noise)
     fit = fit_image(restored, ref["truth"], px, preset, width=ref["width"])
     error = np.linalg.norm(fit.positions - ref["truth"][None], axis=-1) * 100.0  # pm
-    scs = fit.scs / (pmt.gain * dose * px * px)
+    scs = fit.scs / (dose * px * px)
     n_columns = ref["truth"].shape[0]
     table = pd.DataFrame({
         "method": params["method"].name, "dose_e_per_A2": dose,

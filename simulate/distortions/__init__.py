@@ -16,10 +16,12 @@ from simulate.distortions.detector import PmtParams, apply_dose, detector_noise,
 from simulate.distortions.fast_scan import (
     FastScanParams,
     fast_scan_kernel,
+    fast_scan_lag_px,
     fast_scan_noise,
     lorentzian_psf,
     lorentzian_psf_continuous,
     readout_psf,
+    readout_normalisation,
     readout_psf_continuous,
 )
 from simulate.distortions.jitter import JitterParams, ar1_series, displace_lines, scan_jitter
@@ -34,20 +36,32 @@ from simulate.distortions.postprocess import (
 )
 from simulate.distortions.samplers import (
     benchmark_stem_params,
+    sample_fast_scan,
     sample_mean_counts,
+    sample_mtf,
+    sample_pmt,
     sample_postprocess_params,
     sample_stem_params,
     sample_tem_params,
 )
-from simulate.distortions.tem import ClusterParams, DarkCurrentParams, MtfParams, check_mtf, mtf_radial
+from simulate.distortions.tem import (
+    ClusterParams,
+    DarkCurrentParams,
+    MtfParams,
+    apply_mtf,
+    check_mtf,
+    mtf_admissible,
+    mtf_radial,
+)
 
 __all__ = [
     "AffineParams", "AnnotationParams", "ClusterParams", "CropParams", "DarkCurrentParams", "FastScanParams",
     "JitterParams", "MtfParams", "PmtParams", "PostprocessParams", "RowLineParams", "StemDistortionParams",
-    "TemDistortionParams", "ZingerParams", "apply_dose", "apply_postprocessing", "apply_stem_distortions",
+    "TemDistortionParams", "ZingerParams", "apply_dose", "apply_mtf", "apply_postprocessing", "apply_stem_distortions",
     "apply_tem_distortions", "ar1_series", "benchmark_stem_params", "black_pixels", "check_mtf", "clip_upper",
-    "detector_noise", "displace_lines", "fast_scan_kernel", "fast_scan_noise", "lorentzian_psf",
-    "lorentzian_psf_continuous", "mtf_radial", "pmt_noise", "poisson_noise", "quantise", "readout_psf",
-    "readout_psf_continuous", "row_line_noise", "sample_mean_counts", "sample_postprocess_params",
+    "detector_noise", "displace_lines", "fast_scan_kernel", "fast_scan_lag_px", "fast_scan_noise", "lorentzian_psf",
+    "lorentzian_psf_continuous", "mtf_admissible", "mtf_radial", "pmt_noise", "poisson_noise", "quantise", "readout_normalisation",
+    "readout_psf", "readout_psf_continuous", "row_line_noise", "sample_fast_scan", "sample_mean_counts", "sample_mtf", "sample_pmt",
+    "sample_postprocess_params",
     "sample_stem_params", "sample_tem_params", "scan_jitter", "zingers",
 ]

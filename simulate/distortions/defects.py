@@ -1,21 +1,28 @@
 """Pixel and line defects of S(T)EM images: row lines, black pixels, zingers, upper clip and
 quantisation (eqs. 51-55).
 
-Forms used (the paper's exact expressions were not available to us; these are the standard ones):
-
-* row lines (51): every scan line is hit independently with probability p; a hit line receives an
-  additive offset A · mean(image) · z, z ~ N(0, 1) (a gain/offset glitch of the read-out for that line);
-* black pixels (52): every pixel is independently set to 0 with probability p (dead/dropped samples);
-* zingers (53): every pixel is independently, with probability p, replaced by
-  max(image) · (1 + A · u), u ~ U(0, 1] (a spike above the brightest real signal);
-* upper clip (54): values above c · max(image) are set to c · max(image), c in (0, 1];
-* quantisation (55): values are rounded to 2^bits - 1 equal steps between the image minimum and maximum.
+* Row lines (eq. 51, x <- RL(x)): a random number of row-line segments of random length; the pixels of
+  each segment are replaced by the segment's own average intensity times a random factor in
+  [0.5, 1.5] (paper). How many, where and how long is ours (:class:`RowLineParams`).
+* Black pixels (eq. 52, x <- x S_black): S_black is 0 at uniformly distributed points and 1
+  elsewhere. The paper places "a specified number" of points; we make every pixel black independently
+  with probability p (a binomial number of points, mean p H W), which is the same spatial law.
+* Zingers (eq. 53, x <- x S_zinger): a multiplicative mask would leave a zero-signal pixel dark (no
+  white dot on vacuum or at low dose) and the paper gives no factor distribution, so each pixel is,
+  with probability p, *replaced* by max(image) + |max(image)| · A · u, u ~ U(0, 1]: always a spike
+  above the brightest real signal.
+* Upper clip (eq. 54, x <- min(x, T_u)): T_u = c · max(image), c in (0, 1], so the same setting
+  saturates the brightest columns at any dose.
+* Quantisation (eq. 55, x <- round(alpha x)): alpha = (2^bits - 1) / (max - min) over each image and
+  an offset at the minimum, x <- min + round(alpha (x - min)) / alpha; dividing by alpha again keeps the
+  output in the input's units (counts) instead of ADC units.
 
 Each function returns the changed image and, with ``return_mask=True``, the boolean mask of the pixels
 it claims to have changed.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -32,16 +39,38 @@ from simulate.distortions._tensor import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RowLineParams:
-    """Row-line noise (eq. 51): hit probability per scan line and offset std relative to the image mean."""
+    """Row-line noise (eq. 51); the defaults are the training ranges (ours, except the factor range).
 
-    probability: float = 0.05
-    amplitude: float = 0.1
+    Parameters
+    ----------
+    max_line_density : float
+        Largest number of segments per image row, > 0: an image of H rows gets a number of segments
+        drawn uniformly from 1 ... max(1, floor(H · max_line_density)) (1/32: up to H/32).
+    min_length_fraction, max_length_fraction : float
+        Segment length drawn uniformly in [min, max] · W (at least one pixel), 0 < min <= max <= 1;
+        a segment starts at a uniformly drawn column and is clipped at the right edge.
+    min_factor, max_factor : float
+        The segment's mean intensity is multiplied by a factor uniform in [min, max] (paper: [0.5, 1.5]).
+    """
+
+    max_line_density: float = 1.0 / 32.0
+    min_length_fraction: float = 0.05
+    max_length_fraction: float = 1.0
+    min_factor: float = 0.5
+    max_factor: float = 1.5
 
     def __post_init__(self) -> None:
-        check_fraction(self.probability, "row_lines.probability")
-        check_positive(self.amplitude, "row_lines.amplitude", "× image mean")
+        check_positive(self.max_line_density, "row_lines.max_line_density", "segments per row")
+        check_fraction(self.min_length_fraction, "row_lines.min_length_fraction", closed_low=False)
+        check_fraction(self.max_length_fraction, "row_lines.max_length_fraction", closed_low=False)
+        if self.min_length_fraction > self.max_length_fraction:
+            raise ValueError("row_lines.min_length_fraction must be <= max_length_fraction; got "
+                             f"{self.min_length_fraction!r} > {self.max_length_fraction!r}.")
+        check_positive(self.min_factor, "row_lines.min_factor", "", allow_zero=True)
+        if not (math.isfinite(self.max_factor) and self.max_factor >= self.min_factor):
+            raise ValueError(f"row_lines.max_factor must be finite and >= min_factor; got {self.max_factor!r}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,37 +97,98 @@ def _finish(x, out, mask, restore, return_mask):
     return restore(out)
 
 
-def _row_lines(x, probability, amplitude, gen):
-    batch, height, _ = x.shape
-    p = per_image(probability, batch, x, "probability")[:, :, 0]
-    hit = torch.rand((batch, height), generator=gen, device=x.device, dtype=x.dtype) < p
-    z = torch.randn((batch, height), generator=gen, device=x.device, dtype=x.dtype)
-    scale = per_image(amplitude, batch, x, "amplitude")[:, :, 0] * x.mean(dim=(-2, -1))[:, None]
-    offset = torch.where(hit, scale * z, torch.zeros_like(z))
-    return x + offset[:, :, None], hit[:, :, None].expand_as(x) & (offset != 0)[:, :, None]
+def _row_line_segments(x: torch.Tensor, params: list[RowLineParams], gen: torch.Generator) -> dict:
+    """Draw every image's segments as (B, S) tensors; slots beyond an image's count are inactive."""
+    batch, height, width = x.shape
+    dev = x.device
+
+    def column(name):
+        return torch.tensor([getattr(p, name) for p in params], dtype=torch.float64, device=dev)[:, None]
+
+    most_per_image = [max(1, math.floor(height * p.max_line_density)) for p in params]
+    most = torch.tensor(most_per_image, device=dev)
+    slots = max(most_per_image)
+
+    def uniform(shape):
+        return torch.rand(shape, generator=gen, device=dev, dtype=torch.float64)
+
+    count = 1 + torch.floor(uniform((batch,)) * most).long()
+    active = torch.arange(slots, device=dev)[None, :] < count[:, None]
+    row = torch.floor(uniform((batch, slots)) * height).long()
+    start = torch.floor(uniform((batch, slots)) * width).long()
+    low, high = column("min_length_fraction"), column("max_length_fraction")
+    length = torch.round((low + (high - low) * uniform((batch, slots))) * width).long().clamp_min(1)
+    stop = torch.minimum(start + length, torch.full_like(start, width))
+    low, high = column("min_factor"), column("max_factor")
+    factor = low + (high - low) * uniform((batch, slots))
+    return {"row": row, "start": start, "stop": stop, "factor": factor, "active": active}
 
 
-def row_line_noise(images, probability: float, amplitude: float, generator: GeneratorLike, *,
-                   return_mask: bool = False):
-    """Add a random offset to randomly chosen scan lines (eq. 51).
+def _row_lines(x: torch.Tensor, params: list[RowLineParams], gen: torch.Generator):
+    """Apply eq. 51; returns (image, mask of covered pixels, segments with their means).
+
+    Every segment's mean is taken over the image before row-line noise; where segments overlap, the
+    later slot wins.
+    """
+    batch, height, width = x.shape
+    seg = _row_line_segments(x, params, gen)
+    row, start, stop = seg["row"], seg["start"], seg["stop"]
+    slots = row.shape[1]
+    lines = x.gather(1, row[:, :, None].expand(batch, slots, width)).to(torch.float64)
+    prefix = torch.nn.functional.pad(lines.cumsum(dim=-1), (1, 0))
+    total = prefix.gather(2, stop[:, :, None]) - prefix.gather(2, start[:, :, None])
+    seg["mean"] = total[:, :, 0] / (stop - start).to(torch.float64)
+    value = (seg["mean"] * seg["factor"]).to(x.dtype)
+    cols = torch.arange(width, device=x.device)[None, None, :]
+    covers = (cols >= start[:, :, None]) & (cols < stop[:, :, None]) & seg["active"][:, :, None]
+    slot_id = torch.arange(slots, device=x.device)[None, :, None].expand(batch, slots, width)
+    winner = torch.full(x.shape, -1, dtype=torch.long, device=x.device)
+    winner = winner.scatter_reduce(1, row[:, :, None].expand(batch, slots, width),
+                                   torch.where(covers, slot_id, -1), reduce="amax")
+    mask = winner >= 0
+    replaced = value.gather(1, winner.clamp_min(0).reshape(batch, -1)).reshape(x.shape)
+    return torch.where(mask, replaced, x), mask, seg
+
+
+def _segment_list(seg: dict) -> list[list[dict]]:
+    keep = seg["active"].cpu()
+    values = {k: seg[k].cpu().tolist() for k in ("row", "start", "stop", "factor", "mean")}
+    return [[{k: values[k][b][s] for k in values} for s in range(keep.shape[1]) if keep[b, s]]
+            for b in range(keep.shape[0])]
+
+
+def row_line_noise(images, params: RowLineParams, generator: GeneratorLike, *, return_mask: bool = False,
+                   return_segments: bool = False):
+    """Replace random row-line segments by their mean times a random factor (eq. 51).
 
     Parameters
     ----------
     images : torch.Tensor or numpy.ndarray
         (H, W) or (B, H, W).
-    probability : float
-        Probability that a line is hit, in [0, 1].
-    amplitude : float
-        Standard deviation of the offset as a fraction of the image mean (>= 0).
+    params : RowLineParams
+        Number, length and factor ranges of the segments.
     generator : int, numpy.random.Generator or torch.Generator
     return_mask : bool
-        Also return the boolean mask of changed pixels (whole lines).
+        Also return the boolean mask of the pixels covered by a segment.
+    return_segments : bool
+        Also return, per image, the list of segments as dicts (row, start, stop (exclusive), factor,
+        mean over the input); a later segment overwrites an earlier one where they overlap.
+
+    Returns
+    -------
+    The image, then the mask and/or the segments as requested.
     """
-    check_fraction(probability, "probability")
-    check_positive(amplitude, "amplitude", "× image mean", allow_zero=True)
+    if not isinstance(params, RowLineParams):
+        raise ValueError(f"params must be a RowLineParams; got {type(params).__name__}.")
     x, restore = as_image_batch(images)
-    out, mask = _row_lines(x, probability, amplitude, torch_generator(generator, x.device))
-    return _finish(x, out, mask, restore, return_mask)
+    out, mask, seg = _row_lines(x, [params] * x.shape[0], torch_generator(generator, x.device))
+    result = [restore(out)]
+    if return_mask:
+        result.append(restore(mask))
+    if return_segments:
+        segments = _segment_list(seg)
+        result.append(segments[0] if images.ndim == 2 else segments)
+    return result[0] if len(result) == 1 else tuple(result)
 
 
 def _black(x, probability, gen):
@@ -108,7 +198,10 @@ def _black(x, probability, gen):
 
 
 def black_pixels(images, probability: float, generator: GeneratorLike, *, return_mask: bool = False):
-    """Set each pixel to 0 with probability ``probability`` (eq. 52); mask marks pixels that changed."""
+    """Black pixels (eq. 52): each pixel set to 0 with probability ``probability``, in [0, 1].
+
+    The mask marks pixels that changed (a pixel that was already 0 is not counted).
+    """
     check_fraction(probability, "probability")
     x, restore = as_image_batch(images)
     out, mask = _black(x, probability, torch_generator(generator, x.device))
@@ -128,9 +221,11 @@ def _zingers(x, probability, amplitude, gen):
 
 def zingers(images, probability: float, amplitude: float, generator: GeneratorLike, *,
             return_mask: bool = False):
-    """Replace random pixels by spikes above the image maximum (eq. 53).
+    """Zingers (eq. 53): replace random pixels by spikes above the image maximum.
 
-    ``amplitude`` (> 0) sets the spike height: max + |max| · amplitude · u with u ~ U(0, 1].
+    Each pixel is hit with probability ``probability`` and set to max + |max| · amplitude · u,
+    u ~ U(0, 1] (``amplitude`` > 0). The paper multiplies, x · S_zinger; a replacement makes a white dot
+    on zero-signal pixels too (see the module docstring).
     """
     check_fraction(probability, "probability")
     check_positive(amplitude, "amplitude", "× image maximum")
@@ -146,7 +241,7 @@ def _clip(x, fraction):
 
 
 def clip_upper(images, fraction: float, *, return_mask: bool = False):
-    """Saturate values above ``fraction`` · image maximum (eq. 54), fraction in (0, 1]."""
+    """Upper clip (eq. 54): min(x, T_u) with T_u = ``fraction`` · image maximum, fraction in (0, 1]."""
     check_fraction(fraction, "fraction", closed_low=False)
     x, restore = as_image_batch(images)
     out, mask = _clip(x, fraction)
@@ -163,7 +258,10 @@ def _quantise(x, bits):
 
 
 def quantise(images, bits: int, *, return_mask: bool = False):
-    """Round to 2^bits - 1 equal steps between each image's minimum and maximum (eq. 55).
+    """Quantisation (eq. 55): round to 2^bits - 1 equal steps between each image's minimum and maximum.
+
+    This is round(alpha x) with alpha = (2^bits - 1) / (max - min), offset at the minimum and divided
+    by alpha again so the output keeps the input's units.
 
     Parameters
     ----------

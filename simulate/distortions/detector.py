@@ -3,25 +3,32 @@
 Dose convention of the suite: with ``intensity`` the fraction of the incident beam reaching the
 detector, the expected number of detected electrons in a pixel is
 
-    lambda = dose [e⁻/Å²] * pixel_size² [Å²] * intensity.
+    lambda = alpha * intensity,   alpha = dose [e⁻/Å²] * pixel_size² [Å²],
 
-Counting is Poisson (eq. 43). Each detected electron makes a scintillator flash of ``m`` photons
-(mean m̄, variance v_m); the photocathode converts each photon with quantum efficiency eta (binomial
-thinning), and the dynode chain multiplies each photo-electron with mean gain G and relative variance
-1/(delta - 1) for a secondary-emission gain delta per dynode. For n detected electrons the anode charge,
-expressed in detected electrons, is then Gaussian to a very good approximation with
+so the paper's dose scale factor alpha of eqs. 45-46 is dose · pixel_size². The signal is built in the
+paper's two steps:
 
-    mean n,   variance n * epsilon,
-    epsilon = var_p / mu_p² + 1 / (mu_p (delta - 1)),   mu_p = eta m̄,   var_p = eta² v_m + eta (1 - eta) m̄,
+    n ~ Poisson(lambda)                                                          (eq. 45)
+    x = n + N(0, sigma)                                                          (eq. 46)
 
-and the recorded signal is ``gain * (n + sqrt(epsilon n) z1) + read_noise * z2`` (eqs. 44-46). Its mean
-is gain·lambda and its variance gain²·lambda·(1 + epsilon) + read_noise². This is the standard
-cascade (Burle/Hamamatsu PMT handbooks) written out by us: the paper's exact eqs. 44-46 were not
-available, so the parameter names follow its list (gain, DQE, photons per electron and their
-variance, secondary gain) and ``quantum_efficiency`` plays the role of its DQE.
+Eq. 44 gives the standard deviation of the anode pulse of one detected electron,
+
+    sigma_anode = m_c eta G sqrt((1 - eta + 1/(delta - 1)) / (m_c eta) + delta_c² / m_c²),
+
+in anode-charge units (G: PMT gain, m_c eta G: the mean pulse of one electron). Eq. 46 adds the
+Gaussian to counts, so we express it in units of one detected electron's mean pulse, i.e. divide by
+m_c eta G:
+
+    sigma = sqrt((1 - eta + 1/(delta - 1)) / (m_c eta) + delta_c² / m_c²)   [counts]
+
+and the FWHM of eq. 43 likewise becomes 2 sqrt(2 ln 2) sigma. G cancels and is not a parameter. As in
+eq. 46 the Gaussian is signal-independent: every pixel, including those with n = 0, gets N(0, sigma).
+The paper then divides by alpha (eq. 46); the pipeline returns counts instead (the benchmark studies
+need them) and the training-pair generator does that division.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -37,58 +44,53 @@ from simulate.distortions._tensor import (
     torch_generator,
 )
 
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class PmtParams:
-    """Scintillator + photomultiplier response (eqs. 44-46).
+    """Scintillator + photomultiplier noise of eqs. 43-44, in the paper's symbols.
+
+    Defaults are the paper's typical values: about 100 photons per electron (Poisson flash,
+    delta_c² = m_c), eta = 0.2 and a secondary gain of 4 per dynode (sigma = 0.258 counts).
 
     Parameters
     ----------
-    gain : float
-        Output units (e.g. ADU) per detected electron, > 0.
     photons_per_electron : float
-        Mean number of scintillator photons reaching the photocathode per detected electron, > 0.
+        m_c, mean number of scintillator photons collected at the photocathode per detected electron, > 0.
     photons_variance : float
-        Variance of that number, >= 0 (a Poisson flash has variance equal to its mean).
+        delta_c², variance of that number, >= 0 (a Poisson flash has variance m_c).
     quantum_efficiency : float
-        Photocathode quantum efficiency (the paper's DQE), in (0, 1].
+        eta, the paper's "detective quantum efficiency" of the photocathode, in (0, 1].
     dynode_gain : float
-        Secondary-emission gain per dynode, > 1.
-    read_noise : float
-        Standard deviation of the additive electronic noise, in output units, >= 0.
+        delta, secondary-emission gain of every dynode stage, > 1.
     """
 
-    gain: float = 1.0
-    photons_per_electron: float = 20.0
-    photons_variance: float = 40.0
+    photons_per_electron: float = 100.0
+    photons_variance: float = 100.0
     quantum_efficiency: float = 0.2
     dynode_gain: float = 4.0
-    read_noise: float = 0.0
 
     def __post_init__(self) -> None:
-        check_positive(self.gain, "gain", "output units per electron")
         check_positive(self.photons_per_electron, "photons_per_electron", "photons")
         check_positive(self.photons_variance, "photons_variance", "photons²", allow_zero=True)
         check_fraction(self.quantum_efficiency, "quantum_efficiency", closed_low=False)
         if not (np.isfinite(self.dynode_gain) and self.dynode_gain > 1):
             raise ValueError(f"dynode_gain must be > 1 (a PMT multiplies); got {self.dynode_gain!r}.")
-        check_positive(self.read_noise, "read_noise", "output units", allow_zero=True)
 
     @property
-    def excess_variance(self) -> float:
-        """epsilon: extra variance per detected electron, in electrons² (eq. 45)."""
-        mu_p = self.quantum_efficiency * self.photons_per_electron
-        var_p = (self.quantum_efficiency**2 * self.photons_variance
-                 + self.quantum_efficiency * (1 - self.quantum_efficiency) * self.photons_per_electron)
-        return var_p / mu_p**2 + 1.0 / (mu_p * (self.dynode_gain - 1.0))
+    def sigma_counts(self) -> float:
+        """Eq. 44 divided by the mean pulse m_c eta G: Gaussian std in detected-electron counts."""
+        m_c, eta, delta = self.photons_per_electron, self.quantum_efficiency, self.dynode_gain
+        return math.sqrt((1.0 - eta + 1.0 / (delta - 1.0)) / (m_c * eta) + self.photons_variance / m_c**2)
 
     @property
-    def dqe(self) -> float:
-        """Detective quantum efficiency of the whole chain for Poisson input, 1 / (1 + epsilon)."""
-        return 1.0 / (1.0 + self.excess_variance)
+    def fwhm_counts(self) -> float:
+        """Eq. 43 divided by m_c eta G: 2 sqrt(2 ln 2) sigma, in counts."""
+        return FWHM_PER_SIGMA * self.sigma_counts
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "excess_variance": self.excess_variance}
+        return {**asdict(self), "sigma_counts": self.sigma_counts, "fwhm_counts": self.fwhm_counts}
 
 
 def _check_dose(dose_per_area, pixel_size) -> None:
@@ -111,7 +113,7 @@ def _expected_counts(x: torch.Tensor, dose_per_area, pixel_size) -> torch.Tensor
 
 
 def apply_dose(intensity, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float]):
-    """Expected detected electrons per pixel, lambda = dose · pixel_size² · intensity.
+    """Expected detected electrons per pixel, lambda = dose · pixel_size² · intensity (alpha · x of eq. 45).
 
     Parameters
     ----------
@@ -138,7 +140,7 @@ def apply_dose(intensity, dose_per_area: float | Sequence[float], pixel_size: fl
 
 def poisson_noise(intensity, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float],
                   generator: GeneratorLike):
-    """Detected electron counts, Poisson(dose · pixel_size² · intensity) (eq. 43).
+    """Detected electron counts, Poisson(dose · pixel_size² · intensity) (eq. 45).
 
     Parameters are those of :func:`apply_dose` plus ``generator`` (int seed, numpy.random.Generator or
     torch.Generator on the images' device). Returns integer-valued counts in a floating array of the
@@ -151,38 +153,43 @@ def poisson_noise(intensity, dose_per_area: float | Sequence[float], pixel_size:
 
 
 def _pmt_batch(counts: torch.Tensor, params: list[PmtParams], gen: torch.Generator) -> torch.Tensor:
-    batch = counts.shape[0]
-    gain = per_image([p.gain for p in params], batch, counts, "gain")
-    eps = per_image([p.excess_variance for p in params], batch, counts, "excess_variance")
-    read = per_image([p.read_noise for p in params], batch, counts, "read_noise")
-    z1 = torch.randn(counts.shape, generator=gen, device=counts.device, dtype=counts.dtype)
-    z2 = torch.randn(counts.shape, generator=gen, device=counts.device, dtype=counts.dtype)
-    return gain * (counts + torch.sqrt(eps * counts) * z1) + read * z2
+    sigma = per_image([p.sigma_counts for p in params], counts.shape[0], counts, "sigma_counts")
+    noise = torch.randn(counts.shape, generator=gen, device=counts.device, dtype=counts.dtype)
+    return counts + sigma * noise
 
 
 def pmt_noise(counts, params: PmtParams, generator: GeneratorLike):
-    """Scintillator/PMT multiplication noise on detected electron counts (eqs. 44-46).
+    """Add the PMT's signal-independent Gaussian N(0, sigma) to detected counts (eq. 46 before / alpha).
 
     Parameters
     ----------
     counts : torch.Tensor or numpy.ndarray
         (H, W) or (B, H, W) detected electrons (>= 0), e.g. from :func:`poisson_noise`.
     params : PmtParams
+        Sets sigma = ``params.sigma_counts`` (eq. 44 in counts).
     generator : int, numpy.random.Generator or torch.Generator
 
     Returns
     -------
-    Signal in output units: mean gain·n, variance gain²·epsilon·n + read_noise² given n.
+    Same type and shape: counts + sigma · z, z ~ N(0, 1) per pixel; mean n, variance sigma² at every n.
+
+    Raises
+    ------
+    ValueError
+        For negative counts, NaN or a wrong rank.
     """
     x, restore = as_image_batch(counts, "counts")
     if bool((x < 0).any()):
-        raise ValueError(f"counts must be >= 0; minimum is {float(x.min()):.3g}.")
+        raise ValueError(f"counts must be >= 0 (detected electrons); minimum is {float(x.min()):.3g}.")
     return restore(_pmt_batch(x, [params] * x.shape[0], torch_generator(generator, x.device)))
 
 
 def detector_noise(intensity, dose_per_area: float, pixel_size: float, params: PmtParams,
                    generator: GeneratorLike):
-    """Poisson counting followed by PMT noise (eqs. 43-46) in one call; see :func:`pmt_noise`."""
+    """Poisson counting (eq. 45) followed by the PMT Gaussian (eq. 46, in counts) in one call.
+
+    Arguments as :func:`poisson_noise` plus ``params`` (:class:`PmtParams`); returns counts + N(0, sigma).
+    """
     _check_dose(dose_per_area, pixel_size)
     x, restore = as_image_batch(intensity, "intensity")
     gen = torch_generator(generator, x.device)

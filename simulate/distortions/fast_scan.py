@@ -1,22 +1,32 @@
 """Fast-scan noise: the finite time response of the S(T)EM detector chain (eqs. 47-50).
 
 The detector signal is read while the probe moves on, so each pixel also contains the tail of the
-signal of the pixels scanned just before it along the fast direction (axis -1). We model the response
-as a causal 1-D convolution, time measured in pixel dwell times t >= 0, with two components:
+signal of the pixels scanned just before it along the fast direction (axis -1). Eq. 47 convolves every
+scan line with a detector PSF and a read-out PSF. The paper writes both on x <= 0 (zero for x > 0); we
+use the lag t = -x >= 0 in pixel dwell times, so the response trails the probe: pixel c receives
+sum_k h_k · I[c - k] (a causal filter, which is what a detector chain with a finite decay time does).
 
-* detector (scintillator) PSF: a causal Lorentzian of half width gamma,
-      h_d(t) = 2 gamma / (pi (gamma² + t²)),  t >= 0,   integral 1;                      (eqs. 47-48)
-* read-out PSF: the impulse response of a damped harmonic oscillator (the amplifier/filter chain)
-  with natural frequency omega0 and damping ratio zeta < 1,
-      h_r(t) = (omega0² / omega_d) exp(-zeta omega0 t) sin(omega_d t),  omega_d = omega0 sqrt(1 - zeta²),
-  whose prefactor omega0²/omega_d is the normalisation that makes its integral exactly 1 (eqs. 49-50).
+* Detector PSF (eq. 48): the Lorentzian alpha / (4 pi² t² + alpha²), t >= 0, half width at half
+  maximum alpha / (2 pi) pixels. As printed it integrates to 1/4 over t >= 0; we use the normalised
+  4 alpha / (4 pi² t² + alpha²) (the binned kernel is renormalised anyway).
+* Read-out PSF (eq. 49): a damped oscillator a e^{-t/beta} sin(2 pi t / gamma + theta), t >= 0. As
+  printed, eq. 49 has e^{-x/beta} on x <= 0, which grows without bound: the decay must be in |x|; the
+  argument of the sine is also written in |x| here, the form whose integral eq. 50 evaluates.
+* Normalisation (eq. 50): the text says a makes the read-out PSF integrate to 1, i.e.
+  a = 1 / integral_0^inf e^{-t/beta} sin(2 pi t/gamma + theta) dt
+    = (gamma² + 4 pi² beta²) / (beta gamma (gamma sin theta + 2 pi beta cos theta)).
+  The printed a = beta gamma (gamma sin theta + 4 pi beta cos theta) / (gamma² + 16 pi² beta²) is
+  instead the integral itself at doubled frequency (4 pi): not the reciprocal, and with 4 pi for 2 pi.
+  We use the reciprocal above; it needs sin theta + (2 pi beta / gamma) cos theta > 0.
 
-Both are integrated analytically over each dwell interval [k, k + 1) (so sub-pixel widths are exact),
-cut at ``kernel_length`` pixels and renormalised to sum 1 (the cut-off tail mass is reported by
-:func:`psf_tail_mass`); their causal convolution is cut at ``kernel_length`` again and renormalised.
-The read-out PSF rings and takes negative values; only the Lorentzian and the sum of each kernel are
-constrained. The left edge of each line is extended with its first value,
-i.e. the detector had settled on the first pixel before the line started.
+Both PSFs are integrated analytically over each dwell interval [k, k + 1) (sub-pixel widths are exact),
+cut at ``kernel_length_px`` and renormalised to sum 1 (the cut tail mass: :func:`psf_tail_mass`); their
+causal convolution is cut and renormalised again. Line ends are extended with their edge values.
+
+A causal kernel displaces features along the fast axis by its centroid sum_k k h_k
+(:func:`fast_scan_lag_px`). With ``align="centroid"`` the line convolution is followed by a linear
+sub-pixel shift back by that centroid, which keeps the blur (plus at most 1/4 px² of variance from the
+interpolation) and makes the mean displacement exactly zero. ``"causal"`` is the paper's physics.
 """
 from __future__ import annotations
 
@@ -26,66 +36,125 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from simulate.distortions._tensor import GeneratorLike, as_image_batch, check_fraction, check_positive
+from simulate.distortions._tensor import GeneratorLike, as_image_batch, check_positive
+
+ALIGN_MODES = ("causal", "centroid")
+MIN_RETAINED_FRACTION = 0.5  # of each PSF's integral inside the kernel; less means the cut dominates
 
 
-@dataclass(frozen=True)
+def _check_readout(beta_px: float, gamma_px: float, theta_rad: float) -> None:
+    check_positive(beta_px, "readout_beta_px", "px")
+    check_positive(gamma_px, "readout_gamma_px", "px")
+    if not math.isfinite(theta_rad):
+        raise ValueError(f"readout_theta_rad must be finite; got {theta_rad!r}.")
+    positivity = math.sin(theta_rad) + 2 * math.pi * beta_px / gamma_px * math.cos(theta_rad)
+    if positivity <= 0:
+        raise ValueError(
+            "the read-out PSF must have a positive integral, sin(theta) + 2 pi beta/gamma cos(theta) > 0; "
+            f"got {positivity:.3g} for theta={theta_rad!r} rad, beta={beta_px!r} px, gamma={gamma_px!r} px. "
+            "Use theta in [0, pi/2]."
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class FastScanParams:
-    """Detector-chain response along the fast-scan direction.
+    """Detector-chain response along the fast-scan direction (eqs. 47-50), in pixel dwell times.
+
+    The defaults are the fixed benchmark setting: detector HWHM 0.5 px; read-out decay 5/3 px, period
+    2.5 pi px, theta 0 (a damped oscillator of natural frequency 1 rad per dwell time and damping
+    ratio 0.6); its causal lag is 1.65 px.
 
     Parameters
     ----------
-    detector_width : float
-        Half width gamma of the causal Lorentzian detector PSF, in pixel dwell times (>= 0; 0 = none).
-    readout_frequency : float or None
-        Natural angular frequency omega0 of the read-out oscillator, in rad per dwell time (> 0), or
-        None for an ideal read-out.
-    readout_damping : float
-        Damping ratio zeta of the read-out, in (0, 1).
-    kernel_length : int
+    detector_alpha_px : float
+        alpha of the Lorentzian detector PSF (eq. 48), >= 0; its HWHM is alpha / (2 pi) px; 0 = none.
+    readout_beta_px : float or None
+        Decay length beta of the read-out oscillator (eq. 49), > 0, or None for an ideal read-out.
+    readout_gamma_px : float
+        Oscillation period gamma of the read-out, > 0.
+    readout_theta_rad : float
+        Phase theta of the read-out; sin theta + (2 pi beta / gamma) cos theta must be > 0.
+    kernel_length_px : int
         Number of dwell times the kernels are evaluated over (>= 2).
+    align : {"causal", "centroid"}
+        "causal": the physical filter, which delays features by :func:`fast_scan_lag_px`;
+        "centroid": the same blur shifted back so the mean displacement is zero.
+
+    Raises
+    ------
+    ValueError
+        For out-of-range values, a read-out PSF with a non-positive integral, or a kernel that keeps
+        less than half of a PSF's integral.
     """
 
-    detector_width: float = 0.5
-    readout_frequency: float | None = 1.0
-    readout_damping: float = 0.6
-    kernel_length: int = 32
+    detector_alpha_px: float = math.pi
+    readout_beta_px: float | None = 5.0 / 3.0
+    readout_gamma_px: float = 2.5 * math.pi
+    readout_theta_rad: float = 0.0
+    kernel_length_px: int = 32
+    align: str = "causal"
 
     def __post_init__(self) -> None:
-        check_positive(self.detector_width, "detector_width", "dwell times", allow_zero=True)
-        if self.readout_frequency is not None:
-            check_positive(self.readout_frequency, "readout_frequency", "rad per dwell time")
-        check_fraction(self.readout_damping, "readout_damping", closed_low=False, closed_high=False)
-        if int(self.kernel_length) != self.kernel_length or self.kernel_length < 2:
-            raise ValueError(f"kernel_length must be an integer >= 2 pixels; got {self.kernel_length!r}.")
+        check_positive(self.detector_alpha_px, "detector_alpha_px", "px", allow_zero=True)
+        if int(self.kernel_length_px) != self.kernel_length_px or self.kernel_length_px < 2:
+            raise ValueError(f"kernel_length_px must be an integer >= 2 pixels; got {self.kernel_length_px!r}.")
+        if self.align not in ALIGN_MODES:
+            raise ValueError(f"align must be one of {ALIGN_MODES}; got {self.align!r}.")
+        if self.readout_beta_px is not None:
+            _check_readout(self.readout_beta_px, self.readout_gamma_px, self.readout_theta_rad)
+        for name, tail in psf_tail_mass(self).items():
+            if 1.0 - tail < MIN_RETAINED_FRACTION:
+                raise ValueError(
+                    f"kernel_length_px={self.kernel_length_px} keeps only {1.0 - tail:.2f} of the {name} PSF's "
+                    "integral; increase kernel_length_px or narrow the PSF."
+                )
+
+    @property
+    def detector_hwhm_px(self) -> float:
+        """Half width at half maximum of the detector Lorentzian, alpha / (2 pi), in px."""
+        return self.detector_alpha_px / (2 * math.pi)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "detector_hwhm_px": self.detector_hwhm_px}
 
 
-def lorentzian_psf_continuous(t: torch.Tensor, width: float) -> torch.Tensor:
-    """Causal Lorentzian h_d(t) = 2γ/(π(γ² + t²)) for t >= 0, 0 for t < 0 (eq. 47)."""
-    check_positive(width, "width", "dwell times")
-    return torch.where(t >= 0, 2 * width / (math.pi * (width**2 + t**2)), torch.zeros_like(t))
+def readout_normalisation(*, beta_px: float, gamma_px: float, theta_rad: float) -> float:
+    """a of eq. 50 as the text defines it: 1 / integral of e^{-t/beta} sin(2 pi t/gamma + theta) over t >= 0.
+
+    Returns (gamma² + 4 pi² beta²) / (beta gamma (gamma sin theta + 2 pi beta cos theta)); the printed
+    eq. 50 is the integral at doubled frequency instead (see the module docstring).
+    """
+    _check_readout(beta_px, gamma_px, theta_rad)
+    return (gamma_px**2 + 4 * math.pi**2 * beta_px**2) / (
+        beta_px * gamma_px * (gamma_px * math.sin(theta_rad) + 2 * math.pi * beta_px * math.cos(theta_rad)))
 
 
-def readout_psf_continuous(t: torch.Tensor, frequency: float, damping: float) -> torch.Tensor:
-    """Damped-oscillator impulse response (ω0²/ω_d) e^{-ζω0 t} sin(ω_d t) for t >= 0 (eqs. 49-50)."""
-    check_positive(frequency, "frequency", "rad per dwell time")
-    check_fraction(damping, "damping", closed_low=False, closed_high=False)
-    omega_d = frequency * math.sqrt(1 - damping**2)
-    value = frequency**2 / omega_d * torch.exp(-damping * frequency * t) * torch.sin(omega_d * t)
+def lorentzian_psf_continuous(t: torch.Tensor, *, alpha_px: float) -> torch.Tensor:
+    """Normalised causal detector PSF 4 alpha / (4 pi² t² + alpha²) for t >= 0, 0 for t < 0 (eq. 48)."""
+    check_positive(alpha_px, "alpha_px", "px")
+    value = 4 * alpha_px / (4 * math.pi**2 * t**2 + alpha_px**2)
     return torch.where(t >= 0, value, torch.zeros_like(t))
 
 
-def _lorentzian_cdf(t: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
-    return 2.0 / math.pi * torch.atan(t / width)
+def readout_psf_continuous(t: torch.Tensor, *, beta_px: float, gamma_px: float,
+                           theta_rad: float) -> torch.Tensor:
+    """Read-out PSF a e^{-t/beta} sin(2 pi t/gamma + theta) for t >= 0, 0 for t < 0 (eqs. 49-50)."""
+    _check_readout(beta_px, gamma_px, theta_rad)
+    a = readout_normalisation(beta_px=beta_px, gamma_px=gamma_px, theta_rad=theta_rad)
+    value = a * torch.exp(-t / beta_px) * torch.sin(2 * math.pi * t / gamma_px + theta_rad)
+    return torch.where(t >= 0, value, torch.zeros_like(t))
 
 
-def _readout_cdf(t: torch.Tensor, frequency: torch.Tensor, damping: torch.Tensor) -> torch.Tensor:
-    a = damping * frequency
-    omega_d = frequency * torch.sqrt(1 - damping**2)
-    return 1.0 - torch.exp(-a * t) * (torch.cos(omega_d * t) + a / omega_d * torch.sin(omega_d * t))
+def _lorentzian_cdf(t: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    return 2.0 / math.pi * torch.atan(2 * math.pi * t / alpha)
+
+
+def _readout_cdf(t: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    # Exact antiderivative of e^{-t/beta} sin(omega t + theta), divided by its integral over [0, inf).
+    omega = 2 * math.pi / gamma
+    total = torch.sin(theta) / beta + omega * torch.cos(theta)
+    phase = omega * t + theta
+    return 1.0 - torch.exp(-t / beta) * (torch.sin(phase) / beta + omega * torch.cos(phase)) / total
 
 
 def _binned(cdf_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,53 +163,66 @@ def _binned(cdf_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return weights / total, 1.0 - total
 
 
-def lorentzian_psf(width, length: int, *, dtype=torch.float64, device="cpu") -> torch.Tensor:
-    """Dwell-binned causal Lorentzian PSF, shape (..., length), each kernel summing to 1.
+def lorentzian_psf(alpha_px, length: int, *, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """Dwell-binned causal detector PSF, shape (..., length), each kernel summing to 1.
 
-    ``width`` (γ, dwell times) may be a float or a tensor (B,); γ = 0 gives a delta.
+    ``alpha_px`` (eq. 48) may be a float or a tensor (B,); alpha = 0 gives a delta.
     """
-    width_t = torch.as_tensor(width, dtype=dtype, device=device)
+    alpha_t = torch.as_tensor(alpha_px, dtype=dtype, device=device)
     edges = torch.arange(length + 1, dtype=dtype, device=device)
-    safe = torch.clamp(width_t, min=1e-12)[..., None]
+    safe = torch.clamp(alpha_t, min=1e-12)[..., None]
     weights, _ = _binned(_lorentzian_cdf(edges, safe))
     delta = torch.zeros_like(weights)
     delta[..., 0] = 1.0
-    return torch.where(width_t[..., None] > 0, weights, delta)
+    return torch.where(alpha_t[..., None] > 0, weights, delta)
 
 
-def readout_psf(frequency, damping, length: int, *, dtype=torch.float64, device="cpu") -> torch.Tensor:
-    """Dwell-binned damped-oscillator read-out PSF, shape (..., length), each kernel summing to 1."""
-    freq_t = torch.as_tensor(frequency, dtype=dtype, device=device)[..., None]
-    damp_t = torch.as_tensor(damping, dtype=dtype, device=device)[..., None]
+def readout_psf(beta_px, gamma_px, theta_rad, length: int, *, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """Dwell-binned read-out PSF (eqs. 49-50), shape (..., length), each kernel summing to 1.
+
+    The weights are the exact integrals of the continuous PSF over each dwell interval, renormalised
+    over the kernel; floats or tensors (B,) of beta, gamma (px) and theta (rad).
+    """
+    beta = torch.as_tensor(beta_px, dtype=dtype, device=device)[..., None]
+    gamma = torch.as_tensor(gamma_px, dtype=dtype, device=device)[..., None]
+    theta = torch.as_tensor(theta_rad, dtype=dtype, device=device)[..., None]
     edges = torch.arange(length + 1, dtype=dtype, device=device)
-    weights, _ = _binned(_readout_cdf(edges, freq_t, damp_t))
+    weights, _ = _binned(_readout_cdf(edges, beta, gamma, theta))
     return weights
 
 
 def psf_tail_mass(params: FastScanParams) -> dict[str, float]:
-    """Fraction of each continuous PSF's integral beyond ``kernel_length`` (dropped by renormalising)."""
-    edge = torch.tensor([0.0, float(params.kernel_length)], dtype=torch.float64)
+    """Fraction of each continuous PSF's integral beyond ``kernel_length_px`` (dropped by renormalising)."""
+    edge = torch.tensor([0.0, float(params.kernel_length_px)], dtype=torch.float64)
     result = {"detector": 0.0, "readout": 0.0}
-    if params.detector_width > 0:
-        result["detector"] = float(_binned(_lorentzian_cdf(edge, torch.tensor(params.detector_width)))[1])
-    if params.readout_frequency is not None:
-        cdf = _readout_cdf(edge, torch.tensor(params.readout_frequency), torch.tensor(params.readout_damping))
-        result["readout"] = float(_binned(cdf)[1])
+    if params.detector_alpha_px > 0:
+        result["detector"] = float(_binned(_lorentzian_cdf(edge, torch.tensor(params.detector_alpha_px,
+                                                                               dtype=torch.float64)))[1])
+    if params.readout_beta_px is not None:
+        values = [torch.tensor(v, dtype=torch.float64)
+                  for v in (params.readout_beta_px, params.readout_gamma_px, params.readout_theta_rad)]
+        result["readout"] = float(_binned(_readout_cdf(edge, *values))[1])
     return result
 
 
 def fast_scan_kernel(params: list[FastScanParams] | FastScanParams, *, dtype=torch.float64,
                      device="cpu") -> torch.Tensor:
-    """Combined causal kernel (detector ∗ read-out) cut at K = kernel_length, shape (B, K) or (K,)."""
+    """Combined causal kernel (detector ∗ read-out) cut at K = kernel_length_px, shape (B, K) or (K,).
+
+    Entry k is the weight of the pixel scanned k dwell times earlier; ``align`` is not applied here.
+    """
     single = isinstance(params, FastScanParams)
     plist = [params] if single else list(params)
-    length = max(int(p.kernel_length) for p in plist)
-    widths = torch.tensor([p.detector_width for p in plist], dtype=dtype, device=device)
-    detector = lorentzian_psf(widths, length, dtype=dtype, device=device)
-    has_readout = torch.tensor([p.readout_frequency is not None for p in plist], device=device)
-    freqs = torch.tensor([p.readout_frequency or 1.0 for p in plist], dtype=dtype, device=device)
-    damps = torch.tensor([p.readout_damping for p in plist], dtype=dtype, device=device)
-    readout = readout_psf(freqs, damps, length, dtype=dtype, device=device)
+    length = max(int(p.kernel_length_px) for p in plist)
+
+    def column(name, fallback):
+        return torch.tensor([fallback if getattr(p, name) is None else getattr(p, name) for p in plist],
+                            dtype=dtype, device=device)
+
+    detector = lorentzian_psf(column("detector_alpha_px", 0.0), length, dtype=dtype, device=device)
+    readout = readout_psf(column("readout_beta_px", 1.0), column("readout_gamma_px", 1.0),
+                          column("readout_theta_rad", 0.0), length, dtype=dtype, device=device)
+    has_readout = torch.tensor([p.readout_beta_px is not None for p in plist], device=device)
     delta = torch.zeros_like(readout)
     delta[:, 0] = 1.0
     readout = torch.where(has_readout[:, None], readout, delta)
@@ -151,30 +233,79 @@ def fast_scan_kernel(params: list[FastScanParams] | FastScanParams, *, dtype=tor
     return kernel[0] if single else kernel
 
 
-def causal_convolve_rows(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """out[b, r, c] = sum_k kernels[b, k] · images[b, r, c - k], the left edge extended (grouped conv1d)."""
+def fast_scan_lag_px(params: FastScanParams) -> float:
+    """Centroid sum_k k h_k of the causal binned kernel: the mean delay of features along x, in px.
+
+    It is the displacement the "causal" mode applies (0 with ``align="centroid"``). The Lorentzian's
+    first moment diverges, so the lag grows with ``kernel_length_px`` (logarithmically).
+    """
+    kernel = fast_scan_kernel(params)
+    return float((torch.arange(kernel.shape[-1], dtype=kernel.dtype) * kernel).sum())
+
+
+def fast_scan_taps(params: list[FastScanParams], *, dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, int]:
+    """The kernels actually applied, (B, T), over lags -lead ... T - 1 - lead, and ``lead``.
+
+    Causal entries are :func:`fast_scan_kernel`; "centroid" entries are that kernel followed by a
+    linear shift back by its centroid mu = n + f (n integer, 0 <= f < 1), whose taps
+    (1 - f) h_{j+n} + f h_{j+n+1} have centroid exactly 0.
+    """
+    kernel = fast_scan_kernel(list(params), dtype=dtype, device=device)
+    batch, length = kernel.shape
+    lags = torch.arange(length, dtype=dtype, device=device)
+    centred = torch.tensor([p.align == "centroid" for p in params], device=device)
+    mu = torch.where(centred, (kernel * lags).sum(dim=-1), torch.zeros(batch, dtype=dtype, device=device))
+    n = torch.floor(mu)
+    frac = (mu - n)[:, None]
+    n = n.long()
+    # One common lag grid for the batch: every image's taps run from -n-1 to length-1-n.
+    lag_min = min(0, int((-n - 1).min()))
+    lag_max = max(length - 1, int((length - 1 - n).max()))
+    taps = torch.zeros((batch, lag_max - lag_min + 1), dtype=dtype, device=device)
+    index = torch.arange(length, device=device)[None, :] - n[:, None] - lag_min
+    taps.scatter_add_(1, index, (1.0 - frac) * kernel)
+    taps.scatter_add_(1, index - 1, frac * kernel)
+    return taps, -lag_min
+
+
+def convolve_rows(images: torch.Tensor, taps: torch.Tensor, lead: int = 0) -> torch.Tensor:
+    """out[b, r, c] = sum_i taps[b, i] · images[b, r, c - i + lead], line ends extended (grouped conv1d).
+
+    ``lead`` = 0 is a causal filter (taps[k] weights the pixel k dwell times earlier).
+    """
     batch, height, _ = images.shape
-    k = kernels.shape[-1]
-    padded = torch.cat((images[..., :1].expand(batch, height, k - 1), images), dim=-1)
-    weight = kernels.to(images.dtype).flip(-1)[:, None, :]
+    total = taps.shape[-1]
+    before, after = total - 1 - lead, lead
+    parts = [images[..., :1].expand(batch, height, before), images]
+    if after > 0:
+        parts.append(images[..., -1:].expand(batch, height, after))
+    padded = torch.cat(parts, dim=-1)
+    weight = taps.to(images.dtype).flip(-1)[:, None, :]
     return F.conv1d(padded.transpose(0, 1), weight, groups=batch).transpose(0, 1)
 
 
+def causal_convolve_rows(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """out[b, r, c] = sum_k kernels[b, k] · images[b, r, c - k], the left edge extended."""
+    return convolve_rows(images, kernels, 0)
+
+
 def fast_scan_noise(images, params: FastScanParams, generator: GeneratorLike | None = None):
-    """Convolve every scan line with the causal detector-chain PSF (eqs. 47-50).
+    """Convolve every scan line with the detector-chain PSF (eqs. 47-50).
 
     Parameters
     ----------
     images : torch.Tensor or numpy.ndarray
         (H, W) or (B, H, W) signal; axis -1 is the fast-scan direction.
     params : FastScanParams
+        PSF parameters and the alignment mode.
     generator : ignored
         The model is deterministic; the argument keeps the signature of the other models.
 
     Returns
     -------
-    Same type and shape as ``images``; the mean of every line is preserved (kernel sum 1).
+    Same type and shape as ``images``; the mean of every line is preserved away from its ends
+    (kernel sum 1). "causal" delays features by :func:`fast_scan_lag_px`; "centroid" does not.
     """
     x, restore = as_image_batch(images)
-    kernel = fast_scan_kernel([params] * x.shape[0], dtype=x.dtype, device=x.device)
-    return restore(causal_convolve_rows(x, kernel))
+    taps, lead = fast_scan_taps([params] * x.shape[0], dtype=torch.float64, device=x.device)
+    return restore(convolve_rows(x, taps, lead))

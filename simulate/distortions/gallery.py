@@ -7,6 +7,7 @@ parameters are exaggerated where needed so each effect is visible at thumbnail s
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -27,7 +28,7 @@ from simulate.distortions.postprocess import (
     apply_postprocessing,
 )
 from simulate.distortions.samplers import sample_postprocess_params, sample_stem_params, sample_tem_params
-from simulate.distortions.tem import ClusterParams, DarkCurrentParams, MtfParams
+from simulate.distortions.tem import ClusterParams, DarkCurrentParams, MtfParams, apply_mtf
 
 PIXEL_SIZE = 0.2  # Å
 DOSE = 2e4  # e⁻/Å²: 800 e⁻ per pixel of full beam, ~ 40 counts on a column
@@ -53,14 +54,17 @@ def _stem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, di
         ("X jitter (41-42)", StemDistortionParams(PIXEL_SIZE, jitter=JitterParams(0.2, 0.6))),
         ("Y jitter (41-42)", StemDistortionParams(PIXEL_SIZE, jitter=JitterParams(sigma_slow=0.2, phi_slow=0.6))),
         ("XY jitter (41-42)", StemDistortionParams(PIXEL_SIZE, jitter=JitterParams(0.15, 0.6, 0.15, 0.6))),
-        ("Poisson (43)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE)),
-        ("Poisson + PMT (44-46)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE,
-                                                       pmt=PmtParams(photons_per_electron=5, photons_variance=15,
-                                                                     quantum_efficiency=0.1, read_noise=0.5))),
+        ("Poisson (45)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE / 20)),
+        # A weak scintillator (σ = 1.75 counts) at a low dose, so the signal-independent PMT noise shows.
+        ("Poisson + PMT (43-44, 46)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE / 20,
+                                                           pmt=PmtParams(photons_per_electron=5, photons_variance=15,
+                                                                         quantum_efficiency=0.1))),
         ("fast scan (47-50)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10,
-                                                   fast_scan=FastScanParams(1.5, 0.6, 0.3))),
+                                                   fast_scan=FastScanParams(detector_alpha_px=3 * math.pi,
+                                                                            readout_beta_px=5.6,
+                                                                            readout_gamma_px=11.0))),
         ("row lines (51)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10,
-                                                row_lines=RowLineParams(0.1, 1.0))),
+                                                row_lines=RowLineParams(max_line_density=0.1))),
         ("black pixels (52)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10, black_pixels=0.01)),
         ("zingers (53)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10, zingers=ZingerParams(0.002, 1.0))),
         ("upper clip (54)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10, clip=0.6)),
@@ -80,25 +84,30 @@ def _tem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, dic
 
     expected = tem()  # input already in expected electrons below
     scaled = image * DOSE * PIXEL_SIZE**2
+    mtf = MtfParams(a=0.5, b_nyquist=0.15, c_nyquist=0.6)
+    # The MTF (eq. 27) blurs the undistorted target itself; the panel shows that target.
     settings = [
-        ("clean", expected),
-        ("MTF (27-29)", tem(mtf=MtfParams(0.12, 0.03, 0.3))),
-        ("shot noise (30)", tem(dose_per_area=DOSE / 10)),
-        ("fixed pattern (31)", tem(fixed_pattern=0.3)),
-        ("dark current (32-33)", tem(dark_current=DarkCurrentParams(10.0, 0.8, 0.005, 100.0))),
-        ("thermal (34)", tem(thermal_noise=5.0)),
-        ("flicker 1/f (35)", tem(flicker_noise=8.0)),
-        ("reset rows (36)", tem(reset_row_noise=5.0)),
-        ("black clusters (37)", tem(black_clusters=ClusterParams(0.002, 6))),
-        ("zinger clusters (38)", tem(zinger_clusters=ClusterParams(0.001, 6, 1.0))),
-        ("clip (39)", tem(full_scale=float(0.6 * scaled.max()))),
-        ("quantisation (40)", tem(conversion_gain=0.1, quantise=True)),
-        ("sampled (training)", sample_tem_params(seed, PIXEL_SIZE, mean_intensity=float(image.mean()))),
+        ("clean", expected, scaled),
+        ("MTF on the target (27-29)", expected, apply_mtf(scaled, mtf)),
+        ("shot noise (30)", tem(dose_per_area=DOSE / 10), image),
+        ("fixed pattern (31)", tem(dose_per_area=DOSE, fixed_pattern=0.3), image),
+        ("dark current (32-33)", tem(dark_current=DarkCurrentParams(mean_e=10.0, std_e=5.0, hot_fraction=0.005)),
+         scaled),
+        ("thermal (34)", tem(thermal_noise=5.0), scaled),
+        ("flicker 1/f (35)", tem(flicker_noise=8.0), scaled),
+        ("reset rows (36)", tem(reset_row_noise=5.0), scaled),
+        ("black clusters (37)", tem(black_clusters=ClusterParams(0.002, 6)), scaled),
+        ("zinger clusters (38)", tem(zinger_clusters=ClusterParams(0.001, 6, 1.0)), scaled),
+        ("clip (39)", tem(full_scale=float(0.6 * scaled.max())), scaled),
+        ("quantisation (40)", tem(conversion_gain=0.1, quantise=True), scaled),
+        ("sampled (training)", sample_tem_params(seed, PIXEL_SIZE, mean_intensity=float(image.mean())), image),
     ]
     panels = []
-    for i, (title, params) in enumerate(settings):
-        source = image if params.dose_per_area is not None else scaled
+    for i, (title, params, source) in enumerate(settings):
         out, record = apply_tem_distortions(source, params, seed + i)
+        if title.startswith("MTF"):
+            record = {"pipeline": "tem", "images": [[{"name": "mtf", "equations": "27-29",
+                                                       "parameters": mtf.to_dict()}]]}
         panels.append((title, out, record))
     return panels
 

@@ -1,20 +1,24 @@
 """Scan-line jitter of S(T)EM images (paper eqs. 41-42).
 
-While the probe is rastered, stray fields and scan-coil noise displace it. We model the displacement
-of each scan line along the fast (x, axis -1) and slow (y, axis -2) directions as a stationary AR(1)
-series indexed by the line number (time),
+While the probe is rastered, stray fields and scan-coil noise displace it. Eq. 41 models the
+displacement along t = x (fast, axis -1) and t = y (slow, axis -2) as a Yule-Walker (AR(1)) series
 
-    d_t = phi * d_{t-1} + eps_t,   eps_t ~ N(0, sigma^2),                       (eq. 41)
+    Delta_t^1 = a_t^1 / sqrt(1 - phi_t^2),                  k = 1
+    Delta_t^k = phi_t Delta_t^{k-1} + a_t^k,  a_t^k ~ N(0, sigma_t^2),   k > 1,       (eq. 41)
 
-whose Yule-Walker relations give a lag-1 autocorrelation phi and a stationary variance
-sigma^2 / (1 - phi^2). The recorded image is the specimen intensity sampled on the displaced grid,
+(the printed "sqrt((1 - phi_t^2}" lacks a parenthesis), i.e. a series started from its stationary
+distribution: variance sigma_t^2 / (1 - phi_t^2) at every k and lag-1 autocorrelation phi_t. The
+recorded image is the specimen intensity resampled on the displaced grid by bicubic interpolation,
 
-    I'(r, c) = I(r + dy_r, c + dx_r),                                            (eq. 42)
+    I'(r, c) = I(r + Delta_y^r, c + Delta_x^r)                                     (eq. 42)
 
-evaluated by bicubic interpolation. Assumptions (the paper's Methods text was not available to us):
-one displacement per scan line (line jitter, as seen in its Fig. 13); sigma is the innovation standard
-deviation in Å, converted to pixels with the pixel size; the first line is drawn from the stationary
-distribution; samples outside the field of view take the nearest edge value.
+How we read the index k: one displacement per scan line, k the line number, for both directions
+(line jitter: X jitter shifts whole lines along x, Y jitter moves lines along y, as in the paper's
+Fig. 13). The paper calls k "the pixel index along a given t direction", which for y is the line
+index; for x a per-pixel series within the line would be a different (within-line) jitter that we do
+not model. sigma_t is in Å (the paper's range is in Å) and is converted to pixels with the pixel size;
+phi_t must lie in [0, 1) (the paper allows 1, where the stationary start diverges). Samples outside
+the field of view take the nearest edge value.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from simulate.distortions.defects import RowLineParams, ZingerParams
 from simulate.distortions.detector import PmtParams
 from simulate.distortions.fast_scan import FastScanParams
 from simulate.distortions.jitter import JitterParams
-from simulate.distortions.tem import ClusterParams, DarkCurrentParams, MtfParams, check_mtf
+from simulate.distortions.tem import ClusterParams, DarkCurrentParams
 
 
 def _to_json(value):
@@ -43,20 +43,21 @@ class StemDistortionParams:
     jitter : JitterParams or None
         AR(1) scan-line jitter (eqs. 41-42), amplitudes in Å.
     dose_per_area : float or None
-        Electron dose in e⁻/Å²; Poisson counting of dose · pixel_size² · intensity (eq. 43). None keeps
-        the noiseless intensity.
+        Electron dose in e⁻/Å²; Poisson counting of alpha · intensity, alpha = dose · pixel_size²
+        (eq. 45). The output stays in counts (the paper's division by alpha is left to the caller).
+        None keeps the noiseless intensity.
     pmt : PmtParams or None
-        Scintillator/PMT noise on the counts (eqs. 44-46); needs a dose.
+        Signal-independent PMT Gaussian N(0, sigma) added to the counts (eqs. 43-44, 46); needs a dose.
     fast_scan : FastScanParams or None
-        Causal detector/read-out PSF along the fast-scan direction (eqs. 47-50).
+        Detector/read-out PSF along the fast-scan direction (eqs. 47-50), causal or centroid-aligned.
     row_lines : RowLineParams or None
-        Row-line offsets (eq. 51).
+        Row-line segments replaced by their mean times a random factor (eq. 51).
     black_pixels : float or None
         Probability per pixel of a black (0) pixel (eq. 52).
     zingers : ZingerParams or None
         Spikes above the image maximum (eq. 53).
     clip : float or None
-        Upper clip at this fraction of the image maximum, in (0, 1] (eq. 54).
+        Upper clip T_u at this fraction of the image maximum, in (0, 1] (eq. 54).
     quantisation_bits : int or None
         ADC bit depth over the image range (eq. 55).
     """
@@ -93,35 +94,37 @@ class StemDistortionParams:
 
 @dataclass(frozen=True)
 class TemDistortionParams:
-    """Distortions of one TEM camera image, applied in this order by the pipeline.
+    """Camera distortions of one TEM image (eqs. 30-40), applied in this order by the pipeline.
+
+    The camera MTF (eqs. 27-29) is not part of this set: it blurs the undistorted target y before
+    distortion (:func:`~simulate.distortions.tem.apply_mtf`), so the pipeline never applies it.
 
     Parameters
     ----------
     pixel_size : float
         Pixel size at the specimen in Å (> 0).
-    mtf : MtfParams or None
-        Camera MTF blur (eqs. 27-29).
     dose_per_area : float or None
-        Dose in e⁻/Å²; shot noise of dose · pixel_size² · intensity (eq. 30). None: the input is taken
-        to be expected electrons per pixel already and is not counted.
+        Dose in e⁻/Å²; shot noise n ~ P(λ), λ = dose · pixel_size² · intensity (eq. 30, kept in electrons:
+        the paper's division by the dose scale is left to the caller). None: the input is taken to be
+        expected electrons per pixel already and is not counted.
     fixed_pattern : float
-        Relative standard deviation of the pixel gain non-uniformity (eq. 31), >= 0.
+        σ_fpn of x ← x + x · N(0, σ_fpn) after the shot noise (eq. 31), >= 0.
     dark_current : DarkCurrentParams or None
-        Dark-current map and its shot noise (eqs. 32-33), in electrons.
+        DCNU map and its shot noise (eqs. 32-33), in electrons.
     thermal_noise, flicker_noise, reset_row_noise : float
         Standard deviations in electrons (eqs. 34-36), >= 0.
     conversion_gain : float
-        ADU per electron (> 0).
+        ADC gain α of eq. 40 in ADU per electron (> 0); applied before the defects and the clip, so the
+        output is in ADU.
     black_clusters, zinger_clusters : ClusterParams or None
         Clustered black pixels / zingers (eqs. 37-38).
     full_scale : float or None
-        Clip to [0, full_scale] ADU (eq. 39).
+        Upper clip T_u in ADU: x ← min(x, T_u) (eq. 39).
     quantise : bool
         Round to integer ADU (eq. 40).
     """
 
     pixel_size: float
-    mtf: MtfParams | None = None
     dose_per_area: float | None = None
     fixed_pattern: float = 0.0
     dark_current: DarkCurrentParams | None = None
@@ -137,8 +140,6 @@ class TemDistortionParams:
     def __post_init__(self) -> None:
         check_positive(self.pixel_size, "pixel_size", "Å")
         _check_dose(self.dose_per_area)
-        if self.mtf is not None:
-            check_mtf(self.mtf)
         check_positive(self.fixed_pattern, "fixed_pattern", "(relative)", allow_zero=True)
         for name in ("thermal_noise", "flicker_noise", "reset_row_noise"):
             check_positive(getattr(self, name), name, "e⁻", allow_zero=True)

@@ -18,14 +18,13 @@ import torch
 from simulate.distortions._tensor import GeneratorLike, as_image_batch, per_image, torch_generator
 from simulate.distortions.defects import _black, _clip, _quantise, _row_lines, _zingers
 from simulate.distortions.detector import _pmt_batch
-from simulate.distortions.fast_scan import causal_convolve_rows, fast_scan_kernel
+from simulate.distortions.fast_scan import convolve_rows, fast_scan_taps
 from simulate.distortions.jitter import _jitter_batch
 from simulate.distortions.params import StemDistortionParams, TemDistortionParams
 from simulate.distortions.tem import (
     cluster_mask,
     dark_current_map,
     flicker_noise,
-    mtf_blur_batch,
     spike_values,
 )
 
@@ -70,19 +69,19 @@ def _stem_steps(gen: torch.Generator) -> list:
         return torch.poisson(dose * px * px * x, generator=gen)
 
     def fast(x, ps):
-        return causal_convolve_rows(x, fast_scan_kernel([p.fast_scan for p in ps], dtype=x.dtype, device=x.device))
+        taps, lead = fast_scan_taps([p.fast_scan for p in ps], dtype=torch.float64, device=x.device)
+        return convolve_rows(x, taps, lead)
 
     return [
         ("scan_jitter", "41-42", lambda p: p.jitter is not None and p.jitter.kind != "none",
          lambda p: p.jitter.to_dict() | {"pixel_size": p.pixel_size}, jitter),
-        ("poisson", "43", lambda p: p.dose_per_area is not None,
+        ("poisson", "45", lambda p: p.dose_per_area is not None,
          lambda p: {"dose_per_area": p.dose_per_area, "pixel_size": p.pixel_size}, poisson),
-        ("pmt", "44-46", lambda p: p.pmt is not None, lambda p: p.pmt.to_dict(),
+        ("pmt", "43-44, 46", lambda p: p.pmt is not None, lambda p: p.pmt.to_dict(),
          lambda x, ps: _pmt_batch(x, [p.pmt for p in ps], gen)),
         ("fast_scan", "47-50", lambda p: p.fast_scan is not None, lambda p: p.fast_scan.to_dict(), fast),
         ("row_lines", "51", lambda p: p.row_lines is not None, lambda p: p.row_lines.to_dict(),
-         lambda x, ps: _row_lines(x, [p.row_lines.probability for p in ps],
-                                  [p.row_lines.amplitude for p in ps], gen)[0]),
+         lambda x, ps: _row_lines(x, [p.row_lines for p in ps], gen)[0]),
         ("black_pixels", "52", lambda p: p.black_pixels is not None,
          lambda p: {"probability": p.black_pixels},
          lambda x, ps: _black(x, [p.black_pixels for p in ps], gen)[0]),
@@ -100,8 +99,9 @@ def apply_stem_distortions(images, params: StemDistortionParams | Sequence[StemD
                            generator: GeneratorLike):
     """Distort a batch of noiseless S(T)EM intensities in physical order (eqs. 41-55).
 
-    Order: scan jitter → Poisson counting → PMT → fast-scan PSF → row lines → black pixels → zingers →
-    upper clip → quantisation.
+    Order: scan jitter → Poisson counting → PMT Gaussian → fast-scan PSF → row lines → black pixels →
+    zingers → upper clip → quantisation. With a dose the output is in counts (eq. 46 without its
+    division by alpha = dose · pixel_size²).
 
     Parameters
     ----------
@@ -115,7 +115,7 @@ def apply_stem_distortions(images, params: StemDistortionParams | Sequence[StemD
     Returns
     -------
     distorted : same type and shape as ``images``
-        Counts (dose only), output units (with PMT) or intensity (no dose).
+        Counts with a dose (plus the PMT Gaussian, also in counts), intensity without one.
     record : dict
         JSON-serialisable list of the applied steps and their parameters per image.
 
@@ -137,21 +137,12 @@ def _tem_steps(gen: torch.Generator) -> list:
     def values(ps, name, x):
         return per_image([getattr(p, name) for p in ps], x.shape[0], x, name)
 
+    def gaussian(x):
+        return torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+
     def shot(x, ps):
-        dose = per_image([p.dose_per_area or 0.0 for p in ps], x.shape[0], x, "dose_per_area")
         px = values(ps, "pixel_size", x)
-        counted = torch.tensor([p.dose_per_area is not None for p in ps], device=x.device)[:, None, None]
-        lam = torch.where(counted, dose * px * px * x, x).clamp_min(0.0)
-        prnu = 1.0 + values(ps, "fixed_pattern", x) * torch.randn(
-            x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        lam = lam * prnu.clamp_min(0.0)
-        return torch.where(counted, torch.poisson(lam, generator=gen), lam)
-
-    def dark(x, ps):
-        return x + torch.poisson(dark_current_map(x, [p.dark_current for p in ps], gen), generator=gen)
-
-    def thermal(x, ps):
-        return x + values(ps, "thermal_noise", x) * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        return torch.poisson(values(ps, "dose_per_area", x) * px * px * x, generator=gen)
 
     def reset(x, ps):
         offsets = torch.randn((x.shape[0], x.shape[1], 1), generator=gen, device=x.device, dtype=x.dtype)
@@ -167,38 +158,42 @@ def _tem_steps(gen: torch.Generator) -> list:
             return torch.where(mask, spike_values(x, amp, gen), x)
         return apply
 
-    def clip(x, ps):
-        return torch.minimum(x.clamp_min(0.0), values(ps, "full_scale", x))
-
     return [
-        ("mtf", "27-29", lambda p: p.mtf is not None, lambda p: p.mtf.to_dict(),
-         lambda x, ps: mtf_blur_batch(x, [p.mtf for p in ps])),
-        ("shot_noise", "30-31", lambda p: True,
-         lambda p: {"dose_per_area": p.dose_per_area, "pixel_size": p.pixel_size, "fixed_pattern": p.fixed_pattern},
-         shot),
-        ("dark_current", "32-33", lambda p: p.dark_current is not None, lambda p: p.dark_current.to_dict(), dark),
-        ("thermal_noise", "34", lambda p: p.thermal_noise > 0, lambda p: {"sigma": p.thermal_noise}, thermal),
+        ("shot_noise", "30", lambda p: p.dose_per_area is not None,
+         lambda p: {"dose_per_area": p.dose_per_area, "pixel_size": p.pixel_size}, shot),
+        ("fixed_pattern", "31", lambda p: p.fixed_pattern > 0, lambda p: {"sigma": p.fixed_pattern},
+         lambda x, ps: x + x * values(ps, "fixed_pattern", x) * gaussian(x)),
+        ("dark_current", "32-33", lambda p: p.dark_current is not None, lambda p: p.dark_current.to_dict(),
+         lambda x, ps: x + torch.poisson(dark_current_map(x, [p.dark_current for p in ps], gen), generator=gen)),
+        ("thermal_noise", "34", lambda p: p.thermal_noise > 0, lambda p: {"sigma": p.thermal_noise},
+         lambda x, ps: x + values(ps, "thermal_noise", x) * gaussian(x)),
         ("flicker_noise", "35", lambda p: p.flicker_noise > 0, lambda p: {"sigma": p.flicker_noise},
          lambda x, ps: x + flicker_noise(x, values(ps, "flicker_noise", x), gen)),
         ("reset_row_noise", "36", lambda p: p.reset_row_noise > 0, lambda p: {"sigma": p.reset_row_noise}, reset),
-        ("conversion_gain", "-", lambda p: True, lambda p: {"adu_per_electron": p.conversion_gain},
+        ("conversion_gain", "40", lambda p: True, lambda p: {"adu_per_electron": p.conversion_gain},
          lambda x, ps: x * values(ps, "conversion_gain", x)),
         ("black_clusters", "37", lambda p: p.black_clusters is not None, lambda p: p.black_clusters.to_dict(),
          clusters("black_clusters", "black")),
         ("zinger_clusters", "38", lambda p: p.zinger_clusters is not None, lambda p: p.zinger_clusters.to_dict(),
          clusters("zinger_clusters", "spike")),
-        ("clip", "39", lambda p: p.full_scale is not None, lambda p: {"full_scale": p.full_scale}, clip),
+        ("clip", "39", lambda p: p.full_scale is not None, lambda p: {"full_scale": p.full_scale},
+         lambda x, ps: torch.minimum(x, values(ps, "full_scale", x))),
         ("quantisation", "40", lambda p: p.quantise, lambda p: {"step_adu": 1}, lambda x, ps: torch.round(x)),
     ]
 
 
 def apply_tem_distortions(images, params: TemDistortionParams | Sequence[TemDistortionParams],
                           generator: GeneratorLike):
-    """Distort a batch of noiseless TEM intensities with the camera model (eqs. 27-40).
+    """Distort a batch of TEM images with the camera noise model (eqs. 30-40).
 
-    Order: MTF → shot noise with fixed-pattern gain → dark current and its shot noise → thermal →
-    flicker → reset row noise → conversion gain → black clusters → zinger clusters → clip →
-    quantisation. Arguments and returns as :func:`apply_stem_distortions`; the output is in ADU.
+    The camera MTF (eqs. 27-29) belongs to the target: blur y with
+    :func:`~simulate.distortions.tem.apply_mtf` first and pass the blurred y here.
+
+    Order: shot noise P(λ) → fixed pattern x + x·N(0, σ_fpn) → dark current x + P(DCNU) → thermal →
+    flicker → reset row noise → ADC gain α → black clusters → zinger clusters → clip min(x, T_u) →
+    quantisation round(x). λ = dose · pixel_size² · intensity, so x stays in electrons (× α: ADU); the
+    paper's division by the dose scale (eq. 30) is left to the caller. Arguments and returns as
+    :func:`apply_stem_distortions`; the output is in ADU.
     """
     x, restore = as_image_batch(images)
     plist = _param_list(params, x.shape[0], TemDistortionParams)

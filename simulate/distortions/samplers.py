@@ -1,15 +1,21 @@
 """Parameter samplers for training data and a fixed parameter set for benchmarks.
 
-Ranges and probabilities given by the paper (as quoted in the project's issue 3):
+Ranges and probabilities from the paper:
 
 * scan jitter occurs with probability 0.9; of those, X / Y / XY jitter with 0.25 / 0.25 / 0.5;
-  sigma in [0.0025, 0.8] Å, phi in [0, 0.7];
-* dose: a scale factor drawn from an exponential of scale 0.5 over [0.5, 750] / E{y}. We read this as
-  a mean count per pixel c = 0.5 + (750 - 0.5) t with t from an exponential of scale 0.5 truncated to
-  [0, 1], and the dose that produces it for an image of mean intensity E{y}.
+  sigma uniform in [0.0025, 0.8] Å, phi uniform in [0, 0.7] (eq. 41);
+* dose: "exponential, scale 0.5, range [0.5, 750] / E{y}" for the dose scale factor alpha. We draw the
+  mean count per pixel c = alpha E{y} with that exponential on the normalised *logarithmic* axis,
+  t ~ Exp(scale 0.5) truncated to [0, 1], c = c_min (c_max / c_min)^t, over [0.05, 5000] counts. The
+  benchmark studies (``bench.synthetic_coverage``) reach down to a mean of 0.12 counts (2 atoms,
+  5·10² e⁻/Å², 0.2 Å pixels), which the paper's lower end of 0.5 misses, and up to column peaks of
+  ≈ 6000 counts (5·10⁵ e⁻/Å²), which images with a mean of at most 750 counts on a pedestal do not
+  reach; a linear reading would put the median at 211 counts, far from the low-dose focus the paper
+  states. The dose follows as c / (pixel_size² E{y});
+* PMT (eqs. 43-44): "around 100" photons per electron; row-line factor [0.5, 1.5] (eq. 51).
 
-Everything else (which distributions, the other probabilities and ranges) is our choice, documented
-in docs/distortions.md; sigma is drawn log-uniformly because its range spans 2.5 decades.
+Everything else (the other distributions, probabilities and ranges) is ours and documented in
+docs/distortions.md.
 """
 from __future__ import annotations
 
@@ -20,18 +26,29 @@ import numpy as np
 from simulate.distortions._tensor import check_positive, numpy_generator
 from simulate.distortions.defects import RowLineParams, ZingerParams
 from simulate.distortions.detector import PmtParams
-from simulate.distortions.fast_scan import FastScanParams
+from simulate.distortions.fast_scan import ALIGN_MODES, FastScanParams
 from simulate.distortions.jitter import JitterParams
 from simulate.distortions.params import StemDistortionParams, TemDistortionParams
 from simulate.distortions.postprocess import AffineParams, AnnotationParams, CropParams, PostprocessParams
-from simulate.distortions.tem import ClusterParams, DarkCurrentParams, MtfParams
+from simulate.distortions.tem import ClusterParams, DarkCurrentParams, MtfParams, mtf_admissible
 
 JITTER_PROBABILITY = 0.9
 JITTER_KIND_PROBABILITIES = {"x": 0.25, "y": 0.25, "xy": 0.5}
-JITTER_SIGMA_RANGE = (0.0025, 0.8)  # Å
+JITTER_SIGMA_RANGE = (0.0025, 0.8)  # Å, uniform
 JITTER_PHI_RANGE = (0.0, 0.7)
-MEAN_COUNTS_RANGE = (0.5, 750.0)  # detected electrons per pixel, on average over the image
-DOSE_EXPONENTIAL_SCALE = 0.5  # in units of the normalised range
+MEAN_COUNTS_RANGE = (0.05, 5000.0)  # detected electrons per pixel, averaged over the image
+DOSE_EXPONENTIAL_SCALE = 0.5  # of t, the position on the logarithmic mean-count axis normalised to [0, 1]
+PMT_PHOTONS_RANGE = (50.0, 150.0)  # m_c, photons per electron ("around 100")
+PMT_EXCESS_RANGE = (1.0, 3.0)  # delta_c² / m_c: 1 for a Poisson flash, more for scintillator excess
+PMT_EFFICIENCY_RANGE = (0.1, 0.35)  # eta
+PMT_DYNODE_GAIN_RANGE = (3.0, 8.0)  # delta
+FAST_SCAN_PROBABILITY = 0.75
+FAST_SCAN_DETECTOR_HWHM_RANGE_PX = (0.05, 2.0)  # alpha / (2 pi), log-uniform
+FAST_SCAN_READOUT_PROBABILITY = 0.5
+FAST_SCAN_BETA_RANGE_PX = (0.5, 5.0)  # log-uniform
+FAST_SCAN_GAMMA_RANGE_PX = (2.0, 32.0)  # log-uniform
+FAST_SCAN_THETA_RANGE_RAD = (0.0, math.pi / 2)
+ROW_LINE_PROBABILITY = 0.25
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -39,12 +56,22 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 
 def sample_mean_counts(generator) -> float:
-    """Mean detected electrons per pixel, c = 0.5 + 749.5 t, t ~ Exp(scale 0.5) truncated to [0, 1]."""
+    """Mean detected electrons per pixel c = c_min (c_max / c_min)^t, t ~ Exp(scale 0.5) truncated to [0, 1].
+
+    Parameters
+    ----------
+    generator : int or numpy.random.Generator
+
+    Returns
+    -------
+    float
+        c in MEAN_COUNTS_RANGE = [0.05, 5000] counts; log10(c) is a truncated exponential.
+    """
     rng = numpy_generator(generator)
     scale = DOSE_EXPONENTIAL_SCALE
     t = -scale * math.log(1.0 - rng.uniform() * (1.0 - math.exp(-1.0 / scale)))  # inverse truncated CDF
     low, high = MEAN_COUNTS_RANGE
-    return low + (high - low) * t
+    return low * (high / low) ** t
 
 
 def _dose(rng, pixel_size: float, mean_intensity: float | None, dose_per_area: float | None) -> float:
@@ -67,13 +94,40 @@ def sample_jitter(generator) -> JitterParams | None:
     values = {}
     for axis, letter in (("fast", "x"), ("slow", "y")):
         if letter in kind:
-            values[f"sigma_{axis}"] = _log_uniform(rng, *JITTER_SIGMA_RANGE)
+            values[f"sigma_{axis}"] = float(rng.uniform(*JITTER_SIGMA_RANGE))
             values[f"phi_{axis}"] = float(rng.uniform(*JITTER_PHI_RANGE))
     return JitterParams(**values)
 
 
+def sample_pmt(generator) -> PmtParams:
+    """Draw PMT parameters: m_c ~ U[50, 150], delta_c² = m_c · U[1, 3], eta ~ U[0.1, 0.35], delta ~ U[3, 8]."""
+    rng = numpy_generator(generator)
+    photons = float(rng.uniform(*PMT_PHOTONS_RANGE))
+    return PmtParams(photons_per_electron=photons, photons_variance=photons * float(rng.uniform(*PMT_EXCESS_RANGE)),
+                     quantum_efficiency=float(rng.uniform(*PMT_EFFICIENCY_RANGE)),
+                     dynode_gain=float(rng.uniform(*PMT_DYNODE_GAIN_RANGE)))
+
+
+def sample_fast_scan(generator, *, align: str = "causal") -> FastScanParams | None:
+    """Draw the fast-scan PSFs (None with probability 0.25; ranges in the module constants).
+
+    Detector HWHM alpha/(2 pi) log-uniform in [0.05, 2] px; a read-out with probability 0.5, beta
+    log-uniform in [0.5, 5] px, gamma log-uniform in [2, 32] px, theta uniform in [0, pi/2].
+    """
+    rng = numpy_generator(generator)
+    if rng.uniform() >= FAST_SCAN_PROBABILITY:
+        return None
+    alpha = 2 * math.pi * _log_uniform(rng, *FAST_SCAN_DETECTOR_HWHM_RANGE_PX)
+    readout = {"readout_beta_px": None}
+    if rng.uniform() < FAST_SCAN_READOUT_PROBABILITY:
+        readout = {"readout_beta_px": _log_uniform(rng, *FAST_SCAN_BETA_RANGE_PX),
+                   "readout_gamma_px": _log_uniform(rng, *FAST_SCAN_GAMMA_RANGE_PX),
+                   "readout_theta_rad": float(rng.uniform(*FAST_SCAN_THETA_RANGE_RAD))}
+    return FastScanParams(detector_alpha_px=alpha, kernel_length_px=32, align=align, **readout)
+
+
 def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | None = None,
-                       dose_per_area: float | None = None) -> StemDistortionParams:
+                       dose_per_area: float | None = None, fast_scan_align: str = "causal") -> StemDistortionParams:
     """Draw one S(T)EM distortion set for training.
 
     Parameters
@@ -85,22 +139,22 @@ def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | 
         Mean of the clean image E{y} (fraction of the beam); the sampled mean count then sets the dose.
     dose_per_area : float, optional
         Fixed dose in e⁻/Å² instead of a sampled one.
+    fast_scan_align : {"causal", "centroid"}
+        Alignment of the fast-scan PSF (see :class:`FastScanParams`); "causal" is the paper's physics.
+
+    Raises
+    ------
+    ValueError
+        For a bad pixel size, neither a mean intensity nor a dose, or an unknown alignment.
     """
     check_positive(pixel_size, "pixel_size", "Å")
+    if fast_scan_align not in ALIGN_MODES:
+        raise ValueError(f"fast_scan_align must be one of {ALIGN_MODES}; got {fast_scan_align!r}.")
     rng = numpy_generator(generator)
     dose = _dose(rng, pixel_size, mean_intensity, dose_per_area)
-    photons = float(rng.uniform(5.0, 50.0))
-    pmt = PmtParams(gain=1.0, photons_per_electron=photons, photons_variance=photons * float(rng.uniform(1.0, 3.0)),
-                    quantum_efficiency=float(rng.uniform(0.1, 0.3)), dynode_gain=float(rng.uniform(3.0, 6.0)),
-                    read_noise=float(rng.uniform(0.0, 1.0)))
-    fast = None
-    if rng.uniform() < 0.75:
-        fast = FastScanParams(detector_width=_log_uniform(rng, 0.05, 2.0),
-                              readout_frequency=float(rng.uniform(0.3, 3.0)) if rng.uniform() < 0.5 else None,
-                              readout_damping=float(rng.uniform(0.2, 0.9)), kernel_length=32)
-    rows = None
-    if rng.uniform() < 0.25:
-        rows = RowLineParams(float(rng.uniform(0.005, 0.05)), float(rng.uniform(0.02, 0.2)))
+    pmt = sample_pmt(rng)
+    fast = sample_fast_scan(rng, align=fast_scan_align)
+    rows = RowLineParams() if rng.uniform() < ROW_LINE_PROBABILITY else None
     black = _log_uniform(rng, 1e-4, 1e-2) if rng.uniform() < 0.25 else None
     zing = ZingerParams(_log_uniform(rng, 1e-5, 1e-3), float(rng.uniform(0.1, 1.0))) if rng.uniform() < 0.25 else None
     clip = float(rng.uniform(0.8, 1.0)) if rng.uniform() < 0.1 else None
@@ -127,7 +181,9 @@ def benchmark_stem_params(dose_per_area: float, pixel_size: float, *, jitter_sig
     jitter_phi : float
         Lag-1 autocorrelation of the jitter.
     pmt, fast_scan : optional
-        Detector and fast-scan settings; defaults are PmtParams() and FastScanParams().
+        Detector and fast-scan settings; defaults are PmtParams() (the paper's m_c = 100,
+        delta_c² = 100, eta = 0.2, delta = 4: sigma = 0.258 counts) and FastScanParams() (detector HWHM
+        0.5 px, read-out beta = 5/3 px, gamma = 2.5 pi px, theta = 0, 32 px: a causal lag of 1.65 px).
     """
     return StemDistortionParams(
         pixel_size=pixel_size,
@@ -138,17 +194,60 @@ def benchmark_stem_params(dose_per_area: float, pixel_size: float, *, jitter_sig
     )
 
 
+MTF_A_RANGE = (0.0, 1.5)  # ours: a > 1 gives flat-topped MTFs, where the eq. 29 constraint bites
+MTF_WIDTH_RANGE_NYQUIST = (0.1, 2.0)  # ours: b and c, log-uniform, in units of the Nyquist frequency
+MTF_MAX_ATTEMPTS = 10_000
+
+
+def sample_mtf(generator) -> MtfParams:
+    """Draw a camera MTF (eqs. 28-29) by rejection, as the paper does.
+
+    a, b and c are drawn until MTF_r is positive and monotonically decreasing on 1000 points over
+    [0, 10] Nyquist units (:func:`~simulate.distortions.tem.mtf_admissible`). The ranges are ours (the
+    paper only says "positive"): a uniform in (0, 1.5], b and c log-uniform in [0.1, 2] Nyquist units.
+    About a quarter of the draws with a > 1 are admitted, so 11 % of the MTFs are flat-topped.
+
+    Parameters
+    ----------
+    generator : int or numpy.random.Generator
+
+    Returns
+    -------
+    MtfParams
+
+    Raises
+    ------
+    RuntimeError
+        If no admissible draw is found in ``MTF_MAX_ATTEMPTS`` tries (every draw with a <= 1 is
+        admissible, so this needs a change of the ranges).
+    """
+    rng = numpy_generator(generator)
+    low, high = MTF_A_RANGE
+    for _ in range(MTF_MAX_ATTEMPTS):
+        a = float(high - (high - low) * rng.uniform())  # (low, high]: a > 0
+        b = _log_uniform(rng, *MTF_WIDTH_RANGE_NYQUIST)
+        c = _log_uniform(rng, *MTF_WIDTH_RANGE_NYQUIST)
+        if mtf_admissible(a, b, c):
+            return MtfParams(a=a, b_nyquist=b, c_nyquist=c)
+    raise RuntimeError(f"no admissible MTF in {MTF_MAX_ATTEMPTS} draws; check MTF_A_RANGE and MTF_WIDTH_RANGE_NYQUIST.")
+
+
 def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | None = None,
                       dose_per_area: float | None = None) -> TemDistortionParams:
-    """Draw one TEM camera distortion set for training (arguments as :func:`sample_stem_params`)."""
+    """Draw one TEM camera distortion set (eqs. 30-40) for training.
+
+    The dose follows the paper (as :func:`sample_stem_params`); the other ranges and probabilities are
+    ours (docs/distortions.md). The camera MTF is drawn separately with :func:`sample_mtf`, because it
+    blurs the target y rather than the distorted x. Arguments as :func:`sample_stem_params`.
+    """
     check_positive(pixel_size, "pixel_size", "Å")
     rng = numpy_generator(generator)
     dose = _dose(rng, pixel_size, mean_intensity, dose_per_area)
-    mtf = MtfParams(float(rng.uniform(0.15, 0.5)), float(rng.uniform(0.02, 0.15)), float(rng.uniform(0.0, 0.5)))
     dark = None
     if rng.uniform() < 0.5:
-        dark = DarkCurrentParams(float(rng.uniform(0.0, 5.0)), float(rng.uniform(0.1, 0.8)),
-                                 _log_uniform(rng, 1e-5, 1e-3), float(rng.uniform(50.0, 500.0)))
+        mean_e = float(rng.uniform(0.1, 5.0))
+        dark = DarkCurrentParams(mean_e=mean_e, std_e=mean_e * float(rng.uniform(0.1, 1.0)),
+                                 hot_fraction=_log_uniform(rng, 1e-5, 1e-3))
 
     def clusters():
         if rng.uniform() >= 0.2:
@@ -157,7 +256,7 @@ def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | N
 
     gain = float(rng.uniform(0.5, 4.0))
     return TemDistortionParams(
-        pixel_size=pixel_size, mtf=mtf, dose_per_area=dose, fixed_pattern=float(rng.uniform(0.0, 0.02)),
+        pixel_size=pixel_size, dose_per_area=dose, fixed_pattern=float(rng.uniform(0.0, 0.02)),
         dark_current=dark, thermal_noise=float(rng.uniform(0.0, 3.0)),
         flicker_noise=float(rng.uniform(0.0, 2.0)) if rng.uniform() < 0.3 else 0.0,
         reset_row_noise=float(rng.uniform(0.0, 2.0)) if rng.uniform() < 0.3 else 0.0,

@@ -7,14 +7,14 @@ presets in :data:`MODALITIES`.
 """
 from simulate.synthetic.image import finish_image
 from simulate.synthetic.lowres import sample_lowres_image
-from simulate.synthetic.pairs import make_pair
+from simulate.synthetic.pairs import SYNTHETIC_RECIPE_VERSION, make_pair
 from simulate.synthetic.presets import MODALITIES, Modality, get_modality
 from simulate.synthetic.radial import RadialProfiles, projected_potential_rms_radius, sample_profiles
 from simulate.synthetic.render import render_atoms
 from simulate.synthetic.specimens import Specimen, sample_specimen
 
 __all__ = [
-    "MODALITIES", "Modality", "RadialProfiles", "Specimen", "finish_image", "get_modality", "make_pair",
+    "MODALITIES", "SYNTHETIC_RECIPE_VERSION", "Modality", "RadialProfiles", "Specimen", "finish_image", "get_modality", "make_pair",
     "projected_potential_rms_radius", "render_atoms", "sample_lowres_image", "sample_profiles",
     "sample_specimen",
 ]

@@ -7,13 +7,17 @@ parameters here obey the metric constraints of the space group's crystal system 
 γ = 120° for trigonal/hexagonal in the hexagonal setting, a = b = c for cubic), so that ase's symmetry
 operations generate a genuinely symmetric crystal.
 
-Assumption (the paper's supplementary details are not available to us): basis coordinates are drawn
-uniformly in [0, 1) and each one is snapped with probability 1/2 to a common special value (0, 1/4,
-1/3, 1/2, 2/3, 3/4), so that special Wyckoff positions (e.g. fcc metals) occur as well as general ones.
-Each cell is then scaled isotropically so that its nearest-neighbour distance equals the drawn
-minimum distance (as for bonded atoms; a uniformly drawn cell with few atoms would otherwise be
-unrealistically sparse), unless that would bring a lattice parameter below 3.1 Å (then the nearest
-neighbours are farther apart); a cell that would need a lattice parameter above 25 Å is regenerated.
+Ours (the paper places the asymmetric unit's atoms "randomly within the volume allowed by the space
+group"): basis coordinates are drawn uniformly in [0, 1) and each one is snapped with probability 1/2
+to a common special value (0, 1/4, 1/3, 1/2, 2/3, 3/4), so that special Wyckoff positions (e.g. fcc
+metals) occur as well as general ones. Each cell is then scaled isotropically so that its
+nearest-neighbour distance equals the drawn minimum distance (as for bonded atoms; a uniformly drawn
+cell with few atoms would otherwise be unrealistically sparse), unless that would bring a lattice
+parameter below 3.1 Å (then the nearest neighbours are farther apart); a cell that would need a
+lattice parameter above 25 Å is regenerated. The number of species k follows p(k) ∝ 1/k² on 1..16
+(the paper: "up to 16", no distribution given): simple compounds are the common case, every k still
+occurs, and rendering costs one FFT per species, so a uniform k (mean 8.5 species against 2.1 here)
+would multiply the rendering cost by about four.
 """
 from __future__ import annotations
 

@@ -110,17 +110,20 @@ def tile_crystal(
     n1, n2 = np.meshgrid(np.arange(low[0], high[0] + 1), np.arange(low[1], high[1] + 1), indexing="ij")
     n1, n2 = n1.ravel(), n2.ravel()
     partial = origin + n1[:, None] * lattice[0] + n2[:, None] * lattice[1]
-    # Solve -slack <= partial_d + n3 * a3_d <= box_d + slack for n3, per lab axis d.
+    # A lattice point p places atoms at p + b_k, so it matters only if, on every lab axis d,
+    # -max_k b_kd <= p_d <= box_d - min_k b_kd; solve that for n3 (tight: no wasted lattice points).
+    rotated_basis = basis @ rotation.T
+    lower, upper = -rotated_basis.max(axis=0), box - rotated_basis.min(axis=0)
     a3 = lattice[2]
     n3_low = np.full(len(n1), -np.inf)
     n3_high = np.full(len(n1), np.inf)
     for axis in range(3):
         if abs(a3[axis]) < 1e-12:
-            outside = (partial[:, axis] < -slack) | (partial[:, axis] > box[axis] + slack)
+            outside = (partial[:, axis] < lower[axis]) | (partial[:, axis] > upper[axis])
             n3_high[outside] = -np.inf
             continue
-        bound_a = (-slack - partial[:, axis]) / a3[axis]
-        bound_b = (box[axis] + slack - partial[:, axis]) / a3[axis]
+        bound_a = (lower[axis] - partial[:, axis]) / a3[axis]
+        bound_b = (upper[axis] - partial[:, axis]) / a3[axis]
         n3_low = np.maximum(n3_low, np.minimum(bound_a, bound_b))
         n3_high = np.minimum(n3_high, np.maximum(bound_a, bound_b))
     start = np.ceil(n3_low)
@@ -131,7 +134,6 @@ def tile_crystal(
     owner = np.repeat(np.arange(len(counts)), counts)
     offset_in_run = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     points = partial[owner] + (start[owner] + offset_in_run)[:, None] * a3
-    rotated_basis = basis @ rotation.T
     positions = (points[:, None, :] + rotated_basis[None, :, :]).reshape(-1, 3)
     species = np.tile(numbers, len(points))
     inside = np.all((positions >= 0) & (positions < box), axis=1)
@@ -177,70 +179,129 @@ def apply_wedges(
 
 
 def _inside_hull(points: np.ndarray, hull_points: np.ndarray) -> np.ndarray:
+    """Which points lie in the convex hull of ``hull_points`` (2-D or 3-D).
+
+    Points inside the hull's inscribed sphere (about the vertex mean) are inside, points outside its
+    bounding sphere are outside; only the shell between is tested, facet by facet on the shrinking set
+    of candidates: several times faster than one (points × facets) product for ~10⁵ atoms.
+    """
     equations = ConvexHull(hull_points).equations
-    return np.all(points @ equations[:, :-1].T + equations[:, -1] <= 1e-9, axis=1)
+    centre = hull_points.mean(axis=0)
+    outer2 = float(((hull_points - centre) ** 2).sum(axis=1).max()) * (1 + 1e-9)
+    inner = float(np.min(-(equations[:, :-1] @ centre + equations[:, -1])))
+    distance2 = ((points - centre) ** 2).sum(axis=1)
+    inside = distance2 < inner**2 * (1 - 1e-9)
+    candidates = np.flatnonzero(~inside & (distance2 <= outer2))
+    for facet in equations:
+        candidates = candidates[points[candidates] @ facet[:-1] + facet[-1] <= 1e-9]
+    inside[candidates] = True
+    return inside
+
+
+def _random_unit_vector(generator: np.random.Generator) -> np.ndarray:
+    v = generator.normal(size=3)
+    return v / np.linalg.norm(v)
 
 
 def apply_shape(
-    positions: np.ndarray, box: tuple[float, float, float], generator: np.random.Generator
+    positions: np.ndarray,
+    box: tuple[float, float, float],
+    generator: np.random.Generator,
+    length_scale_A: float | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """Shape the specimen (p = 0.5): polygon rod, convex polyhedron or half-space cut; keep or remove.
+    """Shape the specimen (p = 0.5): polygon rod, convex polyhedron or hard (half-space) cut, p = 1/3 each.
+
+    Paper: the rod has a polygonal cross-section of [3, 15] vertices and a random position and axis;
+    the polyhedron is the convex hull of [4, 20] vertices; both have a radius in [0.01, 0.5] · max(l̂_xyz)
+    (the image box, not its extension); the hard shape removes everything on one side of a random plane
+    parallel to z. The inside is kept or removed with p = 0.5. Ours: vertices lie on the circle (sphere)
+    of the drawn radius at uniformly random angles (directions); centres and plane points are uniform in
+    ``box``.
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n, 3)
+        Atom positions [Å].
+    box : tuple of float
+        (Lx, Ly, Lz) of the specimen [Å].
+    generator : numpy.random.Generator
+        Source of randomness.
+    length_scale_A : float, optional
+        max(l̂_xyz) [Å], the image box's largest side; max(box) when omitted.
 
     Returns
     -------
     keep : ndarray of bool
         Atoms that survive.
     record : dict
-        ``shape``: None or a dict with the shape kind and whether the inside was kept.
+        ``shape``: None or a dict with the kind, vertex count, radius [Å] and whether the inside was kept.
     """
     if generator.random() >= 0.5 or len(positions) == 0:
         return np.ones(len(positions), dtype=bool), {"shape": None}
     box = np.asarray(box, dtype=float)
+    scale = float(box.max()) if length_scale_A is None else float(length_scale_A)
     kind = ["polygon_rod", "convex_polyhedron", "half_space"][generator.integers(3)]
     keep_inside = bool(generator.random() < 0.5)
+    record = {"kind": kind, "keep_inside": keep_inside}
     if kind == "polygon_rod":
-        # A prism along the beam: its projection is a convex polygon in the field of view.
-        n_vertices = int(generator.integers(3, 11))
-        centre = generator.uniform(0.25, 0.75, 2) * box[:2]
-        radius = generator.uniform(0.15, 0.5) * box[:2].min()
+        n_vertices = int(generator.integers(3, 16))
+        radius = float(generator.uniform(0.01, 0.5)) * scale
+        centre = generator.random(3) * box
+        axis = _random_unit_vector(generator)
+        across = np.linalg.svd(axis[None, :])[2][1:]  # two unit vectors orthogonal to the axis
         angles = np.sort(generator.uniform(0, 2 * np.pi, n_vertices))
-        radii = radius * generator.uniform(0.6, 1.0, n_vertices)
-        vertices = centre + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
-        inside = _inside_hull(positions[:, :2], vertices) if n_vertices >= 3 else np.zeros(len(positions), bool)
+        vertices = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        inside = _inside_hull((positions - centre) @ across.T, vertices)
+        record |= {"n_vertices": n_vertices, "radius_A": radius, "axis": axis.tolist()}
     elif kind == "convex_polyhedron":
-        centre = generator.uniform(0.25, 0.75, 3) * box
-        radius = generator.uniform(0.2, 0.6) * box[:2].min()
-        directions = generator.normal(size=(int(generator.integers(8, 33)), 3))
+        n_vertices = int(generator.integers(4, 21))
+        radius = float(generator.uniform(0.01, 0.5)) * scale
+        centre = generator.random(3) * box
+        directions = generator.normal(size=(n_vertices, 3))
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-        vertices = centre + radius * generator.uniform(0.7, 1.0, (len(directions), 1)) * directions
-        inside = _inside_hull(positions, vertices)
+        inside = _inside_hull(positions, centre + radius * directions)
+        record |= {"n_vertices": n_vertices, "radius_A": radius}
     else:
-        normal = generator.normal(size=3)
-        normal /= np.linalg.norm(normal)
-        point = generator.uniform(0.2, 0.8, 3) * box
+        angle = float(generator.uniform(0, 2 * np.pi))
+        normal = np.array([np.cos(angle), np.sin(angle), 0.0])
+        point = generator.random(3) * box
         inside = (positions - point) @ normal <= 0
+        record |= {"normal": normal.tolist()}
     keep = inside if keep_inside else ~inside
-    return keep, {"shape": {"kind": kind, "keep_inside": keep_inside}}
+    return keep, {"shape": record}
+
+
+DEFECT_PROBABILITY = 0.8
+DEFECT_MAX_FRACTION = 0.25
 
 
 def apply_defects(
     positions: np.ndarray, numbers: np.ndarray, generator: np.random.Generator
-) -> tuple[np.ndarray, dict]:
-    """Displace up to 25 % of the atoms (p = 0.8) by their covalent radius in a random direction.
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Point defects (p = 0.8) on n_sel ~ U{0, …, round(0.25 N)} randomly selected atoms.
+
+    With p = 0.5 the selected atoms are displaced by N(0, r²) per coordinate, r the atom's covalent
+    radius (the paper: "atomic radius"); otherwise (ours: the paper leaves the alternative open) they
+    are removed, making vacancies.
 
     Returns
     -------
     positions : ndarray, shape (n, 3)
-        New positions [Å] (a copy).
+        New positions [Å] (a copy when displaced).
+    keep : ndarray of bool, shape (n,)
+        Atoms that survive.
     record : dict
-        ``defect_fraction``: the fraction displaced (0 if no defects).
+        ``defects``: None or a dict with ``n_selected`` and ``action`` ('displace' or 'remove').
     """
-    if generator.random() >= 0.8 or len(positions) == 0:
-        return positions, {"defect_fraction": 0.0}
-    fraction = float(generator.uniform(0.0, 0.25))
-    chosen = generator.random(len(positions)) < fraction
-    directions = generator.normal(size=(int(chosen.sum()), 3))
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    moved = positions.copy()
-    moved[chosen] += directions * covalent_radii[numbers[chosen]][:, None]
-    return moved, {"defect_fraction": fraction}
+    keep = np.ones(len(positions), dtype=bool)
+    if generator.random() >= DEFECT_PROBABILITY or len(positions) == 0:
+        return positions, keep, {"defects": None}
+    n_selected = int(generator.integers(0, int(round(DEFECT_MAX_FRACTION * len(positions))) + 1))
+    chosen = generator.choice(len(positions), size=n_selected, replace=False)
+    action = "displace" if generator.random() < 0.5 else "remove"
+    if action == "displace":
+        positions = positions.copy()
+        positions[chosen] += generator.normal(size=(n_selected, 3)) * covalent_radii[numbers[chosen]][:, None]
+    else:
+        keep[chosen] = False
+    return positions, keep, {"defects": {"n_selected": n_selected, "action": action}}

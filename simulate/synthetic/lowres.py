@@ -1,11 +1,23 @@
 """Low-resolution image types (paper: soft and sharp particles, Voronoi grains, bands, boxes, cracks).
 
-Each generator returns a non-negative float64 image of the requested shape, made from simple random
-geometry; lengths are in pixels because these images stand for specimens much larger than atoms.
-:func:`sample_lowres_image` composes one to three of them, optionally cracks the result and blurs it.
+Each generator returns a non-negative float64 image of the requested shape; lengths are in pixels
+because these images stand for specimens much larger than atoms. Objects are placed at "individual
+points" (as in the paper): random positions with a minimum distance U[1, 20] px, lowered where needed
+so that the discs cover at most 30 % of the image (ours: a random packing jams near 55 %).
 
-Assumptions (the paper's supplementary details are not available to us): counts, sizes and blur
-ranges below are our choice, picked so that a 256² image shows a handful to a few hundred features.
+- soft particles: [15, 85] of them, each the asymmetric eq. 17 f(ρ) = h1 exp(−ρ²/2) + h2 exp(−ρ)
+  + h3/(1 + ρ^{2n}) with ρ² = (p/r_mx)² + (q/r_my)² in a randomly rotated frame (p, q), r_my = α r_mx,
+  α ~ U[0.8, 1.2]; ours: h1, h2, h3 ~ U[0.5, 1] and n ~ U[4, 16] per particle (as for atoms),
+  r_mx ~ U[0.005, 0.05] · min(nx, ny);
+- sharp particles: [15, 40] of them, polygons of [3, 5] vertices or ellipses (p = 0.5), each masking a
+  random positive 3-D plane; ours: radius U[0.02, 0.2] · min(nx, ny), ellipse axis ratio U[0.3, 1];
+- grains: Voronoi cells of [15, 175] points, each masking a random positive 3-D plane, with a
+  borderline (p = 0.5) of intensity U[0.5, 1.5] × the mean grain intensity; ours: 1–3 px wide;
+- bands, boxes and cracks (the paper gives no details; all ours): soft-edged parallel bands, rotated
+  rectangles, and cracks as a multiplicative mask of jagged random-walk lines (p = 0.2) rather than an
+  added object.
+
+:func:`sample_lowres_image` composes one to three types (ours) and blurs the result (σ ∈ [0, 2] px, ours).
 """
 from __future__ import annotations
 
@@ -13,7 +25,18 @@ import numpy as np
 from scipy import ndimage
 from skimage.draw import ellipse, line, polygon
 
+from simulate.synthetic.specimens import random_packing
+
 LOWRES_KINDS = ("soft_particles", "sharp_particles", "voronoi_grains", "bands", "boxes")
+SOFT_PARTICLE_COUNT_RANGE = (15, 85)
+SOFT_PARTICLE_ASPECT_RANGE = (0.8, 1.2)
+SHARP_PARTICLE_COUNT_RANGE = (15, 40)
+POLYGON_VERTEX_RANGE = (3, 5)
+GRAIN_COUNT_RANGE = (15, 175)
+BORDER_INTENSITY_RANGE = (0.5, 1.5)
+OBJECT_MIN_DISTANCE_RANGE_PX = (1.0, 20.0)
+_MAX_OBJECT_COVERAGE = 0.3
+_SOFT_REACH = np.log(1500.0)  # f < 1e-3 of its peak beyond this many r_m (the exponential term dominates)
 
 
 def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -28,55 +51,73 @@ def _plane(shape, generator, rows, cols) -> np.ndarray:
     return np.clip(value, 0.05, None)
 
 
-def soft_particles(shape: tuple[int, int], generator: np.random.Generator) -> np.ndarray:
-    """Sum of smooth anisotropic blobs exp(−(q/σ)^p), p ∈ [1, 4]."""
+def object_positions(shape: tuple[int, int], count: int, generator: np.random.Generator) -> np.ndarray:
+    """Up to ``count`` (row, column) positions [px] with a random minimum distance ("individual points")."""
+    d = float(generator.uniform(*OBJECT_MIN_DISTANCE_RANGE_PX))
+    d = min(d, float(np.sqrt(_MAX_OBJECT_COVERAGE * shape[0] * shape[1] / (np.pi / 4 * count))))
+    return random_packing(count, np.asarray(shape, dtype=float), d, generator)
+
+
+def soft_particle(rows, cols, centre, r_mx: float, alpha: float, heights, order: float, angle: float) -> np.ndarray:
+    """Asymmetric eq. 17 at pixels (rows, cols) [px]: widths r_mx along the direction ``angle`` [rad]
+    (measured from the row axis towards the column axis) and r_my = alpha · r_mx across it."""
+    dr, dc = rows - centre[0], cols - centre[1]
+    p = np.cos(angle) * dr + np.sin(angle) * dc
+    q = -np.sin(angle) * dr + np.cos(angle) * dc
+    rho = np.sqrt((p / r_mx) ** 2 + (q / (alpha * r_mx)) ** 2)
+    h1, h2, h3 = heights
+    return h1 * np.exp(-0.5 * rho**2) + h2 * np.exp(-rho) + h3 / (1 + rho ** (2 * order))
+
+
+def soft_particles(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Sum of randomly rotated asymmetric eq. 17 profiles, r_my = α r_mx."""
     image = np.zeros(shape)
-    n = int(generator.integers(3, 60))
-    scale = min(shape)
-    for _ in range(n):
-        sigma = generator.uniform(0.01, 0.15) * scale * np.array([1.0, generator.uniform(0.4, 1.0)])
-        centre = generator.uniform(0, 1, 2) * shape
-        half = int(np.ceil(3 * sigma.max()))
+    count = int(generator.integers(SOFT_PARTICLE_COUNT_RANGE[0], SOFT_PARTICLE_COUNT_RANGE[1] + 1))
+    centres = object_positions(shape, count, generator)
+    for centre in centres:
+        r_mx = generator.uniform(0.005, 0.05) * min(shape)
+        alpha = generator.uniform(*SOFT_PARTICLE_ASPECT_RANGE)
+        heights = generator.uniform(0.5, 1.0, 3)
+        order = generator.uniform(4.0, 16.0)
+        angle = generator.uniform(0, np.pi)
+        half = int(np.ceil(_SOFT_REACH * r_mx * max(1.0, alpha)))
         r0, r1 = max(0, int(centre[0]) - half), min(shape[0], int(centre[0]) + half + 1)
         c0, c1 = max(0, int(centre[1]) - half), min(shape[1], int(centre[1]) + half + 1)
-        if r0 >= r1 or c0 >= c1:
-            continue
         rows, cols = np.mgrid[r0:r1, c0:c1].astype(float)
-        angle = generator.uniform(0, np.pi)
-        dr, dc = rows - centre[0], cols - centre[1]
-        p = np.cos(angle) * dr + np.sin(angle) * dc
-        q = -np.sin(angle) * dr + np.cos(angle) * dc
-        radius = np.sqrt((p / sigma[0]) ** 2 + (q / sigma[1]) ** 2)
-        image[r0:r1, c0:c1] += generator.uniform(0.2, 1.0) * np.exp(-(radius ** generator.uniform(1.0, 4.0)))
-    return image
+        image[r0:r1, c0:c1] += soft_particle(rows, cols, centre, r_mx, alpha, heights, order, angle)
+    return image, {"count": len(centres)}
 
 
-def sharp_particles(shape: tuple[int, int], generator: np.random.Generator) -> np.ndarray:
-    """Polygons and ellipses with sharp edges and a planar intensity inside each."""
+def sharp_particles(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Polygons ([3, 5] vertices) and ellipses with sharp edges, each masking a positive 3-D plane."""
     image = np.zeros(shape)
     scale = min(shape)
-    for _ in range(int(generator.integers(2, 40))):
-        centre = generator.uniform(0, 1, 2) * shape
+    count = int(generator.integers(SHARP_PARTICLE_COUNT_RANGE[0], SHARP_PARTICLE_COUNT_RANGE[1] + 1))
+    centres = object_positions(shape, count, generator)
+    vertices = []  # 0 for an ellipse
+    for centre in centres:
         radius = generator.uniform(0.02, 0.2) * scale
         if generator.random() < 0.5:
             rows, cols = ellipse(
                 centre[0], centre[1], radius, radius * generator.uniform(0.3, 1.0), shape=shape,
                 rotation=generator.uniform(-np.pi, np.pi),
             )
+            vertices.append(0)
         else:
-            n = int(generator.integers(3, 9))
+            n = int(generator.integers(POLYGON_VERTEX_RANGE[0], POLYGON_VERTEX_RANGE[1] + 1))
+            vertices.append(n)
             angles = np.sort(generator.uniform(0, 2 * np.pi, n))
-            radii = radius * generator.uniform(0.5, 1.0, n)
-            rows, cols = polygon(centre[0] + radii * np.sin(angles), centre[1] + radii * np.cos(angles), shape=shape)
+            rows, cols = polygon(centre[0] + radius * np.sin(angles), centre[1] + radius * np.cos(angles), shape=shape)
         if len(rows):
             image[rows, cols] += _plane(shape, generator, rows.astype(float), cols.astype(float))
-    return image
+    return image, {"count": len(centres), "vertices": vertices}
 
 
-def voronoi_grains(shape: tuple[int, int], generator: np.random.Generator) -> np.ndarray:
-    """Voronoi grains with planar intensities and, with p = 0.5, dark or bright grain borders."""
-    n = int(generator.integers(4, 200))
-    seeds = generator.uniform(0, 1, (n, 2)) * shape
+def voronoi_grains(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Voronoi grains of [15, 175] points with planar intensities; borderlines with p = 0.5."""
+    count = int(generator.integers(GRAIN_COUNT_RANGE[0], GRAIN_COUNT_RANGE[1] + 1))
+    seeds = object_positions(shape, count, generator)
+    n = len(seeds)
     rows, cols = _grid(shape)
     # Nearest seed per pixel from the Euclidean distance transform's feature indices (linear time).
     seed_pixels = np.minimum(seeds.astype(int), np.array(shape) - 1)
@@ -88,16 +129,19 @@ def voronoi_grains(shape: tuple[int, int], generator: np.random.Generator) -> np
     slopes = generator.uniform(-0.5, 0.5, (n, 2)) / max(shape)
     image = offsets[label] + slopes[label, 0] * (rows - seeds[label, 0]) + slopes[label, 1] * (cols - seeds[label, 1])
     image = np.clip(image, 0.05, None)
+    record = {"count": n, "border": None}
     if generator.random() < 0.5:
         border = (np.diff(label, axis=0, prepend=label[:1]) != 0) | (np.diff(label, axis=1, prepend=label[:, :1]) != 0)
         width = int(generator.integers(1, 4))
         if width > 1:
             border = ndimage.binary_dilation(border, iterations=width - 1)
-        image[border] = generator.uniform(0.0, 1.2) * image.mean()
-    return image
+        factor = float(generator.uniform(*BORDER_INTENSITY_RANGE))
+        record["border"] = {"width_px": width, "intensity_factor": factor, "grain_mean": float(image.mean())}
+        image[border] = factor * image.mean()
+    return image, record
 
 
-def bands(shape: tuple[int, int], generator: np.random.Generator) -> np.ndarray:
+def bands(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Parallel bands of random widths and intensities with soft edges, in a random direction."""
     rows, cols = _grid(shape)
     angle = generator.uniform(0, np.pi)
@@ -107,23 +151,25 @@ def bands(shape: tuple[int, int], generator: np.random.Generator) -> np.ndarray:
     edges = edges[edges < s.max()]
     levels = generator.uniform(0.1, 1.0, len(edges) + 1)
     image = levels[np.searchsorted(edges, s)]
-    return ndimage.gaussian_filter(image, generator.uniform(0.0, 3.0))
+    return ndimage.gaussian_filter(image, generator.uniform(0.0, 3.0)), {"count": len(levels)}
 
 
-def boxes(shape: tuple[int, int], generator: np.random.Generator) -> np.ndarray:
+def boxes(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Rotated rectangles with constant intensities, added over a constant floor."""
     image = np.full(shape, generator.uniform(0.0, 0.5))
     scale = min(shape)
-    for _ in range(int(generator.integers(1, 30))):
+    count = int(generator.integers(1, 30))
+    for _ in range(count):
         centre = generator.uniform(0, 1, 2) * shape
         half = generator.uniform(0.02, 0.3, 2) * scale
         angle = generator.uniform(0, np.pi)
         u = np.array([np.cos(angle), np.sin(angle)])
         w = np.array([-u[1], u[0]])
-        corners = np.array([centre + a * half[0] * u + b * half[1] * w for a, b in ((-1, -1), (-1, 1), (1, 1), (1, -1))])
+        signs = ((-1, -1), (-1, 1), (1, 1), (1, -1))
+        corners = np.array([centre + a * half[0] * u + b * half[1] * w for a, b in signs])
         rows, cols = polygon(corners[:, 0], corners[:, 1], shape=shape)
         image[rows, cols] += generator.uniform(0.1, 1.0)
-    return image
+    return image, {"count": count}
 
 
 def crack_mask(shape: tuple[int, int], generator: np.random.Generator) -> np.ndarray:
@@ -174,7 +220,7 @@ def sample_lowres_image(
     image : ndarray
         Non-negative image, not normalised.
     record : dict
-        Types used, weights, cracks and blur σ [px].
+        Types used, weights, each type's counts (``details``), cracks and blur σ [px].
 
     Raises
     ------
@@ -188,11 +234,17 @@ def sample_lowres_image(
         raise ValueError(f"kinds={kinds!r} must be a non-empty subset of {LOWRES_KINDS}")
     chosen = list(generator.choice(kinds, size=int(generator.integers(1, min(3, len(kinds)) + 1)), replace=False))
     weights = generator.uniform(0.2, 1.0, len(chosen))
-    image = sum(w * _GENERATORS[k](shape, generator) for w, k in zip(weights, chosen))
+    image = np.zeros(shape)
+    details = []
+    for weight, kind in zip(weights, chosen):
+        layer, detail = _GENERATORS[kind](shape, generator)
+        image = image + weight * layer
+        details.append(detail)
     cracked = bool(generator.random() < 0.2)
     if cracked:
         image = image * crack_mask(shape, generator)
     blur = float(generator.uniform(0.0, 2.0))
     image = ndimage.gaussian_filter(image, blur) if blur > 0.3 else image
-    record = {"kinds": [str(k) for k in chosen], "weights": weights.tolist(), "cracks": cracked, "blur_px": blur}
+    record = {"kinds": [str(k) for k in chosen], "weights": weights.tolist(), "details": details, "cracks": cracked,
+              "blur_px": blur}
     return np.clip(image, 0.0, None), record

@@ -1,17 +1,22 @@
 """One synthetic training pair (x distorted, y undistorted) from a seed.
 
-Steps: draw a pixel size in [0.025, 0.90] Å (log-uniform); draw an atomic specimen and render it
+Steps: draw a pixel size uniformly in [0.025, 0.90] Å; draw an atomic specimen and render it
 (eqs. 16–22), or draw a low-resolution image, on the field of view plus a scan margin; finish it into
-y (inversion, |y|^β, background, std/mean, normalisation); distort the extended image with the
-modality's pipeline (``simulate.distortions``) at a dose drawn for the image's mean intensity; crop
-both to the field of view; optionally apply post-processing to the pair.
+y (inversion, |y|^β, background, std/mean, normalisation: eqs. 23–26); for TEM, blur y itself with the
+camera MTF (eq. 27: the MTF cannot be told apart from other microscope settings, so the target carries
+it); distort the extended image with the modality's pipeline (``simulate.distortions``) at a dose drawn
+for the image's mean intensity; crop both to the field of view; optionally apply post-processing to the
+pair.
 
 The margin lets scan jitter and the fast-scan PSF pull in real specimen from outside the field of
 view instead of repeated edge values: 3.5 Å (≈ 3 stationary jitter standard deviations at the top of
 the sampled range) clipped to [8, 48] px.
 
-x is rescaled so that its mean equals the mean of y (``record['x_scale']`` keeps the factor), so the
-pair shares one intensity scale whatever the dose, gain or detector offsets were.
+The pipelines return detected counts (ADU for TEM). As in eqs. 30 and 46, x is divided by the dose scale
+α = dose · pixel_size² (and by the TEM conversion gain), which brings it back to the range of y: E{x} = y
+wherever no defect (black pixel, zinger, clip, row line) changed a pixel. ``record['x_scale']`` keeps the
+factor 1/α. Unlike a rescaling to mean(y), this keeps the noise's own fluctuation of the mean and lets
+defects move the mean, as they do in a real recording.
 """
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ import numpy as np
 import torch
 
 from simulate.distortions import (
+    apply_mtf,
     apply_postprocessing,
     apply_stem_distortions,
     apply_tem_distortions,
+    sample_mtf,
     sample_postprocess_params,
     sample_stem_params,
     sample_tem_params,
@@ -29,13 +36,15 @@ from simulate.distortions import (
 from simulate.synthetic.image import finish_image
 from simulate.synthetic.lowres import sample_lowres_image
 from simulate.synthetic.presets import Modality, get_modality
-from simulate.synthetic.radial import sample_profiles
+from simulate.synthetic.radial import PROFILE_REACH_BOUND_A, sample_profiles
 from simulate.synthetic.render import render_atoms
-from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_ANGSTROM, SPECIMEN_KINDS, sample_specimen
+from simulate.synthetic.specimens import SPECIMEN_KINDS, sample_pixel_size_A, sample_specimen
 
-# Largest support radius of any f_Z: 1.25 (max α) × 1.39 Å (Cs, largest r.m.s. radius) × 3.26 (worst
-# mixing weights at 1e-3 of the peak) ≈ 5.7 Å; atoms up to this far outside the region still count.
-PROFILE_REACH_BOUND_ANGSTROM = 5.7
+# Version of the pair recipe (generator code and its sampled distributions). Bump it whenever a change
+# alters the pairs drawn for a seed, so caches, validation sets and checkpoints made with an older
+# generator are recognised and refused with a clear message instead of being reused silently.
+# 1: first build (forms written without the paper's Methods text); 2: the paper's Methods eqs. 16-55.
+SYNTHETIC_RECIPE_VERSION = 2
 SCAN_MARGIN_ANGSTROM = 3.5
 SCAN_MARGIN_PX_RANGE = (8, 48)
 _MAX_ATTEMPTS = 20
@@ -55,21 +64,11 @@ def _as_generator(generator) -> np.random.Generator:
     raise ValueError(f"generator={generator!r} must be a non-negative int seed or a numpy.random.Generator")
 
 
-def _profile_record(profiles) -> dict:
-    return {
-        "numbers": profiles.numbers.tolist(),
-        "rms_radius": profiles.rms_radius.tolist(),
-        "heights": profiles.heights.tolist(),
-        "weights": profiles.weights.tolist(),
-        "butterworth_order": profiles.butterworth_order,
-        "alpha": profiles.alpha,
-    }
-
-
 def _atomic_image(rng, preset: Modality, size: int, pixel_size: float, margin: int, device) -> tuple[torch.Tensor, dict]:
     kinds = list(SPECIMEN_KINDS)
     probabilities = [preset.specimen_kinds.get(k, 0.0) for k in kinds]
-    extra = int(np.ceil(PROFILE_REACH_BOUND_ANGSTROM / pixel_size))
+    # atoms up to the largest reach of any f_Z outside the rendered region still light its edge
+    extra = int(np.ceil(PROFILE_REACH_BOUND_A / pixel_size))
     for _ in range(_MAX_ATTEMPTS):
         kind = kinds[int(rng.choice(len(kinds), p=probabilities))]
         specimen = sample_specimen(rng, size, pixel_size=pixel_size, kind=kind, margin_px=margin + extra)
@@ -82,7 +81,7 @@ def _atomic_image(rng, preset: Modality, size: int, pixel_size: float, margin: i
             origin=(extra * pixel_size, extra * pixel_size), device=device,
         )
         if float(image[margin : margin + size, margin : margin + size].max()) > 0:
-            record = {"source": "atomic", "specimen": specimen.record, "profiles": _profile_record(profiles),
+            record = {"source": "atomic", "specimen": specimen.record, "profiles": profiles.to_record(),
                       "n_atoms": int(len(specimen.numbers))}
             return image, record
     raise RuntimeError(f"no non-empty atomic image in {_MAX_ATTEMPTS} attempts (pixel_size={pixel_size} Å)")
@@ -107,9 +106,9 @@ def make_pair(
     Returns
     -------
     x : torch.Tensor, shape (size, size), float32
-        Distorted image, rescaled to the mean of y.
+        Distorted image divided by the dose scale α (eqs. 30, 46), in the units of y.
     y : torch.Tensor, shape (size, size), float32
-        Undistorted image (max 1 before post-processing).
+        Undistorted image (max 1 before post-processing; for TEM, before the MTF blur).
     record : dict
         JSON-serialisable: modality, pixel size, every random choice of the image, the distortion and
         post-processing records, and ``x_scale``.
@@ -125,8 +124,7 @@ def make_pair(
     rng = _as_generator(generator)
     preset = get_modality(modality)
     device = torch.device("cpu") if device is None else torch.device(device)
-    low, high = PIXEL_SIZE_RANGE_ANGSTROM
-    pixel_size = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    pixel_size = sample_pixel_size_A(rng)
     margin = scan_margin_px(pixel_size)
     side = size + 2 * margin
     record: dict = {"modality": preset.name, "size": size, "pixel_size": pixel_size, "margin_px": margin}
@@ -142,20 +140,26 @@ def make_pair(
     field = (slice(margin, margin + size), slice(margin, margin + size))
     y_extended, record["finish"] = finish_image(image.to(torch.float32), rng, region=field)
 
+    if preset.detector == "tem":
+        mtf = sample_mtf(rng)
+        y_extended = apply_mtf(y_extended, mtf)
+        record["mtf"] = mtf.to_dict()
     mean_intensity = float(y_extended[field].mean())
     if preset.detector == "stem":
-        params = sample_stem_params(rng, pixel_size, mean_intensity=mean_intensity)
+        params = sample_stem_params(rng, pixel_size, mean_intensity=mean_intensity,
+                                    fast_scan_align=preset.fast_scan_align)
         x_extended, record["distortions"] = apply_stem_distortions(y_extended, params, rng)
+        counts_per_unit = params.dose_per_area * pixel_size**2
     else:
         params = sample_tem_params(rng, pixel_size, mean_intensity=mean_intensity)
         x_extended, record["distortions"] = apply_tem_distortions(y_extended, params, rng)
+        counts_per_unit = params.dose_per_area * pixel_size**2 * params.conversion_gain
     record["distortion_params"] = params.to_dict()
     x, y = x_extended[field].contiguous(), y_extended[field].contiguous()
 
     record["postprocess"] = None
     if rng.random() < preset.postprocess_probability:
         x, y, record["postprocess"] = apply_postprocessing(x, y, sample_postprocess_params(rng), rng)
-    x_mean = float(x.mean())
-    scale = float(y.mean()) / x_mean if x_mean > 0 else 1.0
+    scale = 1.0 / counts_per_unit
     record["x_scale"] = scale
     return (x * scale).to(torch.float32), y.to(torch.float32), record

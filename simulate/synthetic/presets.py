@@ -36,6 +36,10 @@ class Modality:
         Allowed low-resolution image types.
     postprocess_probability : float
         Probability that post-processing distortions (affine, blur, annotations, crop) are drawn.
+    fast_scan_align : str
+        'causal' (the paper's physics: the causal fast-scan PSF displaces features along the fast axis by
+        its centroid) or 'centroid' (the blur is kept, its mean displacement removed), see
+        :class:`simulate.distortions.FastScanParams` and docs/synthetic.md.
     """
 
     name: str
@@ -44,8 +48,11 @@ class Modality:
     specimen_kinds: dict = field(default_factory=dict)
     lowres_kinds: tuple[str, ...] = LOWRES_KINDS
     postprocess_probability: float = 0.5
+    fast_scan_align: str = "causal"
 
     def __post_init__(self) -> None:
+        if self.fast_scan_align not in ("causal", "centroid"):
+            raise ValueError(f"fast_scan_align={self.fast_scan_align!r} must be 'causal' or 'centroid'")
         if self.detector not in ("stem", "tem"):
             raise ValueError(f"detector={self.detector!r} must be 'stem' or 'tem'")
         if not 0 <= self.atomic_probability <= 1:
@@ -62,6 +69,7 @@ class Modality:
             "specimen_kinds": dict(self.specimen_kinds),
             "lowres_kinds": list(self.lowres_kinds),
             "postprocess_probability": self.postprocess_probability,
+            "fast_scan_align": self.fast_scan_align,
         }
 
 
@@ -73,6 +81,9 @@ MODALITIES: dict[str, Modality] = {
     "lrstem": Modality("lrstem", "stem", 0.15, _LR_KINDS),
     "hrtem": Modality("hrtem", "tem", 1.0, _HR_KINDS),
     "lrtem": Modality("lrtem", "tem", 0.15, _LR_KINDS),
+    # hrstem with the fast-scan blur's mean displacement removed: a network trained on it deblurs without
+    # learning to shift columns back along the fast axis (docs/synthetic.md, "The fast-scan lag").
+    "hrstemcentroid": Modality("hrstem_centroid", "stem", 1.0, _HR_KINDS, fast_scan_align="centroid"),
 }
 
 

@@ -1,24 +1,29 @@
 """Random specimens for synthetic training images (paper: "Specimen generation").
 
-A specimen is a set of atoms (positions in Å, atomic numbers) in an extended box whose lateral size is
-the image size plus a margin on every side (for the scan-distortion correlation length and the tails
-of the atomic profiles), at a random pixel size in [0.025, 0.90] Å. Three kinds:
+Box. The pixel size dr is uniform in [0.025, 0.90] Å (:func:`sample_pixel_size_A`). The specimen fills
+the extended box l̂^e = (n_x^e, n_y^e, n_z^e) · dr with n_z = max(n_x, n_y): here n^e = n + 2 · margin_px on
+every axis, the margin covering the scan-distortion correlation length and the tails of the atomic
+profiles, so the box is a cube. Three kinds:
 
-- ``crystalline``: random space group (ase), up to 16 species, zone-axis (p = 0.75, mistilt N(0, 5°))
-  or random orientation, random in-plane rotation, wedges (p = 0.75), shapes (p = 0.5), defects
-  (p = 0.8);
+- ``crystalline``: random space group (ase), up to 16 species (``cells.py``), zone-axis (p = 0.75,
+  mistilt N(0, 5°)) or random orientation, random in-plane rotation (``geometry.py``);
 - ``amorphous``: one species, minimum distance [0.95, 1.6] Å, mass density [2, 7] g/cm³;
-- ``points``: individual points in the image plane, minimum distance [1, 20] px.
+- ``points``: points in the box with a minimum 3-D distance of [1, 20] · dr.
 
-Crystalline and amorphous specimens get a support layer (p = 0.95; crystalline or amorphous; 1–30 nm).
+Crystalline and amorphous specimens then get wedges (p = 0.75), shapes (p = 0.5) and defects (p = 0.8)
+(``geometry.py``), and a support layer (p = 0.95; crystalline or amorphous with p = 0.5; thickness
+U[1, 30] nm; made by the same crystalline and amorphous processes, so any Z in [1, 103], with wedges
+and defects but no shapes) below the specimen.
 
-Assumptions (the paper's supplementary details are not available to us): specimen thickness is
-log-uniform in [4, 200] Å; support layers are made of the light elements of common support films
-(B, C, N, O, Mg, Al, Si; one species if amorphous, one or two if crystalline); every layer is thinned
-when it would exceed an atom budget (the record keeps requested and actual thickness), which keeps the
-generator fast; an amorphous number density that a random packing cannot reach at the drawn minimum
+Ours: the cube would hold up to ~10⁶ atoms (0.9 Å pixels, 256² image); every layer is thinned along
+the beam to an atom budget (``max_atoms`` for a crystal, 12 000 for an amorphous layer, half of each
+for the support), which keeps the generator fast; the record keeps requested and actual thickness. In
+projection a thinner layer changes the column/gap contrast and the thickness of the wedges, not the
+kind of image. An amorphous number density that a random packing cannot reach at the drawn minimum
 distance (light elements at 2–7 g/cm³ would need packing fractions above 0.25) is lowered to that
-packing limit and recorded.
+packing limit and recorded. Individual points get no wedges, shapes, defects or support (they also
+place the objects of low-resolution images), 1–3 species and a projected coverage U[2 %, 40 %]
+(the paper's count range is not given).
 """
 from __future__ import annotations
 
@@ -36,10 +41,8 @@ AMORPHOUS_MIN_DISTANCE_RANGE_ANGSTROM = (0.95, 1.6)
 AMORPHOUS_DENSITY_RANGE_G_PER_CM3 = (2.0, 7.0)
 POINTS_MIN_DISTANCE_RANGE_PX = (1.0, 20.0)
 SUPPORT_THICKNESS_RANGE_ANGSTROM = (10.0, 300.0)
-SPECIMEN_THICKNESS_RANGE_ANGSTROM = (4.0, 200.0)
+SUPPORT_PROBABILITY = 0.95
 SPECIMEN_KINDS = ("crystalline", "amorphous", "points")
-# Light elements of common support films: a-C, graphene, BN, SiN, SiO₂, Al₂O₃, MgO.
-SUPPORT_ELEMENTS = np.array([5, 6, 7, 8, 12, 13, 14])
 _MAX_PACKING_FRACTION = 0.25
 _MAX_AMORPHOUS_ATOMS = 12_000  # random packing costs ~O(n log n) per round; thicker layers are thinned
 _AMU_PER_CM3_TO_G = 1.66053906660  # 1 u/Å³ = 1.6605 g/cm³
@@ -88,10 +91,11 @@ def random_packing(
     """Uniform random points in [0, extent) with no pair closer than ``min_distance``.
 
     Random sequential addition in bulk: each round draws the missing number of points, drops those
-    within ``min_distance`` of an accepted point (k-d tree nearest-neighbour query), then drops the
-    newer point of every too-close pair among the new ones, and accepts the rest. The result may hold
-    fewer than ``count`` points when the packing is tight; no pair ever violates the minimum distance.
-    (A background-grid variant was measured 2–3× slower than scipy's k-d tree here.)
+    within ``min_distance`` of a point accepted in an earlier round (k-d tree nearest-neighbour
+    queries, one tree per earlier round, so no tree is rebuilt), then drops the newer point of every
+    too-close pair among the new ones, and accepts the rest. The result may hold fewer than ``count``
+    points when the packing is tight; no pair ever violates the minimum distance. (A background-grid
+    variant was measured 2–3× slower than scipy's k-d tree here.)
 
     Parameters
     ----------
@@ -111,20 +115,24 @@ def random_packing(
     ndarray, shape (m, d), m ≤ count
     """
     extent = np.asarray(extent, dtype=float)
-    accepted = np.empty((0, len(extent)))
+    batches, trees, total = [], [], 0
     for _ in range(rounds):
-        deficit = count - len(accepted)
+        deficit = count - total
         if deficit <= 0:
             break
         new = generator.random((deficit, len(extent))) * extent
-        if len(accepted):
-            distance, _ = cKDTree(accepted).query(new, k=1, distance_upper_bound=min_distance)
+        for tree in trees:
+            distance, _ = tree.query(new, k=1, distance_upper_bound=min_distance)
             new = new[~(distance < min_distance)]
-        pairs = cKDTree(new).query_pairs(min_distance, output_type="ndarray")
+        tree = cKDTree(new)
+        pairs = tree.query_pairs(min_distance, output_type="ndarray")
         if len(pairs):
             new = np.delete(new, np.unique(pairs.max(axis=1)), axis=0)
-        accepted = np.concatenate([accepted, new])
-    return accepted
+            tree = cKDTree(new)
+        batches.append(new)
+        trees.append(tree)
+        total += len(new)
+    return np.concatenate(batches) if batches else np.empty((0, len(extent)))
 
 
 def amorphous_layer(
@@ -195,19 +203,46 @@ def crystal_layer(
 
 
 def individual_points(
-    extent: tuple[float, float], pixel_size: float, generator: np.random.Generator
+    extent: tuple[float, float, float], pixel_size: float, generator: np.random.Generator, max_points: int = 60_000
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Points in the image plane (z = 0) with a minimum distance of 1–20 px, 1–3 species."""
+    """Points in the box with a minimum 3-D distance of [1, 20] · dr, 1–3 species.
+
+    The count gives a projected hard-disc coverage U[2 %, 40 %] at that distance (ours), at most
+    ``max_points``.
+    """
     d_px = float(generator.uniform(*POINTS_MIN_DISTANCE_RANGE_PX))
     d = d_px * pixel_size
-    coverage = float(generator.uniform(0.02, 0.4))  # projected hard-disc area fraction
-    count = max(1, int(coverage * extent[0] * extent[1] / (np.pi / 4 * d**2)))
-    xy = random_packing(count, np.asarray(extent), d, generator)
+    coverage = float(generator.uniform(0.02, 0.4))
+    count = int(np.clip(coverage * extent[0] * extent[1] / (np.pi / 4 * d**2), 1, max_points))
+    positions = random_packing(count, np.asarray(extent, dtype=float), d, generator)
     species = sample_species(generator, 3)
-    numbers = species[generator.integers(len(species), size=len(xy))]
-    positions = np.column_stack([xy, np.zeros(len(xy))])
+    numbers = species[generator.integers(len(species), size=len(positions))]
     record = {"min_distance_px": d_px, "coverage": coverage, "species": species.tolist()}
     return positions, numbers, record
+
+
+def sample_pixel_size_A(generator: np.random.Generator) -> float:
+    """Pixel size dr [Å], uniform in ``PIXEL_SIZE_RANGE_ANGSTROM`` = [0.025, 0.90] Å (paper)."""
+    return float(generator.uniform(*PIXEL_SIZE_RANGE_ANGSTROM))
+
+
+def _shape_layer(positions, numbers, box, generator, length_scale_A: float, shapes: bool) -> tuple:
+    """Step 2 after orientation: wedges, shapes (when ``shapes``) and defects; returns the survivors."""
+    keep, record = apply_wedges(positions, box, generator)
+    positions, numbers = positions[keep], numbers[keep]
+    if shapes:
+        keep, record_shape = apply_shape(positions, box, generator, length_scale_A=length_scale_A)
+        positions, numbers = positions[keep], numbers[keep]
+        record |= record_shape
+    positions, keep, record_defects = apply_defects(positions, numbers, generator)
+    return positions[keep], numbers[keep], record | record_defects
+
+
+def _layer(kind: str, extent, generator, max_atoms: int, share: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A crystalline or amorphous layer within ``share`` of its atom budget."""
+    if kind == "crystalline":
+        return crystal_layer(extent, generator, int(share * max_atoms))
+    return amorphous_layer(extent, generator, max_atoms=int(share * min(max_atoms, _MAX_AMORPHOUS_ATOMS)))
 
 
 def sample_specimen(
@@ -227,17 +262,18 @@ def sample_specimen(
     size : int
         Image side [px], ≥ 8.
     pixel_size : float, optional
-        Pixel size [Å] in [0.025, 0.90]; log-uniform in that range if omitted.
+        Pixel size [Å] in [0.025, 0.90]; drawn with :func:`sample_pixel_size_A` if omitted.
     kind : str, optional
         'crystalline', 'amorphous' or 'points'; drawn with p = 0.6 / 0.2 / 0.2 if omitted.
     margin_px : int
         Extra pixels on each side (distortion correlation length and profile tails), ≥ 0.
     max_atoms : int
-        Atom budget of the main specimen; the support layer gets half of it.
+        Atom budget of a crystalline specimen (amorphous: at most 12 000); the support gets half.
 
     Returns
     -------
     Specimen
+        ``box`` is (L, L, thickness of specimen plus support) with L = (size + 2 · margin_px) · dr.
 
     Raises
     ------
@@ -250,53 +286,38 @@ def sample_specimen(
         raise ValueError(f"margin_px={margin_px!r} must be ≥ 0")
     low, high = PIXEL_SIZE_RANGE_ANGSTROM
     if pixel_size is None:
-        pixel_size = float(np.exp(generator.uniform(np.log(low), np.log(high))))
+        pixel_size = sample_pixel_size_A(generator)
     if not low <= pixel_size <= high:
         raise ValueError(f"pixel_size={pixel_size!r} Å must be in [{low}, {high}] Å")
     if kind is None:
         kind = str(generator.choice(SPECIMEN_KINDS, p=[0.6, 0.2, 0.2]))
     if kind not in SPECIMEN_KINDS:
         raise ValueError(f"kind={kind!r} must be one of {SPECIMEN_KINDS}")
-    side = (size + 2 * margin_px) * pixel_size
-    record: dict = {"kind": kind, "pixel_size": pixel_size, "margin_px": margin_px}
+    side = (size + 2 * margin_px) * pixel_size  # n^e · dr on every axis: the extended box is a cube
+    record: dict = {"kind": kind, "pixel_size": pixel_size, "margin_px": margin_px, "box_side_A": side}
     if kind == "points":
-        positions, numbers, record["points"] = individual_points((side, side), pixel_size, generator)
-        return Specimen(positions, numbers, (side, side, 0.0), pixel_size, margin_px, kind, record)
+        positions, numbers, record["points"] = individual_points((side, side, side), pixel_size, generator, max_atoms)
+        return Specimen(positions, numbers, (side, side, side), pixel_size, margin_px, kind, record)
 
-    t_low, t_high = SPECIMEN_THICKNESS_RANGE_ANGSTROM
-    thickness = float(np.exp(generator.uniform(np.log(t_low), np.log(t_high))))
-    if kind == "crystalline":
-        positions, numbers, record["crystal"] = crystal_layer((side, side, thickness), generator, max_atoms)
-        thickness = record["crystal"]["thickness"]
-        keep, record_wedge = apply_wedges(positions, (side, side, thickness), generator)
-        positions, numbers = positions[keep], numbers[keep]
-        keep, record_shape = apply_shape(positions, (side, side, thickness), generator)
-        positions, numbers = positions[keep], numbers[keep]
-        positions, record_defects = apply_defects(positions, numbers, generator)
-        record.update(record_wedge | record_shape | record_defects)
-    else:
-        positions, numbers, record["amorphous"] = amorphous_layer(
-            (side, side, thickness), generator, max_atoms=min(max_atoms, _MAX_AMORPHOUS_ATOMS)
-        )
-        thickness = record["amorphous"]["thickness"]
+    layer = "crystal" if kind == "crystalline" else kind  # record key of the layer
+    positions, numbers, record[layer] = _layer(kind, (side, side, side), generator, max_atoms)
+    thickness = record[layer]["thickness"]
+    positions, numbers, record_shape = _shape_layer(
+        positions, numbers, (side, side, thickness), generator, size * pixel_size, shapes=True
+    )
+    record.update(record_shape)
 
     record["support"] = None
-    if generator.random() < 0.95:
-        support_thickness = float(generator.uniform(*SUPPORT_THICKNESS_RANGE_ANGSTROM))
-        extent = (side, side, support_thickness)
-        if generator.random() < 0.5:
-            n_species = int(generator.integers(1, 3))
-            species = np.sort(generator.choice(SUPPORT_ELEMENTS, size=n_species, replace=False))
-            support_xyz, support_z, support_record = crystal_layer(extent, generator, max_atoms // 2, species)
-            support_record["kind"] = "crystalline"
-        else:
-            support_xyz, support_z, support_record = amorphous_layer(
-                extent, generator, atomic_number=int(generator.choice(SUPPORT_ELEMENTS)),
-                max_atoms=min(max_atoms // 2, _MAX_AMORPHOUS_ATOMS),
-            )
-            support_record["kind"] = "amorphous"
-        support_xyz = support_xyz + np.array([0.0, 0.0, thickness])  # below the specimen
-        positions = np.concatenate([positions, support_xyz])
+    if generator.random() < SUPPORT_PROBABILITY:
+        support_kind = "crystalline" if generator.random() < 0.5 else "amorphous"
+        extent = (side, side, float(generator.uniform(*SUPPORT_THICKNESS_RANGE_ANGSTROM)))
+        support_xyz, support_z, support_record = _layer(support_kind, extent, generator, max_atoms, 0.5)
+        support_box = (side, side, support_record["thickness"])
+        support_xyz, support_z, support_shape = _shape_layer(
+            support_xyz, support_z, support_box, generator, size * pixel_size, shapes=False
+        )
+        support_record |= {"kind": support_kind} | support_shape
+        positions = np.concatenate([positions, support_xyz + np.array([0.0, 0.0, thickness])])  # below
         numbers = np.concatenate([numbers, support_z])
         record["support"] = support_record
         thickness += support_record["thickness"]

@@ -1,3 +1,4 @@
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ class DetectorSmear:
     def __call__(self, images, noise=POISSON):
         from simulate.distortions import FastScanParams, fast_scan_noise
 
-        return np.asarray(fast_scan_noise(np.asarray(images, float), FastScanParams(detector_width=1.5)))
+        return np.asarray(fast_scan_noise(np.asarray(images, float), FastScanParams(detector_alpha_px=3 * math.pi)))
 
     def provenance(self):
         return {"name": self.name, "kind": "test: causal detector smear"}

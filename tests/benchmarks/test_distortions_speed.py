@@ -22,7 +22,7 @@ from simulate.distortions import (
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 ALL_STEM = StemDistortionParams(
     pixel_size=0.2, jitter=JitterParams(0.05, 0.5, 0.05, 0.5), dose_per_area=1e4, pmt=PmtParams(),
-    fast_scan=FastScanParams(), row_lines=RowLineParams(0.05, 0.1), black_pixels=1e-3,
+    fast_scan=FastScanParams(), row_lines=RowLineParams(), black_pixels=1e-3,
     zingers=ZingerParams(1e-4, 0.5), clip=0.98, quantisation_bits=12)
 CASES = {
     "poisson": StemDistortionParams(pixel_size=0.2, dose_per_area=1e4),

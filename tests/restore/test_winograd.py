@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from restore.inference import restore_image, restore_stack
 from restore.models import CGRDN, CGRDNConfig
 from restore.winograd import POINTS, WinogradCGRDN, winograd_matrices, winograd_model
+from tests.restore.rounding import (direct_variance, gamma, network_error_std, rounding_std, winograd_variance,
+                                    within_model)
 
 SMALL = CGRDNConfig(features=16, growth=8, dense_layers=3, blocks_per_group=2, groups=2)
 
@@ -31,7 +33,11 @@ def test_matrices_compute_the_correlation_exactly(points, output_tile):
     for _ in range(5):
         d, taps = rng.normal(size=output_tile + 2), rng.normal(size=3)
         expected = np.correlate(d, taps, mode="valid")
-        np.testing.assert_allclose(at @ ((g @ taps) * (bt @ d)), expected, rtol=0, atol=1e-12)
+        # float64: Bᵀ solves its exactness conditions to 1e-10 (checked by winograd_matrices), then ≤ 3·n
+        # roundings along any path, all relative to the absolute-value evaluation |Aᵀ|(|G||g| ⊙ |Bᵀ||d|)
+        scale = np.abs(at) @ ((np.abs(g) @ np.abs(taps)) * (np.abs(bt) @ np.abs(d)))
+        tolerance = (1e-10 + gamma(3 * len(d), 2.0 ** -53)) * scale
+        assert np.all(np.abs(at @ ((g @ taps) * (bt @ d)) - expected) <= tolerance)
 
 
 def test_matrices_reject_wrong_points():
@@ -42,16 +48,16 @@ def test_matrices_reject_wrong_points():
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 64, 64), (1, 1, 36, 52)])  # half sizes 32² (whole tiles) and 18×26
-def test_small_network_matches_direct_convolution(shape):
+def test_small_network_matches_float64_within_the_rounding_model(shape):
+    """Both evaluations against float64, each within its float32 rounding model (tests/restore/rounding.py)."""
     model = _model(SMALL)
     x = torch.from_numpy(np.random.default_rng(2).poisson(20.0, shape).astype(np.float32))
     with torch.inference_mode():
-        direct, winograd, exact = model(x), WinogradCGRDN(model)(x), model.double()(x.double())
-    scale = float(exact.std())
-    error_winograd = float((winograd.double() - exact).abs().max()) / scale
-    error_direct = float((direct.double() - exact).abs().max()) / scale
-    assert error_winograd < 1e-5
-    assert error_winograd < 10 * max(error_direct, 1e-7)
+        direct, winograd = model(x), WinogradCGRDN(model)(x)
+    exact, std_winograd = network_error_std(model, x, winograd=True)
+    _, std_direct = network_error_std(model, x, winograd=False)
+    assert within_model(winograd.double() - exact, std_winograd)
+    assert within_model(direct.double() - exact, std_direct)
 
 
 @pytest.mark.parametrize("tiles_per_strip", [4, 13])
@@ -62,25 +68,45 @@ def test_strips_do_not_change_the_result(tiles_per_strip):
     with torch.inference_mode():
         whole = WinogradCGRDN(model)(x)
         strips = WinogradCGRDN(model, tiles_per_strip=tiles_per_strip)(x)
-    assert float((whole - strips).abs().max()) <= 1e-6 * float(whole.abs().max())
+    exact, std = network_error_std(model, x, winograd=True)
+    assert within_model(whole.double() - exact, std) and within_model(strips.double() - exact, std)
 
 
-def test_full_size_network_matches_direct_convolution():
+def test_full_size_network_matches_float64_within_the_rounding_model():
     """Published sizes (288-channel dense layers), where Winograd rounding would show if it were poor."""
     model = _model(CGRDNConfig.full(), seed=3)
-    x = torch.from_numpy(np.random.default_rng(3).poisson(5.0, (1, 1, 48, 48)).astype(np.float32))
+    x = torch.from_numpy(np.random.default_rng(3).poisson(5.0, (1, 1, 32, 32)).astype(np.float32))
     with torch.inference_mode():
-        direct, winograd = model(x), WinogradCGRDN(model)(x)
-    relative = float((winograd - direct).abs().max() / direct.std())
-    assert relative < 2e-5
+        winograd = WinogradCGRDN(model)(x)
+    exact, std = network_error_std(model, x, winograd=True, draws=1)
+    assert within_model(winograd.double() - exact, std)
 
 
-def test_dense_layer_rounding_is_at_direct_convolution_level():
-    """One 288→32 layer against float64: the chosen points keep the error near direct convolution's."""
+def test_chosen_points_amplify_rounding_less_than_the_textbook_points():
+    """Worst-case rounding amplification of F(4×4, 3×3) relative to direct convolution, exact in float64.
+
+    Output i of a 1-D tile sums |Aᵀ_iξ G_ξk Bᵀ_ξt| |g_k| |d_t| over ξ, k, t where direct convolution sums
+    |g_k| |d_{i+k}|: for equal magnitudes the ratio is a_i = Σ_{ξkt} |Aᵀ_iξ G_ξk Bᵀ_ξt| / 3, and a 2-D
+    output (i, j) has a_i·a_j. The points (0, 1, −1, 2, −½, ∞) give max a_i² = 97.35 (mean 64); the
+    textbook (0, ±1, ±2, ∞) give 256 (mean 76.6).
+    """
+    def amplification(points):
+        at, g, bt = winograd_matrices(points)
+        a = np.einsum("ix,xk,xt->i", np.abs(at), np.abs(g), np.abs(bt)) / 3
+        return a.max() ** 2, np.outer(a, a).mean()
+
+    ours, textbook = amplification(POINTS), amplification((0.0, 1.0, -1.0, 2.0, -2.0))
+    assert ours == pytest.approx((97.3511, 64.0), rel=1e-5) and textbook == pytest.approx((256.0, 76.5625), rel=1e-5)
+
+
+def test_dense_layer_error_is_within_the_float32_rounding_model():
+    """One 288→32 layer against float64, Winograd and direct each within its own rounding model."""
     from restore.winograd import _Layout, _Transforms, _Workspace
 
     torch.manual_seed(4)
     conv = torch.nn.Conv2d(288, 32, 3, padding=1)
+    with torch.no_grad():
+        conv.bias.zero_()  # the layer below runs bias-free
     x = torch.randn(288, 32, 32)
     transforms = _Transforms()
     work = _Workspace(_Layout.of(32, 32), 32, 32, features=288, growth=32, dense_layers=1, like=x)
@@ -90,11 +116,12 @@ def test_dense_layer_rounding_is_at_direct_convolution_level():
     transforms.from_tiles(work, torch.zeros(32), 288)  # ReLU of the bias-free convolution
     out = work.interior(work.padded[288:])
     with torch.no_grad():
-        exact = F.conv2d(x[None].double(), conv.weight.double(), padding=1)[0].clamp_min(0)
+        x64 = x[None].double()
+        exact = F.conv2d(x64, conv.weight.double(), padding=1)[0].clamp_min(0)
         direct = F.conv2d(x[None], conv.weight, padding=1)[0].clamp_min(0)
-    rms = lambda e: float(e.pow(2).mean().sqrt() / exact.pow(2).mean().sqrt())  # noqa: E731
-    assert rms(out.double() - exact) < 3 * rms(direct.double() - exact)
-    assert rms(out.double() - exact) < 3e-6
+        std_winograd, std_direct = winograd_variance(conv, x64)[0].sqrt(), direct_variance(conv, x64)[0].sqrt()
+    assert within_model(out.double() - exact, std_winograd)
+    assert within_model(direct.double() - exact, std_direct)
 
 
 def test_invalid_input_is_rejected():
@@ -119,7 +146,8 @@ def test_cache_follows_weight_changes_and_releases_models():
     rebuilt = winograd_model(model)
     assert rebuilt is not wrapped
     with torch.inference_mode():
-        assert float((rebuilt(x) - model(x)).abs().max()) < 1e-5
+        exact, std = network_error_std(model, x, winograd=True)
+        assert within_model(rebuilt(x).double() - exact, std)
     alive = weakref.ref(model)
     del model, wrapped, rebuilt
     gc.collect()
@@ -132,9 +160,15 @@ def test_restore_image_uses_winograd_on_cpu_and_agrees_with_direct():
     direct = restore_image(image, model, tile=48, algorithm="direct", device="cpu")
     auto = restore_image(image, model, tile=48, device="cpu")
     stack = restore_stack(np.stack([image, image]), model, tile=48, algorithm="winograd", device="cpu")
-    assert float(np.abs(auto - direct).max()) < 1e-5 * float(direct.std())
+    # both run the same tiles: their difference is the two evaluations' rounding (modelled on the whole
+    # image, the same layers and magnitudes as the tiles) plus the blending's few roundings of |output|
+    x = torch.from_numpy(image)[None, None]
+    exact, std_winograd = network_error_std(model, x, winograd=True)
+    std_direct = network_error_std(model, x)[1]
+    std = (std_winograd.square() + std_direct.square() + 2 * rounding_std(*[exact] * 4).square()).sqrt()[0, 0]
+    assert within_model(auto - direct, std)
     np.testing.assert_array_equal(stack[0], stack[1])
-    assert float(np.abs(stack[0] - direct).max()) < 1e-5 * float(direct.std())
+    assert within_model(stack[0] - direct, std)
 
 
 def test_restore_image_rejects_impossible_algorithm():

@@ -31,9 +31,28 @@ def test_denoise_scores_methods_on_the_fixed_validation_pairs(tmp_path):
 
 
 def test_noise_model_follows_the_pmt_record():
-    record = {"x_scale": 0.5, "distortion_params": {"pmt": {"gain": 2.0, "excess_variance": 1.0, "read_noise": 3.0}}}
+    record = {"x_scale": 0.5, "distortion_params": {"pmt": {"sigma_counts": 0.3}}}
     noise = study.noise_model(record)
-    assert noise.gain == pytest.approx(0.5 * 2.0 * 2.0) and noise.read_noise == pytest.approx(0.5 * 2.0 * 3.0)
+    assert noise.gain == pytest.approx(0.5) and noise.read_noise == pytest.approx(0.5 * 0.3)
+
+
+def test_stem_noise_model_predicts_the_variance_of_the_stem_pipeline():
+    """On a flat image, counts + PMT (eqs. 45-46) have variance gain·mean + read² of the noise model."""
+    import torch
+
+    from simulate.distortions import PmtParams, apply_stem_distortions
+    from simulate.distortions.params import StemDistortionParams
+
+    pmt = PmtParams(photons_per_electron=20.0, photons_variance=60.0, quantum_efficiency=0.1)
+    params = StemDistortionParams(pixel_size=0.5, dose_per_area=8.0, pmt=pmt)
+    x, _ = apply_stem_distortions(torch.full((1, 256, 256), 0.5), params, 5)
+    scale = 1.0 / (8.0 * 0.5**2)
+    x = np.asarray(x, dtype=np.float64) * scale
+    noise = study.noise_model({"x_scale": scale, "distortion_params": params.to_dict()})
+    predicted = noise.gain * x.mean() + noise.read_noise**2
+    # 65 536 pixels: the sample variance's relative standard error is about sqrt(2 / 65 536) = 0.6 %
+    assert x.var() == pytest.approx(predicted, rel=0.03)
+    assert noise.read_noise == pytest.approx(scale * pmt.sigma_counts)
 
 
 def test_tem_noise_model_predicts_the_variance_of_the_camera_pipeline():

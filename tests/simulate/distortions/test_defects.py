@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from simulate.distortions import black_pixels, clip_upper, quantise, row_line_noise, zingers
+from simulate.distortions import RowLineParams, black_pixels, clip_upper, quantise, row_line_noise, zingers
 
 
 @pytest.fixture
@@ -10,15 +10,39 @@ def images():
     return torch.rand((4, 128, 96), generator=torch.Generator().manual_seed(2), dtype=torch.float64) + 0.1
 
 
-def test_row_lines_change_exactly_whole_hit_lines(images):
-    out, mask = row_line_noise(images, 0.1, 0.5, 3, return_mask=True)
-    assert torch.equal(out != images, mask)
-    rows_hit = mask.all(dim=-1)
-    assert torch.equal(mask.any(dim=-1), rows_hit)  # whole lines or nothing
-    offsets = out - images
-    assert torch.allclose(offsets, offsets[..., :1].expand_as(offsets))
-    n = rows_hit.numel()
-    assert abs(int(rows_hit.sum()) - 0.1 * n) < 5 * np.sqrt(0.1 * 0.9 * n)
+def test_row_line_segments_become_their_own_mean_times_the_factor(images):
+    params = RowLineParams()
+    out, mask, segments = row_line_noise(images, params, 3, return_mask=True, return_segments=True)
+    height, width = images.shape[-2:]
+    assert torch.equal(out != images, mask)  # nothing outside the segments changes
+    covered = torch.zeros_like(mask)
+    for b, image_segments in enumerate(segments):
+        assert 1 <= len(image_segments) <= max(1, height // 32)
+        claimed = torch.zeros_like(mask[b])
+        for seg in reversed(image_segments):  # a later segment overwrites an earlier one
+            row, start, stop = seg["row"], seg["start"], seg["stop"]
+            assert 0 <= start < stop <= width and 0.5 <= seg["factor"] <= 1.5
+            assert stop - start >= min(round(0.05 * width), width - start)
+            assert seg["mean"] == pytest.approx(float(images[b, row, start:stop].mean()), rel=1e-12)
+            own = ~claimed[row, start:stop]
+            expected = seg["mean"] * seg["factor"]
+            assert torch.allclose(out[b, row, start:stop][own], torch.full_like(out[b, row, start:stop][own], expected),
+                                  rtol=1e-12, atol=0)
+            claimed[row, start:stop] = True
+        covered[b] = claimed
+    assert torch.equal(covered, mask)
+
+
+def test_row_line_count_follows_the_image_height():
+    short = torch.rand((64, 20, 40), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    _, segments = row_line_noise(short, RowLineParams(), 2, return_segments=True)
+    assert all(len(s) == 1 for s in segments)  # max(1, 20 // 32) = 1
+    tall = torch.rand((400, 256, 8), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    _, segments = row_line_noise(tall, RowLineParams(), 2, return_segments=True)
+    counts = np.array([len(s) for s in segments])
+    assert counts.min() >= 1 and counts.max() <= 8
+    # Uniform on 1..8: mean 4.5, variance (8² - 1)/12.
+    assert abs(counts.mean() - 4.5) < 5 * np.sqrt(63 / 12 / counts.size)
 
 
 def test_black_pixels_are_exactly_the_claimed_pixels(images):
@@ -66,4 +90,10 @@ def test_defect_arguments_are_validated(images):
     with pytest.raises(ValueError, match="amplitude"):
         zingers(images, 0.1, 0.0, 0)
     with pytest.raises(ValueError, match="NaN"):
-        row_line_noise(torch.full((3, 3), float("nan")), 0.1, 0.1, 0)
+        row_line_noise(torch.full((3, 3), float("nan")), RowLineParams(), 0)
+    with pytest.raises(ValueError, match="RowLineParams"):
+        row_line_noise(images, 0.1, 0)
+    with pytest.raises(ValueError, match="min_length_fraction"):
+        RowLineParams(min_length_fraction=0.5, max_length_fraction=0.2)
+    with pytest.raises(ValueError, match="max_factor"):
+        RowLineParams(min_factor=1.5, max_factor=0.5)

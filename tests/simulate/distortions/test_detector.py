@@ -24,18 +24,43 @@ def test_poisson_mean_and_variance_match_lambda():
     assert float(counts.var()) == pytest.approx(2.0, rel=5 * np.sqrt(2.0 / n) * 1.5)
 
 
-def test_pmt_mean_and_variance_match_lambda_plus_excess_scaled_by_gain():
-    pmt = PmtParams(gain=3.0, photons_per_electron=10, photons_variance=25, quantum_efficiency=0.25,
-                    dynode_gain=4.0, read_noise=1.5)
+def test_sigma_counts_is_eq44_in_units_of_the_mean_pulse_and_fwhm_is_eq43():
+    pmt = PmtParams(photons_per_electron=80.0, photons_variance=120.0, quantum_efficiency=0.25, dynode_gain=5.0)
+    m_c, var_c, eta, delta, gain = 80.0, 120.0, 0.25, 5.0, 3.7e6  # G is arbitrary: it cancels
+    sigma_anode = m_c * eta * gain * np.sqrt((1 - eta + 1 / (delta - 1)) / (m_c * eta) + var_c / m_c**2)
+    assert pmt.sigma_counts == pytest.approx(sigma_anode / (m_c * eta * gain), rel=1e-12)
+    assert pmt.fwhm_counts == pytest.approx(2 * np.sqrt(2 * np.log(2)) * pmt.sigma_counts, rel=1e-12)
+    # Paper defaults (m_c = 100 "around 100" photons, Poisson flash, eta = 0.2, delta = 4).
+    assert PmtParams().sigma_counts == pytest.approx(np.sqrt((0.8 + 1 / 3) / 20 + 0.01), rel=1e-12)
+
+
+def test_pmt_noise_is_signal_independent_with_variance_sigma_squared():
+    pmt = PmtParams(photons_per_electron=50.0, photons_variance=150.0, quantum_efficiency=0.1, dynode_gain=3.0)
+    sigma2, n = pmt.sigma_counts**2, 200_000
+    residuals = []
+    for level in (0.0, 1000.0):
+        counts = torch.full((8, 100, 250), level, dtype=torch.float64)
+        residual = pmt_noise(counts, pmt, int(level) + 1) - counts
+        residuals.append(residual)
+        assert float(residual.mean()) == pytest.approx(0.0, abs=5 * np.sqrt(sigma2 / n))
+        assert float(residual.var()) == pytest.approx(sigma2, rel=5 * np.sqrt(2.0 / n))
+    # Same variance at n = 0 and n = 1000: the difference of two sample variances has sd sigma² sqrt(4/n).
+    difference = float(residuals[1].var() - residuals[0].var())
+    assert abs(difference) < 5 * sigma2 * np.sqrt(4.0 / n)
+
+
+def test_detector_noise_mean_is_lambda_and_variance_lambda_plus_sigma_squared():
+    pmt = PmtParams()
     lam, n = 20.0, 400_000
     intensity = torch.full((n // 1000, 25, 40), lam / (100.0 * 0.04), dtype=torch.float64)
     signal = detector_noise(intensity, 100.0, 0.2, pmt, 3)
-    expected_var = pmt.gain**2 * lam * (1 + pmt.excess_variance) + pmt.read_noise**2
-    assert float(signal.mean()) == pytest.approx(pmt.gain * lam, abs=5 * np.sqrt(expected_var / n))
+    expected_var = lam + pmt.sigma_counts**2
+    assert float(signal.mean()) == pytest.approx(lam, abs=5 * np.sqrt(expected_var / n))
     assert float(signal.var()) == pytest.approx(expected_var, rel=5 * np.sqrt(2.0 / n) * 1.5)
 
 
-def test_excess_variance_matches_a_simulated_scintillator_pmt_cascade():
+def test_sigma_squared_is_the_relative_variance_of_one_electrons_simulated_pulse():
+    # Eq. 44 / (m_c eta G) is the relative spread of the anode pulse of a single detected electron.
     pmt = PmtParams(photons_per_electron=12.0, photons_variance=12.0, quantum_efficiency=0.3, dynode_gain=4.0)
     rng = np.random.default_rng(4)
     electrons, stages = 200_000, 12
@@ -45,7 +70,7 @@ def test_excess_variance_matches_a_simulated_scintillator_pmt_cascade():
         charge = rng.poisson(pmt.dynode_gain * charge)
     relative = charge / (pmt.quantum_efficiency * pmt.photons_per_electron * pmt.dynode_gain**stages)
     assert relative.mean() == pytest.approx(1.0, abs=0.01)
-    assert relative.var() == pytest.approx(pmt.excess_variance, rel=0.03)
+    assert relative.var() == pytest.approx(pmt.sigma_counts**2, rel=0.03)
 
 
 def test_pmt_validates_parameters_and_counts():
@@ -53,6 +78,10 @@ def test_pmt_validates_parameters_and_counts():
         PmtParams(dynode_gain=1.0)
     with pytest.raises(ValueError, match="quantum_efficiency"):
         PmtParams(quantum_efficiency=0.0)
+    with pytest.raises(ValueError, match="photons_variance"):
+        PmtParams(photons_variance=-1.0)
+    with pytest.raises(TypeError):
+        PmtParams(100.0)  # keyword-only: the paper's symbols must be named
     with pytest.raises(ValueError, match="counts"):
         pmt_noise(-np.ones((4, 4)), PmtParams(), 0)
 

@@ -13,6 +13,7 @@ from simulate.distortions import (
     ZingerParams,
     apply_stem_distortions,
     benchmark_stem_params,
+    fast_scan_noise,
     sample_stem_params,
 )
 
@@ -29,14 +30,14 @@ def test_pure_poisson_at_a_physical_dose(images):
     assert torch.equal(out, out.round())
     z = (out - lam).sum() / torch.sqrt(lam.sum())
     assert abs(float(z)) < 5
-    assert record["images"][0] == [{"name": "poisson", "equations": "43",
+    assert record["images"][0] == [{"name": "poisson", "equations": "45",
                                      "parameters": {"dose_per_area": 5e4, "pixel_size": 0.2}}]
 
 
 def test_full_pipeline_records_every_step_in_physical_order(images):
     params = StemDistortionParams(
         pixel_size=0.2, jitter=JitterParams(0.05, 0.5, 0.05, 0.5), dose_per_area=1e4, pmt=PmtParams(),
-        fast_scan=FastScanParams(), row_lines=RowLineParams(0.1, 0.1), black_pixels=1e-3,
+        fast_scan=FastScanParams(), row_lines=RowLineParams(), black_pixels=1e-3,
         zingers=ZingerParams(1e-3, 0.5), clip=0.95, quantisation_bits=12)
     out, record = apply_stem_distortions(images.numpy(), params, 2)
     assert isinstance(out, np.ndarray) and out.shape == images.shape and np.isfinite(out).all()
@@ -71,6 +72,30 @@ def test_benchmark_params_are_the_fixed_documented_set():
     assert params.dose_per_area == 5e2 and params.jitter == JitterParams(0.03, 0.4, 0.03, 0.4)
     assert params.pmt == PmtParams() and params.fast_scan == FastScanParams()
     assert params.row_lines is None and params.black_pixels is None and params.quantisation_bits is None
+
+
+def test_pmt_step_adds_signal_independent_noise_in_counts(images):
+    pmt = PmtParams()
+    plain = StemDistortionParams(pixel_size=0.2, dose_per_area=1e3)
+    noisy = StemDistortionParams(pixel_size=0.2, dose_per_area=1e3, pmt=pmt)
+    counts, _ = apply_stem_distortions(images, plain, 4)
+    out, record = apply_stem_distortions(images, noisy, 4)
+    residual = out - counts  # same seed: same Poisson draw, then the Gaussian
+    n = residual.numel()
+    assert float(residual.mean()) == pytest.approx(0.0, abs=5 * pmt.sigma_counts / np.sqrt(n))
+    assert float(residual.var()) == pytest.approx(pmt.sigma_counts**2, rel=5 * np.sqrt(2 / n))
+    step = record["images"][0][1]
+    assert step["name"] == "pmt" and step["equations"] == "43-44, 46"
+    assert step["parameters"]["sigma_counts"] == pytest.approx(pmt.sigma_counts)
+
+
+def test_fast_scan_step_matches_the_model_for_a_mixed_alignment_batch(images):
+    causal = StemDistortionParams(pixel_size=0.2, fast_scan=FastScanParams())
+    centred = StemDistortionParams(pixel_size=0.2, fast_scan=FastScanParams(align="centroid"))
+    out, record = apply_stem_distortions(images, [causal, centred, causal], 0)
+    for i, params in enumerate([causal, centred, causal]):
+        assert torch.allclose(out[i], fast_scan_noise(images[i], params.fast_scan), atol=1e-14)
+    assert record["images"][1][0]["parameters"]["align"] == "centroid"
 
 
 def test_bad_input_raises(images):

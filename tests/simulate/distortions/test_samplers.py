@@ -3,9 +3,21 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from simulate.distortions import sample_mean_counts, sample_stem_params, sample_tem_params
-from simulate.distortions.samplers import sample_jitter
+from simulate.distortions import (
+    sample_fast_scan,
+    sample_mean_counts,
+    sample_pmt,
+    sample_stem_params,
+    sample_tem_params,
+)
+from simulate.distortions.samplers import MEAN_COUNTS_RANGE, sample_jitter
+
+
+def _ks_bound(n: int, alpha: float = 1e-6) -> float:
+    """Kolmogorov-Smirnov statistic exceeded with probability < alpha under the null (DKW bound)."""
+    return math.sqrt(math.log(2 / alpha) / (2 * n))
 
 
 def test_jitter_occurrence_kinds_and_ranges_follow_the_paper():
@@ -16,28 +28,78 @@ def test_jitter_occurrence_kinds_and_ranges_follow_the_paper():
     kinds = [d.kind for d in present]
     for kind, p in (("x", 0.25), ("y", 0.25), ("xy", 0.5)):
         assert abs(kinds.count(kind) / len(kinds) - p) < 5 * math.sqrt(p * (1 - p) / len(kinds))
-    sigmas = [s for d in present for s in (d.sigma_fast, d.sigma_slow) if s > 0]
     phis = [d.phi_fast for d in present if d.sigma_fast > 0]
-    assert 0.0025 <= min(sigmas) and max(sigmas) <= 0.8 and min(phis) >= 0 and max(phis) <= 0.7
+    assert min(phis) >= 0 and max(phis) <= 0.7
 
 
-def test_mean_counts_follow_the_truncated_exponential():
+def test_jitter_sigma_is_uniform_on_the_papers_range():
+    rng = np.random.default_rng(10)
+    present = [d for d in (sample_jitter(rng) for _ in range(4000)) if d is not None]
+    sigmas = np.array([s for d in present for s in (d.sigma_fast, d.sigma_slow) if s > 0])
+    assert 0.0025 <= sigmas.min() and sigmas.max() <= 0.8
+    statistic = stats.kstest(sigmas, stats.uniform(loc=0.0025, scale=0.8 - 0.0025).cdf).statistic
+    assert statistic < _ks_bound(sigmas.size)
+    # A log-uniform law (the earlier reading) would be rejected at this sample size.
+    log_uniform = stats.loguniform(0.0025, 0.8).cdf
+    assert stats.kstest(sigmas, log_uniform).statistic > _ks_bound(sigmas.size)
+
+
+def test_log_mean_counts_follow_the_truncated_exponential():
     rng = np.random.default_rng(1)
     counts = np.array([sample_mean_counts(rng) for _ in range(20000)])
-    assert counts.min() >= 0.5 and counts.max() <= 750
+    low, high = MEAN_COUNTS_RANGE
+    assert (low, high) == (0.05, 5000.0)
+    assert counts.min() >= low and counts.max() <= high
+    t = np.log(counts / low) / np.log(high / low)
     scale = 0.5
-    mean_t = scale - math.exp(-1 / scale) / (1 - math.exp(-1 / scale))
-    expected = 0.5 + 749.5 * mean_t
-    assert counts.mean() == pytest.approx(expected, abs=5 * counts.std() / math.sqrt(counts.size))
+
+    def cdf(value):
+        return (1 - np.exp(-np.clip(value, 0, 1) / scale)) / (1 - np.exp(-1 / scale))
+
+    assert stats.kstest(t, cdf).statistic < _ks_bound(t.size)
+    median = low * (high / low) ** (-scale * math.log(1 - 0.5 * (1 - math.exp(-1 / scale))))
+    assert median == pytest.approx(1.302, abs=1e-3)  # counts per pixel: the low-dose emphasis
+    assert abs(np.mean(counts < median) - 0.5) < 5 * math.sqrt(0.25 / counts.size)
 
 
 def test_sampled_dose_gives_the_sampled_mean_count():
     params = sample_stem_params(3, 0.25, mean_intensity=0.04)
     mean_counts = params.dose_per_area * 0.25**2 * 0.04
-    assert 0.5 <= mean_counts <= 750
+    assert 0.05 <= mean_counts <= 5000
     assert sample_stem_params(3, 0.25, mean_intensity=0.04) == params
     json.dumps(params.to_dict())
     json.dumps(sample_tem_params(3, 0.25, mean_intensity=0.04).to_dict())
+
+
+def test_pmt_sampler_ranges():
+    rng = np.random.default_rng(2)
+    draws = [sample_pmt(rng) for _ in range(2000)]
+    m_c = np.array([d.photons_per_electron for d in draws])
+    excess = np.array([d.photons_variance for d in draws]) / m_c
+    eta = np.array([d.quantum_efficiency for d in draws])
+    delta = np.array([d.dynode_gain for d in draws])
+    for values, (low, high) in ((m_c, (50, 150)), (excess, (1, 3)), (eta, (0.1, 0.35)), (delta, (3, 8))):
+        assert low <= values.min() and values.max() <= high
+        assert stats.kstest(values, stats.uniform(loc=low, scale=high - low).cdf).statistic < _ks_bound(values.size)
+
+
+def test_fast_scan_sampler_occurrence_and_ranges():
+    rng = np.random.default_rng(3)
+    n = 4000
+    draws = [sample_fast_scan(rng, align="centroid") for _ in range(n)]
+    present = [d for d in draws if d is not None]
+    assert abs(len(present) / n - 0.75) < 5 * math.sqrt(0.75 * 0.25 / n)
+    assert all(d.align == "centroid" and d.kernel_length_px == 32 for d in present)
+    hwhm = np.array([d.detector_hwhm_px for d in present])
+    assert stats.kstest(hwhm, stats.loguniform(0.05, 2.0).cdf).statistic < _ks_bound(hwhm.size)
+    readout = [d for d in present if d.readout_beta_px is not None]
+    p = len(readout) / len(present)
+    assert abs(p - 0.5) < 5 * math.sqrt(0.25 / len(present))
+    beta = np.array([d.readout_beta_px for d in readout])
+    gamma = np.array([d.readout_gamma_px for d in readout])
+    theta = np.array([d.readout_theta_rad for d in readout])
+    assert 0.5 <= beta.min() and beta.max() <= 5 and 2 <= gamma.min() and gamma.max() <= 32
+    assert 0 <= theta.min() and theta.max() <= math.pi / 2
 
 
 def test_samplers_need_a_dose_source_and_a_valid_pixel_size():
@@ -47,3 +109,5 @@ def test_samplers_need_a_dose_source_and_a_valid_pixel_size():
         sample_stem_params(0, 0.0, dose_per_area=10.0)
     with pytest.raises(ValueError, match="generator"):
         sample_tem_params("zero", 0.2, dose_per_area=10.0)
+    with pytest.raises(ValueError, match="align"):
+        sample_stem_params(1, 0.2, dose_per_area=10.0, fast_scan_align="middle")
