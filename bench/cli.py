@@ -10,9 +10,78 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 from bench import __version__
 from bench import commands as _commands
+
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar", ".joblib")
+
+
+def check_device(device: str | None, option: str = "--device") -> str | None:
+    """Validate a torch device name before any work starts; None (the automatic choice) passes.
+
+    Returns
+    -------
+    str or None
+        The device in torch's spelling (``cuda:0``), or None.
+
+    Raises
+    ------
+    ValueError
+        For a name torch does not know, a CUDA device on a machine without a usable one (or a GPU index
+        past the last GPU), or MPS where it is not available. The message says what to use instead.
+    """
+    if device is None:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(str(device))
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"{option} {device!r} is not a device name; use cpu, cuda, cuda:N (the N-th GPU) or mps, "
+                         "or leave it out to use a GPU when there is one") from error
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            build = (f"a CUDA {torch.version.cuda} build, but no GPU is visible" if torch.version.cuda
+                     else "a build without CUDA")
+            raise ValueError(f"{option} {device}: no usable CUDA GPU on this machine (torch {torch.__version__} is "
+                             f"{build}); use --device cpu, or leave --device out")
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"{option} {device}: this machine has {count} CUDA GPU(s), numbered 0–{count - 1}")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{option} {device}: Apple's MPS is not available here; use --device cpu")
+    elif parsed.type != "cpu":
+        raise ValueError(f"{option} {device}: device type {parsed.type!r} is not supported; use cpu, cuda or mps")
+    return str(parsed)
+
+
+def check_model_spec(spec: str, option: str = "--model") -> str:
+    """Refuse a checkpoint that is not a ``.safetensors`` file before anything is loaded.
+
+    A registry name (``arch.tag``) or a ``.safetensors`` path passes unchanged; whether it exists is checked
+    when it is resolved.
+
+    Raises
+    ------
+    ValueError
+        For a pickled checkpoint (.pt, .pth, .ckpt, …) or any other existing file or path that is not
+        ``.safetensors``.
+    """
+    text = str(spec)
+    path = Path(text).expanduser()
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        return text
+    if suffix in PICKLE_SUFFIXES or "/" in text or "\\" in text or path.is_file():
+        raise ValueError(f"{option} {text}: only .safetensors checkpoints are loaded (no pickle): loading a pickled "
+                         ".pt/.pth/.ckpt file can run arbitrary code. Give a registered name (`bench models "
+                         "list`) or a .safetensors file with its .json sidecar (restore.checkpoint.save_model "
+                         "writes both)")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -268,6 +268,10 @@ def run_tasks(
 ) -> list[str]:
     """Run the tasks not yet stored and store each one as it finishes.
 
+    Pending tasks run in round-robin order of their kinds (:func:`bench.workers.interleave`) and the
+    progress bar's ETA weights each pending task by the measured cost of its kind
+    (:class:`bench.workers.CostModel`). Local worker processes end when this process ends, however it ends.
+
     Parameters
     ----------
     tasks : sequence of Task
@@ -289,51 +293,71 @@ def run_tasks(
     -------
     list of str
         The keys run (and stored) by this call.
+
+    Raises
+    ------
+    ValueError
+        If keys repeat or ``workers`` < 1.
     """
+    from functools import partial
+
     from tqdm.auto import tqdm
+
+    from bench.workers import CostModel, interleave, timed_call, worker_init
 
     keys = [t.key for t in tasks]
     if len(set(keys)) != len(keys):
         raise ValueError("task keys must be unique")
-    pending = [t for t in tasks if not store.done(t.key)]
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"workers={workers!r} must be >= 1")
+    pending = interleave([t for t in tasks if not store.done(t.key)])
+    remaining = {t.key: t for t in pending}
     finished: list[str] = []
+    cost = CostModel()
     start = time.perf_counter()
+    busy = [0.0]  # worker seconds of the tasks finished by this call
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc=description, unit="task",
-               disable=not progress)
+               disable=not progress, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+    run = partial(timed_call, function)
 
-    def finish(key: str, result) -> None:
-        table, arrays = result
+    def parallel() -> float:
+        if scheduler is not None:  # unknown cluster size: the measured ratio of work to wall time
+            return max(busy[0] / max(time.perf_counter() - start, 1e-9), 1.0)
+        return float(min(workers, max(len(remaining), 1)))
+
+    def finish(key: str, outcome) -> None:
+        (table, arrays), seconds = outcome
         store.write_task(key, table, arrays)
         finished.append(key)
+        cost.record(remaining.pop(key), seconds)
+        busy[0] += seconds
+        bar.set_postfix_str(cost.eta_text(list(remaining.values()), parallel()), refresh=False)
         bar.update()
         if on_task_done is not None:
             on_task_done(key)
 
     try:
-        workers = (os.cpu_count() or 1) if workers is None else int(workers)
-        if workers < 1:
-            raise ValueError(f"workers={workers!r} must be >= 1")
         if not pending:
             pass
         elif scheduler is not None:
             from dask.distributed import Client, as_completed
 
             with Client(scheduler) as client:
-                futures = {client.submit(function, t.params, key=f"bench-{t.key}", pure=False): t.key
-                           for t in pending}
+                futures = {client.submit(run, t.params, key=f"bench-{t.key}", pure=False): t.key for t in pending}
                 for future in as_completed(futures):
                     finish(futures[future], future.result())
         elif workers == 1 or len(pending) == 1:
             for task in pending:
-                finish(task.key, function(task.params))
+                finish(task.key, run(task.params))
         else:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed as completed
 
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
-                                     initializer=_worker_init) as pool:
-                futures = {pool.submit(function, t.params): t.key for t in pending}
+                                     initializer=worker_init, initargs=(os.getpid(),)) as pool:
+                futures = {pool.submit(run, t.params): t.key for t in pending}
                 try:
                     for future in completed(futures):
                         finish(futures[future], future.result())
@@ -347,17 +371,3 @@ def run_tasks(
                                               + time.perf_counter() - start, 1)
         store.save_manifest()
     return finished
-
-
-def _worker_init() -> None:
-    """One BLAS/torch thread per worker process: the processes already use every core.
-
-    torch reads OMP_NUM_THREADS when it is first imported (by a CNN method), so it is not imported here.
-    """
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover
-        pass

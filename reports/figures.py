@@ -30,6 +30,40 @@ def method_colour(method: str, methods: list[str]) -> str:
     return _CYCLE[others.index(method) % len(_CYCLE)] if method in others else _CYCLE[0]
 
 
+def readable_log_axes(ax) -> None:
+    """Label the log-scaled axes of ``ax`` with plain numbers (4, 0.5, 20) instead of 4×10⁰; powers of ten
+    are kept only outside 10⁻³ … 10⁴. Which ticks get a label is left to matplotlib's log formatter."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class PlainLogFormatter(LogFormatterSciNotation):
+        def __call__(self, x, pos=None):
+            text = super().__call__(x, pos)
+            if not text or not 1e-3 <= abs(x) < 1e4:
+                return text
+            return f"{x:g}"
+
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+            axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.5)))
+
+
+def place_legend(ax, fontsize: float = 7) -> None:
+    """A legend beside the panel, outside it, so that no curve is hidden."""
+    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
+def figure_legend(figure, axes, fontsize: float = 7) -> None:
+    """One legend for the whole figure, below the panels: every distinct label of ``axes`` once."""
+    entries: dict = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        figure.legend(list(entries.values()), list(entries), loc="outside lower center",
+                      ncols=min(len(entries), 4), fontsize=fontsize, frameon=False)
+
+
 def _column(quantity: str, statistic: str, bound: str = "") -> str:
     """Summary column name, e.g. position_precision_pm or scs_rmse_low_pct."""
     unit = "pm" if quantity == "position" else "pct"
@@ -37,7 +71,7 @@ def _column(quantity: str, statistic: str, bound: str = "") -> str:
 
 
 def plot_metric_vs_thickness(ax, summary, quantity: str, dose: float, *, statistic: str = "precision",
-                             show_crlb: bool = True, show_rmse: bool = False) -> list:
+                             show_crlb: bool = True, show_rmse: bool = False, legend: bool = True) -> list:
     """Precision (or bias/RMSE) against thickness for every method at one dose, with 95 % intervals.
 
     Parameters
@@ -55,6 +89,8 @@ def plot_metric_vs_thickness(ax, summary, quantity: str, dose: float, *, statist
         Draw the raw-data Poisson CRLB (precision only).
     show_rmse : bool
         Also draw each method's RMSE as a dashed line.
+    legend : bool
+        Draw a legend beside the panel (figure builders draw one figure legend instead).
 
     Returns
     -------
@@ -99,11 +135,15 @@ def plot_metric_vs_thickness(ax, summary, quantity: str, dose: float, *, statist
     spec = QUANTITIES[quantity]
     ax.set_xlabel("thickness [atoms per column]")
     ax.set_ylabel(f"{spec['label']} {statistic} [{spec['unit']}]")
-    ax.set_title(f"{dose:.0e} e⁻/Å²".replace("e+0", "e").replace("e+", "e"))
+    from reports.html import dose_text
+
+    ax.set_title(f"{dose_text(dose)} e⁻/Å²")
     if statistic != "bias":
         ax.set_yscale("log")
+        readable_log_axes(ax)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    if legend:
+        place_legend(ax)
     return artists
 
 
@@ -171,10 +211,11 @@ def precision_figure(summary, quantity: str):
     from matplotlib.figure import Figure
 
     doses = sorted(summary["dose_e_per_A2"].unique())
-    figure = Figure(figsize=(4.2 * len(doses), 3.4), layout="constrained")
+    figure = Figure(figsize=(4.2 * len(doses), 3.9), layout="constrained")
     axes = figure.subplots(1, len(doses), squeeze=False)[0]
     for ax, dose in zip(axes, doses):
-        plot_metric_vs_thickness(ax, summary, quantity, dose, show_rmse=True)
+        plot_metric_vs_thickness(ax, summary, quantity, dose, show_rmse=True, legend=False)
+    figure_legend(figure, axes)
     return figure
 
 
@@ -183,12 +224,13 @@ def bias_figure(summary):
     from matplotlib.figure import Figure
 
     doses = sorted(summary["dose_e_per_A2"].unique())
-    figure = Figure(figsize=(4.2 * len(doses), 6.4), layout="constrained")
+    figure = Figure(figsize=(4.2 * len(doses), 6.9), layout="constrained")
     axes = figure.subplots(2, len(doses), squeeze=False)
     for column, dose in enumerate(doses):
-        plot_metric_vs_thickness(axes[0, column], summary, "position", dose, statistic="bias")
-        plot_metric_vs_thickness(axes[1, column], summary, "scs", dose, statistic="bias")
+        plot_metric_vs_thickness(axes[0, column], summary, "position", dose, statistic="bias", legend=False)
+        plot_metric_vs_thickness(axes[1, column], summary, "scs", dose, statistic="bias", legend=False)
         axes[1, column].axhline(0.0, color="black", linewidth=0.8)
+    figure_legend(figure, axes.ravel())
     return figure
 
 

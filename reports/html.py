@@ -1,7 +1,11 @@
 """One self-contained HTML report of a results directory: figures (embedded PNG), tables and provenance.
 
 The report is a single file with no external references (images are base64 data URIs), so it can be
-mailed or archived as it is. It is built from the stored tables only.
+mailed or archived as it is. It is built from the stored tables and the manifest; the only things read
+besides are the sidecars of the CNN checkpoints that made the numbers (when they are still where the
+manifest says, with the same SHA-256) and their model cards in ``docs/``, for the card summary shown
+beside the results. Points that a reader must not take at face value — a precision above 100 % or
+more than ``FLAGGED_LIMIT`` of the fits flagged — are listed at the top and marked in the table.
 """
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import base64
 import html
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,7 +27,17 @@ th { background: #eee; }
 img { max-width: 100%; }
 pre { background: #f6f6f6; padding: 1em; font-size: 0.8em; overflow-x: auto; }
 .note { background: #fff6d5; padding: 0.5em 1em; }
+.warn { background: #fde2e1; padding: 0.5em 1em; }
+tr.anomaly td { background: #fde2e1; }
+.card { border-left: 4px solid #888; padding: 0.2em 1em; margin: 0.5em 0; }
+summary { cursor: pointer; font-weight: bold; }
 """
+
+FLAGGED_LIMIT = 0.10  # a point with a larger fraction of flagged fits is listed as an anomaly
+PRECISION_LIMIT_PCT = 100.0  # an SCS precision (or error) above this is no measurement
+ESTIMATORS = {"least_squares": "least squares (StatSTEM's estimator)",
+              "poisson": "Poisson maximum likelihood (for count images)"}
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 DISLOCATION_COLUMNS = [
     ("method", "method"), ("dose_e_per_A2", "dose [e⁻/Å²]"), ("region", "columns"), ("columns", "n"),
@@ -63,18 +78,144 @@ def _image_tag(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(frame, columns) -> str:
+def _table(frame, columns, marked=()) -> str:
     present = [(key, label) for key, label in columns if key in frame.columns]
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in present)
     body = []
-    for _, row in frame.iterrows():
+    for index, row in frame.iterrows():
         cells = []
         for key, _ in present:
             value = row[key]
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
             cells.append(f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        body.append(("<tr class='anomaly'>" if index in marked else "<tr>") + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _anomalous_rows(summary) -> dict:
+    """Row index -> reasons, for rows with too many flagged fits or a precision/error above 100 %."""
+    import numpy as np
+
+    found: dict = {}
+    for index, row in summary.iterrows():
+        reasons = []
+        for column, label in (("scs_precision_pct", "SCS precision"), ("scs_mpe_pct", "SCS MPE")):
+            value = row.get(column)
+            if value is not None and np.isfinite(value) and value > PRECISION_LIMIT_PCT:
+                reasons.append(f"{label} {value:.0f} % (> {PRECISION_LIMIT_PCT:.0f} %)")
+        flagged = row.get("flagged_fraction")
+        if flagged is not None and np.isfinite(flagged) and flagged > FLAGGED_LIMIT:
+            reasons.append(f"{flagged:.0%} of the fits flagged (> {FLAGGED_LIMIT:.0%})".replace("%", " %"))
+        if reasons:
+            found[index] = reasons
+    return found
+
+
+def dose_text(dose: float) -> str:
+    """500 → '5·10²', 50000 → '5·10⁴', 1234 → '1.234·10³'."""
+    mantissa, exponent = f"{float(dose):e}".split("e")
+    superscript = str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{float(mantissa):g}·10{superscript}"
+
+
+def _point(row) -> str:
+    parts = [str(row["method"])]
+    if "dose_e_per_A2" in row:
+        parts.append(f"{dose_text(row['dose_e_per_A2'])} e⁻/Å²")
+    if "atoms_per_column" in row:
+        parts.append(f"{int(row['atoms_per_column'])} atoms per column")
+    if "region" in row:
+        parts.append(f"{row['region']} columns")
+    return ", ".join(parts)
+
+
+def anomalies(summary) -> list[str]:
+    """One sentence per summary row whose numbers must not be read at face value.
+
+    A row is listed when more than :data:`FLAGGED_LIMIT` of its fits are flagged (not converged, negative
+    height, left the cell) or its SCS precision/error exceeds :data:`PRECISION_LIMIT_PCT` — the estimator
+    or the restoration has then left the range where the numbers measure what their names say.
+    """
+    rows = _anomalous_rows(summary)
+    return [f"{_point(summary.loc[index])}: {'; '.join(reasons)}" for index, reasons in rows.items()]
+
+
+def model_card_summary(method: dict) -> dict:
+    """What the report says about a CNN method: parameters, training, status and its model card.
+
+    ``method`` is the method's provenance from the manifest. The checkpoint's sidecar is read when the
+    weights file is still there with the SHA-256 the manifest recorded; the status is the ``Status:`` line
+    of ``docs/model_card_TAG.md`` when the card exists (else "interim" when the sidecar's notes say so).
+    """
+    from restore.checkpoint import read_sidecar
+
+    name = str(method.get("name", ""))
+    card = DOCS / f"model_card_{name.split('.', 1)[-1]}.md" if "." in name else None
+    sidecar: dict = {}
+    weights = method.get("weights")
+    if weights and Path(weights).is_file():
+        try:
+            candidate = read_sidecar(Path(weights))
+        except (ValueError, OSError):
+            candidate = {}
+        if candidate.get("sha256") == method.get("sha256"):
+            sidecar = candidate
+    status = None
+    if card is not None and card.is_file():
+        match = re.search(r"\*\*Status:\s*([^*.]+)\.?\*\*", card.read_text())
+        status = match.group(1).strip().lower() if match else None
+    else:
+        card = None
+    notes = str(sidecar.get("notes", ""))
+    if status is None and "interim" in notes.lower():
+        status = "interim"
+    return {"name": name, "status": status, "parameters": sidecar.get("parameters"),
+            "steps": sidecar.get("steps"), "wall_time_s": sidecar.get("wall_time_s"),
+            "hardware": sidecar.get("hardware"), "modality": sidecar.get("modality") or method.get("modality"),
+            "validation": sidecar.get("validation") or {}, "source": sidecar.get("source"),
+            "notes": notes, "card": card, "sha256": method.get("sha256")}
+
+
+def _card_html(card: dict) -> str:
+    facts = []
+    if card["parameters"]:
+        facts.append(f"{card['parameters']:,} parameters")
+    if card["steps"]:
+        wall = float(card["wall_time_s"] or 0)
+        took = f" ({wall / 3600:.1f} h)" if wall >= 3600 else f" ({wall / 60:.0f} min)" if wall else ""
+        facts.append(f"{card['steps']} training steps{took}")
+    if card["modality"]:
+        facts.append(f"modality {card['modality']}")
+    validation = card["validation"]
+    if "psnr_db" in validation:
+        facts.append(f"validation PSNR {validation['psnr_db']:.1f} dB, SSIM {validation.get('ssim', float('nan')):.3f}")
+    if card["source"]:
+        facts.append(f"source: {card['source']}")
+    status = card["status"] or "no status recorded"
+    parts = [f"<div class='card'><b>{html.escape(card['name'])}</b> — status: <b>{html.escape(status)}</b>"]
+    if facts:
+        parts.append("; " + html.escape("; ".join(facts)))
+    if card["notes"]:
+        parts.append(f"<br>{html.escape(card['notes'])}")
+    if card["card"] is not None:
+        uri = card["card"].resolve().as_uri()
+        parts.append(f"<br>Model card: <a href=\"{uri}\">docs/{html.escape(card['card'].name)}</a>")
+    else:
+        parts.append("<br>No model card in docs/: read the checkpoint's sidecar for how it was trained.")
+    return "".join(parts) + "</div>"
+
+
+def _run_facts(manifest: dict) -> str:
+    config = manifest.get("config") or {}
+    estimator = manifest.get("estimator") or config.get("fit_method")
+    facts = []
+    if estimator or manifest.get("study") in ("precision-vs-dose", "dislocation", "atom-counting"):
+        facts.append(f"Columns fitted by {ESTIMATORS.get(estimator or 'least_squares', estimator)}.")
+    runs = manifest.get("runs") or []
+    if manifest.get("status"):
+        facts.append(f"Run status: {manifest['status']}" + (f", {len(runs)} segment(s): " + ", ".join(
+            f"{r.get('status')} {r.get('wall_time_s', 0):.0f} s" for r in runs) if runs else "") + ".")
+    return f"<p>{html.escape(' '.join(facts))}</p>" if facts else ""
 
 
 def render_html(results: dict, figures: dict[str, list[Path]]) -> str:
@@ -86,6 +227,17 @@ def render_html(results: dict, figures: dict[str, list[Path]]) -> str:
              f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
     for note in manifest.get("notes", []):
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
+    parts.append(_run_facts(manifest))
+    marked = _anomalous_rows(summary)
+    if marked:
+        items = "".join(f"<li>{html.escape(text)}</li>" for text in anomalies(summary))
+        parts.append("<div class='warn'><b>Points to read with care</b> (marked in the summary table): the "
+                     "method or the estimator has left the range where these numbers mean what their names say "
+                     f"(e.g. BM3D's variance-stabilising transform below ≈ 1 count per pixel, docs/studies.md)."
+                     f"<ul>{items}</ul></div>")
+    cnn = [m for m in manifest.get("methods", []) if m.get("kind") == "cnn"]
+    if cnn:
+        parts.append("<h2>Models</h2>" + "".join(_card_html(model_card_summary(m)) for m in cnn))
     denoise = manifest.get("study") == "denoise"
     dislocation = manifest.get("study") == "dislocation"
     counting = manifest.get("study") == "atom-counting"
@@ -120,13 +272,14 @@ def render_html(results: dict, figures: dict[str, list[Path]]) -> str:
         parts.append(f"<h2>{html.escape(caption)}</h2>{_image_tag(paths[0], caption)}")
     columns = (COUNTING_COLUMNS if counting else DISLOCATION_COLUMNS if dislocation
                else DENOISE_COLUMNS if denoise else SUMMARY_COLUMNS)
-    parts.append("<h2>Summary</h2>" + _table(summary, columns))
+    parts.append("<h2>Summary</h2>" + _table(summary, columns, marked))
     provenance = {key: manifest.get(key) for key in ("study", "preset", "config", "config_hash", "methods", "seeds",
                                                       "versions", "hardware", "scheduler", "wall_time_s",
                                                       "last_run_wall_time_s", "created", "status", "command",
-                                                      "thickness_series")}
-    parts.append("<h2>Provenance</h2><pre>" + html.escape(json.dumps(provenance, indent=2, sort_keys=True,
-                                                                      default=str)) + "</pre>")
+                                                      "thickness_series", "estimator", "runs")}
+    parts.append("<details><summary>Provenance (configuration, versions, hardware, seeds, run segments)</summary>"
+                 "<pre>" + html.escape(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+                 + "</pre></details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

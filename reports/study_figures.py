@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reports.figures import method_colour, plot_image
+from reports.figures import figure_legend, method_colour, place_legend, plot_image, readable_log_axes
 
 
 def plot_scores(ax, summary, metric: str, modality: str) -> list:
@@ -75,7 +75,7 @@ def denoise_examples_figure(examples: dict):
     return figure
 
 
-def plot_error_vs_dose(ax, summary, metric: str = "position_mae_pm") -> list:
+def plot_error_vs_dose(ax, summary, metric: str = "position_mae_pm", *, legend: bool = True) -> list:
     """Dislocation study: mean absolute error against dose per method, core (solid) and all columns (dashed).
 
     Returns
@@ -102,14 +102,16 @@ def plot_error_vs_dose(ax, summary, metric: str = "position_mae_pm") -> list:
                                        label=f"{method} ({region})"))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    readable_log_axes(ax)
     ax.set_xlabel("dose [e⁻/Å²]")
     ax.set_ylabel("position MAE [pm]" if metric == "position_mae_pm" else "SCS MPE [%]")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    if legend:
+        place_legend(ax)
     return artists
 
 
-def plot_counting_vs_dose(ax, summary) -> list:
+def plot_counting_vs_dose(ax, summary, *, legend: bool = True) -> list:
     """Atom-counting study: fraction of correctly counted columns against dose, library matching (solid)
     and GMM/ICL (dashed), per method, with 95 % intervals.
 
@@ -130,33 +132,37 @@ def plot_counting_vs_dose(ax, summary) -> list:
                                        capsize=2, linestyle=style, color=method_colour(method, methods),
                                        label=f"{method} ({'library' if counter == 'library' else 'GMM/ICL'})"))
     ax.set_xscale("log")
+    readable_log_axes(ax)
     ax.set_ylim(0.0, 1.05)
     ax.set_xlabel("dose [e⁻/Å²]")
     ax.set_ylabel("fraction of correctly counted columns")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    if legend:
+        place_legend(ax)
     return artists
 
 
 def counting_figure(summary):
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(12.0, 3.4), layout="constrained")
+    figure = Figure(figsize=(12.0, 3.9), layout="constrained")
     first, second, third = figure.subplots(1, 3)
-    plot_counting_vs_dose(first, summary)
+    plot_counting_vs_dose(first, summary, legend=False)
     for ax, metric in ((second, "position_mae_pm"), (third, "scs_mpe_pct")):
         with_region = summary.assign(region="all")
-        plot_error_vs_dose(ax, with_region, metric)
+        plot_error_vs_dose(ax, with_region, metric, legend=False)
+    figure_legend(figure, (first, second))
     return figure
 
 
 def dislocation_figure(summary):
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8.4, 3.4), layout="constrained")
+    figure = Figure(figsize=(8.4, 3.9), layout="constrained")
     left, right = figure.subplots(1, 2)
-    plot_error_vs_dose(left, summary, "position_mae_pm")
-    plot_error_vs_dose(right, summary, "scs_mpe_pct")
+    plot_error_vs_dose(left, summary, "position_mae_pm", legend=False)
+    plot_error_vs_dose(right, summary, "scs_mpe_pct", legend=False)
+    figure_legend(figure, (left, right))
     return figure
 
 

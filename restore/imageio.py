@@ -1,7 +1,10 @@
 """Read and write (S)TEM images: .tif/.tiff, .png, .npy, .h5/.hdf5 and, with the optional ``io`` extra
 (rosettasciio), .dm3/.dm4/.emd/.ser — keeping the pixel calibration in Å per pixel.
 
-Images are returned as float32 arrays of shape (H, W) or (frames, H, W). The calibration travels as
+Images are returned as float32 arrays of shape (H, W) or (frames, H, W). Colour images (RGB, RGBA,
+palette) are refused, because a restoration needs one intensity per pixel and a colour image of a
+micrograph has usually been through a display mapping; ``grey=True`` converts them on request to the
+luma 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601). The calibration travels as
 ``pixel_size_A`` (Å/px, None when unknown): TIFF stores it in the ImageJ description and
 the X/Y resolution tags (in nm), HDF5 as dataset attributes, PNG and NPY do not store it. Vendor files
 keep the scale and unit of their spatial axes (rosettasciio reports nm, µm, Å …), converted to Å; a
@@ -22,6 +25,9 @@ VENDOR = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd
 _LENGTH_IN_A = {"å": 1.0, "a": 1.0, "angstrom": 1.0, "angstroms": 1.0, "pm": 0.01, "nm": 10.0, "nanometer": 10.0,
                 "nanometers": 10.0, "μm": 1e4, "um": 1e4, "micron": 1e4, "m": 1e10, "meter": 1e10, "meters": 1e10}
 SQUARE_TOLERANCE = 1e-6  # relative difference of the y and x spacings still taken as square pixels
+# Pixel sizes outside this range [Å] are no (S)TEM image calibration: e.g. a TIA diffraction pattern's
+# 1.0157·10⁸ m⁻¹ read as metres (a .ser without its .emi carries numbers but no units) gives 10¹⁸ Å.
+PLAUSIBLE_PIXEL_A = (1e-4, 1e7)
 
 
 def length_in_A(unit) -> float | None:
@@ -48,22 +54,53 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def _as_image_array(data, source) -> np.ndarray:
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B in the grey value
+
+
+def _as_image_array(data, source, *, grey: bool = False, colour: bool | None = None) -> np.ndarray:
+    """float32 (H, W) or (frames, H, W) pixels of ``data``; ``source`` names the file in every message.
+
+    Length-1 leading axes and a length-1 channel axis are dropped (a 1 × 1 image stays 2-D). A last axis of
+    3 or 4 entries is taken as RGB(A) colour channels (a frame 3 or 4 px wide could not be restored
+    anyway) unless ``colour`` says otherwise; colour is refused, or converted to its luma when ``grey``.
+    """
     array = np.asarray(data)
+    names = array.dtype.names or ()
+    if {"R", "G", "B"} <= set(names):  # DigitalMicrograph's RGB(A) pixels: one record per pixel
+        array = np.stack([array[c].astype(np.float64) for c in ("R", "G", "B")], axis=-1)
+        colour = True
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{source}: pixel type {array.dtype} is not numeric; not an image")
-    array = np.squeeze(array)
+    while array.ndim > 2 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if colour is None:
+        colour = array.ndim >= 3 and array.shape[-1] in (3, 4)
+    if colour:
+        kind = {3: "RGB", 4: "RGBA"}.get(array.shape[-1], f"{array.shape[-1]}-channel")
+        if not grey:
+            raise ValueError(f"{source}: a colour ({kind}) image of {' × '.join(map(str, array.shape[:-1]))} px; "
+                             "restoration needs one intensity per pixel, as the detector recorded it. Use the "
+                             "original single-channel file, or convert on purpose: `bench restore --grey` (or "
+                             "read_image(..., grey=True)) takes the luma 0.299 R + 0.587 G + 0.114 B")
+        array = array[..., :3].astype(np.float64) @ np.asarray(LUMA)
     if array.ndim not in (2, 3):
         raise ValueError(f"{source}: {array.ndim}-D data of shape {array.shape}; expected (H, W) or (frames, H, W)")
     return array.astype(np.float32)
 
 
-def _read_tiff(path: Path) -> Image:
+def _read_tiff(path: Path, grey: bool) -> Image:
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
             data = tif.asarray()
+            # colour samples ('S') may be stored planar, in front of the rows: put them last
+            axes = tif.series[0].axes if tif.series else ""
+            colour = "S" in axes and data.ndim == len(axes) and data.shape[axes.index("S")] > 1
+            if colour:
+                data = np.moveaxis(data, axes.index("S"), -1)
             spacing, unit = None, None
             if tif.imagej_metadata:
                 # ImageJ lower-cases the description keys on the way back
@@ -77,28 +114,28 @@ def _read_tiff(path: Path) -> Image:
     except (tifffile.TiffFileError, ValueError) as error:
         raise ValueError(f"{path}: not a readable TIFF image ({error})") from error
     pixel = float(spacing) if spacing is not None and np.isfinite(float(spacing)) else None
-    return Image(_as_image_array(data, path), pixel)
+    return Image(_as_image_array(data, path, grey=grey, colour=colour), pixel)
 
 
-def _read_png(path: Path) -> Image:
+def _read_png(path: Path, grey: bool) -> Image:
     from PIL import Image as PILImage, UnidentifiedImageError
 
     try:
         with PILImage.open(path) as png:
-            data = np.asarray(png)
             info = dict(png.info)
+            colour = png.mode not in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")
+            # palette and grey-with-alpha images become RGBA, so that the colour rule below sees them
+            data = np.asarray(png.convert("RGBA") if colour and png.mode not in ("RGB", "RGBA") else png)
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path}: not a readable PNG image ({error})") from error
-    if data.ndim == 3:  # colour PNG: use the luminance
-        data = data[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    image = _as_image_array(data, path)
+    image = _as_image_array(data, path, grey=grey, colour=colour)
     if "intensity_min" in info and "intensity_max" in info:  # written by write_image: undo the 16-bit scaling
         low, high = float(info["intensity_min"]), float(info["intensity_max"])
         image = (low + image / 65535.0 * (high - low)).astype(np.float32)
     return Image(image, float(info["pixel_size_A"]) if "pixel_size_A" in info else None)
 
 
-def _read_h5(path: Path) -> Image:
+def _read_h5(path: Path, grey: bool) -> Image:
     import h5py
 
     try:
@@ -111,7 +148,7 @@ def _read_h5(path: Path) -> Image:
                                  "'image', 'data' or 'x'")
             dataset = handle[(preferred or datasets)[0]]
             pixel = dataset.attrs.get("pixel_size_A")
-            return Image(_as_image_array(dataset[()], path), float(pixel) if pixel is not None else None)
+            return Image(_as_image_array(dataset[()], path, grey=grey), float(pixel) if pixel is not None else None)
     except OSError as error:
         raise ValueError(f"{path}: not a readable HDF5 file ({error})") from error
 
@@ -132,7 +169,7 @@ def _spacings_A(axes: list[dict]) -> list[float | None]:
     return spacings
 
 
-def _read_vendor(path: Path, suffix: str) -> Image:
+def _read_vendor(path: Path, suffix: str, grey: bool) -> Image:
     import importlib
 
     try:
@@ -140,15 +177,21 @@ def _read_vendor(path: Path, suffix: str) -> Image:
     except ImportError as error:
         raise ValueError(f"{path}: reading {suffix} files needs rosettasciio: "
                          "pip install 'stem-restore-bench[io]'") from error
-    try:
-        signals = reader(str(path))
-    except Exception as error:  # rosettasciio raises OSError, KeyError, struct.error … for damaged files
-        raise ValueError(f"{path}: not a readable {VENDOR[suffix]} {suffix} file "
-                         f"({type(error).__name__}: {error})") from error
-    signals = [s for s in signals if np.ndim(s["data"]) >= 2]
-    if not signals:
-        raise ValueError(f"{path}: no image data inside")
-    signal = signals[0]
+    notes = {}
+    signal = _tia_signal_from_emi(path, reader) if suffix == ".ser" else None
+    if signal is None:
+        try:
+            signals = reader(str(path))
+        except Exception as error:  # rosettasciio raises OSError, KeyError, struct.error … for damaged files
+            raise ValueError(f"{path}: not a readable {VENDOR[suffix]} {suffix} file "
+                             f"({type(error).__name__}: {error})") from error
+        signals = [s for s in signals if np.ndim(s["data"]) >= 2]
+        if not signals:
+            raise ValueError(f"{path}: no image data inside")
+        signal = signals[0]
+        if suffix == ".ser":
+            notes["calibration_note"] = ("TIA .ser read alone (no .emi beside it): its calibration numbers carry "
+                                         "no units, metres are assumed")
     data, axes = np.asarray(signal["data"]), _spatial_axes(signal.get("axes", []))
     if [str(a.get("name") or "").strip().lower() for a in axes] == ["x", "y"]:
         # NCEM EMD files from openNCEM store an image as (y, x) with dim1 = y; rosettasciio 0.15 transposes
@@ -156,19 +199,50 @@ def _read_vendor(path: Path, suffix: str) -> Image:
         data, axes = np.swapaxes(data, -1, -2), axes[::-1]
     spacings = _spacings_A(axes)
     square = len(spacings) == 2 and None not in spacings and np.isclose(*spacings, rtol=SQUARE_TOLERANCE, atol=0)
-    metadata = {"reader": f"rsciio.{VENDOR[suffix]}", "pixel_spacing_yx_A": spacings,
+    if square and not PLAUSIBLE_PIXEL_A[0] <= spacings[1] <= PLAUSIBLE_PIXEL_A[1]:
+        square = False
+        notes["calibration_note"] = (notes.get("calibration_note", "") + f"; a pixel of {spacings[1]:.4g} Å is "
+                                     "implausible for an image (a reciprocal-space calibration?): pixel size "
+                                     "left unknown").lstrip("; ")
+    metadata = {"reader": f"rsciio.{VENDOR[suffix]}", "pixel_spacing_yx_A": spacings, **notes,
                 "axes": signal.get("axes", []), "metadata": signal.get("metadata", {}),
                 "original_metadata": signal.get("original_metadata", {})}
-    return Image(_as_image_array(data, path), spacings[1] if square else None, metadata)
+    return Image(_as_image_array(data, path, grey=grey), spacings[1] if square else None, metadata)
 
 
-def read_image(path: str | Path) -> Image:
+def _tia_signal_from_emi(path: Path, reader) -> dict | None:
+    """The signal of ``NAME_N.ser`` read through ``NAME.emi`` (which holds the axis units), or None.
+
+    TIA writes one .emi per acquisition and one ``_N.ser`` per detector (N = 1, 2, …); only the .emi says
+    whether the calibration is in real or reciprocal space.
+    """
+    import re
+
+    match = re.fullmatch(r"(.*)_(\d+)", path.stem)
+    if match is None:
+        return None
+    emi = path.with_name(match.group(1) + ".emi")
+    if not emi.is_file():
+        return None
+    try:
+        signals = reader(str(emi))
+    except Exception:  # a damaged .emi: read the .ser alone, as without one
+        return None
+    index = int(match.group(2)) - 1
+    if not 0 <= index < len(signals) or np.ndim(signals[index]["data"]) < 2:
+        return None
+    return signals[index]
+
+
+def read_image(path: str | Path, *, grey: bool = False) -> Image:
     """Read an image file.
 
     Parameters
     ----------
     path : str or Path
         .tif/.tiff, .png, .npy, .h5/.hdf5, or .dm3/.dm4/.emd/.ser (needs rosettasciio).
+    grey : bool
+        Convert a colour image to its luma 0.299 R + 0.587 G + 0.114 B instead of refusing it.
 
     Returns
     -------
@@ -180,24 +254,28 @@ def read_image(path: str | Path) -> Image:
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the type is unsupported, the file is not an image, or the data are not 2-D/3-D numbers.
+        If the type is unsupported, the file is empty or not an image, the image is in colour (and ``grey``
+        is false), or the data are not 2-D/3-D numbers. Every message starts with the file's path.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     suffix = _suffix(path)
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes); not an image (was the copy or export interrupted?)")
     if suffix in (".tif", ".tiff"):
-        return _read_tiff(path)
+        return _read_tiff(path, grey)
     if suffix == ".png":
-        return _read_png(path)
+        return _read_png(path, grey)
     if suffix == ".npy":
         try:
-            return Image(_as_image_array(np.load(path, allow_pickle=False), path))
-        except (ValueError, OSError) as error:
-            raise ValueError(f"{path}: not a readable numeric .npy array ({error})") from error
+            data = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            raise ValueError(f"{path}: not a readable numeric .npy array ({type(error).__name__}: {error})") from error
+        return Image(_as_image_array(data, path, grey=grey))
     if suffix in (".h5", ".hdf5"):
-        return _read_h5(path)
-    return _read_vendor(path, suffix)
+        return _read_h5(path, grey)
+    return _read_vendor(path, suffix, grey)
 
 
 def write_image(path: str | Path, data: np.ndarray, pixel_size_A: float | None = None) -> None:
@@ -215,7 +293,7 @@ def write_image(path: str | Path, data: np.ndarray, pixel_size_A: float | None =
 
     path = Path(path)
     suffix = _suffix(path)
-    array = _as_image_array(data, "data")
+    array = _as_image_array(data, "data", colour=False)
     if not np.isfinite(array).all():
         raise ValueError("data: contains NaN or inf; refusing to write")
     buffer = io.BytesIO()

@@ -19,8 +19,11 @@ Formats, as documented by LevelDB (``doc/table_format.md``) and TensorFlow
 """
 from __future__ import annotations
 
+import os
 import re
 import struct
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -340,6 +343,71 @@ def _r_em_models_root(path: Path, scratch: Path) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"{path}: no tk_r_em models folder found (expected tk_r_em/models/sfr_hrstem/…)")
+
+
+R_EM_REQUIREMENT = "tk_r_em==1.0.4"
+_R_EM_SDIST = re.compile(r"^tk[_\-.]r[_\-.]em-1\.0\.4\.tar\.gz$", re.IGNORECASE)
+
+
+def default_download_cache() -> Path:
+    """``$XDG_CACHE_HOME/stem-restore-bench/downloads`` (default ``~/.cache/…``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "stem-restore-bench" / "downloads"
+
+
+def _run_pip(command: list[str]) -> tuple[int, str, str]:
+    """Run pip (the one network step of :func:`download_r_em`); returns (exit status, stdout, stderr)."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return result.returncode, result.stdout, result.stderr
+
+
+def _cached_sdist(cache: Path) -> Path | None:
+    if not cache.is_dir():
+        return None
+    found = sorted(p for p in cache.iterdir() if _R_EM_SDIST.match(p.name) and p.is_file())
+    return found[0] if found else None
+
+
+def download_r_em(cache_dir: str | Path | None = None) -> Path:
+    """The published ``tk_r_em-1.0.4.tar.gz``, fetched by pip into ``cache_dir`` unless it is already there.
+
+    Runs ``python -m pip download --no-deps --no-binary :all: tk_r_em==1.0.4 -d CACHE`` with this
+    interpreter's pip, so that the package index, proxy and certificates configured for pip apply.
+
+    Parameters
+    ----------
+    cache_dir : str or Path, optional
+        Where the sdist is kept (default :func:`default_download_cache`).
+
+    Returns
+    -------
+    Path
+        The sdist archive.
+
+    Raises
+    ------
+    ValueError
+        If pip fails (no network, no index): the message quotes pip and says how to import a copy fetched
+        on another machine.
+    """
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_download_cache()
+    cached = _cached_sdist(cache)
+    if cached is not None:
+        return cached
+    cache.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", R_EM_REQUIREMENT,
+               "-d", str(cache)]
+    status, _, stderr = _run_pip(command)
+    offline = (f"Without network here: on a machine with network run `pip download --no-deps --no-binary :all: "
+               f"{R_EM_REQUIREMENT} -d DIR`, copy DIR/tk_r_em-1.0.4.tar.gz to this machine and run "
+               "`bench models import-r-em DIR/tk_r_em-1.0.4.tar.gz`")
+    if status != 0:
+        said = " ".join(line.strip() for line in stderr.strip().splitlines()[-3:]) or f"exit status {status}"
+        raise ValueError(f"could not download {R_EM_REQUIREMENT} with pip ({said}). {offline}")
+    cached = _cached_sdist(cache)
+    if cached is None:
+        raise ValueError(f"pip reported success but left no tk_r_em-1.0.4.tar.gz in {cache}. {offline}")
+    return cached
 
 
 def import_r_em(path: str | Path, out_dir: str | Path, names=None) -> list[Path]:

@@ -74,6 +74,14 @@ def _handle(args: argparse.Namespace) -> int:
     from bench.check import compare_counting, compare_methods
     from bench.tasks import write_bytes_atomic
 
+    from bench.cli import check_device, check_model_spec
+
+    check_model_spec(args.model, option="--model")
+    if args.baseline:
+        check_model_spec(args.baseline, option="--baseline")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: give at least 1 worker process (1 runs in this process)")
+    args.device = check_device(args.device)
     baseline = args.baseline or _default_baseline()
     if (args.results or args.counting_results) and args.studies is not None:
         raise ValueError("--studies chooses the studies to run; with --results/--counting-results the directories "

@@ -10,10 +10,15 @@ def register(subparsers) -> None:
     listing.set_defaults(handler=run_list)
     importer = actions.add_parser(
         "import-r-em", help="convert the tk_r_em 1.0.4 SavedModels to our checkpoints (no TensorFlow needed)",
-        description="PATH: the sdist from `pip download --no-deps --no-binary :all: tk_r_em==1.0.4`, its "
-                    "unpacked folder, or the tk_r_em package folder. The weights are GPL-3.0 and stay on "
-                    "your machine, in the user model directory.")
-    importer.add_argument("path", help="tk_r_em-1.0.4.tar.gz or its unpacked folder")
+        description="Give PATH — the sdist from `pip download --no-deps --no-binary :all: tk_r_em==1.0.4`, its "
+                    "unpacked folder, or the tk_r_em package folder — or --download, which runs that pip "
+                    "command into a cache and imports in one step. The weights are GPL-3.0 and stay on your "
+                    "machine, in the user model directory.")
+    importer.add_argument("path", nargs="?", help="tk_r_em-1.0.4.tar.gz or its unpacked folder")
+    importer.add_argument("--download", action="store_true",
+                          help="fetch tk_r_em 1.0.4 from the package index with pip (once; kept in --cache)")
+    importer.add_argument("--cache", default=None,
+                          help="folder for the downloaded sdist (default: ~/.cache/stem-restore-bench/downloads)")
     importer.add_argument("--output", default=None, help="destination (default: the user model directory)")
     importer.add_argument("--only", nargs="+", default=None, help="import only these models (e.g. sfr_hrstem)")
     importer.set_defaults(handler=run_import)
@@ -45,8 +50,18 @@ def run_import(args) -> int:
     from restore.registry import user_model_dir
     from restore.tf_import import import_r_em
 
+    from restore.tf_import import download_r_em
+
+    if args.path and args.download:
+        raise ValueError("give either PATH or --download, not both")
+    if not args.path and not args.download:
+        raise ValueError("give the sdist's PATH or --download (fetches tk_r_em 1.0.4 with pip)")
+    source = args.path
+    if args.download:
+        source = download_r_em(args.cache)
+        print(f"using {source}")
     destination = args.output or user_model_dir()
-    for path in import_r_em(args.path, destination, names=args.only):
+    for path in import_r_em(source, destination, names=args.only):
         print(f"wrote {path}")
     return 0
 

@@ -28,10 +28,16 @@ def parse_list(text: str | None, kind, name: str):
 
 
 def build_methods(specs: list[str] | None, models: list[str] | None, device: str | None):
-    """The methods to compare and a note on the default model; every spec is validated here."""
+    """The methods to compare and a note on the default model; every spec is validated here, and every
+    checkpoint is loaded once, so that a damaged one fails before any task runs."""
+    from bench.cli import check_model_spec
     from bench.methods import default_methods, make_method
 
     note = None
+    for spec in specs or []:
+        check_model_spec(spec.strip(), option="--methods")
+    for model in models or []:
+        check_model_spec(model, option="--model")
     if specs:
         methods = [make_method(spec, device=device) for spec in specs]
     else:
@@ -42,7 +48,23 @@ def build_methods(specs: list[str] | None, models: list[str] | None, device: str
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"methods {duplicates} are given twice; list each method once")
+    for method in methods:
+        _check_loadable(method)
     return methods, note
+
+
+def _check_loadable(method) -> None:
+    """Load a CNN method's checkpoint (checking its SHA-256); ValueError naming the method if it fails."""
+    weights = getattr(method, "weights", None)
+    if weights is None:
+        return
+    from restore.checkpoint import load_model
+
+    try:
+        load_model(weights, expected_sha256=getattr(method, "sha256", None))
+    except Exception as error:  # safetensors, JSON and shape errors alike: none may surface mid-run
+        raise ValueError(f"method {method.name!r}: checkpoint {weights} cannot be loaded ({type(error).__name__}: "
+                         f"{error}); fix or remove it from --methods/--model") from error
 
 
 def load_series(recipe: str, scheduler: str | None, progress: bool):
@@ -84,15 +106,39 @@ def _provenance(args: argparse.Namespace, preset, methods, note: str | None, see
 
 
 def _run_and_record(output: Path, study: str, config: dict, provenance: dict, execute):
-    """Open the result store, run ``execute(store)`` and mark the run complete with its wall time."""
+    """Open the result store, run ``execute(store)`` and record how this segment of the run ended.
+
+    The manifest's ``status`` becomes ``complete``, ``interrupted`` (Ctrl-C, SIGTERM) or ``failed``, and
+    ``runs`` gains one segment per invocation: start, end, wall time, tasks stored before and after, and
+    the status (with the error for a failure).
+    """
     from bench.tasks import ResultStore
 
     store = ResultStore.open(output, study, config, provenance)
-    started = time.perf_counter()
-    summary = execute(store)
-    store.manifest["status"] = "complete"
-    store.manifest["last_run_wall_time_s"] = round(time.perf_counter() - started, 1)
-    store.save_manifest()
+    started, clock = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
+    before = len(list(store.task_directory.glob("*.parquet")))
+    segment = {"started": started, "tasks_stored_before": before}
+
+    def record(status: str, error: BaseException | None = None) -> None:
+        wall = round(time.perf_counter() - clock, 1)
+        segment.update(ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"), wall_time_s=wall, status=status,
+                       tasks_stored_after=len(list(store.task_directory.glob("*.parquet"))))
+        if error is not None:
+            segment["error"] = f"{type(error).__name__}: {error}"
+        store.manifest["status"] = status
+        store.manifest["last_run_wall_time_s"] = wall
+        store.manifest.setdefault("runs", []).append(segment)
+        store.save_manifest()
+
+    try:
+        summary = execute(store)
+    except KeyboardInterrupt:
+        record("interrupted")
+        raise
+    except BaseException as error:
+        record("failed", error)
+        raise
+    record("complete")
     return summary
 
 
@@ -113,12 +159,18 @@ def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, 
         doses=parse_list(args.doses, float, "doses"),
         thicknesses=parse_list(args.thicknesses, int, "thicknesses"),
         realisations=args.realisations,
+        fit_method=getattr(args, "estimator", None),
     )
     if methods is None:
         methods, note = build_methods(args.methods, args.model, args.device)
+    output = _output_directory(args, study.STUDY, preset)
+    if args.recipe == "coarse":  # the directory is checked before the series is simulated
+        from simulate.recipe import COARSE_RECIPE
+
+        ResultStore.check(output, study.STUDY, {**preset.to_config(),
+                                                "thickness_series_recipe": COARSE_RECIPE.to_dict()})
     series = load_series(args.recipe, args.scheduler, not args.quiet)
     study.check_series(preset, series)
-    output = _output_directory(args, study.STUDY, preset)
     config = {**preset.to_config(), "thickness_series_recipe": series.recipe.to_dict()}
     ResultStore.check(output, study.STUDY, config)  # before anything is written
 
@@ -128,7 +180,9 @@ def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, 
     print(f"  {len(preset.thicknesses)} thicknesses, doses {', '.join(f'{d:g}' for d in preset.doses)} e⁻/Å², "
           f"{preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
     _announce(note, output)
+    print(f"  estimator: {ESTIMATORS[preset.fit_method]}")
     provenance = _provenance(args, preset, methods, note, {"noise": preset.seed, "bootstrap": preset.seed},
+                             estimator=preset.fit_method,
                              thickness_series={"recipe": series.recipe.to_dict(), "metadata": series.metadata})
     summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
         preset, series, methods, store, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
@@ -182,6 +236,7 @@ def run_dislocation(args: argparse.Namespace, *, methods=None, note=None, on_tas
           f"e⁻/Å², {preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
     _announce(note, output)
     provenance = _provenance(args, preset, methods, note, {"distortions": preset.seed, "bootstrap": preset.seed},
+                             estimator="least_squares",
                              specimen_image={"specimen": specimen.specimen, "metadata": specimen.metadata})
     summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
         preset, specimen, methods, store, scheduler=args.scheduler, workers=args.workers,
@@ -208,16 +263,17 @@ def run_atom_counting(args: argparse.Namespace, *, methods=None, note=None, on_t
     from simulate.thickness_series import simulate_thickness_series
 
     thickest = int(specimen.columns.atoms_per_column.max())
-    series = simulate_thickness_series(matched_library_recipe(specimen, max_atoms=thickest + 2),
-                                       scheduler=args.scheduler, progress=not args.quiet)
+    library_recipe = matched_library_recipe(specimen, max_atoms=thickest + 2)
     output = _output_directory(args, study.STUDY, preset)
     config = {**preset.to_config(), "specimen": specimen.specimen, "recipe": specimen.recipe.to_dict(),
-              "thickness_series_recipe": series.recipe.to_dict()}
-    ResultStore.check(output, study.STUDY, config)
+              "thickness_series_recipe": library_recipe.to_dict()}
+    ResultStore.check(output, study.STUDY, config)  # before minutes of simulation
+    series = simulate_thickness_series(library_recipe, scheduler=args.scheduler, progress=not args.quiet)
     print(f"bench run {study.STUDY}: preset {preset.name!r}, doses {', '.join(f'{d:g}' for d in preset.doses)} "
           f"e⁻/Å², {preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
     _announce(note, output)
     provenance = _provenance(args, preset, methods, note, {"distortions": preset.seed, "bootstrap": preset.seed},
+                             estimator="least_squares",
                              specimen_image={"specimen": specimen.specimen, "metadata": specimen.metadata},
                              thickness_series={"recipe": series.recipe.to_dict(), "metadata": series.metadata})
     summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
@@ -237,15 +293,61 @@ def _print_summary(summary) -> None:
         print(summary[columns].to_string(index=False))
 
 
-def _handle(args: argparse.Namespace) -> int:
+ESTIMATORS = {"least_squares": "least squares (StatSTEM's estimator)",
+              "poisson": "Poisson maximum likelihood (for count images)"}
+
+# One line per study and its quick preset's run time (docs/studies.md, "Run times", says where each comes from).
+STUDY_HELP = {
+    "precision-vs-dose": ("precision and bias of column positions and scattering cross sections (SCS) against "
+                          "dose and thickness, beside the Poisson CRLB (paper Fig. 3)",
+                          "≈ 4 min on a 2-core CPU, measured"),
+    "dislocation": ("position and SCS errors of the columns around a Pt edge-dislocation core, with scan "
+                    "distortions and detector noise (paper Fig. 4)", "≈ 5–10 min, estimated"),
+    "atom-counting": ("atoms counted per column of a Pt nanoparticle by library matching and a Gaussian "
+                      "mixture (paper Fig. 5)", "≈ 5–10 min, estimated, plus 6–8 min once for its library"),
+    "denoise": ("PSNR and SSIM on the fixed synthetic validation pairs of HR/LR-STEM and HR/LR-TEM "
+                "(paper Table 1)", "≈ 2–5 min, estimated"),
+}
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """Everything about the options that can be checked before any work: study, workers, device, estimator."""
+    from bench.cli import check_device
     from bench.studies import check_study
 
     check_study(args.study)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: give at least 1 worker process (1 runs in this process)")
+    args.device = check_device(args.device)
+    estimator = getattr(args, "estimator", None)
+    if estimator is not None and args.study == "denoise":
+        raise ValueError("--estimator does not apply to the denoise study: it scores PSNR and SSIM, it fits no "
+                         "columns")
+    if estimator == "poisson" and args.study != "precision-vs-dose":
+        raise ValueError(f"--estimator poisson does not apply to the {args.study} study: its images carry "
+                         "detector noise in detector units (gain, read noise), not counts, so the Poisson "
+                         "likelihood is not theirs; it fits by least squares")
+
+
+def run_study(args: argparse.Namespace, *, on_task_done=None) -> Path:
+    """Validate the options, then run (or resume) ``args.study``; return the results directory."""
+    check_run_options(args)
     args.preset_given = args.preset is not None
     args.preset = args.preset or "quick"
     runner = {"precision-vs-dose": run_precision_vs_dose, "denoise": run_denoise,
               "dislocation": run_dislocation, "atom-counting": run_atom_counting}[args.study]
-    output = runner(args)
+    return runner(args, on_task_done=on_task_done)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    import signal
+
+    # SIGTERM (a batch system's stop, `kill`) ends the run like Ctrl-C: the manifest says "interrupted"
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        output = run_study(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not args.no_report:
         from reports.html import write_report
 
@@ -254,32 +356,60 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``bench run`` and ``bench check``."""
     parser.add_argument("--recipe", default="default", choices=("default", "coarse"),
-                        help="thickness series: the shipped default, or the coarse test recipe (simulated, cached)")
+                        help="the simulated bulk Pt [001] thickness series that the precision study cuts its "
+                             "images from: 'default' = the shipped series, 0–75 atoms per column; 'coarse' = a "
+                             "cheap, coarsely sampled series of 0–10 atoms for tests (simulated once, then "
+                             "cached) (default: %(default)s)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="address of an existing dask.distributed scheduler (default: local processes)")
+                        help="run the tasks on an existing dask.distributed cluster at ADDRESS (e.g. "
+                             "tcp://HOST:8786) instead of worker processes on this computer")
     parser.add_argument("--workers", type=int, default=None,
-                        help="local worker processes (default: CPU count; 1 runs in this process)")
-    parser.add_argument("--device", default=None, help="torch device for CNN methods (default: CUDA if available)")
+                        help="worker processes on this computer, each running one task at a time (default: one "
+                             "per CPU core; 1 runs everything in this process)")
+    parser.add_argument("--device", default=None,
+                        help="where CNN methods run: cpu, cuda, cuda:N or mps (default: the GPU when one is "
+                             "usable, else the CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _studies_text() -> str:
+    import textwrap
+
+    lines = ["studies (run time of the quick preset; docs/studies.md says where each comes from):"]
+    for name, (what, time_text) in STUDY_HELP.items():
+        lines += textwrap.wrap(f"{what} [quick: {time_text}]", width=100, initial_indent=f"  {name:<18} ",
+                               subsequent_indent=" " * 21)
+    return "\n".join(lines)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run", help="run a quantitative study (resumable) and write its report",
-        description="Run a quantitative study, e.g. `bench run precision-vs-dose` (paper Fig. 3). Work is split "
-                    "into tasks stored as they finish; rerunning the same command resumes an interrupted run.")
-    parser.add_argument("study", metavar="STUDY",
-                        help="precision-vs-dose, dislocation, atom-counting or denoise")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a quantitative study, e.g. `bench run precision-vs-dose` (paper Fig. 3). Work is split\n"
+                    "into tasks stored as they finish; rerunning the same command resumes an interrupted run.\n"
+                    "Every option, method and checkpoint is checked before any work starts.\n\n"
+                    + _studies_text())
+    parser.add_argument("study", metavar="STUDY", help="one of: " + ", ".join(STUDY_HELP))
     parser.add_argument("--preset", choices=("quick", "paper"), default=None,
-                        help="quick (default; a CPU-sized subset) or paper (the paper's full study)")
+                        help="quick (default; a subset sized for a laptop CPU) or paper (the paper's full study)")
     parser.add_argument("--methods", type=lambda s: [x for x in s.split(",")], default=None,
-                        help="comma-separated methods: raw, bm3d, a model name (arch.tag) or a .safetensors path "
-                             "(default: raw, bm3d and the suite's default model when installed)")
+                        help="comma-separated methods: raw (the measured image), bm3d, a model name (arch.tag) or "
+                             "a .safetensors path (default: raw, bm3d and the suite's default model when "
+                             "installed)")
     parser.add_argument("--model", action="append", metavar="NAME_OR_PATH",
-                        help="add a registered model or checkpoint to the methods (repeatable)")
+                        help="add a registered model or .safetensors checkpoint to the methods (repeatable)")
+    parser.add_argument("--estimator", choices=tuple(ESTIMATORS), default=None,
+                        help="how the columns are fitted: least_squares (StatSTEM's; default) or poisson "
+                             "(maximum likelihood, the efficient estimator for count images; precision-vs-dose "
+                             "only). Least squares is biased by −5…−8 %% in SCS at 5·10² e⁻/Å² on raw data")
     parser.add_argument("--doses", help="comma-separated doses in e⁻/Å² (default: the preset's, 500,50000)")
     parser.add_argument("--thicknesses", help="comma-separated thicknesses in atoms per column")
     parser.add_argument("--realisations", type=int, help="noise realisations per point (≥ 2)")

@@ -104,3 +104,12 @@ def test_check_rejects_bad_study_choices(arguments, message, tmp_path, capsys):
     assert main(["check", "--model", "raw", "--baseline", "raw", "--output", str(tmp_path / "o"), *arguments]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("arguments, message", [(["--workers", "0"], "--workers 0"),
+                                                (["--device", "foo"], "--device 'foo' is not a device name")])
+def test_check_refuses_bad_workers_and_devices_before_any_work(arguments, message, tmp_path, capsys):
+    output = tmp_path / "check"
+    assert main(["check", "--model", "bm3d", "--baseline", "raw", *arguments, "--output", str(output)]) == 2
+    assert message in capsys.readouterr().err
+    assert not output.exists()
