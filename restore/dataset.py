@@ -10,7 +10,10 @@ from its index, on any worker, in any order. Items are ``(x, y)`` float32 tensor
 - Map-style (``length=n``): ``dataset[i]`` for i < n, e.g. for a sampler or a fixed validation split.
 
 The validation set is written once (``write_validation_set``), atomically, as an ``.npz`` holding x, y
-and a JSON header with the seed, the modality recipe, the size and every pair's record.
+and a JSON header with the seed, the modality recipe, the size, the generator's
+``SYNTHETIC_RECIPE_VERSION`` and every pair's record. A set (or a pair cache, or a training run) made
+with another recipe version is refused (:func:`check_recipe_version`): its pairs are not what the
+generator now makes.
 """
 from __future__ import annotations
 
@@ -25,11 +28,39 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from simulate.synthetic.pairs import make_pair
+from simulate.synthetic import SYNTHETIC_RECIPE_VERSION, make_pair
 from simulate.synthetic.presets import get_modality
 
 VALIDATION_SEED = 2_024_033_017  # distinct from training seeds, which are small integers by convention
 FORMAT_VERSION = 1
+# What a data set, cache or run made before the generator recorded its recipe version was made with.
+UNRECORDED_RECIPE_VERSION = 1
+
+
+def check_recipe_version(found, source: str, rebuild: str) -> None:
+    """Refuse data (or a run) made with another synthetic recipe version than the generator's.
+
+    Parameters
+    ----------
+    found : int or None
+        The version recorded by ``source``; None (not recorded) means :data:`UNRECORDED_RECIPE_VERSION`.
+    source : str
+        What is checked, for the message (a path and what it is).
+    rebuild : str
+        The command (or action) that makes a current one.
+
+    Raises
+    ------
+    ValueError
+        If ``found`` differs from ``simulate.synthetic.SYNTHETIC_RECIPE_VERSION``; the message names both
+        versions and ``rebuild``.
+    """
+    version = UNRECORDED_RECIPE_VERSION if found is None else int(found)
+    if version != SYNTHETIC_RECIPE_VERSION:
+        recorded = "" if found is not None else " (not recorded: made before versions were recorded)"
+        raise ValueError(f"{source} was made with synthetic recipe version {version}{recorded}, but the pair "
+                         f"generator is now version {SYNTHETIC_RECIPE_VERSION}: its pairs are not what the "
+                         f"generator makes any more and are never reused silently. {rebuild}")
 
 
 def pair_generator(seed: int, modality: str, index: int) -> np.random.Generator:
@@ -116,8 +147,15 @@ class SyntheticPairDataset(IterableDataset):
 
 
 def _recipe(modality: str, n: int, seed: int, size: int) -> dict:
-    return {"format_version": FORMAT_VERSION, "generator": "simulate.synthetic.pairs.make_pair",
+    return {"format_version": FORMAT_VERSION, "generator": "simulate.synthetic.make_pair",
+            "synthetic_recipe_version": SYNTHETIC_RECIPE_VERSION,
             "modality": get_modality(modality).to_dict(), "n": int(n), "seed": int(seed), "size": int(size)}
+
+
+def _rebuild_validation(path, recipe: dict) -> str:
+    return (f"Delete {path} and write it again: python -c \"from restore.dataset import write_validation_set; "
+            f"write_validation_set('{path}', '{recipe['modality']['name']}', n={recipe['n']}, "
+            f"seed={recipe['seed']}, size={recipe['size']})\"")
 
 
 def write_validation_set(path: str | os.PathLike, modality: str = "hrstem", n: int = 512,
@@ -156,7 +194,7 @@ def write_validation_set(path: str | os.PathLike, modality: str = "hrstem", n: i
     dataset = SyntheticPairDataset(modality, size=size, seed=seed, length=n)
     recipe = _recipe(dataset.modality, n, seed, size)
     if path.exists():
-        existing = load_validation_set(path).metadata["recipe"]
+        existing = load_validation_set(path).metadata["recipe"]  # refuses another recipe version
         if existing != recipe:
             raise ValueError(f"{path} holds a validation set with recipe {existing}, not {recipe}; "
                              "delete it or choose another path")
@@ -165,7 +203,7 @@ def write_validation_set(path: str | os.PathLike, modality: str = "hrstem", n: i
     xs, ys, records = np.empty((n, size, size), np.float32), np.empty((n, size, size), np.float32), []
     for index, (x, y, record) in enumerate(loader):
         xs[index], ys[index] = x.numpy(), y.numpy()
-        records.append(record)
+        records.append(json.loads(record))
     header = json.dumps({"recipe": recipe, "records": records})
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -188,7 +226,8 @@ class _IndexedRecords(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         x, y, record = self.dataset.pair(index)
-        return x.cpu(), y.cpu(), record
+        # as JSON text: the data loader would turn numpy scalars of the record (float subclasses) into tensors
+        return x.cpu(), y.cpu(), json.dumps(record)
 
 
 @dataclass(frozen=True)
@@ -214,7 +253,8 @@ def load_validation_set(path: str | os.PathLike) -> ValidationSet:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a validation set of this format.
+        If the file is not a validation set of this format, or was made with another synthetic recipe
+        version.
     """
     path = Path(path)
     if not path.exists():
@@ -227,6 +267,9 @@ def load_validation_set(path: str | os.PathLike) -> ValidationSet:
     if metadata.get("recipe", {}).get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: format version {metadata.get('recipe', {}).get('format_version')!r}, "
                          f"expected {FORMAT_VERSION}")
+    recipe = metadata["recipe"]
+    check_recipe_version(recipe.get("synthetic_recipe_version"), f"{path} (validation set)",
+                         _rebuild_validation(path, recipe))
     return ValidationSet(torch.from_numpy(x[:, None]), torch.from_numpy(y[:, None]), metadata)
 
 

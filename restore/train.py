@@ -1,9 +1,17 @@
 """Training of the CGRDN (optionally with the relativistic PatchGAN): ``bench train CONFIG``.
 
-One code path serves a GPU run (bf16 autocast, channels-last, optional ``torch.compile``, DDP under
-``torchrun``) and the tiny CPU configuration of the tests. Batches are drawn by a seeded sampler that is a
-function of the step alone, and every other state (weights, EMA, Adam moments) is checkpointed, so that
-``resume=True`` continues an interrupted run exactly.
+One code path serves the CPU and CUDA: the numeric path (bf16 autocast over float32 master weights, or
+float32) is decided by :func:`restore.numerics.numeric_path` from ``config.bf16`` and the hardware and
+printed at the start; channels-last, optional ``torch.compile`` (CUDA), DDP under ``torchrun``. Batches are
+drawn by a seeded sampler that is a function of the step alone, and every other state (weights, EMA, Adam
+moments) is checkpointed, so that ``resume=True`` continues an interrupted run exactly (on the same
+numeric path).
+
+Chunks: ``max_minutes`` stops a chunk cleanly after a validation and a checkpoint, ``resume=True`` continues
+it, and ``init_from`` starts a new run from trained generator weights with fresh optimisers and a short
+warm-up. The totals of wall time and CPU/GPU hours over chunks (:mod:`restore.run_log`) go into every
+checkpoint and ``val_log.csv``. A run made from synthetic pairs records the generator's
+``SYNTHETIC_RECIPE_VERSION`` and is not resumed with another.
 
 Distributed runs (``torchrun --nproc_per_node N -m bench train …``, or a caller that has initialised a
 process group): NCCL on CUDA, gloo on the CPU. Every rank draws its own pairs, DDP averages the gradients,
@@ -14,7 +22,8 @@ group and the collectives live in :mod:`restore.distributed`.
 Run directory layout::
 
     config.json                     the TrainingConfig
-    train_log.csv, val_log.csv      one row per logged / validated step
+    run.json                        one record per chunk: steps, numeric path and why, hardware, recipe version
+    train_log.csv, val_log.csv      one row per logged / validated step (val: + CPU-hours, chunk, bf16)
     checkpoints/step_00001000/      generator, ema, discriminator (.safetensors + .json), training_state.pt
     checkpoints/latest.json         the newest complete checkpoint (written last, atomically)
     model.safetensors (+ .json)     the EMA generator at the end, ready for ``bench restore --model``
@@ -22,136 +31,48 @@ Run directory layout::
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
+from torch.utils.data import Dataset
 
 from restore.checkpoint import (atomic_write_json, load_state_strict, load_tensor_state, load_weights,
                                 save_model, save_tensor_state)
 from restore.distributed import (all_reduce_sum, barrier, check_resume_world_size, check_same_step,
                                  mean_over_ranks, process_device, process_group, rank_share, wrap_data_parallel)
 from restore.losses import generator_loss, relativistic_discriminator_loss, relativistic_generator_loss
-from restore.models import CGRDN, PatchGAN
+from restore.models import CGRDN, CGRDNConfig, PatchGAN
+from restore.numerics import NumericPath, hardware_description, numeric_path
+from restore.run_log import (TRAIN_FIELDS, VAL_FIELDS, ChunkClock, append_csv, new_lineage, record_chunk,
+                             truncate_csv)
+from restore.train_data import ArrayPairDataset, StepBatchSampler, data_kind, resolve_dataset, step_batches
 from restore.training_config import TrainingConfig
 
+__all__ = ["ArrayPairDataset", "StepBatchSampler", "TrainResult", "resolve_dataset", "train", "validate"]
 KEEP_CHECKPOINTS = 3
-TRAIN_FIELDS = ["step", "lr", "loss", "loss_d", "l1", "l2", "mlwt", "fourier", "mean", "std", "adversarial",
-                "seconds"]
-VAL_FIELDS = ["step", "psnr_db", "ssim", "l1"]
-
-
-class ArrayPairDataset(Dataset):
-    """In-memory (x, y) pairs from arrays of shape (N, H, W), served as float32 tensors (1, H, W)."""
-
-    def __init__(self, x, y):
-        x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
-        if x.shape != y.shape or x.ndim != 3 or len(x) == 0:
-            raise ValueError(f"x {x.shape} and y {y.shape}: need equal non-empty (N, H, W) arrays")
-        if not (np.isfinite(x).all() and np.isfinite(y).all()):
-            raise ValueError("x, y: contain NaN or inf")
-        self.x, self.y = torch.from_numpy(x[:, None]), torch.from_numpy(y[:, None])
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, index: int):
-        return self.x[index], self.y[index]
-
-
-def resolve_dataset(spec: str, split: str, seed: int, size: int = 256) -> Dataset:
-    """Dataset for a spec: ``npz:<path>`` (arrays x, y) or ``synthetic:<modality>`` (:mod:`restore.dataset`).
-
-    ``size`` is the side in pixels of synthetic pairs; npz pairs keep their own size.
-    """
-    kind, _, value = spec.partition(":")
-    if kind == "npz":
-        with np.load(value, allow_pickle=False) as archive:
-            if "x" not in archive or "y" not in archive:
-                raise ValueError(f"{value}: npz needs arrays 'x' and 'y', has {list(archive)}")
-            return ArrayPairDataset(archive["x"], archive["y"])
-    if kind == "synthetic":
-        from restore import dataset  # written by the synthetic-pairs task; imported only when used
-
-        if split == "validation":
-            return dataset.validation_set(value, size=size)
-        return dataset.SyntheticPairDataset(value, size=size, seed=seed)
-    raise ValueError(f"data spec {spec!r}: kind {kind!r} unknown; use 'synthetic:<modality>' or 'npz:<path>'")
-
-
-class StepBatchSampler(Sampler):
-    """Yields the index batch of each step from ``start_step`` on, as a function of the step alone.
-
-    Finite data sets: ``batch_size`` indices drawn with a generator seeded by (seed, step, rank). Infinite
-    indexable streams (``length`` None): fresh consecutive indices ``((step·world + rank)·batch_size + j``,
-    so no pair is used twice and a resumed run draws exactly the pairs the interrupted one would have.
-    """
-
-    def __init__(self, size: int | None, batch_size: int, seed: int, start_step: int, steps: int,
-                 rank: int = 0, world: int = 1):
-        self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.start_step, self.steps, self.rank, self.world = start_step, steps, rank, world
-
-    def __len__(self) -> int:
-        return max(0, self.steps - self.start_step)
-
-    def __iter__(self):
-        for step in range(self.start_step, self.steps):
-            if self.size is None:
-                first = (step * self.world + self.rank) * self.batch_size
-                yield list(range(first, first + self.batch_size))
-            else:
-                generator = torch.Generator().manual_seed((self.seed * 1_000_003 + step) * 131 + self.rank)
-                yield torch.randint(self.size, (self.batch_size,), generator=generator).tolist()
-
-
-class _Indexed(Dataset):
-    """Map-style view of an indexable stream (an IterableDataset that also has ``__getitem__``)."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def __getitem__(self, index: int):
-        return self.stream[index]
-
-
-def _length(dataset) -> int | None:
-    try:
-        return len(dataset)
-    except TypeError:
-        return None
-
-
-def _batches(dataset, config: TrainingConfig, start_step: int, rank: int, world: int, pin: bool):
-    workers = dict(num_workers=config.workers, pin_memory=pin)
-    if isinstance(dataset, IterableDataset) and not hasattr(dataset, "__getitem__"):
-        iterator = iter(DataLoader(dataset, batch_size=config.batch_size, **workers))
-        for _ in range(start_step):  # a plain stream cannot seek: skip what the interrupted run consumed
-            next(iterator)
-        return iterator
-    length = _length(dataset)
-    source = dataset if not isinstance(dataset, IterableDataset) else _Indexed(dataset)
-    sampler = StepBatchSampler(length, config.batch_size, config.seed, start_step, config.steps, rank, world)
-    return iter(DataLoader(source, batch_sampler=sampler, **workers))
 
 
 @dataclass
 class TrainResult:
     """Where a run ended: the last step, the run directory, the final validation metrics (averaged over
-    the ranks) and this process's trained networks (the generator and its EMA, unwrapped)."""
+    the ranks), this process's trained networks (the generator and its EMA, unwrapped), the numeric path
+    and why the chunk stopped (``"steps"``, ``"stop_at"`` or ``"time budget"``)."""
 
     step: int
     run_dir: Path
     validation: dict
     generator: torch.nn.Module | None = None
     ema: torch.nn.Module | None = None
+    numeric_path: NumericPath | None = None
+    stopped_by: str = "steps"
+    lineage: dict = field(default_factory=dict)
 
 
 def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
@@ -165,8 +86,9 @@ def validate(model: torch.nn.Module, dataset: Dataset, config: TrainingConfig, d
              world: int = 1) -> dict:
     """Mean PSNR (dB), SSIM and L1 over the first ``val_batches·batch_size`` pairs (data range max(y) − min(y)).
 
-    With ``world`` > 1 (an initialised process group) rank r scores pairs r, r + world, … and the sums are
-    all-reduced, so every rank returns the mean over all the pairs.
+    Always float32 (no autocast), whatever the training's numeric path, so that curves of chunks run on
+    different machines compare. With ``world`` > 1 (an initialised process group) rank r scores pairs
+    r, r + world, … and the sums are all-reduced, so every rank returns the mean over all the pairs.
     """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
@@ -176,7 +98,7 @@ def validate(model: torch.nn.Module, dataset: Dataset, config: TrainingConfig, d
     with torch.inference_mode():
         for first in range(0, len(mine), config.batch_size):
             pairs = [dataset[i] for i in mine[first:first + config.batch_size]]
-            x = torch.stack([p[0] for p in pairs]).to(device)
+            x = torch.stack([p[0] for p in pairs]).to(device).contiguous(memory_format=_memory_format(config))
             prediction = model(x).float().cpu().numpy()[:, 0].astype(np.float64)
             for (_, y), p in zip(pairs, prediction):
                 target = y.numpy()[0].astype(np.float64)
@@ -188,30 +110,26 @@ def validate(model: torch.nn.Module, dataset: Dataset, config: TrainingConfig, d
     return {"psnr_db": float(sums[0] / sums[3]), "ssim": float(sums[1] / sums[3]), "l1": float(sums[2] / sums[3])}
 
 
-def _append_csv(path: Path, fields: list[str], row: dict) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow({k: (f"{v:.7g}" if isinstance(v, float) else v) for k, v in row.items()})
+def _memory_format(config: TrainingConfig) -> torch.memory_format:
+    return torch.channels_last if config.channels_last else torch.contiguous_format
 
 
-def _truncate_csv(path: Path, last_step: int) -> None:
-    """Drop rows written after the checkpoint we resume from, so that the log has no duplicates."""
-    if path.exists():
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-            fields = list(rows[0]) if rows else None
-        if fields:
-            with open(path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(r for r in rows if int(r["step"]) <= last_step)
+def _recipe_version(config: TrainingConfig) -> int | None:
+    """The synthetic recipe version a run depends on (None for npz data only)."""
+    if {data_kind(config.data), data_kind(config.validation)} & {"synthetic", "cache"}:
+        from simulate.synthetic import SYNTHETIC_RECIPE_VERSION
+
+        return SYNTHETIC_RECIPE_VERSION
+    return None
+
+
+def _clip(parameters, limit: float) -> None:
+    if limit > 0:
+        torch.nn.utils.clip_grad_norm_(parameters, limit)
 
 
 class _Run:
-    """Networks, optimisers and their (de)serialisation for one training run."""
+    """Networks, optimisers, their (de)serialisation and the optimiser step of one training run."""
 
     def __init__(self, config: TrainingConfig, device: torch.device):
         self.config = config
@@ -219,19 +137,20 @@ class _Run:
             torch.manual_seed(config.seed)
             self.generator = CGRDN(config.generator).to(device)
             self.discriminator = PatchGAN(config.discriminator).to(device)
-        if device.type == "cuda" and config.channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
+        self.generator.to(memory_format=_memory_format(config))
+        self.discriminator.to(memory_format=_memory_format(config))
         self.ema = copy.deepcopy(self.generator).requires_grad_(False)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.learning_rate, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.learning_rate, betas=config.betas)
+        self.lineage = new_lineage(warmup_steps=config.warmup_steps)
 
-    def save(self, run_dir: Path, step: int, world: int = 1) -> None:
+    def save(self, run_dir: Path, step: int, world: int = 1, lineage: dict | None = None) -> None:
         checkpoints = run_dir / "checkpoints"
         final = checkpoints / f"step_{step:08d}"
         scratch = checkpoints / f".tmp-step_{step:08d}"
         shutil.rmtree(scratch, ignore_errors=True)
-        meta = {"step": step, "training_config": self.config.to_dict()}
+        meta = {"step": step, "training_config": self.config.to_dict(), "lineage": lineage or self.lineage,
+                "synthetic_recipe_version": _recipe_version(self.config)}
         save_model(scratch / "generator.safetensors", self.generator, "cgrdn", **meta)
         save_model(scratch / "ema.safetensors", self.ema, "cgrdn", **meta)
         save_model(scratch / "discriminator.safetensors", self.discriminator, "patchgan", **meta)
@@ -247,31 +166,93 @@ class _Run:
     def load(self, run_dir: Path, world: int = 1) -> int:
         latest = run_dir / "checkpoints" / "latest.json"
         if not latest.is_file():
-            raise FileNotFoundError(f"{latest}: no checkpoint to resume from; start without --resume")
+            raise FileNotFoundError(f"{latest}: no checkpoint to resume from; start without --resume (or give "
+                                    "--init-from WEIGHTS to start from trained weights)")
         record = json.loads(latest.read_text())
         check_resume_world_size(record, world, latest)
         folder = run_dir / "checkpoints" / record["path"]
         for name, module in (("generator", self.generator), ("ema", self.ema),
                              ("discriminator", self.discriminator)):
             state, sidecar = load_weights(folder / f"{name}.safetensors")
-            if sidecar.get("training_config") != self.config.to_dict():
+            if TrainingConfig.from_dict(sidecar.get("training_config", {})) != self.config:
                 raise ValueError(f"{folder}: checkpoint was written with a different training config; resume "
                                  "with the run's own config.json")
+            if _recipe_version(self.config) is not None:
+                from restore.dataset import check_recipe_version
+
+                check_recipe_version(sidecar.get("synthetic_recipe_version"), f"training run {run_dir}",
+                                     "Start a new run directory (optionally --init-from its model or a "
+                                     "checkpoint's ema.safetensors) instead of --resume.")
             load_state_strict(module, state, str(folder / name))
+        self.lineage = sidecar.get("lineage") or new_lineage(warmup_steps=self.config.warmup_steps)
         state = load_tensor_state(folder / "training_state.pt")
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         return int(state["step"])
 
+    def initialise_from(self, weights: Path) -> None:
+        """Generator and EMA from trained weights (a model or checkpoint ``.safetensors``); fresh optimisers."""
+        state, sidecar = load_weights(weights)
+        if sidecar.get("arch") != "cgrdn":
+            raise ValueError(f"{weights}: arch {sidecar.get('arch')!r}; --init-from needs CGRDN generator weights")
+        if CGRDNConfig.from_dict(sidecar["config"]) != self.config.generator:
+            raise ValueError(f"{weights}: a CGRDN with {sidecar['config']}, but the training config's [generator] "
+                             f"is {self.config.generator.to_dict()}; make them equal")
+        for module in (self.generator, self.ema):
+            load_state_strict(module, state, str(weights))
+        source_version = sidecar.get("synthetic_recipe_version")
+        if _recipe_version(self.config) not in (None, source_version):
+            warnings.warn(f"{weights}: trained on synthetic recipe version {source_version or 'unrecorded'}, the "
+                          f"run trains on version {_recipe_version(self.config)} (fine-tuning, not a resume)",
+                          stacklevel=2)
+        record = {"path": str(weights), "sha256": sidecar["sha256"], "step": sidecar.get("step"),
+                  "synthetic_recipe_version": source_version}
+        self.lineage = new_lineage(sidecar, record, self.config.init_warmup_steps)
 
-def _clip(parameters, limit: float) -> None:
-    if limit > 0:
-        torch.nn.utils.clip_grad_norm_(parameters, limit)
+    def step(self, nets: tuple, x: torch.Tensor, y: torch.Tensor, step: int, path: NumericPath) -> dict:
+        """One optimiser step (discriminator first when the GAN is on); returns the logged losses.
+
+        ``nets`` = (generator, discriminator, critic): the (DDP-wrapped, compiled) modules to run; the
+        critic is the unwrapped discriminator used for the generator's adversarial term.
+        """
+        config = self.config
+        generator, discriminator, critic = nets
+        lr = config.learning_rate_at(step, self.lineage["warmup_steps"])
+        for optimiser in (self.opt_g, self.opt_d):
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+        generator.train()
+        with path.autocast():
+            prediction = generator(x)
+        adversarial, loss_d = None, float("nan")
+        if config.losses.adversarial > 0 and step >= config.gan_start_step:
+            with path.autocast():
+                critic_real, critic_fake = discriminator(x, y), discriminator(x, prediction.detach())
+            d_loss = relativistic_discriminator_loss(critic_real, critic_fake, config.real_label)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            _clip(self.discriminator.parameters(), config.grad_clip)
+            self.opt_d.step()
+            loss_d = float(d_loss.detach())
+            # The generator's adversarial term needs no discriminator gradients: the unwrapped critic with
+            # frozen weights spares DDP a forward that prepares a gradient reduction for nothing.
+            self.discriminator.requires_grad_(False)
+            with path.autocast():
+                adversarial = relativistic_generator_loss(critic(x, y), critic(x, prediction))
+        total, parts = generator_loss(prediction, y, config.losses, adversarial)  # float32 inside
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.discriminator.requires_grad_(True)
+        _clip(self.generator.parameters(), config.grad_clip)
+        self.opt_g.step()
+        _update_ema(self.ema, self.generator, config.ema_decay, step)
+        return {"step": step + 1, "lr": lr, "loss": float(total.detach()), "loss_d": loss_d, **parts}
 
 
 def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, device=None,
           train_data: Dataset | None = None, val_data: Dataset | None = None, stop_at: int | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, init_from: str | Path | None = None,
+          max_minutes: float | None = None) -> TrainResult:
     """Train a CGRDN (+ PatchGAN after ``gan_start_step``) and write checkpoints, logs and the final model.
 
     Under ``torchrun`` (or inside a process group the caller initialised) each process is one DDP rank;
@@ -281,10 +262,11 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
     ----------
     config : TrainingConfig
     run_dir : str or Path
-        Output directory (created). With ``resume=False`` it must not hold a checkpoint already.
+        Output directory (created). Without ``resume`` it must not hold a checkpoint already.
     resume : bool
-        Continue from ``run_dir/checkpoints/latest.json``; the config and the number of processes must equal
-        the stored ones.
+        Continue from ``run_dir/checkpoints/latest.json``; the config, the number of processes and the
+        synthetic recipe version must equal the stored ones. With ``init_from`` and no checkpoint in
+        ``run_dir``, start from ``init_from`` instead.
     device : str or torch.device, optional
         Default: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; ``"cuda"`` means ``cuda:LOCAL_RANK``.
     train_data, val_data : Dataset, optional
@@ -294,7 +276,14 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
     stop_at : int, optional
         Stop (with a checkpoint) after this step, as if interrupted; the schedule still follows ``steps``.
     progress : bool
-        Show a tqdm progress bar (rank 0 only).
+        Show a tqdm progress bar (rank 0 only; rank 0 always prints the numeric path and hardware).
+    init_from : str or Path, optional
+        CGRDN weights (``.safetensors`` with sidecar, e.g. a registered model or a run's ``model``) to start
+        a new run from: generator and EMA from them, fresh Adam moments and discriminator, warm-up
+        ``config.init_warmup_steps``. Ignored when resuming from a checkpoint.
+    max_minutes : float, optional
+        Time budget of this chunk [min]: after the first step that ends past it, validate, write a
+        checkpoint and stop (``stopped_by="time budget"``); continue later with ``resume=True``.
 
     Returns
     -------
@@ -303,20 +292,25 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
     Raises
     ------
     ValueError
-        If ``run_dir`` already holds a checkpoint without ``resume``, or the checkpoint was written with
-        another config or number of processes.
+        If ``run_dir`` already holds a checkpoint without ``resume``, the checkpoint was written with
+        another config, number of processes or synthetic recipe version, or ``init_from`` holds another
+        architecture or size.
     """
+    if max_minutes is not None and not max_minutes > 0:
+        raise ValueError(f"max_minutes={max_minutes!r}: must be > 0")
     device = process_device(device)
     with process_group(device) as (rank, world):
         return _train(config, Path(run_dir), resume, device, rank, world, train_data, val_data, stop_at,
-                      progress)
+                      progress, None if init_from is None else Path(init_from), max_minutes)
 
 
 def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
-           train_data, val_data, stop_at: int | None, progress: bool) -> TrainResult:
+           train_data, val_data, stop_at: int | None, progress: bool, init_from: Path | None,
+           max_minutes: float | None) -> TrainResult:
     from tqdm import tqdm
 
-    if not resume and (run_dir / "checkpoints" / "latest.json").exists():
+    has_checkpoint = (run_dir / "checkpoints" / "latest.json").exists()
+    if not resume and has_checkpoint:
         raise ValueError(f"run_dir={str(run_dir)!r} already holds a checkpoint; pass resume=True (--resume) "
                          "or choose a new directory")
     if world > 1:  # no rank may look at run_dir after rank 0 has started writing into it
@@ -328,78 +322,76 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
     if val_data is None:
         val_data = resolve_dataset(config.validation, "validation", config.seed, config.patch_size)
     run = _Run(config, device)
-    step = run.load(run_dir, world) if resume else 0
+    resuming = resume and (has_checkpoint or init_from is None)
+    step = run.load(run_dir, world) if resuming else 0
+    if not resuming and init_from is not None:
+        run.initialise_from(init_from)
     if world > 1:  # every rank has read the same checkpoint before rank 0 may write or prune one
         check_same_step(step, device, world)
+    path = numeric_path(config.bf16, device)
+    clock = ChunkClock(run.lineage, device, world)
+    chunk = {"chunk": clock.lineage["chunk"], "start_step": step, "end_step": step, "stopped_by": None,
+             "numeric_path": path.to_dict(), "hardware": hardware_description(device), "world_size": world,
+             "synthetic_recipe_version": _recipe_version(config), "init_from": run.lineage.get("init_from"),
+             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if rank == 0:
         atomic_write_json(run_dir / "config.json", config.to_dict())
         for name in ("train_log.csv", "val_log.csv"):
-            (_truncate_csv(run_dir / name, step) if resume else (run_dir / name).unlink(missing_ok=True))
+            (truncate_csv(run_dir / name, step) if resuming else (run_dir / name).unlink(missing_ok=True))
+        record_chunk(run_dir, chunk)
+        source = (f"; resuming {run_dir} (--init-from {init_from} not used)" if resuming and init_from
+                  else f"; weights from {init_from}" if init_from else "")
+        print(f"{path.describe()}\nhardware: {chunk['hardware']}; chunk {chunk['chunk']} from step {step}{source}",
+              flush=True)
     generator, discriminator, critic = run.generator, run.discriminator, run.discriminator
     if world > 1:
         generator, discriminator = wrap_data_parallel(generator, device), wrap_data_parallel(discriminator, device)
     if config.compile and device.type == "cuda":
         generator, discriminator = torch.compile(generator), torch.compile(discriminator)
         critic = torch.compile(critic)
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=config.bf16 and device.type == "cuda")
-    memory = torch.channels_last if device.type == "cuda" and config.channels_last else torch.contiguous_format
+    memory = _memory_format(config)
     last_stop = min(config.steps, stop_at if stop_at is not None else config.steps)
     metrics: dict = {}
+    stopped_by = "steps" if last_stop == config.steps else "stop_at"
     bar = tqdm(total=config.steps, initial=step, disable=not progress or rank != 0, desc="train", unit="step")
-    started = time.perf_counter()
-    batches = _batches(train_data, config, step, rank, world, device.type == "cuda")
+    batches = step_batches(train_data, config, step, rank, world, device.type == "cuda")
     while step < last_stop:
         x, y = (t.to(device, non_blocking=True).contiguous(memory_format=memory) for t in next(batches))
-        lr = config.learning_rate_at(step)
-        for optimiser in (run.opt_g, run.opt_d):
-            for group in optimiser.param_groups:
-                group["lr"] = lr
-        generator.train()
-        with torch.autocast(**autocast):
-            prediction = generator(x)
-        adversarial, loss_d = None, float("nan")
-        if config.losses.adversarial > 0 and step >= config.gan_start_step:
-            with torch.autocast(**autocast):
-                critic_real, critic_fake = discriminator(x, y), discriminator(x, prediction.detach())
-            d_loss = relativistic_discriminator_loss(critic_real, critic_fake, config.real_label)
-            run.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            _clip(run.discriminator.parameters(), config.grad_clip)
-            run.opt_d.step()
-            loss_d = float(d_loss.detach())
-            # The generator's adversarial term needs no discriminator gradients: the unwrapped critic with
-            # frozen weights spares DDP a forward that prepares a gradient reduction for nothing.
-            run.discriminator.requires_grad_(False)
-            with torch.autocast(**autocast):
-                adversarial = relativistic_generator_loss(critic(x, y), critic(x, prediction))
-        total, parts = generator_loss(prediction, y, config.losses, adversarial)
-        run.opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        run.discriminator.requires_grad_(True)
-        _clip(run.generator.parameters(), config.grad_clip)
-        run.opt_g.step()
-        _update_ema(run.ema, run.generator, config.ema_decay, step)
+        row = run.step((generator, discriminator, critic), x, y, step, path)
         step += 1
         bar.update(1)
-        row = {"step": step, "lr": lr, "loss": float(total.detach()), "loss_d": loss_d, **parts}
-        if step % config.log_every == 0 or step == last_stop:
+        out_of_time = max_minutes is not None and clock.elapsed_s() >= 60 * max_minutes and step < last_stop
+        if max_minutes is not None and world > 1:  # every rank stops at the same step
+            out_of_time = bool(all_reduce_sum(np.array([float(out_of_time)]), device)[0] > 0)
+        if step % config.log_every == 0 or step == last_stop or out_of_time:
             if world > 1:  # log the loss of the whole (all-rank) batch
                 row.update(mean_over_ranks({k: v for k, v in row.items() if k not in ("step", "lr")}, device,
                                            world))
             if rank == 0:
-                _append_csv(run_dir / "train_log.csv", TRAIN_FIELDS,
-                            {**row, "seconds": time.perf_counter() - started})
+                append_csv(run_dir / "train_log.csv", TRAIN_FIELDS, {**row, "seconds": clock.elapsed_s()})
                 bar.set_postfix(loss=f"{row['loss']:.4g}")
-        if step % config.val_every == 0 or step == config.steps:
+        if step % config.val_every == 0 or step == config.steps or out_of_time:
             metrics = validate(run.ema, val_data, config, device, rank, world)
             if rank == 0:
-                _append_csv(run_dir / "val_log.csv", VAL_FIELDS, {"step": step, **metrics})
-        if rank == 0 and (step % config.checkpoint_every == 0 or step == last_stop):
-            run.save(run_dir, step, world)
+                lineage = clock.lineage_at(step)
+                append_csv(run_dir / "val_log.csv", VAL_FIELDS,
+                           {"step": step, **metrics, "total_steps": lineage["steps"],
+                            **{k: lineage[k] for k in ("wall_s", "cpu_hours", "gpu_hours", "chunk")},
+                            "bf16": int(path.bf16)})
+        if rank == 0 and (step % config.checkpoint_every == 0 or step == last_stop or out_of_time):
+            run.save(run_dir, step, world, clock.lineage_at(step))
+        if out_of_time:
+            stopped_by = "time budget"
+            break
     bar.close()
-    if rank == 0 and step == config.steps:
-        save_model(run_dir / "model.safetensors", run.ema, "cgrdn", step=step, data=config.data,
-                   training_config=config.to_dict(), validation=metrics, world_size=world)
+    lineage = clock.lineage_at(step)
+    if rank == 0:
+        record_chunk(run_dir, {**chunk, "end_step": step, "stopped_by": stopped_by, "wall_s": clock.elapsed_s()})
+        if step == config.steps:
+            save_model(run_dir / "model.safetensors", run.ema, "cgrdn", step=step, data=config.data,
+                       training_config=config.to_dict(), validation=metrics, world_size=world, lineage=lineage,
+                       synthetic_recipe_version=_recipe_version(config), numeric_path=path.to_dict())
     if world > 1:  # nobody returns (or resumes) before rank 0's checkpoint and model are on disk
         barrier(device)
-    return TrainResult(step=step, run_dir=run_dir, validation=metrics, generator=run.generator, ema=run.ema)
+    return TrainResult(step=step, run_dir=run_dir, validation=metrics, generator=run.generator, ema=run.ema,
+                       numeric_path=path, stopped_by=stopped_by, lineage=lineage)

@@ -2,7 +2,7 @@
 
 Example ``train.toml``::
 
-    data = "synthetic:hrstem"      # or "npz:pairs.npz" with arrays x, y of shape (N, H, W)
+    data = "synthetic:hrstem"      # or "cache:DIR" (bench train-cache build), "npz:pairs.npz" (x, y: (N, H, W))
     validation = "synthetic:hrstem"
     steps = 100000
     batch_size = 16
@@ -29,8 +29,9 @@ class TrainingConfig:
     Parameters
     ----------
     data, validation : str
-        Data specs: ``"synthetic:<modality>"`` (streaming pairs from :mod:`restore.dataset`) or
-        ``"npz:<path>"`` (arrays ``x`` and ``y`` of shape (N, H, W)).
+        Data specs: ``"synthetic:<modality>"`` (streaming pairs from :mod:`restore.dataset`),
+        ``"cache:<dir>"`` (the same pairs pre-generated on disk, :mod:`restore.pair_cache`; crops of
+        ``patch_size`` when its pairs are larger) or ``"npz:<path>"`` (arrays ``x`` and ``y`` of shape (N, H, W)).
     steps : int
         Optimiser steps.
     batch_size : int
@@ -40,6 +41,9 @@ class TrainingConfig:
     learning_rate : float
         Peak Adam learning rate, reached after ``warmup_steps`` of linear warm-up; then a cosine decay to
         ``learning_rate · final_lr_fraction``.
+    init_warmup_steps : int
+        Warm-up instead of ``warmup_steps`` for a run started from trained weights (``--init-from``): the
+        fresh Adam moments need a few steps at a low rate, the weights need no long warm-up.
     ema_decay : float
         Decay of the exponential moving average of the generator weights (the EMA is what is exported).
     grad_clip : float
@@ -56,10 +60,16 @@ class TrainingConfig:
         Seed of weight initialisation and batch sampling.
     workers : int
         DataLoader worker processes (0 = load in the training process).
-    bf16 : bool
-        bfloat16 autocast on CUDA (ignored on CPU).
-    channels_last, compile : bool
-        Memory format and ``torch.compile`` of the networks on CUDA.
+    bf16 : {"auto", "bf16", "fp32"}
+        Numeric path (:func:`restore.numerics.numeric_path`): bfloat16 autocast over float32 master weights,
+        or float32. ``"auto"``: bf16 on CUDA and on CPUs with AMX or AVX-512-BF16, fp32 elsewhere. Old
+        boolean configs read ``true`` as ``"auto"``, ``false`` as ``"fp32"``. Validation always runs in fp32
+        so that curves from different machines compare.
+    channels_last : bool
+        Channels-last memory format of networks and batches (CPU and CUDA; faster on both, see
+        docs/benchmarks.md "CPU training step").
+    compile : bool
+        ``torch.compile`` of the networks (CUDA only: on the CPU it measured slower, see the same section).
     """
 
     data: str = "synthetic:hrstem"
@@ -70,6 +80,7 @@ class TrainingConfig:
     learning_rate: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 1000
+    init_warmup_steps: int = 100
     final_lr_fraction: float = 0.01
     ema_decay: float = 0.999
     grad_clip: float = 1.0
@@ -81,7 +92,7 @@ class TrainingConfig:
     log_every: int = 50
     seed: int = 0
     workers: int = 0
-    bf16: bool = True
+    bf16: str = "auto"
     channels_last: bool = True
     compile: bool = False
     generator: CGRDNConfig = field(default_factory=CGRDNConfig.full)
@@ -101,23 +112,32 @@ class TrainingConfig:
             raise ValueError(f"TrainingConfig.ema_decay={self.ema_decay!r}: must be in [0, 1)")
         if not isinstance(self.workers, int) or self.workers < 0:
             raise ValueError(f"TrainingConfig.workers={self.workers!r}: must be an integer ≥ 0")
-        if self.grad_clip < 0 or self.warmup_steps < 0 or self.gan_start_step < 0:
-            raise ValueError("TrainingConfig: grad_clip, warmup_steps and gan_start_step must be ≥ 0")
+        if self.grad_clip < 0 or self.warmup_steps < 0 or self.gan_start_step < 0 or self.init_warmup_steps < 0:
+            raise ValueError("TrainingConfig: grad_clip, warmup_steps, init_warmup_steps and gan_start_step must "
+                             "be ≥ 0")
+        from restore.numerics import normalise_mode
+
+        try:
+            object.__setattr__(self, "bf16", normalise_mode(self.bf16))
+        except ValueError as error:
+            raise ValueError(f"TrainingConfig.bf16: {error}") from error
         if not 0 < self.final_lr_fraction <= 1:
             raise ValueError(f"TrainingConfig.final_lr_fraction={self.final_lr_fraction!r}: must be in (0, 1]")
         for name in ("data", "validation"):
             if ":" not in getattr(self, name):
-                raise ValueError(f"TrainingConfig.{name}={getattr(self, name)!r}: expected 'synthetic:<modality>' "
-                                 "or 'npz:<path>'")
+                raise ValueError(f"TrainingConfig.{name}={getattr(self, name)!r}: expected 'synthetic:<modality>', "
+                                 "'cache:<dir>' or 'npz:<path>'")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
 
-    def learning_rate_at(self, step: int) -> float:
-        """Linear warm-up over ``warmup_steps``, then cosine decay to ``final_lr_fraction`` at ``steps``."""
+    def learning_rate_at(self, step: int, warmup_steps: int | None = None) -> float:
+        """Linear warm-up over ``warmup_steps`` (default: the config's), then cosine decay to
+        ``final_lr_fraction`` at ``steps``."""
         import math
 
-        if step < self.warmup_steps:
-            return self.learning_rate * (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps))
+        warmup = self.warmup_steps if warmup_steps is None else warmup_steps
+        if step < warmup:
+            return self.learning_rate * (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, self.steps - warmup))
         floor = self.final_lr_fraction
         return self.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 

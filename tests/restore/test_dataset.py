@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+import restore.dataset
 from restore.dataset import (
     SyntheticPairDataset,
     load_validation_set,
@@ -10,6 +11,7 @@ from restore.dataset import (
     validation_set,
     write_validation_set,
 )
+from simulate.synthetic import SYNTHETIC_RECIPE_VERSION
 
 
 def test_index_reproduces_pair_and_indices_differ():
@@ -64,3 +66,13 @@ def test_validation_set_written_once_atomically_and_reloaded(tmp_path):
     assert len(validation_set("lrtem", path=path)) == 3
     with pytest.raises(FileNotFoundError):
         load_validation_set(tmp_path / "missing.npz")
+
+
+def test_validation_set_of_another_recipe_version_is_refused(tmp_path, monkeypatch):
+    path = restore.dataset.write_validation_set(tmp_path / "val.npz", "hrstem", n=1, seed=1, size=16)
+    monkeypatch.setattr(restore.dataset, "SYNTHETIC_RECIPE_VERSION", SYNTHETIC_RECIPE_VERSION + 1)
+    with pytest.raises(ValueError, match=rf"version {SYNTHETIC_RECIPE_VERSION}, but .* now version "
+                                         rf"{SYNTHETIC_RECIPE_VERSION + 1}.*write_validation_set"):
+        restore.dataset.load_validation_set(path)
+    with pytest.raises(ValueError, match=r"version 1 \(not recorded: made before versions were recorded\)"):
+        restore.dataset.check_recipe_version(None, "old data", "Rebuild it.")

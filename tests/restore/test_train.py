@@ -1,4 +1,5 @@
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -104,3 +105,125 @@ def test_trains_on_the_synthetic_pair_stream(tmp_path):
     result = train(config, tmp_path, progress=False)
     assert result.step == 2 and np.isfinite(result.validation["psnr_db"])
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "model.json").exists()
+
+
+def _val_rows(run_dir):
+    with open(run_dir / "val_log.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_time_budget_stop_leaves_a_checkpoint_that_resumes_exactly(tmp_path, small_pairs):
+    data = ArrayPairDataset(*small_pairs)
+    config = _config()
+    straight = train(config, tmp_path / "a", train_data=data, val_data=data, progress=False)
+    first = train(config, tmp_path / "b", train_data=data, val_data=data, progress=False, max_minutes=1e-9)
+    assert first.stopped_by == "time budget" and first.step == 1
+    assert json.loads((tmp_path / "b" / "checkpoints" / "latest.json").read_text())["step"] == 1
+    assert [int(r["step"]) for r in _val_rows(tmp_path / "b")] == [1]  # a curve point at the end of the chunk
+    resumed = train(config, tmp_path / "b", train_data=data, val_data=data, progress=False, resume=True)
+    assert resumed.step == 6 and resumed.stopped_by == "steps"
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    rows = _val_rows(tmp_path / "b")
+    assert [(int(r["step"]), int(r["chunk"])) for r in rows] == [(1, 1), (3, 2), (6, 2)]
+    hours, wall = [float(r["cpu_hours"]) for r in rows], [float(r["wall_s"]) for r in rows]
+    assert hours == sorted(hours) and wall == sorted(wall) and hours[0] > 0 and wall[0] > 0
+    chunks = json.loads((tmp_path / "b" / "run.json").read_text())["chunks"]
+    assert [(c["start_step"], c["end_step"], c["stopped_by"]) for c in chunks] == [(0, 1, "time budget"),
+                                                                                  (1, 6, "steps")]
+    assert resumed.lineage["steps"] == 6 and resumed.lineage["chunk"] == 2
+
+
+def test_init_from_trained_weights_starts_a_fresh_run_with_a_short_warm_up(tmp_path, small_pairs):
+    from restore.train import _Run
+
+    data = ArrayPairDataset(*small_pairs)
+    source = train(_config(steps=2), tmp_path / "source", train_data=data, val_data=data, progress=False)
+    weights = tmp_path / "source" / "model.safetensors"
+    config = _config(init_warmup_steps=4, warmup_steps=50)
+    run = _Run(config, torch.device("cpu"))
+    run.initialise_from(weights)
+    for name, tensor in load_file(weights).items():
+        assert torch.equal(run.generator.state_dict()[name], tensor) and torch.equal(run.ema.state_dict()[name], tensor)
+    assert not run.opt_g.state and run.lineage["warmup_steps"] == 4 and run.lineage["base_steps"] == 2
+    assert run.lineage["init_from"]["sha256"] == json.loads(weights.with_suffix(".json").read_text())["sha256"]
+    result = train(config, tmp_path / "new", train_data=data, val_data=data, progress=False, init_from=weights,
+                   resume=True)  # --resume without a checkpoint: start from the weights
+    with open(tmp_path / "new" / "train_log.csv") as handle:
+        lr = [float(r["lr"]) for r in csv.DictReader(handle)]
+    assert lr[0] == pytest.approx(config.learning_rate / 4) and lr[3] == pytest.approx(config.learning_rate, rel=0.02)
+    assert result.lineage["steps"] == 2 + 6 and int(_val_rows(tmp_path / "new")[-1]["total_steps"]) == 8
+    assert source.step == 2
+    with pytest.raises(ValueError, match="make them equal"):
+        _Run(_config(generator=CGRDNConfig(features=8, growth=4, dense_layers=1, blocks_per_group=1, groups=1)),
+             torch.device("cpu")).initialise_from(weights)
+
+
+def test_resume_refuses_a_run_of_another_synthetic_recipe_version(tmp_path, small_pairs, monkeypatch):
+    import restore.dataset
+    from simulate.synthetic import SYNTHETIC_RECIPE_VERSION
+
+    data = ArrayPairDataset(*small_pairs)
+    config = _config(data="synthetic:hrstem")  # the version matters for synthetic data only
+    train(config, tmp_path, train_data=data, val_data=data, progress=False, stop_at=2)
+    sidecar = json.loads((tmp_path / "checkpoints" / "step_00000002" / "generator.json").read_text())
+    assert sidecar["synthetic_recipe_version"] == SYNTHETIC_RECIPE_VERSION
+    monkeypatch.setattr(restore.dataset, "SYNTHETIC_RECIPE_VERSION", SYNTHETIC_RECIPE_VERSION + 1)
+    with pytest.raises(ValueError, match=rf"made with synthetic recipe version {SYNTHETIC_RECIPE_VERSION}, but the "
+                                         rf"pair generator is now version {SYNTHETIC_RECIPE_VERSION + 1}"):
+        train(config, tmp_path, train_data=data, val_data=data, progress=False, resume=True)
+
+
+@pytest.mark.filterwarnings("ignore:bf16 forced:RuntimeWarning")  # CPUs without native bf16 warn
+def test_bf16_training_on_the_cpu_keeps_fp32_master_weights_and_learns(small_pairs):
+    from restore.numerics import numeric_path
+    from restore.train import _Run
+
+    x, y = (torch.from_numpy(a[:4, None]).contiguous(memory_format=torch.channels_last) for a in small_pairs)
+    run = _Run(_config(learning_rate=3e-3, warmup_steps=0, steps=10**4), torch.device("cpu"))  # lr ≈ constant
+    path = numeric_path("bf16", "cpu")
+    nets = (run.generator, run.discriminator, run.discriminator)
+    with path.autocast():
+        assert run.generator.head(x).dtype == torch.bfloat16  # the convolutions do run in bf16
+    losses = [run.step(nets, x, y, step, path)["loss"] for step in range(40)]
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
+    assert all(p.dtype == torch.float32 for p in [*run.generator.parameters(), *run.ema.parameters()])
+
+
+def test_channels_last_computes_what_contiguous_computes(small_pairs):
+    """fp32: only the summation order differs. Bound: each of the n convolutions sums ≤ K products with a
+    relative rounding error ≤ K·ε₃₂ of the sum of their magnitudes; the sums are taken as ~|output|, so a
+    difference above n·K_max·ε₃₂·max|value| would be an error of the layout, not of rounding."""
+    from restore.models import CGRDN
+
+    config = CGRDNConfig.tiny()
+    torch.manual_seed(0)
+    model = CGRDN(config)
+    x, y = (torch.from_numpy(a[:4, None]) for a in small_pairs)
+    k_max = 9 * (config.features + config.dense_layers * config.growth)
+    bound = config.n_conv_layers * k_max * torch.finfo(torch.float32).eps
+    outputs, grads = [], []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        model.to(memory_format=layout).zero_grad()
+        prediction = model(x.contiguous(memory_format=layout))
+        generator_loss(prediction, y, LossWeights(adversarial=0.0))[0].backward()
+        outputs.append(prediction.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert (outputs[0] - outputs[1]).abs().max() <= bound * outputs[0].abs().max()
+    for a, b in zip(*grads):
+        assert (a - b).abs().max() <= bound * a.abs().max()
+    assert model.head.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.filterwarnings("ignore:bf16 forced:RuntimeWarning")
+def test_the_run_records_its_numeric_path_and_hardware(tmp_path, small_pairs, capsys):
+    data = ArrayPairDataset(*small_pairs)
+    result = train(_config(steps=2, bf16="bf16"), tmp_path, train_data=data, val_data=data, progress=False)
+    chunk = json.loads((tmp_path / "run.json").read_text())["chunks"][0]
+    assert chunk["numeric_path"]["dtype"] == "bf16" and chunk["numeric_path"]["requested"] == "bf16"
+    assert chunk["hardware"] and result.numeric_path.bf16
+    assert "numeric path: bf16 autocast" in capsys.readouterr().out
+    assert [r["bf16"] for r in _val_rows(tmp_path)] == ["1"]
+    assert result.generator.head.weight.is_contiguous(memory_format=torch.channels_last)
+    model = json.loads((tmp_path / "model.json").read_text())
+    assert model["numeric_path"]["dtype"] == "bf16" and model["lineage"]["steps"] == 2

@@ -26,3 +26,36 @@ def test_learning_rate_warms_up_then_decays_by_cosine():
 def test_bad_configs_raise(values, message):
     with pytest.raises(ValueError, match=message):
         TrainingConfig.from_dict(values)
+
+
+def test_numeric_mode_reads_old_boolean_configs():
+    assert TrainingConfig.from_dict({"bf16": False}).bf16 == "fp32"
+    assert TrainingConfig.from_dict({"bf16": True}).bf16 == "auto" == TrainingConfig().bf16
+    assert TrainingConfig.from_dict({"bf16": "BF16"}).bf16 == "bf16"
+    old = {**TrainingConfig().to_dict(), "bf16": True}  # a checkpoint's config written before the modes
+    assert TrainingConfig.from_dict(old) == TrainingConfig()
+    with pytest.raises(ValueError, match="TrainingConfig.bf16"):
+        TrainingConfig(bf16="fp16")
+
+
+def test_init_warm_up_replaces_the_warm_up_of_a_run_started_from_weights():
+    config = TrainingConfig(steps=1000, warmup_steps=100, init_warmup_steps=10, learning_rate=1e-3)
+    assert config.learning_rate_at(0, config.init_warmup_steps) == pytest.approx(1e-4)
+    assert config.learning_rate_at(9, config.init_warmup_steps) == pytest.approx(1e-3)
+    assert config.learning_rate_at(9) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="init_warmup_steps"):
+        TrainingConfig(init_warmup_steps=-1)
+
+
+def test_cache_data_spec_is_accepted():
+    assert TrainingConfig(data="cache:/tmp/pairs").data == "cache:/tmp/pairs"
+
+
+def test_shipped_configs_parse():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "restore" / "configs"
+    configs = {path.name: TrainingConfig.read(path) for path in sorted(folder.glob("*.toml"))}
+    assert configs["hrstem_cpu_interim.toml"].bf16 == "fp32"  # an old boolean config
+    chunks = configs["hrstem_cpu_chunks.toml"]
+    assert chunks.data.startswith("cache:") and chunks.bf16 == "auto" and chunks.channels_last

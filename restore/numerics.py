@@ -1,0 +1,210 @@
+"""One place that decides the numeric path (bf16 autocast or float32) of training and inference.
+
+On the CPU, bfloat16 autocast pays where the processor multiplies bf16 natively: AVX-512-BF16
+(``avx512_bf16``, e.g. AMD Zen 4 EPYC, Intel Cooper Lake) or AMX (``amx_bf16`` + ``amx_tile``, Intel
+Sapphire Rapids and later). Without them oneDNN emulates bf16 and a step gets slower, not faster. On CUDA,
+bf16 autocast is always chosen by ``"auto"``. Weights stay float32 (autocast casts per operation), so the
+optimiser updates float32 master weights.
+
+The decision is a :class:`NumericPath`; its :meth:`NumericPath.describe` line is what the training log and
+``bench`` print, and :meth:`NumericPath.to_dict` what run metadata records.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+MODES = ("auto", "bf16", "fp32")
+# The flags that matter for the decision; the log names those present.
+RELEVANT_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")
+_TORCH_NAMES = {"amx_bf16": "amx_bf16", "amx_tile": "amx_tile", "avx512_bf16": "avx512_bf16",
+                "avx512f": "avx512_f", "avx2": "avx2"}
+
+
+@dataclass(frozen=True)
+class NumericPath:
+    """The numeric path chosen for one device.
+
+    Attributes
+    ----------
+    device : str
+        ``"cpu"`` or a CUDA device such as ``"cuda:0"``.
+    dtype : str
+        ``"bf16"`` (bfloat16 autocast over float32 weights) or ``"fp32"``.
+    requested : str
+        The mode asked for: ``"auto"``, ``"bf16"`` or ``"fp32"``.
+    reason : str
+        Why this path runs, in words.
+    cpu_flags : tuple of str
+        The relevant CPU flags present (subset of :data:`RELEVANT_FLAGS`).
+    native_bf16 : bool
+        Whether the device multiplies bf16 natively (always True on CUDA).
+    """
+
+    device: str
+    dtype: str
+    requested: str
+    reason: str
+    cpu_flags: tuple[str, ...] = field(default_factory=tuple)
+    native_bf16: bool = False
+
+    @property
+    def device_type(self) -> str:
+        return torch.device(self.device).type
+
+    @property
+    def bf16(self) -> bool:
+        return self.dtype == "bf16"
+
+    def autocast(self) -> torch.autocast:
+        """The autocast context of this path (disabled for fp32)."""
+        return torch.autocast(device_type=self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def describe(self) -> str:
+        """One line for logs, e.g. ``numeric path: bf16 autocast on cpu (auto: the CPU has avx512_bf16)``."""
+        what = "bf16 autocast (fp32 weights)" if self.bf16 else "fp32"
+        return f"numeric path: {what} on {self.device} ({self.requested}: {self.reason})"
+
+    def to_dict(self) -> dict:
+        return {"device": self.device, "dtype": self.dtype, "requested": self.requested, "reason": self.reason,
+                "cpu_flags": list(self.cpu_flags), "native_bf16": self.native_bf16}
+
+
+def normalise_mode(value) -> str:
+    """A numeric mode from a config value: ``"auto"``, ``"bf16"``, ``"fp32"``, or a boolean of old configs.
+
+    ``True`` (the old "bf16 autocast on CUDA") reads as ``"auto"``, which keeps bf16 on CUDA and uses it on
+    the CPU only where it is native; ``False`` reads as ``"fp32"``.
+
+    Raises
+    ------
+    ValueError
+        If the value is none of these.
+    """
+    if isinstance(value, bool):
+        return "auto" if value else "fp32"
+    if isinstance(value, str) and value.lower() in MODES:
+        return value.lower()
+    raise ValueError(f"numeric mode {value!r}: use 'auto', 'bf16' or 'fp32' (or a boolean: true = auto, "
+                     "false = fp32)")
+
+
+def _proc_cpuinfo_flags(path: str | Path = "/proc/cpuinfo") -> frozenset[str]:
+    try:
+        with open(path) as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_flags() -> frozenset[str]:
+    """The relevant CPU flags of this machine (names as in /proc/cpuinfo).
+
+    torch's own capability report (``torch.cpu.get_capabilities``, what its kernels dispatch on) is used
+    where this torch has it; /proc/cpuinfo otherwise (older torch on Linux). Empty when neither answers.
+    """
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is not None:
+        try:
+            report = capabilities()
+            return frozenset(flag for flag, name in _TORCH_NAMES.items() if report.get(name))
+        except (RuntimeError, AttributeError):
+            pass
+    return frozenset(_proc_cpuinfo_flags()) & frozenset(RELEVANT_FLAGS)
+
+
+def native_cpu_bf16(flags: frozenset[str]) -> str | None:
+    """The flag that makes bf16 native on this CPU (``"amx_bf16"`` or ``"avx512_bf16"``), or None."""
+    if {"amx_bf16", "amx_tile"} <= flags:
+        return "amx_bf16"
+    if "avx512_bf16" in flags:
+        return "avx512_bf16"
+    return None
+
+
+def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = None, warn: bool = True) -> NumericPath:
+    """Decide bf16 autocast or float32 for ``device``.
+
+    Parameters
+    ----------
+    mode : {"auto", "bf16", "fp32"} or bool
+        ``"auto"``: bf16 on CUDA, and on a CPU with AMX or AVX-512-BF16; fp32 otherwise. ``"bf16"`` and
+        ``"fp32"`` force a path (bf16 on a CPU without native support runs, slowly: a warning says so).
+        Booleans of old configs: see :func:`normalise_mode`.
+    device : str or torch.device, optional
+        Default: the CPU.
+    flags : frozenset of str, optional
+        CPU flags to decide on (default: :func:`cpu_flags` of this machine); for tests and reports.
+    warn : bool
+        Warn when bf16 is forced on a CPU that emulates it.
+
+    Returns
+    -------
+    NumericPath
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is not a known mode.
+    """
+    mode = normalise_mode(mode)
+    device = torch.device("cpu" if device is None else device)
+    name = str(device)
+    if device.type == "cuda":
+        reason = "forced" if mode != "auto" else "CUDA: bf16 tensor cores"
+        return NumericPath(name, "fp32" if mode == "fp32" else "bf16", mode, reason, (), True)
+    if device.type != "cpu":
+        dtype = "bf16" if mode == "bf16" else "fp32"
+        return NumericPath(name, dtype, mode, f"{device.type}: no bf16 decision rule, {dtype}", (), False)
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    present = tuple(flag for flag in RELEVANT_FLAGS if flag in flags)
+    native = native_cpu_bf16(flags)
+    if mode == "fp32":
+        reason = "forced"
+    elif mode == "bf16":
+        reason = f"forced; the CPU has {native}" if native else "forced; no native bf16 (no AMX or AVX-512-BF16): slow"
+        if native is None and warn:
+            warnings.warn("bf16 forced on a CPU without AMX or AVX-512-BF16: oneDNN emulates bf16, which is "
+                          "slower than fp32; use 'auto' or 'fp32'", RuntimeWarning, stacklevel=2)
+    elif native:
+        reason = f"the CPU has {native}"
+    else:
+        reason = "no AMX or AVX-512-BF16 on this CPU"
+    dtype = "fp32" if mode == "fp32" or (mode == "auto" and native is None) else "bf16"
+    return NumericPath(name, dtype, mode, reason, present, native is not None)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``lscpu``'s "Model name"), else :func:`platform.processor`."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def hardware_description(device=None) -> str:
+    """Short description of where a run computes: the GPU's name, or the CPU model, cores and threads."""
+    device = torch.device("cpu" if device is None else device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}; torch {torch.__version__})"
+    return f"{cpu_model()}, {cpu_cores()} cores, {torch.get_num_threads()} threads (torch {torch.__version__})"
