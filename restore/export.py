@@ -1,20 +1,24 @@
 """Export a finished training run as a registry model: ``bench models export RUN --name arch.tag``.
 
-The run's final EMA generator (``RUN/model.safetensors``, written by :func:`restore.train.train` at the
-last step) is copied into a weights folder (by default the package's ``restore/weights``) as
-``NAME.safetensors`` with a sidecar that makes the model self-describing: generator config, parameter
-count, training config (loss weights, schedule, seed), data and validation recipes, the dose and
-pixel-size range the synthetic pairs cover, steps, wall time summed over resumed chunks, the hardware,
-the last validation metrics and the versions (added by :func:`restore.checkpoint.save_weights`).
+The run's EMA generator — the final one (``RUN/model.safetensors``, written by :func:`restore.train.train` at
+the last step) or, for a run trained in chunks that has not reached its schedule's end, the one of a
+checkpoint (``checkpoint="latest"``) — is copied into a weights folder (by default the package's
+``restore/weights``) as ``NAME.safetensors`` with a sidecar that makes the model self-describing:
+generator config, parameter count, training config (loss weights, schedule, seed), data and validation
+recipes, the dose and pixel-size range the synthetic pairs cover, the synthetic recipe version, steps,
+the lineage (steps, wall time, CPU- and GPU-hours summed over every chunk, also across ``--init-from``),
+each chunk's hardware and numeric path, the last validation metrics and the versions (added by
+:func:`restore.checkpoint.save_weights`).
 """
 from __future__ import annotations
 
 import csv
-import os
-import platform
+import json
+import math
 from pathlib import Path
 
 from restore.checkpoint import load_model, save_model
+from restore.numerics import hardware_description
 from restore.registry import PACKAGE_WEIGHTS, check_name
 
 
@@ -40,28 +44,56 @@ def training_wall_time(train_log: str | Path) -> tuple[float, int]:
     return total + previous, chunks
 
 
-def _last_validation(val_log: Path) -> dict:
+def _last_validation(val_log: Path, step: int | None = None) -> dict:
+    """The numeric columns of the last validation row (at or before ``step`` when given)."""
     if not val_log.is_file():
         return {}
     with open(val_log, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {key: float(value) for key, value in rows[-1].items()} if rows else {}
+    if step is not None:
+        rows = [row for row in rows if float(row["step"]) <= step]
+    if not rows:
+        return {}
+    values = {}
+    for key, value in rows[-1].items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue  # a text column (hardware, numeric path) is kept in run.json, not here
+        if math.isfinite(number):
+            values[key] = number
+    return values
 
 
 def describe_hardware() -> str:
-    """CPU model, logical core count and torch intra-op threads of this machine (and the GPU, if any)."""
-    import torch
+    """CPU model, cores and torch threads of this machine (or its GPU): :func:`restore.numerics.hardware_description`."""
+    return hardware_description()
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = f"{cpu}, {os.cpu_count()} logical cores, torch intra-op threads {torch.get_num_threads()}"
-    if torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name(0)}"
-    return text
+
+def _chunks(run_dir: Path) -> list[dict]:
+    path = run_dir / "run.json"
+    return json.loads(path.read_text()).get("chunks", []) if path.is_file() else []
+
+
+def _source(run_dir: Path, checkpoint: str | None) -> Path:
+    if checkpoint is None:
+        final = run_dir / "model.safetensors"
+        if not final.is_file():
+            raise FileNotFoundError(f"{final}: the run has not reached the last step of its schedule; finish it with "
+                                    f"`bench train CONFIG -o {run_dir} --resume`, or export a checkpoint's EMA with "
+                                    "--checkpoint latest")
+        return final
+    checkpoints = run_dir / "checkpoints"
+    if checkpoint == "latest":
+        latest = checkpoints / "latest.json"
+        if not latest.is_file():
+            raise FileNotFoundError(f"{latest}: the run has no checkpoint yet")
+        checkpoint = json.loads(latest.read_text())["path"]
+    source = checkpoints / checkpoint / "ema.safetensors"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such checkpoint; the run keeps "
+                                f"{sorted(p.name for p in checkpoints.glob('step_*'))}")
+    return source
 
 
 def _data_recipe(spec: str, seed: int, size: int) -> dict:
@@ -77,12 +109,26 @@ def _data_recipe(spec: str, seed: int, size: int) -> dict:
                       validation_seed=VALIDATION_SEED,
                       pixel_size_range_angstrom=list(PIXEL_SIZE_RANGE_ANGSTROM),
                       mean_counts_per_pixel_range=list(MEAN_COUNTS_RANGE))
+    elif kind == "cache":
+        from restore.pair_cache import read_manifest, resolve_cache_dir
+        from simulate.distortions.samplers import MEAN_COUNTS_RANGE
+        from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_ANGSTROM
+
+        try:
+            manifest = read_manifest(resolve_cache_dir(value))
+        except (FileNotFoundError, ValueError) as error:  # the cache lives outside the repository
+            recipe["cache_manifest"] = f"not readable here: {error}"
+        else:
+            recipe.update(generator="simulate.synthetic.pairs.make_pair (pre-generated pair cache)",
+                          cache_recipe=manifest.get("recipe"), cache_pairs=manifest.get("pairs"),
+                          pixel_size_range_angstrom=list(PIXEL_SIZE_RANGE_ANGSTROM),
+                          mean_counts_per_pixel_range=list(MEAN_COUNTS_RANGE))
     return recipe
 
 
 def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE_WEIGHTS, *,
-               hardware: str | None = None, notes: str | None = None) -> Path:
-    """Write a finished run's EMA generator as ``destination/NAME.safetensors`` with a full sidecar.
+               hardware: str | None = None, notes: str | None = None, checkpoint: str | None = None) -> Path:
+    """Write a run's EMA generator as ``destination/NAME.safetensors`` with a full sidecar.
 
     Parameters
     ----------
@@ -93,9 +139,13 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
     destination : str or Path
         Folder for the weights (default: the package's ``restore/weights``).
     hardware : str, optional
-        Where the run was trained; default: a description of this machine (:func:`describe_hardware`).
+        Where the run was trained; default: the hardware of each chunk as the run recorded it (``run.json``),
+        or this machine (:func:`describe_hardware`) for a run without chunk records.
     notes : str, optional
         Free text stored in the sidecar.
+    checkpoint : str, optional
+        None: the final model (the run reached its last step); ``"latest"`` or a checkpoint folder name
+        (``step_00004000``): that checkpoint's EMA generator, for runs trained in chunks.
 
     Returns
     -------
@@ -105,30 +155,35 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
     Raises
     ------
     FileNotFoundError
-        If the run has no final model (unfinished: resume it first) or no training log.
+        If the run has no final model (and no checkpoint was asked for), no such checkpoint, or no training log.
     ValueError
         If ``name`` is malformed or the run's model is not a CGRDN.
     """
     check_name(name)
     run_dir = Path(run_dir)
-    source = run_dir / "model.safetensors"
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: the run has not reached its last step; finish it with "
-                                f"`bench train CONFIG -o {run_dir} --resume` before exporting")
+    source = _source(run_dir, checkpoint)
     model, sidecar = load_model(source)
     if sidecar.get("arch") != name.split(".")[0]:
         raise ValueError(f"name={name!r}: the run's model is arch {sidecar.get('arch')!r}; use '<arch>.<tag>'")
     training = sidecar["training_config"]
     kind, _, modality = training["data"].partition(":")
-    wall_seconds, chunks = training_wall_time(run_dir / "train_log.csv")
+    wall_seconds, chunk_count = training_wall_time(run_dir / "train_log.csv")
+    chunks = [c for c in _chunks(run_dir) if c.get("start_step", 0) < sidecar["step"]]
+    hardware = hardware or ("; ".join(sorted({c["hardware"] for c in chunks if c.get("hardware")}))
+                            or describe_hardware())
     metadata = {
         "name": name,
         "modality": modality if kind == "synthetic" else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": sidecar["step"],
         "wall_time_s": round(wall_seconds, 1),
-        "training_chunks": chunks,
-        "hardware": hardware or describe_hardware(),
+        "training_chunks": len(chunks) or chunk_count,
+        "chunks": chunks,
+        "lineage": sidecar.get("lineage"),
+        "synthetic_recipe_version": sidecar.get("synthetic_recipe_version"),
+        "numeric_path": sidecar.get("numeric_path") or (chunks[-1].get("numeric_path") if chunks else None),
+        "source": str(source.relative_to(run_dir)),
+        "hardware": hardware,
         "weights": "EMA of the generator weights",
         "loss_weights": training["losses"],
         "training_config": training,
@@ -136,7 +191,7 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
         "validation_recipe": {"spec": training["validation"],
                               "pairs": training["val_batches"] * training["batch_size"],
                               "size_px": training["patch_size"]},
-        "validation": _last_validation(run_dir / "val_log.csv") or sidecar.get("validation", {}),
+        "validation": _last_validation(run_dir / "val_log.csv", sidecar["step"]) or sidecar.get("validation", {}),
         "notes": notes,
     }
     destination = Path(destination)

@@ -30,7 +30,11 @@ def register(subparsers) -> None:
     exporter.add_argument("run", help="run directory of `bench train CONFIG -o RUN`")
     exporter.add_argument("--name", required=True, help="registry name arch.tag, e.g. cgrdn.hrstem_default")
     exporter.add_argument("--output", default=None, help="destination folder (default: restore/weights)")
-    exporter.add_argument("--hardware", default=None, help="where it was trained (default: this machine)")
+    exporter.add_argument("--hardware", default=None,
+                          help="where it was trained (default: each chunk's hardware as the run recorded it)")
+    exporter.add_argument("--checkpoint", default=None, metavar="latest|step_NNNNNNNN",
+                          help="export a checkpoint's EMA generator (a run trained in chunks that has not reached the "
+                               "end of its schedule) instead of the final model")
     exporter.add_argument("--notes", default=None, help="free text stored in the sidecar")
     exporter.set_defaults(handler=run_export)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
@@ -70,6 +74,7 @@ def run_export(args) -> int:
     from restore.export import export_run
     from restore.registry import PACKAGE_WEIGHTS
 
-    path = export_run(args.run, args.name, args.output or PACKAGE_WEIGHTS, hardware=args.hardware, notes=args.notes)
+    path = export_run(args.run, args.name, args.output or PACKAGE_WEIGHTS, hardware=args.hardware, notes=args.notes,
+                      checkpoint=args.checkpoint)
     print(f"wrote {path} (+ {path.with_suffix('.json').name})")
     return 0

@@ -64,3 +64,23 @@ def test_export_refuses_an_unfinished_run_and_a_wrong_arch(chunked_run, tmp_path
         export_run(chunked_run, "patchgan.x", tmp_path)
     assert main(["models", "export", str(chunked_run), "--name", "cgrdn.cli", "--output", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "cgrdn.cli.json").read_text())["name"] == "cgrdn.cli"
+
+
+def test_export_of_a_checkpoint_takes_its_ema_and_the_run_lineage(chunked_run, tmp_path):
+    """A run trained in chunks exports the EMA of a checkpoint with the lineage and each chunk's hardware."""
+    latest = json.loads((chunked_run / "checkpoints" / "latest.json").read_text())["path"]
+    path = export_run(chunked_run, "cgrdn.chunk", tmp_path, checkpoint="latest")
+    model, sidecar = load_model(path)
+    ema, source = load_model(chunked_run / "checkpoints" / latest / "ema.safetensors")
+    for (name, a), b in zip(model.state_dict().items(), ema.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert sidecar["steps"] == source["step"] and sidecar["source"] == f"checkpoints/{latest}/ema.safetensors"
+    assert sidecar["lineage"] == source["lineage"] and sidecar["lineage"]["steps"] == source["step"]
+    assert sidecar["synthetic_recipe_version"] == source.get("synthetic_recipe_version")
+    run_chunks = json.loads((chunked_run / "run.json").read_text())["chunks"]
+    assert sidecar["hardware"] == "; ".join(sorted({c["hardware"] for c in run_chunks}))
+    assert all(isinstance(v, float) for v in sidecar["validation"].values())
+    older = export_run(chunked_run, "cgrdn.older", tmp_path, checkpoint="step_00000006")
+    assert load_model(older)[1]["steps"] == 6
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        export_run(chunked_run, "cgrdn.none", tmp_path, checkpoint="step_00000001")
