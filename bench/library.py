@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from _shared.files import write_json_atomic
 
 @dataclass(frozen=True)
 class CountingLibrary:
@@ -54,9 +55,7 @@ class CountingLibrary:
 
     def save(self, path: Path) -> None:
         """Write the library with its recipe and options as JSON (atomically)."""
-        from simulate.cache import write_bytes_atomic
-
-        write_bytes_atomic(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True).encode())
+        write_json_atomic(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> "CountingLibrary":
@@ -378,9 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check = shipped_nanoparticle_check(args.library_configurations, args.cache_dir)
     if args.output:
-        from simulate.cache import write_bytes_atomic
-
-        write_bytes_atomic(args.output, json.dumps(check, indent=1, sort_keys=True).encode())
+        write_json_atomic(args.output, check, indent=1)
     for estimator in ("gaussian", "voronoi"):
         c = check[estimator]
         print(f"{estimator}: {100 * c['fraction_correct']:.1f} % of {c['columns']} columns correct, "

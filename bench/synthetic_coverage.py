@@ -11,13 +11,13 @@ Counts follow the suite's dose convention: the expected counts of a pixel are
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from _shared.files import write_figure_atomic
 from bench.studies.precision_vs_dose import PRESETS as PRECISION_PRESETS
 from bench.studies.presets import DISTORTED_SPECIMEN_PRESETS
 from simulate.distortions import benchmark_stem_params, fast_scan_lag_px
@@ -217,8 +217,6 @@ def coverage_figure(training: pd.DataFrame, studies: pd.DataFrame, path, *, titl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from simulate.cache import write_bytes_atomic
-
     names = list(QUANTITIES)
     columns = 4
     rows = math.ceil(len(names) / columns)
@@ -249,8 +247,6 @@ def coverage_figure(training: pd.DataFrame, studies: pd.DataFrame, path, *, titl
         ax.axis("off")
     fig.suptitle(title or "Training distribution (grey) and the values the benchmark studies use (lines)")
     path = Path(path)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    write_figure_atomic(path, fig, dpi=110, mode=0o644)  # a docs figure, meant to be shared
     plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue(), mode=0o644)
     return path

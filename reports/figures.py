@@ -6,13 +6,13 @@ render the same in any process.
 """
 from __future__ import annotations
 
-import io
-import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from _shared.files import write_figure_atomic
+from _shared.results import ResultStore
 
 METHOD_COLOURS = {"raw": "#4d4d4d", "bm3d": "#1f77b4"}
 _CYCLE = ("#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
@@ -168,41 +168,27 @@ def plot_image(ax, image: np.ndarray, title: str, pixel_size_angstrom: float | N
 # Reading results ----------------------------------------------------------------------------------------
 
 def load_results(directory: str | os.PathLike) -> dict:
-    """Manifest, tables and example images of a results directory (read only)."""
-    import pandas as pd
+    """Manifest, tables and example images of a results directory (read only).
 
-    directory = Path(directory)
-    manifest_path = directory / "manifest.json"
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"{directory} holds no manifest.json: not a bench results directory")
-    results = {"directory": directory, "manifest": json.loads(manifest_path.read_text()), "tables": {}}
-    for name in ("summary", "crlb", "reference"):
-        path = directory / f"{name}.parquet"
-        if path.exists():
-            results["tables"][name] = pd.read_parquet(path)
-    if "summary" not in results["tables"]:
+    Raises
+    ------
+    FileNotFoundError
+        If the directory holds no results, or the run has not written its summary yet.
+    ValueError
+        If the manifest is unreadable or of a newer results layout.
+    """
+    store = ResultStore.load(Path(directory))
+    tables = {name: store.read_table(name) for name in ("summary", "crlb", "reference") if store.has_table(name)}
+    if "summary" not in tables:
         raise FileNotFoundError(f"{directory} has no summary.parquet yet; finish the run (`bench run` resumes it)")
-    examples = {}
-    if (directory / "examples.json").exists() and (directory / "examples.npz").exists():
-        index = json.loads((directory / "examples.json").read_text())
-        with np.load(directory / "examples.npz", allow_pickle=False) as archive:
-            examples = {"index": index, "images": {k: archive[k] for k in archive.files}}
-    results["examples"] = examples
-    return results
+    return {"directory": store.directory, "manifest": store.manifest, "tables": tables,
+            "examples": store.read_examples()}
 
 
 def _save(figure, base: Path) -> list[Path]:
-    paths = []
-    for suffix in (".png", ".pdf"):
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=suffix[1:], dpi=150, bbox_inches="tight")
-        path = base.with_suffix(suffix)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(buffer.getvalue())
-        os.replace(temporary, path)
-        paths.append(path)
+    paths = [base.with_suffix(suffix) for suffix in (".png", ".pdf")]
+    for path in paths:
+        write_figure_atomic(path, figure, dpi=150, bbox_inches="tight")
     return paths
 
 

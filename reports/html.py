@@ -14,9 +14,9 @@ import html
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from _shared.files import write_text_atomic
 from reports.figures import load_results, write_figures
 
 _STYLE = """
@@ -309,8 +309,5 @@ def write_report(directory: str | os.PathLike, out_dir: str | os.PathLike | None
     figures = write_figures(directory, out)
     text = render_html(results, figures)
     path = out / "report.html"
-    handle, temporary = tempfile.mkstemp(dir=out, prefix=".report.html.", suffix=".tmp")
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(text.encode("utf-8"))
-    os.replace(temporary, path)
+    write_text_atomic(path, text)
     return path

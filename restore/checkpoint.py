@@ -7,57 +7,39 @@ with ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
-import subprocess
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from simulate.cache import write_bytes_atomic
+from _shared.files import sha256_bytes, write_bytes_atomic, write_json_atomic
+from _shared.files import sha256_file as file_sha256  # noqa: F401  (kept for callers of restore.checkpoint)
+from _shared.provenance import git_commit, library_versions
 
 SIDECAR_FORMAT = "stem-restore-bench/weights-v1"
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# Checkpoints are meant to be shared: world-readable, unlike mkstemp's 0600.
+SHARED_FILE_MODE = 0o644
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file in the same folder, fsync it, then ``os.replace`` it into place."""
-    # mkstemp creates 0600; checkpoints are meant to be shared
-    write_bytes_atomic(path, data, mode=0o644)
+    """Write ``data`` atomically (:func:`_shared.files.write_bytes_atomic`), readable by everyone."""
+    write_bytes_atomic(path, data, mode=SHARED_FILE_MODE)
 
 
 def atomic_write_json(path: str | Path, value: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    """Write ``value`` as canonical JSON with a trailing newline, atomically, readable by everyone."""
+    write_json_atomic(path, value, newline=True, mode=SHARED_FILE_MODE)
 
 
 def provenance() -> dict:
     """Library versions and the git commit of this checkout (None outside a git work tree)."""
-    from importlib import metadata
-
-    import safetensors
-
-    try:  # restore must not import bench (imports go one way), so ask the installed distribution
-        version = metadata.version("stem-restore-bench")
-    except metadata.PackageNotFoundError:
-        version = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "safetensors": safetensors.__version__, "stem_restore_bench": version, "git_commit": commit}
+    versions = library_versions(("torch", "numpy", "safetensors", "stem-restore-bench"))
+    return {"python": versions["python"], "torch": versions.get("torch"), "numpy": versions.get("numpy"),
+            "safetensors": versions.get("safetensors"), "stem_restore_bench": versions.get("stem-restore-bench"),
+            "git_commit": git_commit(Path(__file__).resolve().parent)}
 
 
 def sidecar_path(weights_path: str | Path) -> Path:
@@ -88,7 +70,7 @@ def save_weights(weights_path: str | Path, state_dict: dict[str, torch.Tensor], 
         raise ValueError(f"weights_path={str(weights_path)!r}: must end in .safetensors")
     tensors = {name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in state_dict.items()}
     data = save(tensors)
-    sidecar = {**metadata, "format": SIDECAR_FORMAT, "sha256": hashlib.sha256(data).hexdigest(),
+    sidecar = {**metadata, "format": SIDECAR_FORMAT, "sha256": sha256_bytes(data),
                "weights_file": weights_path.name, "provenance": provenance()}
     atomic_write_bytes(weights_path, data)
     atomic_write_json(sidecar_path(weights_path), sidecar)
@@ -127,7 +109,7 @@ def load_weights(weights_path: str | Path, expected_sha256: str | None = None) -
         raise FileNotFoundError(f"{weights_path}: weights file not found")
     sidecar = read_sidecar(weights_path)
     data = weights_path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_bytes(data)
     for label, expected in (("sidecar", sidecar.get("sha256")), ("registry", expected_sha256)):
         if expected is not None and digest != expected:
             raise ValueError(f"{weights_path}: SHA-256 {digest} differs from the {label}'s {expected}; "

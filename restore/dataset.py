@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from _shared.files import write_arrays_atomic
 from simulate.synthetic import SYNTHETIC_RECIPE_VERSION, make_pair
 from simulate.synthetic.presets import get_modality
 
@@ -205,15 +205,8 @@ def write_validation_set(path: str | os.PathLike, modality: str = "hrstem", n: i
         xs[index], ys[index] = x.numpy(), y.numpy()
         records.append(json.loads(record))
     header = json.dumps({"recipe": recipe, "records": records})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, x=xs, y=ys, metadata=np.frombuffer(header.encode(), dtype=np.uint8))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_arrays_atomic(path, {"x": xs, "y": ys, "metadata": np.frombuffer(header.encode(), dtype=np.uint8)},
+                        compressed=True)
     return path
 
 

@@ -25,7 +25,6 @@ the scan direction, making the distorted image one no scan can produce.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from _shared.files import sha256_bytes, sha256_file
 from restore.checkpoint import atomic_write_bytes, atomic_write_json, provenance
 from restore.dataset import SyntheticPairDataset, check_recipe_version
 from simulate.synthetic import SYNTHETIC_RECIPE_VERSION
@@ -114,7 +114,7 @@ class _ShardJobs(Dataset):
         data = buffer.getvalue()
         atomic_write_bytes(self.directory / _shard_name(k), data)
         return {"file": _shard_name(k), "first_index": first, "pairs": count,
-                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                "sha256": sha256_bytes(data), "bytes": len(data)}
 
 
 def _worker_init(_worker_id: int) -> None:
@@ -248,11 +248,10 @@ def verify_pair_cache(directory, *, regenerate: int = 0, seed: int = 0) -> dict:
         If a shard is missing or corrupt, the recipe version is not the generator's, or a regenerated pair
         differs (beyond float16 rounding for a float16 cache).
     """
-    from restore.checkpoint import file_sha256
 
     cache = CachedPairDataset(directory)
     for name, entry in cache.manifest["shards"].items():
-        digest = file_sha256(cache.directory / name)
+        digest = sha256_file(cache.directory / name)
         if digest != entry["sha256"]:
             raise ValueError(f"{cache.directory / name}: SHA-256 {digest} differs from the manifest's "
                              f"{entry['sha256']}; rebuild it (delete the shard and run the build command again)")

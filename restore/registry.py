@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from _shared.files import sha256_file
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9][a-z0-9_\-]*$")
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
 R_EM_MODELS = ("sfr_hrstem", "sfr_lrstem", "sfr_hrtem", "sfr_lrtem", "sfr_hrsem", "sfr_lrsem")
@@ -134,10 +136,8 @@ def shipped_sha256(name: str, path: Path) -> str | None:
 
 
 def _verify_shipped(name: str, path: Path) -> None:
-    from restore.checkpoint import file_sha256
-
     expected = shipped_sha256(name, path)
-    if expected is not None and (digest := file_sha256(path)) != expected:
+    if expected is not None and (digest := sha256_file(path)) != expected:
         raise ValueError(f"model {name!r}: {path} has SHA-256 {digest}, the registry expects {expected}; "
                          "the shipped weights are corrupt or were replaced (reinstall the package)")
 

@@ -430,7 +430,8 @@ def import_r_em(path: str | Path, out_dir: str | Path, names=None) -> list[Path]
     """
     import tempfile
 
-    from restore.checkpoint import file_sha256, save_model
+    from _shared.files import sha256_file
+    from restore.checkpoint import save_model
     from restore.registry import BUILTIN, R_EM_MODELS
 
     names = list(names or R_EM_MODELS)
@@ -450,7 +451,7 @@ def import_r_em(path: str | Path, out_dir: str | Path, names=None) -> list[Path]
             destination = Path(out_dir) / f"cgrdn.{name}.safetensors"
             save_model(destination, model, "cgrdn", name=f"cgrdn.{name}", modality=entry.modality,
                        source="tk_r_em 1.0.4 (PyPI), Lobato, Friedrich & Van Aert 2023, GPL-3.0",
-                       source_sha256=file_sha256(model_dir / "variables" / "variables.data-00000-of-00001"),
+                       source_sha256=sha256_file(model_dir / "variables" / "variables.data-00000-of-00001"),
                        dose_range_e_per_A2=None, sampling_range_A_per_px=None,
                        training_note="trained by the authors on their own synthetic data; the dose and "
                                      "sampling ranges are not published")

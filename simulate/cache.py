@@ -10,17 +10,18 @@ not match (corrupt or partial) is reported and removed so that it is recomputed.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from _shared.files import load_arrays, sha256_file, write_arrays_atomic, write_json_atomic
+from _shared.provenance import SIMULATION_PACKAGES, library_versions
 
 # 2: the grid rounding changed to even sizes (odd grids are wrong in abTEM 1.0.11)
 CACHE_SCHEMA = 2
@@ -31,14 +32,6 @@ def cache_root() -> Path:
     return Path(os.environ.get("STEM_BENCH_CACHE", Path.home() / ".cache" / "stem-restore-bench"))
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose physics enters a cached result."""
-    import abtem
-    import ase
-
-    return {"abtem": abtem.__version__, "ase": ase.__version__, "numpy": np.__version__}
-
-
 def cache_key(kind: str, recipe_json: str, versions: dict[str, str]) -> str:
     """SHA-256 (first 20 hex digits) of the kind, the recipe and the abTEM/ase versions."""
     payload = json.dumps(
@@ -47,60 +40,6 @@ def cache_key(kind: str, recipe_json: str, versions: dict[str, str]) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_bytes_atomic(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and an atomic rename.
-
-    Parameters
-    ----------
-    path : str or Path
-        Destination; missing parent folders are created.
-    data : bytes
-        The complete file content (flushed and fsynced before the rename).
-    mode : int, optional
-        Permission bits given to the file before the rename (e.g. ``0o644`` for files meant to be
-        shared); by default the temporary file's ``0o600`` from :func:`tempfile.mkstemp` is kept.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def save_arrays_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Save arrays as an ``.npz`` (or one array as ``.npy``) atomically."""
-    buffer = io.BytesIO()
-    if Path(path).suffix == ".npy":
-        (array,) = arrays.values()
-        np.save(buffer, np.asarray(array), allow_pickle=False)
-    else:
-        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
-    write_bytes_atomic(Path(path), buffer.getvalue())
-
-
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Load an ``.npz`` written by :func:`save_arrays_atomic` (never unpickles)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
 
 
 @dataclass(frozen=True)
@@ -142,25 +81,23 @@ class CacheEntry:
     def store(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Write the result, then its metadata (with the result's hash) last: a crash in between leaves an
         entry without meta, which :meth:`load` treats as partial."""
-        save_arrays_atomic(self.result_path, arrays)
-        meta = {**meta, "result_sha256": sha256_file(self.result_path)}
-        write_bytes_atomic(self.meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+        write_arrays_atomic(self.result_path, arrays)
+        write_json_atomic(self.meta_path, {**meta, "result_sha256": sha256_file(self.result_path)})
         if self.partial_directory.exists():
             shutil.rmtree(self.partial_directory, ignore_errors=True)
 
 
 def cache_entry(kind: str, recipe_json: str, root: Path | None = None) -> CacheEntry:
     """The entry for a recipe of a given kind under ``root`` (default :func:`cache_root`)."""
-    key = cache_key(kind, recipe_json, library_versions())
+    key = cache_key(kind, recipe_json, library_versions(SIMULATION_PACKAGES))
     return CacheEntry(Path(root or cache_root()) / kind / key)
 
 
 def write_shipped_arrays(npz: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Write shipped data: ``npz`` atomically, then ``npz.with_suffix('.json')`` holding ``meta`` plus the
     SHA-256 of the npz (``result_sha256``)."""
-    save_arrays_atomic(npz, arrays)
-    meta = {**meta, "result_sha256": sha256_file(npz)}
-    write_bytes_atomic(Path(npz).with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True).encode())
+    write_arrays_atomic(npz, arrays)
+    write_json_atomic(Path(npz).with_suffix(".json"), {**meta, "result_sha256": sha256_file(npz)})
 
 
 def read_shipped_arrays(npz: Path, what: str, regenerate: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

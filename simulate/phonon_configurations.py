@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from simulate.cache import CacheEntry, cache_entry, save_arrays_atomic, write_bytes_atomic
+from _shared.files import write_arrays_atomic, write_json_atomic
+from simulate.cache import CacheEntry, cache_entry
 
 
 def configurations_entry(kind: str, request: dict[str, Any], cache_dir=None) -> CacheEntry:
@@ -75,5 +76,5 @@ def save_configuration(entry: CacheEntry, configuration: int, values: np.ndarray
     path = configuration_path(entry, configuration)
     record = {"wall_time_s": seconds, "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
               "threads": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "DASK_NUM_WORKERS")}}
-    write_bytes_atomic(path.with_suffix(".json"), json.dumps(record, sort_keys=True).encode())
-    save_arrays_atomic(path, {"image": values})
+    write_json_atomic(path.with_suffix(".json"), record, indent=None)
+    write_arrays_atomic(path, {"image": values})

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from simulate.cache import cache_entry, library_versions
+from _shared.provenance import SIMULATION_PACKAGES, hardware, library_versions
+from simulate.cache import cache_entry
 from simulate.dislocation import DislocationSpecimen, ProjectedColumns, build_edge_dislocation, period_along_beam
 from simulate.nanoparticle import NanoparticleSpecimen, build_nanoparticle
 from simulate.phonon_configurations import configurations_entry, load_configuration, save_configuration
@@ -383,18 +384,13 @@ def simulate_specimen_image(
 
 def _run_metadata(wall_seconds: float, scheduler: str | None, resumed: int,
                   seconds: dict[int, float]) -> dict[str, Any]:
-    import os
-    import platform
-
     return {
-        "versions": library_versions(),
+        "versions": library_versions(SIMULATION_PACKAGES),
         "wall_time_s": round(wall_seconds, 1),
         "wall_time_per_configuration_s": {str(k): v for k, v in seconds.items()},
         "configurations_resumed_from_partial": resumed,
         "scheduler": scheduler or "local threads",
-        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
-                     "cpu_count": os.cpu_count(), "device": "cpu"},
-        "python": platform.python_version(),
+        "hardware": hardware(device="cpu"),
     }
 
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from simulate import p4mm
-from simulate.cache import (
-    CacheEntry, cache_entry, library_versions, read_shipped_arrays, save_arrays_atomic, write_shipped_arrays,
-)
+from _shared.files import write_arrays_atomic
+from _shared.provenance import SIMULATION_PACKAGES, hardware, library_versions
+from simulate.cache import CacheEntry, cache_entry, read_shipped_arrays, write_shipped_arrays
 from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe
 from simulate.structures import area_per_column, column_positions_in_cell, pt_001_supercell
 
@@ -245,7 +245,7 @@ def simulate_thickness_series(
         if scheduler is None:
             for k in missing:
                 values = np.asarray(build_configuration(recipe, k).compute(scheduler="threads").array)
-                save_arrays_atomic(_configuration_path(entry, k), {"intensity": values})
+                write_arrays_atomic(_configuration_path(entry, k), {"intensity": values})
                 results[k] = values
                 bar.update()
         else:
@@ -256,7 +256,7 @@ def simulate_thickness_series(
                 for future in as_completed(futures):
                     k = futures[future]
                     values = np.asarray(future.result())
-                    save_arrays_atomic(_configuration_path(entry, k), {"intensity": values})
+                    write_arrays_atomic(_configuration_path(entry, k), {"intensity": values})
                     results[k] = values
                     bar.update()
     bar.close()
@@ -283,19 +283,14 @@ def resolve_device(device: str) -> str:
 
 def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None, resumed: int,
                   device: str) -> dict[str, Any]:
-    import os
-    import platform
-
     return {
-        "versions": library_versions(),
+        "versions": library_versions(SIMULATION_PACKAGES),
         "wall_time_s": round(wall_seconds, 1),
         # CPU time of this process (all threads); with a cluster the work runs elsewhere
         "cpu_time_s": round(cpu_seconds, 1),
         "configurations_resumed_from_partial": resumed,
         "scheduler": scheduler or "local threads",
-        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
-                     "cpu_count": os.cpu_count(), "device": device},
-        "python": platform.python_version(),
+        "hardware": hardware(device=device),
     }
 
 

@@ -21,7 +21,7 @@ def _default_baseline() -> str:
 
 
 def _load(directory: str, study: str, option: str):
-    from bench.tasks import ResultStore
+    from _shared.results import ResultStore
 
     store = ResultStore.load(Path(directory))
     if store.manifest.get("study") != study:
@@ -47,7 +47,7 @@ def parse_studies(text: str | None) -> tuple[str, ...]:
 def _run_studies(args: argparse.Namespace, baseline: str):
     """Run the quick precision-vs-dose and/or atom-counting studies; return (stores, candidate, baseline)."""
     from bench.commands.run import build_methods, run_atom_counting, run_precision_vs_dose
-    from bench.tasks import ResultStore
+    from _shared.results import ResultStore
 
     studies = parse_studies(args.studies)
     methods, _ = build_methods([baseline, args.model], None, args.device)
@@ -72,7 +72,7 @@ def _handle(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from bench.check import compare_counting, compare_methods
-    from bench.tasks import write_bytes_atomic
+    from _shared.files import write_bytes_atomic
 
     from bench.cli import check_device, check_model_spec
 

@@ -29,7 +29,7 @@ def _synthetic(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bench.synthetic_coverage import coverage_figure, coverage_table, study_values, training_values
-    from simulate.cache import write_bytes_atomic
+    from _shared.files import write_bytes_atomic
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

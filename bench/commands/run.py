@@ -97,12 +97,21 @@ def _announce(note: str | None, output: Path) -> None:
 
 def _provenance(args: argparse.Namespace, preset, methods, note: str | None, seeds: dict, **inputs) -> dict:
     """The manifest's provenance: preset, study inputs, versions, hardware, seeds, scheduler, methods."""
-    from bench.tasks import hardware, library_versions
+    from _shared.provenance import hardware, library_versions
 
-    return {"preset": preset.name, **inputs, "versions": library_versions(), "hardware": hardware(),
+    return {"preset": preset.name, **inputs, "versions": library_versions(), "hardware": hardware(**gpus()),
             "seeds": seeds, "scheduler": args.scheduler or "local processes",
             "methods": [m.provenance() for m in methods], "notes": [note] if note else [],
             "command": " ".join(sys.argv)}
+
+
+def gpus() -> dict:
+    """``{"gpu": [names]}`` when torch sees CUDA GPUs, else ``{}`` (for the manifest's hardware)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"gpu": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
 
 
 def _run_and_record(output: Path, study: str, config: dict, provenance: dict, execute):
@@ -112,7 +121,7 @@ def _run_and_record(output: Path, study: str, config: dict, provenance: dict, ex
     ``runs`` gains one segment per invocation: start, end, wall time, tasks stored before and after, and
     the status (with the error for a failure).
     """
-    from bench.tasks import ResultStore
+    from _shared.results import ResultStore
 
     store = ResultStore.open(output, study, config, provenance)
     started, clock = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
@@ -152,7 +161,7 @@ def _print_table(summary) -> None:
 def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
     """Validate everything, then run the study; return the results directory."""
     from bench.studies import precision_vs_dose as study
-    from bench.tasks import ResultStore
+    from _shared.results import ResultStore
 
     preset = study.configure(
         args.preset,
@@ -194,7 +203,7 @@ def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, 
 def run_denoise(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
     """Validate everything, then run the denoise study; return the results directory."""
     from bench.studies import denoise as study
-    from bench.tasks import ResultStore
+    from _shared.results import ResultStore
 
     _reject_options(args, ("doses", "thicknesses", "realisations"), study.STUDY,
                     "it scores the fixed validation set; use --images and --modalities")
@@ -220,7 +229,7 @@ def run_denoise(args: argparse.Namespace, *, methods=None, note=None, on_task_do
 def run_dislocation(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
     """Validate everything, then run the dislocation study on the shipped image; return the results directory."""
     from bench.studies import dislocation as study
-    from bench.tasks import ResultStore
+    from _shared.results import ResultStore
     from simulate.specimen_data import load_shipped
 
     _reject_options(args, ("thicknesses", "images", "modalities"), study.STUDY, "use --doses, --realisations")
@@ -248,7 +257,7 @@ def run_dislocation(args: argparse.Namespace, *, methods=None, note=None, on_tas
 def run_atom_counting(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
     """Validate everything, then run the atom-counting study on the shipped nanoparticle image."""
     from bench.studies import atom_counting as study
-    from bench.tasks import ResultStore
+    from _shared.results import ResultStore
     from simulate.specimen_data import load_shipped
 
     _reject_options(args, ("thicknesses", "images", "modalities"), study.STUDY, "use --doses, --realisations")

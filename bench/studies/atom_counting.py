@@ -163,10 +163,10 @@ def summarise(table, preset: CountingPreset, noise_free_correct_fraction: float 
 def execute(preset: CountingPreset, specimen_image, series, methods, store, *, scheduler=None, workers=None,
             progress=True, on_task_done=None):
     """Run (or resume) the study; write ``library.json``, ``realisations``, ``summary`` and examples."""
-    from bench.tasks import run_tasks, write_json_atomic
+    from bench.tasks import run_tasks
 
     ref = reference(specimen_image, series, preset)
-    write_json_atomic(store.directory / "library.json", ref["library_record"])
+    store.write_record("library", ref["library_record"])
     tasks = plan(preset, methods, ref)
     run_tasks(tasks, run_task, store, scheduler=scheduler, workers=workers, progress=progress,
               description=STUDY, on_task_done=on_task_done)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from _shared.files import write_figure_atomic, write_text_atomic
 from simulate.distortions.defects import RowLineParams, ZingerParams
 from simulate.distortions.detector import PmtParams
 from simulate.distortions.fast_scan import FastScanParams
@@ -130,17 +130,6 @@ def _post_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, di
     return panels
 
 
-def _atomic_write_bytes(path: Path, writer) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _figure(panels, title: str, path: Path, columns: int) -> None:
     import matplotlib
 
@@ -156,7 +145,7 @@ def _figure(panels, title: str, path: Path, columns: int) -> None:
         ax.set_title(name, fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    _atomic_write_bytes(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    write_figure_atomic(path, fig, dpi=110)
     plt.close(fig)
 
 
@@ -193,6 +182,6 @@ def make_distortion_gallery(out_dir: str | os.PathLike, seed: int = 0) -> list[P
         records[name] = {panel_title: record for panel_title, _, record in panels}
     record_path = out / "distortions_records.json"
     text = json.dumps({"seed": int(seed), "pixel_size": PIXEL_SIZE, "panels": records}, indent=1)
-    _atomic_write_bytes(record_path, lambda tmp: Path(tmp).write_text(text))
+    write_text_atomic(record_path, text)
     paths.append(record_path)
     return paths

@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from _shared.files import write_figure_atomic, write_text_atomic
 from simulate.synthetic.pairs import make_pair
 from simulate.synthetic.presets import MODALITIES, get_modality
-
-
-def _atomic_write(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _title(record: dict) -> str:
@@ -92,10 +81,10 @@ def make_pair_gallery(out_dir: str | os.PathLike, seed: int = 0, modalities: tup
         fig.suptitle(f"{name}: random training pairs (seed {seed})")
         fig.tight_layout()
         png = out / f"pairs_{name}.png"
-        _atomic_write(png, lambda path: fig.savefig(path, dpi=100, format="png"))
+        write_figure_atomic(png, fig, dpi=100)
         plt.close(fig)
         records = out / f"pairs_{name}.json"
         text = json.dumps([record for _, _, record in pairs], indent=1)
-        _atomic_write(records, lambda path: Path(path).write_text(text))
+        write_text_atomic(records, text)
         written += [png, records]
     return written

@@ -9,7 +9,7 @@ from bench.check import compare_methods
 from bench.cli import main
 from bench.methods import POISSON, RawMethod
 from bench.studies import precision_vs_dose as study
-from bench.tasks import ResultStore
+from _shared.results import ResultStore
 
 
 @dataclass(frozen=True)

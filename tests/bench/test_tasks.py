@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.tasks import ResultStore, Task, run_tasks
+from _shared.results import ResultStore
+from bench.tasks import Task, run_tasks
 
 
 def poisson_mean_task(params):

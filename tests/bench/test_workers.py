@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.tasks import ResultStore, Task, run_tasks
+from _shared.results import ResultStore
+from bench.tasks import Task, run_tasks
 from bench.workers import CostModel, interleave
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -49,7 +50,8 @@ def test_worker_processes_end_when_the_parent_is_killed(tmp_path):
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     script = textwrap.dedent(f"""
-        from bench.tasks import ResultStore, Task, run_tasks
+        from _shared.results import ResultStore
+        from bench.tasks import Task, run_tasks
         from tests.bench.test_workers import sleepy_task
         store = ResultStore.open({str(tmp_path / 'run')!r}, "toy", {{}})
         tasks = [Task(f"t{{i}}", {{"pid_dir": {str(pid_dir)!r}, "seconds": 120}}) for i in range(2)]

@@ -3,7 +3,7 @@ import pytest
 
 from bench.methods import RawMethod
 from bench.studies import atom_counting as study
-from bench.tasks import ResultStore
+from _shared.results import ResultStore
 
 
 def bulk_specimen(series, atoms: int):

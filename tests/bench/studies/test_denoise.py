@@ -4,7 +4,7 @@ import pytest
 
 from bench.methods import BM3DMethod, RawMethod
 from bench.studies import denoise as study
-from bench.tasks import ResultStore
+from _shared.results import ResultStore
 
 
 def test_denoise_scores_methods_on_the_fixed_validation_pairs(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 
 from bench.methods import RawMethod
 from bench.studies import dislocation as study
-from bench.tasks import ResultStore
+from _shared.results import ResultStore
 
 
 def test_dislocation_errors_fall_with_dose_and_split_core_from_all(tmp_path):

@@ -1,0 +1,67 @@
+"""Where a result came from: library versions, the git commit of this checkout, the hardware.
+
+One :func:`library_versions` for every record the suite writes (simulation caches, shipped data, study
+manifests, checkpoint sidecars); each caller names the packages that matter to it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# The packages whose versions a study manifest records.
+STUDY_PACKAGES = ("stem-restore-bench", "numpy", "scipy", "pandas", "pyarrow", "torch", "abtem", "bm3d",
+                  "matplotlib", "dask", "distributed")
+# The packages whose physics enters a simulated image (the simulation cache key uses abtem and ase).
+SIMULATION_PACKAGES = ("abtem", "ase", "numpy")
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None when it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def library_versions(packages: Iterable[str] = STUDY_PACKAGES, *, python: bool = True) -> dict[str, str]:
+    """Installed versions of ``packages`` (those not installed are left out), with Python's first.
+
+    Parameters
+    ----------
+    packages : iterable of str
+        Distribution names as pip knows them (``stem-restore-bench``, ``numpy`` …).
+    python : bool
+        Include ``"python"``: the interpreter's version.
+
+    Returns
+    -------
+    dict of str to str
+    """
+    versions = {"python": platform.python_version()} if python else {}
+    for name in packages:
+        found = package_version(name)
+        if found is not None:
+            versions[name] = found
+    return versions
+
+
+def git_commit(directory: str | os.PathLike | None = None) -> str | None:
+    """``git rev-parse HEAD`` of the checkout holding ``directory`` (default: this package), or None
+    outside a git work tree or without git."""
+    where = Path(directory) if directory is not None else Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def hardware(**extra: Any) -> dict[str, Any]:
+    """Machine, processor, logical CPU count and platform of this computer, plus ``extra`` entries."""
+    return {"machine": platform.machine(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+            "platform": platform.platform(), **extra}
