@@ -19,7 +19,7 @@ import pandas as pd
 
 from _shared.files import write_figure_atomic
 from bench.studies.precision_vs_dose import PRESETS as PRECISION_PRESETS
-from bench.studies.presets import DISTORTED_SPECIMEN_PRESETS
+from bench.studies.distorted_specimen import DISTORTED_SPECIMEN_PRESETS
 from simulate.distortions import benchmark_stem_params, fast_scan_lag_px
 from simulate.field_of_view import field_of_view
 from simulate.specimen_data import load_shipped

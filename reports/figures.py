@@ -1,8 +1,9 @@
-"""Paper-style figures of study results. Plot functions draw on a given ``ax`` and return their artists.
+"""Reading a results directory, writing its figures, and the precision-vs-dose figures (paper Fig. 3).
 
-Everything is read from a results directory (tables and example images written by ``bench run``); nothing
-is recomputed here. Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), so they
-render the same in any process.
+Plot functions draw on a given ``ax`` and return their artists. Everything is read from a results directory
+(tables and example images written by ``bench run``); nothing is recomputed here. Which figures a report
+has is the study's choice (:class:`reports.spec.ReportSpec`); the other studies' figures are in
+:mod:`reports.study_figures`, the helpers they share in :mod:`reports.plotting`.
 """
 from __future__ import annotations
 
@@ -11,57 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from _shared.files import write_figure_atomic
 from _shared.results import ResultStore
-
-METHOD_COLOURS = {"raw": "#4d4d4d", "bm3d": "#1f77b4"}
-_CYCLE = ("#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
+from reports.plotting import (
+    dose_text, figure_legend, method_colour, place_legend, plot_image, readable_log_axes, save_figure,
+)
+from reports.spec import GENERIC, ReportSpec
 
 QUANTITIES = {
     "position": {"unit": "pm", "label": "position", "crlb": "crlb_position_pm"},
     "scs": {"unit": "%", "label": "SCS", "crlb": "crlb_scs_pct"},
 }
-
-
-def method_colour(method: str, methods: list[str]) -> str:
-    if method in METHOD_COLOURS:
-        return METHOD_COLOURS[method]
-    others = [m for m in methods if m not in METHOD_COLOURS]
-    return _CYCLE[others.index(method) % len(_CYCLE)] if method in others else _CYCLE[0]
-
-
-def readable_log_axes(ax) -> None:
-    """Label the log-scaled axes of ``ax`` with plain numbers (4, 0.5, 20) instead of 4×10⁰; powers of ten
-    are kept only outside 10⁻³ … 10⁴. Which ticks get a label is left to matplotlib's log formatter."""
-    from matplotlib.ticker import LogFormatterSciNotation
-
-    class PlainLogFormatter(LogFormatterSciNotation):
-        def __call__(self, x, pos=None):
-            text = super().__call__(x, pos)
-            if not text or not 1e-3 <= abs(x) < 1e4:
-                return text
-            return f"{x:g}"
-
-    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
-        if scale == "log":
-            axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-            axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.5)))
-
-
-def place_legend(ax, fontsize: float = 7) -> None:
-    """A legend beside the panel, outside it, so that no curve is hidden."""
-    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-
-
-def figure_legend(figure, axes, fontsize: float = 7) -> None:
-    """One legend for the whole figure, below the panels: every distinct label of ``axes`` once."""
-    entries: dict = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            entries.setdefault(label, handle)
-    if entries:
-        figure.legend(list(entries.values()), list(entries), loc="outside lower center",
-                      ncols=min(len(entries), 4), fontsize=fontsize, frameon=False)
 
 
 def _column(quantity: str, statistic: str, bound: str = "") -> str:
@@ -135,8 +95,6 @@ def plot_metric_vs_thickness(ax, summary, quantity: str, dose: float, *, statist
     spec = QUANTITIES[quantity]
     ax.set_xlabel("thickness [atoms per column]")
     ax.set_ylabel(f"{spec['label']} {statistic} [{spec['unit']}]")
-    from reports.html import dose_text
-
     ax.set_title(f"{dose_text(dose)} e⁻/Å²")
     if statistic != "bias":
         ax.set_yscale("log")
@@ -145,24 +103,6 @@ def plot_metric_vs_thickness(ax, summary, quantity: str, dose: float, *, statist
     if legend:
         place_legend(ax)
     return artists
-
-
-def plot_image(ax, image: np.ndarray, title: str, pixel_size_angstrom: float | None = None):
-    """One image panel (grey scale, no ticks) with a 5 Å scale bar when the pixel size is known.
-
-    Returns
-    -------
-    matplotlib.image.AxesImage
-    """
-    artist = ax.imshow(np.asarray(image), cmap="gray", interpolation="nearest")
-    ax.set_title(title, fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if pixel_size_angstrom:
-        length = 5.0 / pixel_size_angstrom
-        height, width = np.shape(image)
-        ax.plot([width * 0.05, width * 0.05 + length], [height * 0.92] * 2, color="white", linewidth=2)
-    return artist
 
 
 # Reading results ----------------------------------------------------------------------------------------
@@ -183,13 +123,6 @@ def load_results(directory: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"{directory} has no summary.parquet yet; finish the run (`bench run` resumes it)")
     return {"directory": store.directory, "manifest": store.manifest, "tables": tables,
             "examples": store.read_examples()}
-
-
-def _save(figure, base: Path) -> list[Path]:
-    paths = [base.with_suffix(suffix) for suffix in (".png", ".pdf")]
-    for path in paths:
-        write_figure_atomic(path, figure, dpi=150, bbox_inches="tight")
-    return paths
 
 
 def precision_figure(summary, quantity: str):
@@ -247,40 +180,45 @@ def examples_figure(examples: dict, pixel_size_angstrom: float | None, atoms: in
     return figure
 
 
-def write_figures(directory: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, list[Path]]:
-    """Write every figure of a precision-vs-dose results directory as PNG and PDF.
-
-    Returns
-    -------
-    dict
-        Figure name -> [png path, pdf path].
-    """
-    from reports import study_figures as other
-
-    results = load_results(directory)
-    out = Path(out_dir) if out_dir else Path(directory) / "report"
+def precision_report_figures(results: dict) -> dict:
+    """The precision-vs-dose report's figures: precision of positions and SCS, bias, and the example images
+    of each example thickness."""
     summary = results["tables"]["summary"]
-    if results["manifest"].get("study") == "dislocation":
-        written = {"dislocation_errors": _save(other.dislocation_figure(summary), out / "dislocation_errors")}
-        if results["examples"]:
-            written["examples"] = _save(other.dislocation_examples_figure(results["examples"]), out / "examples")
-        return written
-    if results["manifest"].get("study") == "atom-counting":
-        return {"counting": _save(other.counting_figure(summary), out / "counting")}
-    if results["manifest"].get("study") == "denoise":
-        written = {"scores": _save(other.scores_figure(summary), out / "scores")}
-        if results["examples"]:
-            written["examples"] = _save(other.denoise_examples_figure(results["examples"]), out / "examples")
-        return written
-    written = {
-        "precision_positions": _save(precision_figure(summary, "position"), out / "precision_positions"),
-        "precision_scs": _save(precision_figure(summary, "scs"), out / "precision_scs"),
-        "bias": _save(bias_figure(summary), out / "bias"),
+    figures = {
+        "precision_positions": ("Position precision (markers, 95 % CI), RMSE (dashed) and CRLB (black) vs thickness",
+                                precision_figure(summary, "position")),
+        "precision_scs": ("SCS precision (markers, 95 % CI), RMSE (dashed) and CRLB (black) vs thickness",
+                          precision_figure(summary, "scs")),
+        "bias": ("Position bias (top) and signed SCS bias (bottom) vs thickness", bias_figure(summary)),
     }
     examples = results["examples"]
     if examples:
         pixel = results["manifest"].get("config", {}).get("pixel_size_angstrom")
         for atoms in sorted({e["atoms_per_column"] for e in examples["index"]}):
-            written[f"examples_t{atoms:03d}"] = _save(examples_figure(examples, pixel, atoms),
-                                                      out / f"examples_t{atoms:03d}")
-    return written
+            figures[f"examples_t{atoms:03d}"] = (f"Example images ({atoms} atoms per column)",
+                                                 examples_figure(examples, pixel, atoms))
+    return figures
+
+
+def write_figures(directory: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                  spec: ReportSpec = GENERIC) -> dict[str, tuple[str, list[Path]]]:
+    """Write every figure of a results directory's report as PNG and PDF.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        A results directory written by ``bench run``.
+    out_dir : str or os.PathLike, optional
+        Where to write (default ``DIRECTORY/report``).
+    spec : ReportSpec
+        The study's report (its ``figures`` draws them).
+
+    Returns
+    -------
+    dict
+        Figure name -> (caption, [png path, pdf path]).
+    """
+    results = load_results(directory)
+    out = Path(out_dir) if out_dir else Path(directory) / "report"
+    return {name: (caption, save_figure(figure, out / name))
+            for name, (caption, figure) in spec.figures(results).items()}

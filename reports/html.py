@@ -18,6 +18,8 @@ from pathlib import Path
 
 from _shared.files import write_text_atomic
 from reports.figures import load_results, write_figures
+from reports.plotting import dose_text
+from reports.spec import GENERIC, ReportSpec
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -38,40 +40,6 @@ PRECISION_LIMIT_PCT = 100.0  # an SCS precision (or error) above this is no meas
 ESTIMATORS = {"least_squares": "least squares (StatSTEM's estimator)",
               "poisson": "Poisson maximum likelihood (for count images)"}
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-DISLOCATION_COLUMNS = [
-    ("method", "method"), ("dose_e_per_A2", "dose [e⁻/Å²]"), ("region", "columns"), ("columns", "n"),
-    ("position_mae_pm", "position MAE [pm]"), ("position_mae_low_pm", "95 % low"),
-    ("position_mae_high_pm", "95 % high"), ("scs_mpe_pct", "SCS MPE [%]"), ("scs_mpe_low_pct", "95 % low"),
-    ("scs_mpe_high_pct", "95 % high"), ("flagged_fraction", "flagged"),
-]
-
-COUNTING_COLUMNS = [
-    ("method", "method"), ("dose_e_per_A2", "dose [e⁻/Å²]"), ("columns", "n"),
-    ("correct_library_fraction", "correct (library)"), ("correct_library_low_fraction", "95 % low"),
-    ("correct_library_high_fraction", "95 % high"),
-    ("correct_library_noise_free_fraction", "correct (library, noise-free)"),
-    ("correct_gmm_fraction", "correct (GMM/ICL)"),
-    ("correct_gmm_low_fraction", "95 % low"), ("correct_gmm_high_fraction", "95 % high"),
-    ("position_mae_pm", "position MAE [pm]"), ("scs_mpe_pct", "SCS MPE [%]"), ("flagged_fraction", "flagged"),
-]
-
-DENOISE_COLUMNS = [
-    ("method", "method"), ("modality", "modality"), ("images", "images"), ("psnr_db", "PSNR [dB]"),
-    ("psnr_db_low", "95 % low"), ("psnr_db_high", "95 % high"), ("ssim", "SSIM"), ("ssim_low", "95 % low"),
-    ("ssim_high", "95 % high"),
-]
-
-SUMMARY_COLUMNS = [
-    ("method", "method"), ("dose_e_per_A2", "dose [e⁻/Å²]"), ("atoms_per_column", "atoms"),
-    ("position_precision_pm", "pos. precision [pm]"), ("position_precision_low_pm", "95 % low"),
-    ("position_precision_high_pm", "95 % high"), ("position_bias_pm", "pos. bias [pm]"),
-    ("position_rmse_pm", "pos. RMSE [pm]"), ("crlb_position_pm", "pos. CRLB [pm]"),
-    ("scs_precision_pct", "SCS precision [%]"), ("scs_precision_low_pct", "95 % low"),
-    ("scs_precision_high_pct", "95 % high"), ("scs_bias_pct", "SCS bias [%]"), ("scs_rmse_pct", "SCS RMSE [%]"),
-    ("crlb_scs_pct", "SCS CRLB [%]"), ("flagged_fraction", "flagged"),
-]
-
 
 def _image_tag(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -109,13 +77,6 @@ def _anomalous_rows(summary) -> dict:
         if reasons:
             found[index] = reasons
     return found
-
-
-def dose_text(dose: float) -> str:
-    """500 → '5·10²', 50000 → '5·10⁴', 1234 → '1.234·10³'."""
-    mantissa, exponent = f"{float(dose):e}".split("e")
-    superscript = str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
-    return f"{float(mantissa):g}·10{superscript}"
 
 
 def _point(row) -> str:
@@ -205,11 +166,11 @@ def _card_html(card: dict) -> str:
     return "".join(parts) + "</div>"
 
 
-def _run_facts(manifest: dict) -> str:
+def _run_facts(manifest: dict, spec: ReportSpec) -> str:
     config = manifest.get("config") or {}
     estimator = manifest.get("estimator") or config.get("fit_method")
     facts = []
-    if estimator or manifest.get("study") in ("precision-vs-dose", "dislocation", "atom-counting"):
+    if estimator or spec.fits_columns:
         facts.append(f"Columns fitted by {ESTIMATORS.get(estimator or 'least_squares', estimator)}.")
     runs = manifest.get("runs") or []
     if manifest.get("status"):
@@ -218,8 +179,22 @@ def _run_facts(manifest: dict) -> str:
     return f"<p>{html.escape(' '.join(facts))}</p>" if facts else ""
 
 
-def render_html(results: dict, figures: dict[str, list[Path]]) -> str:
-    """The report as an HTML string (see :func:`write_report`)."""
+def render_html(results: dict, figures: dict[str, tuple[str, list[Path]]], spec: ReportSpec = GENERIC) -> str:
+    """The report as an HTML string (see :func:`write_report`).
+
+    Parameters
+    ----------
+    results : dict
+        :func:`reports.figures.load_results` of the results directory.
+    figures : dict
+        Figure name -> (caption, [png path, …]) as :func:`reports.figures.write_figures` returns it.
+    spec : ReportSpec
+        The study's report: introduction and summary columns.
+
+    Returns
+    -------
+    str
+    """
     manifest = results["manifest"]
     summary = results["tables"]["summary"]
     title = f"bench report — {manifest.get('study')} ({manifest.get('preset', '')})"
@@ -227,7 +202,7 @@ def render_html(results: dict, figures: dict[str, list[Path]]) -> str:
              f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
     for note in manifest.get("notes", []):
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
-    parts.append(_run_facts(manifest))
+    parts.append(_run_facts(manifest, spec))
     marked = _anomalous_rows(summary)
     if marked:
         items = "".join(f"<li>{html.escape(text)}</li>" for text in anomalies(summary))
@@ -238,40 +213,11 @@ def render_html(results: dict, figures: dict[str, list[Path]]) -> str:
     cnn = [m for m in manifest.get("methods", []) if m.get("kind") == "cnn"]
     if cnn:
         parts.append("<h2>Models</h2>" + "".join(_card_html(model_card_summary(m)) for m in cnn))
-    denoise = manifest.get("study") == "denoise"
-    dislocation = manifest.get("study") == "dislocation"
-    counting = manifest.get("study") == "atom-counting"
-    if counting:
-        parts.append("<p>Fraction of correctly counted columns (library matching with the same estimator, and a "
-                     "Gaussian mixture with the ICL criterion), position MAE and SCS MPE, with percentile-bootstrap "
-                     "95 % intervals over realisations.</p>")
-    elif dislocation:
-        parts.append("<p>Mean absolute position error against the true column positions and mean absolute "
-                     "percentage SCS error against the noise-free fit, for the core columns and all columns, "
-                     "with percentile-bootstrap 95 % intervals over realisations (flagged fits included).</p>")
-    elif denoise:
-        parts.append("<p>Mean PSNR and SSIM over the fixed synthetic validation pairs (data range max − min of "
-                     "the clean image), with percentile-bootstrap 95 % intervals over images.</p>")
-    else:
-        parts.append(
-            "<p>Precision is the standard deviation over noise realisations (95 % chi-square interval); bias and "
-            "RMSE have basic bootstrap intervals. The CRLB is the Poisson bound of the raw data: a restored "
-            "estimate below it is only possible through bias, shown beside it. Ground truth: true column "
-            "positions; SCS from the same estimator on the noise-free image.</p>")
-    captions = {
-        "precision_positions": "Position precision (markers, 95 % CI), RMSE (dashed) and CRLB (black) vs thickness",
-        "precision_scs": "SCS precision (markers, 95 % CI), RMSE (dashed) and CRLB (black) vs thickness",
-        "bias": "Position bias (top) and signed SCS bias (bottom) vs thickness",
-        "scores": "PSNR (top) and SSIM (bottom) per method and modality, 95 % CI",
-        "counting": "Correctly counted fraction, position MAE and SCS MPE vs dose",
-        "dislocation_errors": "Position MAE and SCS MPE vs dose: core columns (solid) and all columns (dashed)",
-        "examples": "Example images of each method",
-    }
-    for name, paths in figures.items():
-        caption = captions.get(name, f"Example images ({name.split('_t')[-1].lstrip('0')} atoms per column)")
+    if spec.intro:
+        parts.append(f"<p>{html.escape(spec.intro)}</p>")
+    for caption, paths in figures.values():
         parts.append(f"<h2>{html.escape(caption)}</h2>{_image_tag(paths[0], caption)}")
-    columns = (COUNTING_COLUMNS if counting else DISLOCATION_COLUMNS if dislocation
-               else DENOISE_COLUMNS if denoise else SUMMARY_COLUMNS)
+    columns = spec.columns or tuple((column, column) for column in summary.columns)
     parts.append("<h2>Summary</h2>" + _table(summary, columns, marked))
     provenance = {key: manifest.get(key) for key in ("study", "preset", "config", "config_hash", "methods", "seeds",
                                                       "versions", "hardware", "scheduler", "wall_time_s",
@@ -284,13 +230,17 @@ def render_html(results: dict, figures: dict[str, list[Path]]) -> str:
     return "\n".join(parts)
 
 
-def write_report(directory: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
+def write_report(directory: str | os.PathLike, spec: ReportSpec = GENERIC,
+                 out_dir: str | os.PathLike | None = None) -> Path:
     """Write the figures (PNG, PDF) and ``report.html`` of a results directory.
 
     Parameters
     ----------
     directory : path
         A results directory written by ``bench run``.
+    spec : ReportSpec
+        The study's report (``bench`` passes the registered study's; the generic one shows every summary
+        column and no figures).
     out_dir : path, optional
         Where to write (default ``DIRECTORY/report``).
 
@@ -306,8 +256,8 @@ def write_report(directory: str | os.PathLike, out_dir: str | os.PathLike | None
     """
     results = load_results(directory)
     out = Path(out_dir) if out_dir else Path(directory) / "report"
-    figures = write_figures(directory, out)
-    text = render_html(results, figures)
+    figures = write_figures(directory, out, spec)
+    text = render_html(results, figures, spec)
     path = out / "report.html"
     write_text_atomic(path, text)
     return path

@@ -1,4 +1,4 @@
-"""Figures of the dislocation, atom-counting and denoise studies (see :mod:`reports.figures`).
+"""Figures of the dislocation, atom-counting and denoise studies (helpers in :mod:`reports.plotting`).
 
 Plot functions draw on a given ``ax`` and return their artists; figure builders return a
 :class:`matplotlib.figure.Figure`. Nothing is recomputed: everything comes from the stored tables.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reports.figures import figure_legend, method_colour, place_legend, plot_image, readable_log_axes
+from reports.plotting import figure_legend, method_colour, place_legend, plot_image, readable_log_axes
 
 
 def plot_scores(ax, summary, metric: str, modality: str) -> list:
@@ -201,3 +201,27 @@ def dislocation_examples_figure(examples: dict):
             ax.set_xlim(-0.5, width - 0.5)
             ax.set_ylim(height - 0.5, -0.5)
     return figure
+
+
+def denoise_report_figures(results: dict) -> dict:
+    """The denoise report's figures: scores per modality and, when stored, example images."""
+    figures = {"scores": ("PSNR (top) and SSIM (bottom) per method and modality, 95 % CI",
+                          scores_figure(results["tables"]["summary"]))}
+    if results["examples"]:
+        figures["examples"] = ("Example images of each method", denoise_examples_figure(results["examples"]))
+    return figures
+
+
+def dislocation_report_figures(results: dict) -> dict:
+    """The dislocation report's figures: errors against dose and, when stored, example images."""
+    figures = {"dislocation_errors": ("Position MAE and SCS MPE vs dose: core columns (solid) and all columns "
+                                      "(dashed)", dislocation_figure(results["tables"]["summary"]))}
+    if results["examples"]:
+        figures["examples"] = ("Example images of each method", dislocation_examples_figure(results["examples"]))
+    return figures
+
+
+def counting_report_figures(results: dict) -> dict:
+    """The atom-counting report's figure: counting fractions, position MAE and SCS MPE against dose."""
+    return {"counting": ("Correctly counted fraction, position MAE and SCS MPE vs dose",
+                         counting_figure(results["tables"]["summary"]))}

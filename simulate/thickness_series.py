@@ -221,7 +221,7 @@ def simulate_thickness_series(
     import abtem
     from tqdm.auto import tqdm
 
-    if use_cache and _embedded_recipe() == recipe:
+    if use_cache and embedded_default_recipe() == recipe:
         return load_embedded_default()
     entry = cache_entry(KIND, _cache_payload(recipe), cache_dir)
     if use_cache:
@@ -294,7 +294,7 @@ def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None
     }
 
 
-def _embedded_recipe() -> HAADFRecipe | None:
+def embedded_default_recipe() -> HAADFRecipe | None:
     meta_path = EMBEDDED_DEFAULT.with_suffix(".json")
     if not meta_path.exists():
         return None

@@ -4,13 +4,20 @@
 the suite's default model (when it is installed) with the ``quick`` preset, which runs on a laptop CPU;
 ``--preset paper`` is the paper's full study. Finished tasks are stored as they finish, so an interrupted
 run resumes where it stopped.
+
+This module turns the command line into a study's preset, the methods and :class:`RunOptions`, and hands
+them to :func:`bench.runner.run_study`; nothing below it sees the parsed arguments.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-import time
+import textwrap
 from pathlib import Path
+
+from bench.studies import get_study, studies, study_names
+from bench.studies.base import RunOptions, Study
 
 
 def parse_list(text: str | None, kind, name: str):
@@ -25,6 +32,40 @@ def parse_list(text: str | None, kind, name: str):
         return tuple(kind(float(item)) if kind is int and float(item).is_integer() else kind(item) for item in items)
     except ValueError as error:
         raise ValueError(f"--{name} {text!r}: every entry must be a number ({error})") from error
+
+
+# option of `bench run`/`bench check` -> (preset field, how its text becomes the field's value)
+PRESET_OPTIONS = {
+    "doses": ("doses", lambda text: parse_list(text, float, "doses")),
+    "thicknesses": ("thicknesses", lambda text: parse_list(text, int, "thicknesses")),
+    "realisations": ("realisations", lambda value: value),
+    "images": ("images", lambda value: value),
+    "modalities": ("modalities", lambda text: parse_list(text, str, "modalities")),
+    "estimator": ("fit_method", lambda value: value),
+    "recipe": ("thickness_series", lambda value: value),
+}
+
+
+def preset_overrides(study: Study, given: dict) -> dict:
+    """The preset fields set by the options ``given`` (option -> value, None when not given).
+
+    Raises
+    ------
+    ValueError
+        For an option given that the study's preset does not have (the message says why and what to use).
+    """
+    fields = study.preset_fields()
+    overrides = {}
+    for option, value in given.items():
+        if value is None:
+            continue
+        field, parse = PRESET_OPTIONS[option]
+        if field not in fields:
+            reason = study.refusals.get(option, "")
+            raise ValueError(f"--{option} {value} does not apply to the {study.name} study" + (f": {reason}" if reason
+                                                                                                else ""))
+        overrides[field] = parse(value)
+    return overrides
 
 
 def build_methods(specs: list[str] | None, models: list[str] | None, device: str | None):
@@ -67,290 +108,36 @@ def _check_loadable(method) -> None:
                          f"{error}); fix or remove it from --methods/--model") from error
 
 
-def load_series(recipe: str, scheduler: str | None, progress: bool):
-    from simulate.recipe import COARSE_RECIPE
-    from simulate.thickness_series import load_embedded_default, simulate_thickness_series
-
-    if recipe == "default":
-        return load_embedded_default()
-    if recipe == "coarse":
-        return simulate_thickness_series(COARSE_RECIPE, scheduler=scheduler, progress=progress)
-    raise ValueError(f"--recipe {recipe!r} is unknown; valid: default, coarse")
+def check_workers(workers: int | None) -> None:
+    """ValueError unless ``workers`` is None or at least 1."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers {workers}: give at least 1 worker process (1 runs in this process)")
 
 
-def _reject_options(args: argparse.Namespace, options: tuple[str, ...], study: str, advice: str) -> None:
-    """ValueError for any option in ``options`` that was given but does not apply to ``study``."""
-    for option in options:
-        if getattr(args, option, None) is not None:
-            raise ValueError(f"--{option} does not apply to the {study} study ({advice})")
-
-
-def _output_directory(args: argparse.Namespace, study: str, preset) -> Path:
-    return Path(args.output) if args.output else Path("results") / f"{study}-{preset.name}"
-
-
-def _announce(note: str | None, output: Path) -> None:
-    if note:
-        print(f"  note: {note}")
-    print(f"  results: {output}")
-
-
-def _provenance(args: argparse.Namespace, preset, methods, note: str | None, seeds: dict, **inputs) -> dict:
-    """The manifest's provenance: preset, study inputs, versions, hardware, seeds, scheduler, methods."""
-    from _shared.provenance import hardware, library_versions
-
-    return {"preset": preset.name, **inputs, "versions": library_versions(), "hardware": hardware(**gpus()),
-            "seeds": seeds, "scheduler": args.scheduler or "local processes",
-            "methods": [m.provenance() for m in methods], "notes": [note] if note else [],
-            "command": " ".join(sys.argv)}
-
-
-def gpus() -> dict:
-    """``{"gpu": [names]}`` when torch sees CUDA GPUs, else ``{}`` (for the manifest's hardware)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return {}
-    return {"gpu": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
-
-
-def _run_and_record(output: Path, study: str, config: dict, provenance: dict, execute):
-    """Open the result store, run ``execute(store)`` and record how this segment of the run ended.
-
-    The manifest's ``status`` becomes ``complete``, ``interrupted`` (Ctrl-C, SIGTERM) or ``failed``, and
-    ``runs`` gains one segment per invocation: start, end, wall time, tasks stored before and after, and
-    the status (with the error for a failure).
-    """
-    from _shared.results import ResultStore
-
-    store = ResultStore.open(output, study, config, provenance)
-    started, clock = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
-    before = len(list(store.task_directory.glob("*.parquet")))
-    segment = {"started": started, "tasks_stored_before": before}
-
-    def record(status: str, error: BaseException | None = None) -> None:
-        wall = round(time.perf_counter() - clock, 1)
-        segment.update(ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"), wall_time_s=wall, status=status,
-                       tasks_stored_after=len(list(store.task_directory.glob("*.parquet"))))
-        if error is not None:
-            segment["error"] = f"{type(error).__name__}: {error}"
-        store.manifest["status"] = status
-        store.manifest["last_run_wall_time_s"] = wall
-        store.manifest.setdefault("runs", []).append(segment)
-        store.save_manifest()
-
-    try:
-        summary = execute(store)
-    except KeyboardInterrupt:
-        record("interrupted")
-        raise
-    except BaseException as error:
-        record("failed", error)
-        raise
-    record("complete")
-    return summary
-
-
-def _print_table(summary) -> None:
-    import pandas as pd
-
-    with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):
-        print(summary.to_string(index=False))
-
-
-def run_precision_vs_dose(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
-    """Validate everything, then run the study; return the results directory."""
-    from bench.studies import precision_vs_dose as study
-    from _shared.results import ResultStore
-
-    preset = study.configure(
-        args.preset,
-        doses=parse_list(args.doses, float, "doses"),
-        thicknesses=parse_list(args.thicknesses, int, "thicknesses"),
-        realisations=args.realisations,
-        fit_method=getattr(args, "estimator", None),
-    )
-    if methods is None:
-        methods, note = build_methods(args.methods, args.model, args.device)
-    output = _output_directory(args, study.STUDY, preset)
-    if args.recipe == "coarse":  # the directory is checked before the series is simulated
-        from simulate.recipe import COARSE_RECIPE
-
-        ResultStore.check(output, study.STUDY, {**preset.to_config(),
-                                                "thickness_series_recipe": COARSE_RECIPE.to_dict()})
-    series = load_series(args.recipe, args.scheduler, not args.quiet)
-    study.check_series(preset, series)
-    config = {**preset.to_config(), "thickness_series_recipe": series.recipe.to_dict()}
-    ResultStore.check(output, study.STUDY, config)  # before anything is written
-
-    print(f"bench run {study.STUDY}: preset {preset.name!r}"
-          + (" (the default: sized for a laptop CPU; --preset paper runs the paper's full study)"
-             if preset.name == study.DEFAULT_PRESET and not args.preset_given else ""))
-    print(f"  {len(preset.thicknesses)} thicknesses, doses {', '.join(f'{d:g}' for d in preset.doses)} e⁻/Å², "
-          f"{preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
-    _announce(note, output)
-    print(f"  estimator: {ESTIMATORS[preset.fit_method]}")
-    provenance = _provenance(args, preset, methods, note, {"noise": preset.seed, "bootstrap": preset.seed},
-                             estimator=preset.fit_method,
-                             thickness_series={"recipe": series.recipe.to_dict(), "metadata": series.metadata})
-    summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
-        preset, series, methods, store, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
-        on_task_done=on_task_done))
-    _print_summary(summary)
-    return output
-
-
-def run_denoise(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
-    """Validate everything, then run the denoise study; return the results directory."""
-    from bench.studies import denoise as study
-    from _shared.results import ResultStore
-
-    _reject_options(args, ("doses", "thicknesses", "realisations"), study.STUDY,
-                    "it scores the fixed validation set; use --images and --modalities")
-    modalities = parse_list(args.modalities, str, "modalities")
-    preset = study.configure(args.preset, images=args.images, modalities=modalities)
-    if methods is None:
-        methods, note = build_methods(args.methods, args.model, args.device)
-    output = _output_directory(args, study.STUDY, preset)
-    config = preset.to_config()
-    ResultStore.check(output, study.STUDY, config)
-    print(f"bench run {study.STUDY}: preset {preset.name!r}, {preset.images} validation pairs of {preset.size}² px "
-          f"per modality ({', '.join(preset.modalities)}); methods: {', '.join(m.name for m in methods)}")
-    _announce(note, output)
-    provenance = _provenance(args, preset, methods, note,
-                             {"bootstrap": preset.seed, "validation_set": "restore.dataset.VALIDATION_SEED"})
-    summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
-        preset, methods, store, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
-        on_task_done=on_task_done))
-    _print_table(summary)
-    return output
-
-
-def run_dislocation(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
-    """Validate everything, then run the dislocation study on the shipped image; return the results directory."""
-    from bench.studies import dislocation as study
-    from _shared.results import ResultStore
-    from simulate.specimen_data import load_shipped
-
-    _reject_options(args, ("thicknesses", "images", "modalities"), study.STUDY, "use --doses, --realisations")
-    preset = study.configure(args.preset, doses=parse_list(args.doses, float, "doses"),
-                             realisations=args.realisations)
-    if methods is None:
-        methods, note = build_methods(args.methods, args.model, args.device)
-    specimen = load_shipped("dislocation")
-    output = _output_directory(args, study.STUDY, preset)
-    config = {**preset.to_config(), "specimen": specimen.specimen, "recipe": specimen.recipe.to_dict()}
-    ResultStore.check(output, study.STUDY, config)
-    print(f"bench run {study.STUDY}: preset {preset.name!r}, doses {', '.join(f'{d:g}' for d in preset.doses)} "
-          f"e⁻/Å², {preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
-    _announce(note, output)
-    provenance = _provenance(args, preset, methods, note, {"distortions": preset.seed, "bootstrap": preset.seed},
-                             estimator="least_squares",
-                             specimen_image={"specimen": specimen.specimen, "metadata": specimen.metadata})
-    summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
-        preset, specimen, methods, store, scheduler=args.scheduler, workers=args.workers,
-        progress=not args.quiet, on_task_done=on_task_done))
-    _print_table(summary)
-    return output
-
-
-def run_atom_counting(args: argparse.Namespace, *, methods=None, note=None, on_task_done=None) -> Path:
-    """Validate everything, then run the atom-counting study on the shipped nanoparticle image."""
-    from bench.studies import atom_counting as study
-    from _shared.results import ResultStore
-    from simulate.specimen_data import load_shipped
-
-    _reject_options(args, ("thicknesses", "images", "modalities"), study.STUDY, "use --doses, --realisations")
-    preset = study.configure(args.preset, doses=parse_list(args.doses, float, "doses"),
-                             realisations=args.realisations)
-    if methods is None:
-        methods, note = build_methods(args.methods, args.model, args.device)
-    specimen = load_shipped("nanoparticle")
-    # The library must come from the image's own microscope, slicing and potential sampling: simulate (or
-    # load from the cache) that bulk thickness series up to a little past the thickest column.
-    from bench.library import matched_library_recipe
-    from simulate.thickness_series import simulate_thickness_series
-
-    thickest = int(specimen.columns.atoms_per_column.max())
-    library_recipe = matched_library_recipe(specimen, max_atoms=thickest + 2)
-    output = _output_directory(args, study.STUDY, preset)
-    config = {**preset.to_config(), "specimen": specimen.specimen, "recipe": specimen.recipe.to_dict(),
-              "thickness_series_recipe": library_recipe.to_dict()}
-    ResultStore.check(output, study.STUDY, config)  # before minutes of simulation
-    series = simulate_thickness_series(library_recipe, scheduler=args.scheduler, progress=not args.quiet)
-    print(f"bench run {study.STUDY}: preset {preset.name!r}, doses {', '.join(f'{d:g}' for d in preset.doses)} "
-          f"e⁻/Å², {preset.realisations} realisations; methods: {', '.join(m.name for m in methods)}")
-    _announce(note, output)
-    provenance = _provenance(args, preset, methods, note, {"distortions": preset.seed, "bootstrap": preset.seed},
-                             estimator="least_squares",
-                             specimen_image={"specimen": specimen.specimen, "metadata": specimen.metadata},
-                             thickness_series={"recipe": series.recipe.to_dict(), "metadata": series.metadata})
-    summary = _run_and_record(output, study.STUDY, config, provenance, lambda store: study.execute(
-        preset, specimen, series, methods, store, scheduler=args.scheduler, workers=args.workers,
-        progress=not args.quiet, on_task_done=on_task_done))
-    _print_table(summary)
-    return output
-
-
-def _print_summary(summary) -> None:
-    columns = ["method", "dose_e_per_A2", "atoms_per_column", "position_precision_pm", "position_bias_pm",
-               "position_rmse_pm", "crlb_position_pm", "scs_precision_pct", "scs_bias_pct", "scs_rmse_pct",
-               "crlb_scs_pct"]
-    import pandas as pd
-
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3g}".format):
-        print(summary[columns].to_string(index=False))
-
-
-ESTIMATORS = {"least_squares": "least squares (StatSTEM's estimator)",
-              "poisson": "Poisson maximum likelihood (for count images)"}
-
-# One line per study and its quick preset's run time (docs/studies.md, "Run times", says where each comes from).
-STUDY_HELP = {
-    "precision-vs-dose": ("precision and bias of column positions and scattering cross sections (SCS) against "
-                          "dose and thickness, beside the Poisson CRLB (paper Fig. 3)",
-                          "≈ 4 min on a 2-core CPU, measured"),
-    "dislocation": ("position and SCS errors of the columns around a Pt edge-dislocation core, with scan "
-                    "distortions and detector noise (paper Fig. 4)", "≈ 5–10 min, estimated"),
-    "atom-counting": ("atoms counted per column of a Pt nanoparticle by library matching and a Gaussian "
-                      "mixture (paper Fig. 5)", "≈ 5–10 min, estimated, plus 6–8 min once for its library"),
-    "denoise": ("PSNR and SSIM on the fixed synthetic validation pairs of HR/LR-STEM and HR/LR-TEM "
-                "(paper Table 1)", "≈ 2–5 min, estimated"),
-}
-
-
-def check_run_options(args: argparse.Namespace) -> None:
-    """Everything about the options that can be checked before any work: study, workers, device, estimator."""
-    from bench.cli import check_device
-    from bench.studies import check_study
-
-    check_study(args.study)
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers {args.workers}: give at least 1 worker process (1 runs in this process)")
-    args.device = check_device(args.device)
-    estimator = getattr(args, "estimator", None)
-    if estimator is not None and args.study == "denoise":
-        raise ValueError("--estimator does not apply to the denoise study: it scores PSNR and SSIM, it fits no "
-                         "columns")
-    if estimator == "poisson" and args.study != "precision-vs-dose":
-        raise ValueError(f"--estimator poisson does not apply to the {args.study} study: its images carry "
-                         "detector noise in detector units (gain, read noise), not counts, so the Poisson "
-                         "likelihood is not theirs; it fits by least squares")
+def run_options(args: argparse.Namespace, on_task_done=None) -> RunOptions:
+    """The :class:`RunOptions` of the parsed command line."""
+    return RunOptions(scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
+                      on_task_done=on_task_done)
 
 
 def run_study(args: argparse.Namespace, *, on_task_done=None) -> Path:
     """Validate the options, then run (or resume) ``args.study``; return the results directory."""
-    check_run_options(args)
-    args.preset_given = args.preset is not None
-    args.preset = args.preset or "quick"
-    runner = {"precision-vs-dose": run_precision_vs_dose, "denoise": run_denoise,
-              "dislocation": run_dislocation, "atom-counting": run_atom_counting}[args.study]
-    return runner(args, on_task_done=on_task_done)
+    from bench.cli import check_device
+    from bench.runner import default_output
+    from bench.runner import run_study as run
+
+    study = get_study(args.study)
+    check_workers(args.workers)
+    device = check_device(args.device)
+    preset = study.configure(args.preset, **preset_overrides(study, {
+        option: getattr(args, option, None) for option in PRESET_OPTIONS}))
+    methods, note = build_methods(args.methods, args.model, device)
+    output = Path(args.output) if args.output else default_output(study, preset)
+    return run(study, preset, methods, output, note=note, options=run_options(args, on_task_done),
+               preset_given=args.preset is not None, command=" ".join(sys.argv))
 
 
 def _handle(args: argparse.Namespace) -> int:
-    import signal
-
     # SIGTERM (a batch system's stop, `kill`) ends the run like Ctrl-C: the manifest says "interrupted"
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -360,7 +147,7 @@ def _handle(args: argparse.Namespace) -> int:
     if not args.no_report:
         from reports.html import write_report
 
-        path = write_report(output)
+        path = write_report(output, get_study(args.study).report)
         print(f"report: {path}")
     return 0
 
@@ -371,11 +158,11 @@ def _terminate(signum, frame):
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``bench run`` and ``bench check``."""
-    parser.add_argument("--recipe", default="default", choices=("default", "coarse"),
+    parser.add_argument("--recipe", default=None, choices=("default", "coarse"),
                         help="the simulated bulk Pt [001] thickness series that the precision study cuts its "
                              "images from: 'default' = the shipped series, 0–75 atoms per column; 'coarse' = a "
                              "cheap, coarsely sampled series of 0–10 atoms for tests (simulated once, then "
-                             "cached) (default: %(default)s)")
+                             "cached) (default: default)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run the tasks on an existing dask.distributed cluster at ADDRESS (e.g. "
                              "tcp://HOST:8786) instead of worker processes on this computer")
@@ -389,16 +176,17 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _studies_text() -> str:
-    import textwrap
-
     lines = ["studies (run time of the quick preset; docs/studies.md says where each comes from):"]
-    for name, (what, time_text) in STUDY_HELP.items():
-        lines += textwrap.wrap(f"{what} [quick: {time_text}]", width=100, initial_indent=f"  {name:<18} ",
-                               subsequent_indent=" " * 21)
+    for study in studies():
+        lines += textwrap.wrap(f"{study.description} [quick: {study.quick_run_time}]", width=100,
+                               initial_indent=f"  {study.name:<18} ", subsequent_indent=" " * 21)
     return "\n".join(lines)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench run`` to the command line."""
+    from reports.html import ESTIMATORS
+
     parser = subparsers.add_parser(
         "run", help="run a quantitative study (resumable) and write its report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -406,7 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "into tasks stored as they finish; rerunning the same command resumes an interrupted run.\n"
                     "Every option, method and checkpoint is checked before any work starts.\n\n"
                     + _studies_text())
-    parser.add_argument("study", metavar="STUDY", help="one of: " + ", ".join(STUDY_HELP))
+    parser.add_argument("study", metavar="STUDY", help="one of: " + ", ".join(study_names()))
     parser.add_argument("--preset", choices=("quick", "paper"), default=None,
                         help="quick (default; a subset sized for a laptop CPU) or paper (the paper's full study)")
     parser.add_argument("--methods", type=lambda s: [x for x in s.split(",")], default=None,

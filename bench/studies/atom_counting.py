@@ -23,25 +23,20 @@ the ceiling set by the data and the library.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from bench.studies.presets import DISTORTED_SPECIMEN_PRESETS, DistortedSpecimenPreset, configure_preset, dose_block_tasks
+from bench.check import compare_counting
+from bench.studies import register_study
+from bench.studies.base import Gate, Inputs
+from bench.studies.distorted_specimen import (
+    DISTORTED_SPECIMEN_PRESETS, DistortedSpecimenPreset, DistortedSpecimenStudy, dose_block_tasks,
+)
 from bench.tasks import Task
-
-STUDY = "atom-counting"
-
+from reports.spec import ReportSpec
+from reports.study_figures import counting_report_figures
 
 CountingPreset = DistortedSpecimenPreset  # one protocol for both distorted-specimen studies
-
-
 PRESETS = DISTORTED_SPECIMEN_PRESETS
-DEFAULT_PRESET = "quick"
-
-
-def configure(preset: str | CountingPreset = DEFAULT_PRESET, **overrides: Any) -> CountingPreset:
-    return configure_preset(PRESETS, preset, overrides)
 
 
 def fit_options(preset: CountingPreset, truth: np.ndarray) -> dict:
@@ -160,16 +155,8 @@ def summarise(table, preset: CountingPreset, noise_free_correct_fraction: float 
     return pd.DataFrame(rows).sort_values(["method", "dose_e_per_A2"]).reset_index(drop=True)
 
 
-def execute(preset: CountingPreset, specimen_image, series, methods, store, *, scheduler=None, workers=None,
-            progress=True, on_task_done=None):
-    """Run (or resume) the study; write ``library.json``, ``realisations``, ``summary`` and examples."""
-    from bench.tasks import run_tasks
-
-    ref = reference(specimen_image, series, preset)
-    store.write_record("library", ref["library_record"])
-    tasks = plan(preset, methods, ref)
-    run_tasks(tasks, run_task, store, scheduler=scheduler, workers=workers, progress=progress,
-              description=STUDY, on_task_done=on_task_done)
+def write_examples(store, tasks, ref: dict) -> None:
+    """The first restored realisation of each method and dose with its fitted positions."""
     images, index = {"noise_free": ref["image"].astype(np.float32), "truth": ref["truth"]}, []
     for task in tasks:
         arrays = store.read_arrays(task.key)
@@ -179,4 +166,70 @@ def execute(preset: CountingPreset, specimen_image, series, methods, store, *, s
             index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
                           "dose_e_per_A2": task.params["dose"], "pixel_size_angstrom": ref["pixel_size"]})
     store.write_examples(images, index)
-    return store.write_summary(lambda table: summarise(table, preset, ref["noise_free_correct_fraction"]))
+
+
+class AtomCounting(DistortedSpecimenStudy):
+    """Paper Fig. 5 as a registered study (see the module docstring)."""
+
+    name = "atom-counting"
+    description = ("atoms counted per column of a Pt nanoparticle by library matching and a Gaussian mixture "
+                   "(paper Fig. 5)")
+    quick_run_time = "≈ 5–10 min, estimated, plus 6–8 min once for its library"
+    order = 3
+    specimen_kind = "nanoparticle"
+    report = ReportSpec(
+        intro="Fraction of correctly counted columns (library matching with the same estimator, and a Gaussian "
+              "mixture with the ICL criterion), position MAE and SCS MPE, with percentile-bootstrap 95 % "
+              "intervals over realisations.",
+        columns=(("method", "method"), ("dose_e_per_A2", "dose [e⁻/Å²]"), ("columns", "n"),
+                 ("correct_library_fraction", "correct (library)"), ("correct_library_low_fraction", "95 % low"),
+                 ("correct_library_high_fraction", "95 % high"),
+                 ("correct_library_noise_free_fraction", "correct (library, noise-free)"),
+                 ("correct_gmm_fraction", "correct (GMM/ICL)"), ("correct_gmm_low_fraction", "95 % low"),
+                 ("correct_gmm_high_fraction", "95 % high"), ("position_mae_pm", "position MAE [pm]"),
+                 ("scs_mpe_pct", "SCS MPE [%]"), ("flagged_fraction", "flagged")),
+        figures=counting_report_figures, fits_columns=True)
+    gate = Gate(compare_counting, "the fraction of columns library matching miscounts, per dose")
+
+    def inputs(self, preset: CountingPreset) -> Inputs:
+        """The shipped particle image and the recipe of its counting library's thickness series: the image's
+        own microscope, slicing and potential sampling, up to two atoms past the thickest column."""
+        from bench.library import matched_library_recipe
+
+        inputs = super().inputs(preset)
+        specimen = inputs.data["specimen"]
+        thickest = int(specimen.columns.atoms_per_column.max())
+        recipe = matched_library_recipe(specimen, max_atoms=thickest + 2)
+        inputs.config["thickness_series_recipe"] = recipe.to_dict()
+        inputs.data["library_recipe"] = recipe
+        return inputs
+
+    def load(self, preset: CountingPreset, inputs: Inputs, options) -> Inputs:
+        """Simulate (or read from the cache) the library's thickness series."""
+        from simulate.thickness_series import simulate_thickness_series
+
+        series = simulate_thickness_series(inputs.data["library_recipe"], scheduler=options.scheduler,
+                                           progress=options.progress)
+        inputs.data["series"] = series
+        inputs.provenance["thickness_series"] = {"recipe": series.recipe.to_dict(), "metadata": series.metadata}
+        return inputs
+
+    def prepare(self, preset: CountingPreset, inputs: Inputs, store, options) -> dict:
+        """The noise-free fit and the counting library (``library.json``)."""
+        ref = reference(inputs.data["specimen"], inputs.data["series"], preset)
+        store.write_record("library", ref["library_record"])
+        return ref
+
+    def plan(self, preset: CountingPreset, methods, shared: dict) -> list[Task]:
+        """One task per method, dose and block of realisations."""
+        return plan(preset, methods, shared)
+
+    run_task = staticmethod(run_task)
+
+    def finish(self, preset: CountingPreset, shared: dict, tasks, store):
+        """Examples, ``realisations`` and ``summary`` (with the noise-free ceiling)."""
+        write_examples(store, tasks, shared)
+        return store.write_summary(lambda table: summarise(table, preset, shared["noise_free_correct_fraction"]))
+
+
+STUDY = register_study(AtomCounting())

@@ -21,11 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from bench.studies.presets import blocks, configure_preset
+from bench.check import compare_methods
+from bench.studies import register_study
+from bench.studies.base import Gate, Inputs, Study
+from bench.studies.presets import blocks
 from bench.tasks import Task
+from reports.figures import precision_report_figures
+from reports.html import ESTIMATORS
+from reports.spec import ReportSpec
 
-STUDY = "precision-vs-dose"
-FIT_METHODS = ("least_squares", "poisson")
+FIT_METHODS = tuple(ESTIMATORS)
+THICKNESS_SERIES = ("default", "coarse")
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class PrecisionPreset:
         Thicknesses whose first realisation is kept as an example image for the report.
     max_iterations : int
         Iteration cap of the fit; at a few counts per pixel least squares needs > 100 iterations.
+    thickness_series : str
+        'default' (the shipped series, 0–75 atoms) or 'coarse' (a cheap series of 0–10 atoms for tests). The
+        configuration records the series' full recipe instead of this name.
     """
 
     name: str
@@ -74,6 +83,7 @@ class PrecisionPreset:
     bootstrap: int = 1000
     example_atoms: tuple[int, ...] = (5, 20)
     max_iterations: int = 300
+    thickness_series: str = "default"
 
     def __post_init__(self) -> None:
         if not self.thicknesses:
@@ -96,9 +106,14 @@ class PrecisionPreset:
             raise ValueError(f"pixel_size_angstrom={self.pixel_size_angstrom!r} must be > 0 Å")
         if self.bootstrap < 100:
             raise ValueError(f"bootstrap={self.bootstrap!r} must be >= 100")
+        if self.thickness_series not in THICKNESS_SERIES:
+            raise ValueError(f"thickness_series={self.thickness_series!r} is unknown; valid: "
+                             f"{', '.join(THICKNESS_SERIES)} (--recipe)")
 
     def to_config(self) -> dict[str, Any]:
+        """The configuration recorded (and hashed) in the manifest; the series enters as its recipe."""
         config = asdict(self)
+        del config["thickness_series"]
         config["thicknesses"] = [int(t) for t in self.thicknesses]
         config["doses"] = [float(d) for d in self.doses]
         config["cells"] = list(self.cells)
@@ -112,21 +127,36 @@ PRESETS = {
     # A CPU-sized subset: six thicknesses, the same doses, 20 realisations (see docs/studies.md).
     "quick": PrecisionPreset(name="quick", thicknesses=(2, 5, 10, 20, 40, 75), realisations=20, block_size=10),
 }
-DEFAULT_PRESET = "quick"
 
 
-def configure(preset: str | PrecisionPreset = DEFAULT_PRESET, **overrides: Any) -> PrecisionPreset:
-    """A preset with overrides (None values are ignored), validated.
+# Preparation (main process) -------------------------------------------------------------------------------
+
+def series_recipe(name: str):
+    """The recipe of a named thickness series: 'default' (the shipped one) or 'coarse'.
 
     Raises
     ------
     ValueError
-        For an unknown preset or invalid overrides.
+        For an unknown name.
     """
-    return configure_preset(PRESETS, preset, overrides)
+    from simulate.recipe import COARSE_RECIPE
+    from simulate.thickness_series import embedded_default_recipe
+
+    if name == "default":
+        return embedded_default_recipe()
+    if name == "coarse":
+        return COARSE_RECIPE
+    raise ValueError(f"thickness series {name!r} is unknown; valid: {', '.join(THICKNESS_SERIES)}")
 
 
-# Preparation (main process) -------------------------------------------------------------------------------
+def load_series(name: str, *, scheduler: str | None = None, progress: bool = True):
+    """The named thickness series: the shipped default, or the coarse one simulated (or read from the cache)."""
+    from simulate.thickness_series import load_embedded_default, simulate_thickness_series
+
+    if name == "default":
+        return load_embedded_default()
+    return simulate_thickness_series(series_recipe(name), scheduler=scheduler, progress=progress)
+
 
 def check_series(preset: PrecisionPreset, series) -> None:
     """Raise ValueError when a requested thickness is not in the series."""
@@ -332,27 +362,81 @@ def write_examples(store, tasks, references) -> None:
     store.write_examples(images, index)
 
 
-def execute(preset: PrecisionPreset, series, methods, store, *, scheduler=None, workers=None, progress=True,
-            on_task_done=None):
-    """Run (or resume) the study into ``store`` and write ``summary``, ``reference`` and ``crlb`` tables.
+SUMMARY_COLUMNS = (
+    ("method", "method"), ("dose_e_per_A2", "dose [e⁻/Å²]"), ("atoms_per_column", "atoms"),
+    ("position_precision_pm", "pos. precision [pm]"), ("position_precision_low_pm", "95 % low"),
+    ("position_precision_high_pm", "95 % high"), ("position_bias_pm", "pos. bias [pm]"),
+    ("position_rmse_pm", "pos. RMSE [pm]"), ("crlb_position_pm", "pos. CRLB [pm]"),
+    ("scs_precision_pct", "SCS precision [%]"), ("scs_precision_low_pct", "95 % low"),
+    ("scs_precision_high_pct", "95 % high"), ("scs_bias_pct", "SCS bias [%]"), ("scs_rmse_pct", "SCS RMSE [%]"),
+    ("crlb_scs_pct", "SCS CRLB [%]"), ("flagged_fraction", "flagged"),
+)
 
-    Returns
-    -------
-    pandas.DataFrame
-        The summary table.
-    """
-    from bench.tasks import run_tasks
 
-    check_series(preset, series)
-    references, reference_table, crlb_table = prepare_references(preset, series, progress)
-    store.write_table("reference", reference_table)
-    store.write_table("crlb", crlb_table)
-    tasks = plan(preset, methods, references)
-    run_tasks(tasks, run_task, store, scheduler=scheduler, workers=workers, progress=progress,
-              description=STUDY, on_task_done=on_task_done)
-    write_examples(store, tasks, references)
-    table = store.read_tasks()  # every method run in this directory, earlier runs included
-    store.write_table("realisations", table)
-    summary = summarise(table, crlb_table, reference_table, preset)
-    store.write_table("summary", summary)
-    return summary
+class PrecisionVsDose(Study):
+    """Paper Fig. 3 as a registered study (see the module docstring)."""
+
+    name = "precision-vs-dose"
+    description = ("precision and bias of column positions and scattering cross sections (SCS) against dose and "
+                   "thickness, beside the Poisson CRLB (paper Fig. 3)")
+    quick_run_time = "≈ 4 min on a 2-core CPU, measured"
+    presets = PRESETS
+    order = 1
+    report = ReportSpec(
+        intro="Precision is the standard deviation over noise realisations (95 % chi-square interval); bias and "
+              "RMSE have basic bootstrap intervals. The CRLB is the Poisson bound of the raw data: a restored "
+              "estimate below it is only possible through bias, shown beside it. Ground truth: true column "
+              "positions; SCS from the same estimator on the noise-free image.",
+        columns=SUMMARY_COLUMNS, figures=precision_report_figures, fits_columns=True)
+    gate = Gate(compare_methods, "position and SCS RMSE, precision and bias per dose and thickness")
+    refusals = {"images": "use --thicknesses, --doses, --realisations",
+                "modalities": "use --thicknesses, --doses, --realisations"}
+    printed_columns = ("method", "dose_e_per_A2", "atoms_per_column", "position_precision_pm", "position_bias_pm",
+                       "position_rmse_pm", "crlb_position_pm", "scs_precision_pct", "scs_bias_pct",
+                       "scs_rmse_pct", "crlb_scs_pct")
+    float_format = "{:.3g}"
+
+    def describe(self, preset: PrecisionPreset) -> str:
+        """Thicknesses, doses, realisations and the estimator."""
+        return (f"{len(preset.thicknesses)} thicknesses, doses {', '.join(f'{d:g}' for d in preset.doses)} e⁻/Å², "
+                f"{preset.realisations} realisations, estimator: {ESTIMATORS[preset.fit_method]}")
+
+    def inputs(self, preset: PrecisionPreset) -> Inputs:
+        """The thickness series' recipe (configuration) and the estimator (provenance)."""
+        recipe = series_recipe(preset.thickness_series)
+        return Inputs(config={"thickness_series_recipe": recipe.to_dict()}, provenance={"estimator": preset.fit_method})
+
+    def load(self, preset: PrecisionPreset, inputs: Inputs, options) -> Inputs:
+        """Load (or simulate) the thickness series and check that it holds every thickness asked for."""
+        series = load_series(preset.thickness_series, scheduler=options.scheduler, progress=options.progress)
+        if series.recipe.to_dict() != inputs.config["thickness_series_recipe"]:
+            raise ValueError(f"the {preset.thickness_series} thickness series on disk was made by another recipe "
+                             "than the one recorded; regenerate it")
+        check_series(preset, series)
+        inputs.data["series"] = series
+        inputs.provenance["thickness_series"] = {"recipe": series.recipe.to_dict(), "metadata": series.metadata}
+        return inputs
+
+    def prepare(self, preset: PrecisionPreset, inputs: Inputs, store, options) -> dict:
+        """Noise-free references, their fit and the raw-data CRLB; ``reference`` and ``crlb`` tables."""
+        series = inputs.data["series"]
+        check_series(preset, series)
+        references, reference_table, crlb_table = prepare_references(preset, series, options.progress)
+        store.write_table("reference", reference_table)
+        store.write_table("crlb", crlb_table)
+        return {"references": references, "reference_table": reference_table, "crlb_table": crlb_table}
+
+    def plan(self, preset: PrecisionPreset, methods, shared: dict) -> list[Task]:
+        """One task per method, dose, thickness and block of realisations."""
+        return plan(preset, methods, shared["references"])
+
+    run_task = staticmethod(run_task)
+
+    def finish(self, preset: PrecisionPreset, shared: dict, tasks, store):
+        """Examples, then ``realisations`` (every method run in this directory) and ``summary``."""
+        write_examples(store, tasks, shared["references"])
+        return store.write_summary(lambda table: summarise(table, shared["crlb_table"], shared["reference_table"],
+                                                           preset))
+
+
+STUDY = register_study(PrecisionVsDose())

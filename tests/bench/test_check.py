@@ -10,6 +10,9 @@ from bench.cli import main
 from bench.methods import POISSON, RawMethod
 from bench.studies import precision_vs_dose as study
 from _shared.results import ResultStore
+from bench.studies.base import Inputs, RunOptions
+
+SERIAL = RunOptions(workers=1, progress=False)
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,10 @@ class DetectorSmear:
 
 
 def test_check_fails_when_a_method_is_made_worse_and_passes_otherwise(series, tmp_path, capsys):
-    preset = study.configure("quick", thicknesses=(6,), doses=(5e4,), realisations=6, block_size=6,
-                             bootstrap=300, example_atoms=(6,))
-    store = ResultStore.open(tmp_path / "run", study.STUDY, preset.to_config())
-    study.execute(preset, series, [RawMethod(), DetectorSmear()], store, workers=1, progress=False)
+    preset = study.STUDY.configure("quick", thicknesses=(6,), doses=(5e4,), realisations=6, block_size=6,
+                                   bootstrap=300, example_atoms=(6,))
+    store = ResultStore.open(tmp_path / "run", study.STUDY.name, preset.to_config())
+    study.STUDY.execute(preset, Inputs(data={"series": series}), [RawMethod(), DetectorSmear()], store, SERIAL)
 
     table = compare_methods(store.read_table("realisations"), "smear", "raw")
     regressed = set(table.loc[table["regressed"], "metric"])
@@ -65,10 +68,10 @@ def test_counting_gate_fails_a_method_that_miscounts_and_passes_raw_against_raw(
     from bench.studies import atom_counting
     from tests.bench.studies.test_atom_counting import bulk_specimen
 
-    preset = atom_counting.configure("quick", doses=(5e4,), realisations=4, block_size=4, bootstrap=200)
-    store = ResultStore.open(tmp_path / "count", atom_counting.STUDY, preset.to_config())
-    atom_counting.execute(preset, bulk_specimen(series, 4), series, [RawMethod(), Dimmer()], store, workers=1,
-                          progress=False)
+    preset = atom_counting.STUDY.configure("quick", doses=(5e4,), realisations=4, block_size=4, bootstrap=200)
+    store = ResultStore.open(tmp_path / "count", atom_counting.STUDY.name, preset.to_config())
+    atom_counting.STUDY.execute(preset, Inputs(data={"specimen": bulk_specimen(series, 4), "series": series}),
+                                [RawMethod(), Dimmer()], store, SERIAL)
     realisations = store.read_table("realisations")
 
     table = compare_counting(realisations, "dim", "raw")

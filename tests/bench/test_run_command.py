@@ -131,12 +131,14 @@ def test_the_estimator_is_chosen_on_the_command_line_and_recorded(series, tmp_pa
 
 def test_run_help_lists_every_study_with_its_quick_run_time():
     from bench.cli import build_parser
-    from bench.studies import STUDIES
+    from bench.studies import study_names
 
     text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
-    for study in STUDIES:
+    names = study_names()
+    assert names == ["precision-vs-dose", "dislocation", "atom-counting", "denoise"]  # the paper's order
+    for study in names:
         line = next(l for l in text.splitlines() if l.strip().startswith(study + " "))
         assert len(line.split()) > 4, line  # the study's name and what it measures
-    assert text.count("[quick: ") == len(STUDIES)
+    assert text.count("[quick: ") == len(names)
     assert "--estimator {least_squares,poisson}" in text
     assert "dask.distributed cluster" in text and "thickness series" in text

@@ -5,7 +5,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
-from reports.figures import load_results, plot_image, plot_metric_vs_thickness, write_figures
+from bench.studies.precision_vs_dose import STUDY
+from reports.figures import load_results, plot_metric_vs_thickness, write_figures
+from reports.plotting import plot_image
 
 
 def test_precision_plot_draws_each_method_with_intervals_and_the_crlb(tiny_run):
@@ -38,9 +40,11 @@ def test_image_panel_returns_its_image(tiny_run):
 
 
 def test_figures_are_written_as_png_and_pdf(tiny_run, tmp_path):
-    written = write_figures(tiny_run, tmp_path)
+    written = write_figures(tiny_run, tmp_path, STUDY.report)
     assert {"precision_positions", "precision_scs", "bias", "examples_t004"} <= set(written)
-    for paths in written.values():
+    assert write_figures(tiny_run, tmp_path / "generic") == {}  # a study without a report spec: no figures
+    for caption, paths in written.values():
+        assert caption
         assert [p.suffix for p in paths] == [".png", ".pdf"]
         assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert paths[1].read_bytes()[:5] == b"%PDF-"

@@ -19,6 +19,7 @@ def test_render_html_lists_notes_and_every_figure(tiny_run):
 
     results = load_results(tiny_run)
     results["manifest"]["notes"] = ["the default model is not available"]
-    figures = {"precision_positions": [tiny_run / "report" / "precision_positions.png"]}
+    figures = {"precision_positions": ("Position precision", [tiny_run / "report" / "precision_positions.png"])}
     text = render_html(results, figures)
     assert "the default model is not available" in text and text.count("data:image/png") == 1
+    assert "<h2>Position precision</h2>" in text

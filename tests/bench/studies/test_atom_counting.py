@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bench.methods import RawMethod
+from bench.studies.base import Inputs, RunOptions
 from bench.studies import atom_counting as study
 from _shared.results import ResultStore
 
@@ -21,10 +22,10 @@ def bulk_specimen(series, atoms: int):
 
 
 def test_counting_scores_library_and_gmm_counts_against_the_truth(series, tmp_path):
-    preset = study.configure("quick", doses=(5e2, 5e4), realisations=3, block_size=3, bootstrap=200)
-    store = ResultStore.open(tmp_path / "run", study.STUDY, preset.to_config())
-    summary = study.execute(preset, bulk_specimen(series, 4), series, [RawMethod()], store, workers=1,
-                            progress=False)
+    preset = study.STUDY.configure("quick", doses=(5e2, 5e4), realisations=3, block_size=3, bootstrap=200)
+    store = ResultStore.open(tmp_path / "run", study.STUDY.name, preset.to_config())
+    summary = study.STUDY.execute(preset, Inputs(data={"specimen": bulk_specimen(series, 4), "series": series}),
+                                  [RawMethod()], store, RunOptions(workers=1, progress=False))
     assert {"position_mae_pm", "scs_mpe_pct", "correct_library_fraction", "correct_library_low_fraction",
             "correct_gmm_fraction"} <= set(summary.columns)
     rows = summary.set_index("dose_e_per_A2")
@@ -47,9 +48,9 @@ def test_counting_scores_library_and_gmm_counts_against_the_truth(series, tmp_pa
 
 def test_counting_rejects_bad_settings():
     with pytest.raises(ValueError, match="doses is empty"):
-        study.configure("quick", doses=())
+        study.STUDY.configure("quick", doses=())
     with pytest.raises(ValueError, match="preset 'huge'"):
-        study.configure("huge")
+        study.STUDY.configure("huge")
 
 
 def test_the_distorted_particle_fits_cleanly_by_the_study_protocol():
@@ -61,7 +62,7 @@ def test_the_distorted_particle_fits_cleanly_by_the_study_protocol():
 
     particle = load_shipped("nanoparticle")
     truth, px = particle.columns.positions_angstrom, particle.pixel_size_angstrom
-    preset = study.configure("quick")
+    preset = study.STUDY.configure("quick")
     measured, _ = apply_stem_distortions(np.maximum(particle.image, 0.0)[None], benchmark_stem_params(5e4, px), 7)
     fit = study.fit_particle(np.asarray(measured, float), truth, px, preset)
     assert fit.converged.all() and fit.flagged.mean() < 0.01

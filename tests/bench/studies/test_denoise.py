@@ -3,14 +3,17 @@ import pandas as pd
 import pytest
 
 from bench.methods import BM3DMethod, RawMethod
+from bench.studies.base import Inputs, RunOptions
 from bench.studies import denoise as study
 from _shared.results import ResultStore
 
+SERIAL = RunOptions(workers=1, progress=False)
+
 
 def test_denoise_scores_methods_on_the_fixed_validation_pairs(tmp_path):
-    preset = study.configure("quick", modalities=("hrstem",), images=2, size=64, block_size=2, bootstrap=200)
-    store = ResultStore.open(tmp_path / "run", study.STUDY, preset.to_config())
-    summary = study.execute(preset, [RawMethod(), BM3DMethod()], store, workers=1, progress=False)
+    preset = study.STUDY.configure("quick", modalities=("hrstem",), images=2, size=64, block_size=2, bootstrap=200)
+    store = ResultStore.open(tmp_path / "run", study.STUDY.name, preset.to_config())
+    summary = study.STUDY.execute(preset, Inputs(), [RawMethod(), BM3DMethod()], store, SERIAL)
     assert {"method", "modality", "images", "psnr_db", "psnr_db_low", "psnr_db_high", "ssim"} <= set(summary.columns)
     scores = summary.set_index("method")
     assert scores.loc["bm3d", "psnr_db"] > scores.loc["raw", "psnr_db"]  # the VST + BM3D removes noise
@@ -26,7 +29,7 @@ def test_denoise_scores_methods_on_the_fixed_validation_pairs(tmp_path):
 
     bars, whiskers = plot_scores(Figure().subplots(), summary, "psnr_db", "hrstem")
     assert len(bars.patches) == 2
-    text = render_html(load_results(tmp_path / "run"), {})
+    text = render_html(load_results(tmp_path / "run"), {}, study.STUDY.report)
     assert "PSNR [dB]" in text and "hrstem" in text
 
 
@@ -73,9 +76,10 @@ def test_tem_noise_model_predicts_the_variance_of_the_camera_pipeline():
 
 
 def test_denoise_scores_the_tem_modalities(tmp_path):
-    preset = study.configure("quick", modalities=("hrtem", "lrtem"), images=2, size=48, block_size=2, bootstrap=200)
-    store = ResultStore.open(tmp_path / "run", study.STUDY, preset.to_config())
-    summary = study.execute(preset, [RawMethod(), BM3DMethod()], store, workers=1, progress=False)
+    preset = study.STUDY.configure("quick", modalities=("hrtem", "lrtem"), images=2, size=48, block_size=2,
+                                   bootstrap=200)
+    store = ResultStore.open(tmp_path / "run", study.STUDY.name, preset.to_config())
+    summary = study.STUDY.execute(preset, Inputs(), [RawMethod(), BM3DMethod()], store, SERIAL)
     assert sorted(summary["modality"].unique()) == ["hrtem", "lrtem"] and len(summary) == 4
     assert np.all(np.isfinite(summary["psnr_db"])) and np.all(np.isfinite(summary["ssim"]))
     hrtem = summary[summary["modality"] == "hrtem"].set_index("method")
@@ -84,4 +88,4 @@ def test_denoise_scores_the_tem_modalities(tmp_path):
 
 def test_unknown_modalities_are_refused():
     with pytest.raises(ValueError, match="unknown; valid: hrstem, lrstem, hrtem, lrtem"):
-        study.configure("quick", modalities=("hrsem",))
+        study.STUDY.configure("quick", modalities=("hrsem",))

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bench.methods import RawMethod
+from bench.studies.base import Inputs, RunOptions
 from bench.studies import dislocation as study
 from _shared.results import ResultStore
 
@@ -10,9 +11,10 @@ def test_dislocation_errors_fall_with_dose_and_split_core_from_all(tmp_path):
     from simulate.specimen_data import load_shipped
 
     specimen = load_shipped("dislocation")
-    preset = study.configure("quick", doses=(5e2, 5e5), realisations=2, block_size=2, bootstrap=200)
-    store = ResultStore.open(tmp_path / "run", study.STUDY, preset.to_config())
-    summary = study.execute(preset, specimen, [RawMethod()], store, workers=1, progress=False)
+    preset = study.STUDY.configure("quick", doses=(5e2, 5e5), realisations=2, block_size=2, bootstrap=200)
+    store = ResultStore.open(tmp_path / "run", study.STUDY.name, preset.to_config())
+    summary = study.STUDY.execute(preset, Inputs(data={"specimen": specimen}), [RawMethod()], store,
+                                  RunOptions(workers=1, progress=False))
     assert set(summary["region"]) == {"core", "all"}
     assert {"position_mae_pm", "position_mae_low_pm", "scs_mpe_pct", "scs_mpe_high_pct"} <= set(summary.columns)
     rows = summary[summary["region"] == "all"].set_index("dose_e_per_A2")
@@ -41,4 +43,4 @@ def test_dislocation_errors_fall_with_dose_and_split_core_from_all(tmp_path):
 
 def test_dislocation_rejects_an_empty_dose_list():
     with pytest.raises(ValueError, match="doses is empty"):
-        study.configure("quick", doses=())
+        study.STUDY.configure("quick", doses=())
