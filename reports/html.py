@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from _shared.files import write_text_atomic
+from _shared.sidecar import read_sidecar
 from reports.figures import load_results, write_figures
 from reports.plotting import dose_text
 from reports.spec import GENERIC, ReportSpec
@@ -108,8 +109,6 @@ def model_card_summary(method: dict) -> dict:
     weights file is still there with the SHA-256 the manifest recorded; the status is the ``Status:`` line
     of ``docs/model_card_TAG.md`` when the card exists (else "interim" when the sidecar's notes say so).
     """
-    from restore.checkpoint import read_sidecar
-
     name = str(method.get("name", ""))
     card = DOCS / f"model_card_{name.split('.', 1)[-1]}.md" if "." in name else None
     sidecar: dict = {}

@@ -7,7 +7,6 @@ with ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -16,8 +15,8 @@ from torch import nn
 from _shared.files import sha256_bytes, write_bytes_atomic, write_json_atomic
 from _shared.files import sha256_file as file_sha256  # noqa: F401  (kept for callers of restore.checkpoint)
 from _shared.provenance import git_commit, library_versions
+from _shared.sidecar import SIDECAR_FORMAT, read_sidecar, sidecar_path  # noqa: F401  (read_sidecar: for callers)
 
-SIDECAR_FORMAT = "stem-restore-bench/weights-v1"
 
 
 # Checkpoints are meant to be shared: world-readable, unlike mkstemp's 0600.
@@ -40,10 +39,6 @@ def provenance() -> dict:
     return {"python": versions["python"], "torch": versions.get("torch"), "numpy": versions.get("numpy"),
             "safetensors": versions.get("safetensors"), "stem_restore_bench": versions.get("stem-restore-bench"),
             "git_commit": git_commit(Path(__file__).resolve().parent)}
-
-
-def sidecar_path(weights_path: str | Path) -> Path:
-    return Path(weights_path).with_suffix(".json")
 
 
 def save_weights(weights_path: str | Path, state_dict: dict[str, torch.Tensor], metadata: dict) -> dict:
@@ -74,20 +69,6 @@ def save_weights(weights_path: str | Path, state_dict: dict[str, torch.Tensor], 
                "weights_file": weights_path.name, "provenance": provenance()}
     atomic_write_bytes(weights_path, data)
     atomic_write_json(sidecar_path(weights_path), sidecar)
-    return sidecar
-
-
-def read_sidecar(weights_path: str | Path) -> dict:
-    """Read the JSON sidecar of ``weights_path``; clear errors when missing or malformed."""
-    path = sidecar_path(weights_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: sidecar missing; every .safetensors checkpoint needs its .json")
-    try:
-        sidecar = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from error
-    if not isinstance(sidecar, dict) or sidecar.get("format") != SIDECAR_FORMAT:
-        raise ValueError(f"{path}: not a {SIDECAR_FORMAT} sidecar")
     return sidecar
 
 

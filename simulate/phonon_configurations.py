@@ -1,15 +1,20 @@
-"""Per-configuration storage of frozen-phonon runs, resumable across configuration counts.
+"""The frozen-phonon runner: one abTEM run per phonon configuration, each stored as it finishes.
 
-Each finished configuration k is one ``.npy`` (its image) with a ``.json`` beside it (run time, load
-average, thread settings) in the ``partial/`` folder of a cache entry whose key is the request **without**
-``phonon_configurations``: configuration k has the same seed whatever the count, so an interrupted run
-resumes and a run with a larger count computes only the new configurations. A finished run leaves the
-folder in place for that reason; delete it to free space.
+:func:`run_configurations` is used by every simulation that averages frozen-phonon configurations (the bulk
+thickness series and the specimen images). Each finished configuration k is one ``.npy`` (its image) with a
+``.json`` beside it (run time, load average, thread settings) in the ``partial/`` folder of a cache entry,
+so an interrupted run resumes where it stopped. The specimen images keep them in an entry whose key is the
+request **without** ``phonon_configurations`` (:func:`configurations_entry`): configuration k has the same
+seed whatever the count, so a run with a larger count computes only the new configurations, and a finished
+run leaves the folder in place for that reason (delete it to free space).
 """
 from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +83,90 @@ def save_configuration(entry: CacheEntry, configuration: int, values: np.ndarray
               "threads": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "DASK_NUM_WORKERS")}}
     write_json_atomic(path.with_suffix(".json"), record, indent=None)
     write_arrays_atomic(path, {"image": values})
+
+
+@dataclass(frozen=True)
+class ConfigurationRun:
+    """The images of every configuration of a frozen-phonon run.
+
+    Attributes
+    ----------
+    images : ndarray, shape (K, ...)
+        Configuration k's image at index k.
+    seconds : dict of int to float or None
+        Wall time of each configuration computed locally [s] (None when computed on a cluster or unknown).
+    resumed : int
+        Configurations read from the ``partial/`` folder instead of computed.
+    """
+
+    images: np.ndarray
+    seconds: dict[int, float | None]
+    resumed: int
+
+
+def run_configurations(build: Callable[[int], Any], count: int, pieces: CacheEntry, shape: tuple[int, ...], *,
+                       scheduler: str | None = None, progress: bool = True, description: str = "phonon configurations",
+                       orient: Callable[[np.ndarray], np.ndarray] = np.asarray, settings: dict | None = None,
+                       reuse: bool = True) -> ConfigurationRun:
+    """Compute the configurations 0 … count − 1 not yet stored in ``pieces`` and store each as it finishes.
+
+    Parameters
+    ----------
+    build : callable
+        ``build(k)`` → the lazy abTEM measurement of configuration k (its seed depends on k only).
+    count : int
+        Number of configurations.
+    pieces : CacheEntry
+        Where finished configurations are kept (its ``partial/`` folder).
+    shape : tuple of int
+        Shape of one configuration's image after ``orient``; a stored file of another shape is recomputed.
+    scheduler : str, optional
+        Address of a dask.distributed scheduler; None computes here with dask's threads.
+    progress : bool
+        Show a progress bar.
+    description : str
+        The progress bar's label.
+    orient : callable
+        Maps abTEM's array to the stored image (e.g. a transpose from abTEM's [x, y] to [row, column]).
+    settings : dict, optional
+        Further ``abtem.config`` settings (e.g. ``{"device": "gpu"}``).
+    reuse : bool
+        Read finished configurations from ``pieces``; False recomputes (and overwrites) every one.
+
+    Returns
+    -------
+    ConfigurationRun
+    """
+    import abtem  # noqa: PLC0415  (abTEM and its numba kernels load in seconds: only when simulating)
+    from tqdm.auto import tqdm
+
+    results: dict[int, np.ndarray] = {}
+    seconds: dict[int, float | None] = {}
+    for k in range(count if reuse else 0):
+        values, took = load_configuration(pieces, k, shape)
+        if values is not None:
+            results[k], seconds[k] = values, took
+    missing = [k for k in range(count) if k not in results]
+    bar = tqdm(total=count, initial=len(results), desc=description, unit="config", disable=not progress)
+    with abtem.config.set({"diagnostics.progress_bar": False, **(settings or {})}):
+        if scheduler is None:
+            for k in missing:
+                tick = time.perf_counter()
+                values = orient(np.asarray(build(k).compute(scheduler="threads").array))
+                seconds[k] = round(time.perf_counter() - tick, 1)
+                save_configuration(pieces, k, values, seconds[k])
+                results[k] = values
+                bar.update()
+        else:
+            from dask.distributed import Client, as_completed
+
+            with Client(scheduler) as client:
+                futures = {client.compute(build(k).array): k for k in missing}
+                for future in as_completed(futures):
+                    k = futures[future]
+                    values = orient(np.asarray(future.result()))
+                    save_configuration(pieces, k, values, None)
+                    results[k] = values
+                    bar.update()
+    bar.close()
+    return ConfigurationRun(np.stack([results[k] for k in range(count)]), seconds, len(results) - len(missing))

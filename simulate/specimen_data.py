@@ -1,7 +1,7 @@
 """The shipped default images of the non-periodic specimens, with their provenance.
 
 ``simulate/data/pt112_dislocation_haadf.{npz,json}`` and ``simulate/data/pt_nanoparticle_haadf.{npz,json}``
-hold the images of :func:`simulate.specimen_images.default_recipe`, the ground truth of their columns, and a
+hold the images of :func:`simulate.specimen_recipe.default_recipe`, the ground truth of their columns, and a
 JSON file with the specimen, the recipe, library versions, run time, fidelity and the SHA-256 of the npz.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 
 from simulate.cache import read_shipped_arrays, write_shipped_arrays
 from simulate.dislocation import ProjectedColumns
+from simulate.specimen_recipe import SpecimenImage, SpecimenImageRecipe
 
 DATA_DIRECTORY = Path(__file__).parent / "data"
 _STEMS = {"dislocation": "pt112_dislocation_haadf", "nanoparticle": "pt_nanoparticle_haadf"}
@@ -38,8 +39,6 @@ def load_shipped(kind: str):
     ValueError
         If the npz does not match its recorded hash.
     """
-    from simulate.specimen_images import SpecimenImage, SpecimenImageRecipe
-
     arrays, meta = read_shipped_arrays(shipped_path(kind), f"shipped {kind} image",
                                        f"bench simulate {kind} --write-default")
     columns = ProjectedColumns(arrays["column_positions_angstrom"], arrays["atoms_per_column"],
@@ -49,7 +48,7 @@ def load_shipped(kind: str):
 
 
 def write_shipped(image) -> Path:
-    """Store a :class:`~simulate.specimen_images.SpecimenImage` as its kind's shipped data (atomically)."""
+    """Store a :class:`~simulate.specimen_recipe.SpecimenImage` as its kind's shipped data (atomically)."""
     npz = shipped_path(image.kind)
     write_shipped_arrays(npz, {
         "configuration_images": image.configuration_images.astype(np.float32),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,88 +21,10 @@ from _shared.provenance import SIMULATION_PACKAGES, hardware, library_versions
 from simulate.cache import cache_entry
 from simulate.dislocation import DislocationSpecimen, ProjectedColumns, build_edge_dislocation, period_along_beam
 from simulate.nanoparticle import NanoparticleSpecimen, build_nanoparticle
-from simulate.phonon_configurations import configurations_entry, load_configuration, save_configuration
-from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe, fft_friendly_size
-
-KINDS = ("dislocation", "nanoparticle")
-
-
-@dataclass(frozen=True)
-class SpecimenImageRecipe:
-    """How a non-periodic specimen is imaged.
-
-    Attributes
-    ----------
-    microscope : HAADFRecipe
-        Probe, detector, potential sampling, parametrisation and frozen phonons (its thickness, supercell
-        and scan fields are not used).
-    field_of_view_angstrom : float
-        Side of the scanned square [Å], centred on the dislocation core or the particle centre.
-    scan_sampling_angstrom : float
-        Scan step [Å]; at most the Nyquist step λ/(4α).
-    planes_per_slice : int
-        Atomic planes per multislice slice (dislocation: planes 0.801 Å apart; particle: 1.962 Å).
-    method : str
-        'multislice' (one multislice run per probe position) or 'prism' (abTEM ``SMatrix``).
-    prism_interpolation : int
-        PRISM interpolation factor f: the probe is computed in a window of 1/f of the cell.
-    """
-
-    microscope: HAADFRecipe = DEFAULT_RECIPE
-    field_of_view_angstrom: float = 32.0
-    scan_sampling_angstrom: float = 0.2
-    planes_per_slice: int = 1
-    method: str = "prism"
-    prism_interpolation: int = 4
-
-    def __post_init__(self) -> None:
-        if not 0 < self.field_of_view_angstrom <= 400:
-            raise ValueError(f"field_of_view_angstrom={self.field_of_view_angstrom!r} must lie in (0, 400] Å")
-        nyquist = self.microscope.nyquist_scan_sampling_angstrom
-        if not 0 < self.scan_sampling_angstrom <= nyquist + 1e-12:
-            raise ValueError(f"scan_sampling_angstrom={self.scan_sampling_angstrom!r} must lie in (0, λ/(4α) = "
-                             f"{nyquist:.4f}] Å")
-        if not (isinstance(self.planes_per_slice, int) and self.planes_per_slice >= 1):
-            raise ValueError(f"planes_per_slice={self.planes_per_slice!r} must be an integer >= 1")
-        if self.method not in ("multislice", "prism"):
-            raise ValueError(f"method={self.method!r} must be 'multislice' or 'prism'")
-        if not (isinstance(self.prism_interpolation, int) and self.prism_interpolation >= 1):
-            raise ValueError(f"prism_interpolation={self.prism_interpolation!r} must be an integer >= 1")
-
-    @property
-    def scan_points(self) -> int:
-        """Scan positions per side: odd, so that the specimen's centre is one of them."""
-        return 2 * int(round(self.field_of_view_angstrom / self.scan_sampling_angstrom / 2.0)) + 1
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["microscope"] = self.microscope.to_dict()
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "SpecimenImageRecipe":
-        return cls(**{**values, "microscope": HAADFRecipe.from_dict(values["microscope"])})
-
-
-def fidelity(recipe: SpecimenImageRecipe) -> dict[str, Any]:
-    """How a recipe departs from the faithful microscope recipe (:data:`DEFAULT_RECIPE`).
-
-    Returns
-    -------
-    dict
-        ``{"fidelity": "full" | "reduced", "reduced": {field: {"used": …, "faithful": …}}}``; PRISM with an
-        interpolation factor > 1 counts as a reduction (the probe is cut to a window).
-    """
-    used, faithful = recipe.microscope.to_dict(), DEFAULT_RECIPE.to_dict()
-    relevant = ("energy_kv", "convergence_semiangle_mrad", "detector_inner_mrad", "detector_outer_mrad",
-                "potential_sampling_angstrom", "phonon_rms_displacement_angstrom", "phonon_configurations",
-                "parametrization", "projection")
-    reduced = {name: {"used": used[name], "faithful": faithful[name]} for name in relevant
-               if used[name] != faithful[name]}
-    if recipe.method == "prism" and recipe.prism_interpolation > 1:
-        reduced["prism_interpolation"] = {"used": recipe.prism_interpolation, "faithful": 1}
-    return {"fidelity": "reduced" if reduced else "full", "reduced": reduced}
-
+from simulate.phonon_configurations import configurations_entry, run_configurations
+from simulate.recipe import fft_friendly_size
+from simulate.specimen_data import load_shipped, shipped_path
+from simulate.specimen_recipe import KINDS, SpecimenImage, SpecimenImageRecipe, default_recipe, fidelity
 
 @dataclass(frozen=True)
 class Specimen:
@@ -222,43 +144,6 @@ def build_measurement(specimen: Specimen, recipe: SpecimenImageRecipe, configura
     return probe.scan(potential, scan=scan, detectors=detector)
 
 
-@dataclass(frozen=True)
-class SpecimenImage:
-    """Noise-free HAADF image of a non-periodic specimen with its ground truth.
-
-    Attributes
-    ----------
-    kind : str
-        'dislocation' or 'nanoparticle'.
-    specimen : dict
-        Parameters of the specimen (:class:`DislocationSpecimen` or :class:`NanoparticleSpecimen` fields).
-    recipe : SpecimenImageRecipe
-    configuration_images : ndarray, shape (K, H, W)
-        Detected intensity [fraction of the incident beam] per phonon configuration; pixel [row, column]
-        is the probe at (x, y) = (column, row) · pixel size in image coordinates.
-    columns : ProjectedColumns
-        Column positions [Å] in image coordinates, atoms per column, core-region mask.
-    metadata : dict
-        Versions, timing, hardware, fidelity.
-    """
-
-    kind: str
-    specimen: dict[str, Any]
-    recipe: SpecimenImageRecipe
-    configuration_images: np.ndarray
-    columns: ProjectedColumns
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def image(self) -> np.ndarray:
-        """Phonon-averaged image (H, W) [fraction of the incident beam]."""
-        return self.configuration_images.mean(axis=0)
-
-    @property
-    def pixel_size_angstrom(self) -> float:
-        return self.recipe.scan_sampling_angstrom
-
-
 def _columns_in_image(specimen: Specimen, recipe: SpecimenImageRecipe) -> ProjectedColumns:
     """The specimen's columns inside the scanned square, in image coordinates (origin = first pixel)."""
     origin = scan_origin(specimen, recipe)
@@ -315,11 +200,6 @@ def simulate_specimen_image(
     ValueError
         For an unknown kind, or a field of view or detector the geometry cannot hold.
     """
-    import abtem
-    from tqdm.auto import tqdm
-
-    from simulate.specimen_data import load_shipped, shipped_path
-
     recipe = recipe or default_recipe(kind)
     specimen = build_specimen(kind, parameters)
     payload = _cache_payload(kind, specimen, recipe)
@@ -336,44 +216,15 @@ def simulate_specimen_image(
             arrays, meta = cached
             return SpecimenImage(kind, specimen.parameters, recipe, arrays["configuration_images"], columns,
                                  meta.get("metadata", {}))
-    shape = (recipe.scan_points, recipe.scan_points)
-    count = recipe.microscope.phonon_configurations
     pieces = configurations_entry(f"{kind}-haadf", {"kind": kind, "specimen": specimen.parameters,
                                                    "imaging": recipe.to_dict()}, cache_dir)
-    results: dict[int, np.ndarray] = {}
-    seconds: dict[int, float | None] = {}
-    for k in range(count if use_cache else 0):  # use_cache=False recomputes (and overwrites) every one
-        values, took = load_configuration(pieces, k, shape)
-        if values is not None:
-            results[k], seconds[k] = values, took
-    missing = [k for k in range(count) if k not in results]
-    bar = tqdm(total=count, initial=len(results), desc=f"{kind} phonon configurations", unit="config",
-               disable=not progress)
     start = time.perf_counter()
-    with abtem.config.set({"diagnostics.progress_bar": False}):
-        if scheduler is None:
-            for k in missing:
-                tick = time.perf_counter()
-                measurement = build_measurement(specimen, recipe, k)
-                values = np.asarray(measurement.compute(scheduler="threads").array).T  # [x, y] → [row, column]
-                seconds[k] = round(time.perf_counter() - tick, 1)
-                save_configuration(pieces, k, values, seconds[k])
-                results[k] = values
-                bar.update()
-        else:
-            from dask.distributed import Client, as_completed
-
-            with Client(scheduler) as client:
-                futures = {client.compute(build_measurement(specimen, recipe, k).array): k for k in missing}
-                for future in as_completed(futures):
-                    k = futures[future]
-                    values = np.asarray(future.result()).T
-                    save_configuration(pieces, k, values, None)
-                    results[k] = values
-                    bar.update()
-    bar.close()
-    images = np.stack([results[k] for k in range(count)]).astype(np.float32)
-    metadata = _run_metadata(time.perf_counter() - start, scheduler, len(results) - len(missing), seconds)
+    run = run_configurations(lambda k: build_measurement(specimen, recipe, k), recipe.microscope.phonon_configurations,
+                             pieces, (recipe.scan_points, recipe.scan_points), scheduler=scheduler, progress=progress,
+                             description=f"{kind} phonon configurations", orient=np.transpose,  # [x, y] → [row, column]
+                             reuse=use_cache)  # use_cache=False recomputes (and overwrites) every one
+    images = run.images.astype(np.float32)
+    metadata = _run_metadata(time.perf_counter() - start, scheduler, run.resumed, run.seconds)
     metadata.update(fidelity(recipe))
     metadata["grid_points"] = list(grid_points(specimen, recipe))
     metadata["slice_thicknesses_angstrom"] = [round(t, 4) for t in slice_thicknesses(specimen, recipe)]
@@ -392,28 +243,3 @@ def _run_metadata(wall_seconds: float, scheduler: str | None, resumed: int,
         "scheduler": scheduler or "local threads",
         "hardware": hardware(device="cpu"),
     }
-
-
-# The shipped recipes: the bulk microscope at reduced fidelity (CPU-only budget, see docs/specimens.md).
-REDUCED_MICROSCOPE = DEFAULT_RECIPE.replace(
-    name="haadf-reduced-cpu", potential_sampling_angstrom=0.05, detector_outer_mrad=130.0,
-    phonon_configurations=1,
-)
-# The shipped particle averages 16 configurations (≈ 240 s CPU each on one core); the dislocation has one.
-NANOPARTICLE_PHONON_CONFIGURATIONS = 16
-
-
-def default_recipe(kind: str) -> SpecimenImageRecipe:
-    """The shipped imaging recipe of a kind: Nyquist scan step, PRISM with a ≈ 12 Å probe window
-    (f = 3 for the 36 Å dislocation cell, f = 4 for the 49 Å particle cell), reduced microscope (one
-    phonon configuration for the dislocation, :data:`NANOPARTICLE_PHONON_CONFIGURATIONS` for the particle)."""
-    nyquist = math.floor(REDUCED_MICROSCOPE.nyquist_scan_sampling_angstrom * 1e4) / 1e4
-    if kind == "dislocation":
-        # three atomic planes (2.40 Å) per slice: each slice holds at most one atom of every column
-        return SpecimenImageRecipe(REDUCED_MICROSCOPE, field_of_view_angstrom=24.0, scan_sampling_angstrom=nyquist,
-                                   planes_per_slice=3, method="prism", prism_interpolation=3)
-    if kind == "nanoparticle":
-        microscope = REDUCED_MICROSCOPE.replace(phonon_configurations=NANOPARTICLE_PHONON_CONFIGURATIONS)
-        return SpecimenImageRecipe(microscope, field_of_view_angstrom=43.0, scan_sampling_angstrom=nyquist,
-                                   planes_per_slice=2, method="prism", prism_interpolation=4)
-    raise ValueError(f"kind={kind!r} must be one of {KINDS}")

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from simulate import p4mm
-from _shared.files import write_arrays_atomic
 from _shared.provenance import SIMULATION_PACKAGES, hardware, library_versions
-from simulate.cache import CacheEntry, cache_entry, read_shipped_arrays, write_shipped_arrays
+from simulate.cache import cache_entry, read_shipped_arrays, write_shipped_arrays
+from simulate.phonon_configurations import run_configurations
 from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe
 from simulate.structures import area_per_column, column_positions_in_cell, pt_001_supercell
 
@@ -165,23 +165,6 @@ def _cache_payload(recipe: HAADFRecipe) -> str:
     return json.dumps({**recipe.to_dict(), "derived_grid_points": recipe.grid_points}, sort_keys=True)
 
 
-def _configuration_path(entry: CacheEntry, configuration: int) -> Path:
-    return entry.partial_directory / f"configuration-{configuration:04d}.npy"
-
-
-def _load_configuration(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
-    if not path.exists():
-        return None
-    try:
-        values = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        values = None
-    if values is None or values.shape != shape or not np.all(np.isfinite(values)):
-        path.unlink(missing_ok=True)  # partial or corrupt: recompute it
-        return None
-    return values
-
-
 def simulate_thickness_series(
     recipe: HAADFRecipe = DEFAULT_RECIPE,
     *,
@@ -218,9 +201,6 @@ def simulate_thickness_series(
     ValueError
         If the recipe is invalid (raised when it is built).
     """
-    import abtem
-    from tqdm.auto import tqdm
-
     if use_cache and embedded_default_recipe() == recipe:
         return load_embedded_default()
     entry = cache_entry(KIND, _cache_payload(recipe), cache_dir)
@@ -231,38 +211,14 @@ def simulate_thickness_series(
             return ThicknessSeries(recipe, arrays["configuration_intensities"], meta.get("metadata", {}))
 
     shape = (recipe.max_thickness_atoms + 1, len(scan_positions(recipe)))
-    results: dict[int, np.ndarray] = {}
-    for k in range(recipe.phonon_configurations):
-        values = _load_configuration(_configuration_path(entry, k), shape)
-        if values is not None:
-            results[k] = values
-    missing = [k for k in range(recipe.phonon_configurations) if k not in results]
     start, cpu_start = time.perf_counter(), time.process_time()
-    bar = tqdm(total=recipe.phonon_configurations, initial=len(results), desc="phonon configurations",
-               unit="config", disable=not progress)
     device = resolve_device(device)
-    with abtem.config.set({"diagnostics.progress_bar": False, "device": device}):
-        if scheduler is None:
-            for k in missing:
-                values = np.asarray(build_configuration(recipe, k).compute(scheduler="threads").array)
-                write_arrays_atomic(_configuration_path(entry, k), {"intensity": values})
-                results[k] = values
-                bar.update()
-        else:
-            from dask.distributed import Client, as_completed
-
-            with Client(scheduler) as client:
-                futures = {client.compute(build_configuration(recipe, k).array): k for k in missing}
-                for future in as_completed(futures):
-                    k = futures[future]
-                    values = np.asarray(future.result())
-                    write_arrays_atomic(_configuration_path(entry, k), {"intensity": values})
-                    results[k] = values
-                    bar.update()
-    bar.close()
-    intensities = np.stack([results[k] for k in range(recipe.phonon_configurations)])
+    # the pieces live in the result's own entry (removed once the result is stored)
+    run = run_configurations(lambda k: build_configuration(recipe, k), recipe.phonon_configurations, entry, shape,
+                             scheduler=scheduler, progress=progress, settings={"device": device})
+    intensities = run.images
     metadata = _run_metadata(time.perf_counter() - start, time.process_time() - cpu_start, scheduler,
-                             resumed=len(results) - len(missing), device=device)
+                             resumed=run.resumed, device=device)
     entry.store({"configuration_intensities": intensities}, {"recipe": recipe.to_dict(), "metadata": metadata})
     return ThicknessSeries(recipe, intensities, metadata)
 

@@ -97,7 +97,8 @@ def _run_specimen(args: argparse.Namespace) -> int:
     import dataclasses
 
     from simulate.specimen_data import write_shipped
-    from simulate.specimen_images import default_recipe, simulate_specimen_image
+    from simulate.specimen_images import simulate_specimen_image
+    from simulate.specimen_recipe import default_recipe
 
     recipe = default_recipe(args.kind)
     settings = _parse_settings(args.set or [])

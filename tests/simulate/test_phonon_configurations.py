@@ -31,3 +31,30 @@ def test_saved_configurations_load_and_corrupt_ones_are_removed(tmp_path):
     assert load_configuration(entry, 1, (1, 2)) == (None, None)
     with pytest.raises(ValueError, match="configuration"):
         configuration_path(entry, -1)
+
+
+class _Lazy:
+    """Stands for a lazy abTEM measurement: ``compute().array`` gives configuration k's [x, y] image."""
+
+    def __init__(self, k, calls):
+        self.array = np.arange(6.0).reshape(3, 2) + 10 * k
+        calls.append(k)
+
+    def compute(self, scheduler):
+        assert scheduler == "threads"
+        return self
+
+
+def test_the_runner_computes_missing_configurations_orients_them_and_resumes(tmp_path):
+    from simulate.phonon_configurations import run_configurations
+
+    entry = configurations_entry("toy", REQUEST, tmp_path)
+    calls = []
+    first = run_configurations(lambda k: _Lazy(k, calls), 2, entry, (2, 3), progress=False, orient=np.transpose)
+    assert calls == [0, 1] and first.resumed == 0 and first.images.shape == (2, 2, 3)
+    assert np.array_equal(first.images[1], (np.arange(6.0).reshape(3, 2) + 10).T)
+    more = run_configurations(lambda k: _Lazy(k, calls), 3, entry, (2, 3), progress=False, orient=np.transpose)
+    assert calls == [0, 1, 2] and more.resumed == 2  # only the new configuration is computed
+    assert np.array_equal(more.images[:2], first.images) and set(more.seconds) == {0, 1, 2}
+    run_configurations(lambda k: _Lazy(k, calls), 1, entry, (2, 3), progress=False, orient=np.transpose, reuse=False)
+    assert calls == [0, 1, 2, 0]  # reuse=False recomputes

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 import simulate.specimen_images as specimen_images
+import simulate.specimen_recipe as specimen_recipe
 from simulate.dislocation import DislocationSpecimen
 from simulate.nanoparticle import NanoparticleSpecimen
 from simulate.recipe import DEFAULT_RECIPE
-from simulate.specimen_images import SpecimenImageRecipe, build_specimen, simulate_specimen_image
+from simulate.specimen_images import build_specimen, simulate_specimen_image
+from simulate.specimen_recipe import SpecimenImageRecipe
 
 # 0.08 Å potential sampling represents up to ≈ 80 mrad: a coarse detector for fast tests.
 COARSE_MICROSCOPE = DEFAULT_RECIPE.replace(potential_sampling_angstrom=0.08, detector_inner_mrad=40.0,
@@ -149,7 +151,7 @@ def test_shipped_images_carry_truth_and_provenance(kind, columns, atoms, core, m
     shipped = load_shipped(kind)
     assert shipped_path(kind).stat().st_size < 5e6
     assert shipped.metadata["fidelity"] == "reduced" and shipped.metadata["versions"]["abtem"] == "1.0.11"
-    assert shipped.recipe == specimen_images.default_recipe(kind)
+    assert shipped.recipe == specimen_recipe.default_recipe(kind)
     configurations = shipped.recipe.microscope.phonon_configurations
     side = shipped.recipe.scan_points
     assert shipped.configuration_images.shape == (configurations, side, side)

@@ -11,7 +11,7 @@ def bulk_specimen(series, atoms: int):
     """A real specimen image with known counts: a bulk Pt [001] field of view, every column ``atoms`` deep."""
     from simulate.dislocation import ProjectedColumns
     from simulate.field_of_view import field_of_view
-    from simulate.specimen_images import SpecimenImage, SpecimenImageRecipe
+    from simulate.specimen_recipe import SpecimenImage, SpecimenImageRecipe
 
     view = field_of_view(series, atoms, (4, 4), 0.2)
     n = len(view.column_positions_angstrom)
