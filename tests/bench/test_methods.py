@@ -129,3 +129,32 @@ def test_the_closed_form_inverse_is_exact_to_half_a_percent_at_low_counts():
     for lam in (0.05, 0.1, 0.12, 0.2, 0.5, 1.0, 1.57, 2.0, 4.0, 10.0, 30.0):
         mean, _ = _anscombe_moments(lam)
         assert abs(float(inverse_anscombe_unbiased(np.array([mean]))[0]) / lam - 1) < 0.005, lam
+
+
+def test_a_new_method_family_is_one_registration_found_by_name_and_by_default():
+    from dataclasses import dataclass
+
+    from bench.methods import base
+    from bench.methods import POISSON, MethodFamily, default_methods, method_families, register_method_family
+
+    @dataclass(frozen=True)
+    class Halve:
+        name: str = "halve"
+
+        def __call__(self, images, noise=POISSON):
+            return 0.5 * np.asarray(images, float)
+
+        def provenance(self):
+            return {"name": self.name, "kind": "test"}
+
+    assert [f.name for f in method_families()][:3] == ["raw", "bm3d", "cnn"]
+    register_method_family(MethodFamily("halve", "halve (a test family)", lambda spec: spec == "halve",
+                                        lambda spec, *, device=None: Halve(), defaults=("halve",), order=0))
+    try:
+        assert make_method("halve")(np.ones((1, 8, 8)))[0, 0, 0] == 0.5
+        methods, note = default_methods(device="cpu")
+        assert [m.name for m in methods][:3] == ["halve", "raw", "bm3d"]
+        with pytest.raises(ValueError, match="halve \\(a test family\\)"):
+            make_method("foo")
+    finally:
+        base._FAMILIES.pop("halve")

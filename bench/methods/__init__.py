@@ -1,0 +1,30 @@
+"""Restoration methods compared by the studies: one interface, a stack of images in, a stack out.
+
+Each family of methods is one module here, registered once (:func:`register_method_family`):
+
+- ``raw`` (:mod:`bench.methods.raw`): the measured image itself (no restoration);
+- ``bm3d`` (:mod:`bench.methods.bm3d`): BM3D behind a variance-stabilising transform and its exact unbiased
+  inverse;
+- CNNs (:mod:`bench.methods.cnn`): a registered network (``arch.tag``) or a ``.safetensors`` checkpoint.
+
+Every method maps (B, H, W) images in detector units to (B, H, W) images in the same units, given the
+:class:`NoiseModel` of the detector (only the VST uses it). A new family — e.g. a self-supervised denoiser
+trained on the measured image itself — is a new module here defining its method class and registering a
+:class:`MethodFamily`; :func:`make_method` and :func:`default_methods` find it.
+"""
+from bench.methods.base import (
+    POISSON, Method, MethodFamily, NoiseModel, as_stack, default_methods, make_method, method_families, method_label,
+    register_method_family, stem_noise_model,
+)
+from bench.methods.bm3d import (
+    BM3DMethod, anscombe, generalized_anscombe, inverse_anscombe_unbiased, inverse_generalized_anscombe,
+)
+from bench.methods.cnn import DEFAULT_MODEL, CNNMethod, cnn_method
+from bench.methods.raw import RawMethod
+
+__all__ = [
+    "DEFAULT_MODEL", "POISSON", "BM3DMethod", "CNNMethod", "Method", "MethodFamily", "NoiseModel", "RawMethod",
+    "anscombe", "as_stack", "cnn_method", "default_methods", "generalized_anscombe", "inverse_anscombe_unbiased",
+    "inverse_generalized_anscombe", "make_method", "method_families", "method_label", "register_method_family",
+    "stem_noise_model",
+]

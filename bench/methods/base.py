@@ -1,0 +1,190 @@
+"""What every restoration method shares: the detector's noise model, the method interface, and the registry
+of method families through which ``bench`` builds a method from its command-line name.
+
+A method maps (B, H, W) images in detector units to (B, H, W) images in the same units, given the
+:class:`NoiseModel` of the detector. A *family* is one kind of method (raw data, BM3D, CNN checkpoints …):
+a module of :mod:`bench.methods` defines its method class and registers one :class:`MethodFamily` with
+:func:`register_method_family` — which command-line names it answers to, how it builds a method from one,
+and which of its methods the studies compare by default. A new family is one new file in this package.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Measured image = gain · Poisson(λ) + Normal(offset, read_noise²), in detector units.
+
+    Attributes
+    ----------
+    gain : float
+        Detector units per detected electron (> 0); 1 for images in counts.
+    read_noise : float
+        Standard deviation of the additive Gaussian noise [detector units] (≥ 0).
+    offset : float
+        Mean of the additive Gaussian noise [detector units].
+    """
+
+    gain: float = 1.0
+    read_noise: float = 0.0
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.gain) and self.gain > 0):
+            raise ValueError(f"NoiseModel.gain={self.gain!r} must be a positive number of units per electron")
+        if not (math.isfinite(self.read_noise) and self.read_noise >= 0):
+            raise ValueError(f"NoiseModel.read_noise={self.read_noise!r} must be >= 0 detector units")
+        if not math.isfinite(self.offset):
+            raise ValueError(f"NoiseModel.offset={self.offset!r} must be finite")
+
+    @property
+    def pure_poisson(self) -> bool:
+        return self.gain == 1.0 and self.read_noise == 0.0 and self.offset == 0.0
+
+
+POISSON = NoiseModel()
+
+
+def stem_noise_model(sigma_counts: float | None, *, scale: float = 1.0) -> NoiseModel:
+    """The Poisson–Gaussian model of an S(T)EM detector signal (paper eqs. 45-46).
+
+    Eq. 46 keeps one count per detected electron and adds a signal-independent Gaussian of standard
+    deviation ``sigma_counts`` (``PmtParams.sigma_counts``; None for a pure counting detector). ``scale``
+    multiplies the signal (e.g. 1/α for a training pair, whose x is in the units of its target).
+    """
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale={scale!r} must be a positive factor (detector units per count)")
+    return NoiseModel(gain=scale, read_noise=scale * float(sigma_counts or 0.0))
+
+
+class Method(Protocol):
+    """A restoration method: ``method(images, noise) -> restored`` with (B, H, W) float arrays."""
+
+    name: str
+
+    def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray: ...
+
+    def provenance(self) -> dict[str, Any]: ...
+
+
+def as_stack(images: np.ndarray) -> np.ndarray:
+    """``images`` as a float64 (B, H, W) stack, checked.
+
+    Raises
+    ------
+    ValueError
+        For another shape, sides under 8 px, or non-finite pixels.
+    """
+    array = np.asarray(images, dtype=np.float64)
+    if array.ndim != 3 or min(array.shape[1:]) < 8:
+        raise ValueError(f"images must be a (B, H, W) stack with sides >= 8 px, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("images contain NaN or infinite pixels")
+    return array
+
+
+@dataclass(frozen=True)
+class MethodFamily:
+    """One kind of restoration method, as ``bench`` finds it.
+
+    Attributes
+    ----------
+    name : str
+        The family's name (``raw``, ``bm3d``, ``cnn`` …).
+    usage : str
+        How its methods are named on the command line (for error messages and help).
+    matches : callable
+        ``matches(spec) -> bool``: whether a command-line name belongs to the family.
+    build : callable
+        ``build(spec, *, device) -> Method``; raises ValueError (naming the fix) for a name it cannot build.
+    defaults : tuple of str
+        Names of its methods compared by default (``bench run`` without ``--methods``).
+    order : int
+        Families are asked in this order (the first that matches builds the method) and listed in it.
+    """
+
+    name: str
+    usage: str
+    matches: Callable[[str], bool]
+    build: Callable[..., Method]
+    defaults: tuple[str, ...] = ()
+    order: int = 100
+
+
+_FAMILIES: dict[str, MethodFamily] = {}
+
+
+def register_method_family(family: MethodFamily) -> MethodFamily:
+    """Add a method family (called once, in its module); returns it.
+
+    Raises
+    ------
+    ValueError
+        If another family has the name.
+    """
+    previous = _FAMILIES.get(family.name)
+    if previous is not None and previous.usage != family.usage:
+        raise ValueError(f"method family {family.name!r} is registered twice; give the new family another name")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def method_families() -> list[MethodFamily]:
+    """Every registered family (every module of :mod:`bench.methods` is imported), in their order."""
+    package = importlib.import_module("bench.methods")
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"bench.methods.{info.name}")
+    return sorted(_FAMILIES.values(), key=lambda family: (family.order, family.name))
+
+
+def make_method(spec: str, *, device: str | None = None) -> Method:
+    """Build a method from its command-line name (``raw``, ``bm3d``, ``arch.tag``, ``PATH.safetensors`` …).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or model (the message lists the valid choices).
+    """
+    families = method_families()
+    usage = "; ".join(family.usage for family in families)
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"method {spec!r}: give {usage}")
+    spec = spec.strip()
+    for family in families:
+        if family.matches(spec):
+            return family.build(spec, device=device)
+    raise ValueError(f"method {spec!r} is unknown; valid: {usage}")
+
+
+def default_methods(*, device: str | None = None) -> tuple[list[Method], str | None]:
+    """The methods compared by default: each family's defaults that can be built here.
+
+    Returns
+    -------
+    methods : list of Method
+    note : str or None
+        Why a default method is missing, when one is.
+    """
+    methods: list[Method] = []
+    notes = []
+    for family in method_families():
+        for spec in family.defaults:
+            try:
+                methods.append(family.build(spec, device=device))
+            except ValueError as error:
+                notes.append(f"the default method {spec} is not available, so the study runs without "
+                             f"it ({error})")
+    return methods, "; ".join(notes) or None
+
+
+def method_label(method: Method) -> str:
+    """The name a method's results carry."""
+    return str(method.name)

@@ -1,0 +1,96 @@
+"""CNN restoration: a registered network (``arch.tag``, see ``bench models list``) or a ``.safetensors``
+checkpoint path, run by :func:`restore.inference.restore_stack`, which batches the tiles of all images of the
+stack (e.g. the noise realisations of one task) into the forward passes — on a GPU, 64 tiles per pass by
+default; the network normalises each image itself, so it gets the image as measured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.methods.base import POISSON, MethodFamily, NoiseModel, as_stack, register_method_family
+
+DEFAULT_MODEL = "cgrdn.hrstem_default"
+
+_MODEL_CACHE: dict[tuple[str, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class CNNMethod:
+    """A restoration network from the registry (``arch.tag``) or a ``.safetensors`` checkpoint.
+
+    The weights are located and their SHA-256 read when the method is built (so an unknown or missing
+    model fails at once); the network itself is loaded lazily, once per process, so that the method can be
+    sent to worker processes cheaply.
+    """
+
+    name: str
+    weights: str
+    sha256: str
+    sidecar: dict = field(default_factory=dict, compare=False, hash=False)
+    device: str | None = None
+    tile: int = 256
+    # tiles per forward pass, taken across the realisations of the stack; None: 64 on CUDA, 8 on CPU
+    batch_size: int | None = None
+
+    def _model(self):
+        key = (self.weights, self.sha256)
+        if key not in _MODEL_CACHE:
+            from restore.checkpoint import load_model
+
+            _MODEL_CACHE[key] = load_model(self.weights, expected_sha256=self.sha256)[0]
+        return _MODEL_CACHE[key]
+
+    def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray:
+        import torch
+
+        from restore.inference import restore_stack
+
+        stack = as_stack(images)
+        on_gpu = (self.device is None and torch.cuda.is_available()) or str(self.device).startswith("cuda")
+        batch_size = self.batch_size if self.batch_size is not None else (64 if on_gpu else 8)
+        restored = restore_stack(stack.astype(np.float32), self._model(), tile=self.tile, batch_size=batch_size,
+                                 device=self.device)
+        return np.asarray(restored, dtype=np.float64)
+
+    def provenance(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": "cnn", "weights": self.weights, "sha256": self.sha256,
+                "arch": self.sidecar.get("arch"), "config": self.sidecar.get("config"),
+                "modality": self.sidecar.get("modality")}
+
+
+def cnn_method(name_or_path: str, *, device: str | None = None) -> CNNMethod:
+    """Build a :class:`CNNMethod` from a registry name or a checkpoint path.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown or not installed (the message says how to install it), or the path does
+        not exist or lacks its JSON sidecar.
+    """
+    from restore.checkpoint import read_sidecar
+    from restore.registry import resolve_weights
+
+    spec = str(name_or_path)
+    if spec.endswith(".safetensors"):
+        path = Path(spec).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"model checkpoint {spec!r} does not exist")
+        label = path.stem
+    else:
+        path = resolve_weights(spec)
+        label = spec
+    sidecar = read_sidecar(path)
+    if "sha256" not in sidecar:
+        raise ValueError(f"model checkpoint {path}: its sidecar records no sha256; re-save it with restore.checkpoint")
+    return CNNMethod(name=label, weights=str(path), sha256=str(sidecar["sha256"]), sidecar=sidecar, device=device)
+
+
+FAMILY = register_method_family(MethodFamily(
+    "cnn", f"a registered model name such as {DEFAULT_MODEL} (see `bench models list`) or a path to a .safetensors "
+           "checkpoint",
+    lambda spec: spec.endswith(".safetensors") or "." in spec, lambda spec, *, device=None: cnn_method(spec, device=device),
+    defaults=(DEFAULT_MODEL,), order=3))

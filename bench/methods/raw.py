@@ -1,0 +1,27 @@
+"""``raw``: the measured image itself, no restoration (the baseline every method is compared with)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.methods.base import POISSON, MethodFamily, NoiseModel, as_stack, register_method_family
+
+
+@dataclass(frozen=True)
+class RawMethod:
+    """No restoration: the measured image."""
+
+    name: str = "raw"
+
+    def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray:
+        return as_stack(images).copy()
+
+    def provenance(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": "raw"}
+
+
+FAMILY = register_method_family(MethodFamily(
+    "raw", "raw (the measured image)", lambda spec: spec == "raw", lambda spec, *, device=None: RawMethod(),
+    defaults=("raw",), order=1))
