@@ -15,6 +15,7 @@ from torch import nn
 from _shared.files import sha256_bytes, write_bytes_atomic, write_json_atomic
 from _shared.files import sha256_file as file_sha256  # noqa: F401  (kept for callers of restore.checkpoint)
 from _shared.provenance import git_commit, library_versions
+from restore.models import architecture_of, build_model
 from _shared.sidecar import SIDECAR_FORMAT, read_sidecar, sidecar_path  # noqa: F401  (read_sidecar: for callers)
 
 
@@ -102,18 +103,15 @@ def load_weights(weights_path: str | Path, expected_sha256: str | None = None) -
     return state, sidecar
 
 
-def build_model(sidecar: dict) -> nn.Module:
-    """Instantiate the architecture named in a sidecar (``arch`` and ``config``), untrained."""
-    from restore.models import CGRDN, CGRDNConfig, PatchGAN, PatchGANConfig
+def model_from_sidecar(sidecar: dict) -> nn.Module:
+    """Instantiate the registered architecture named in a sidecar (``arch`` and ``config``), untrained.
 
-    factories = {"cgrdn": lambda c: CGRDN(CGRDNConfig.from_dict(c)),
-                 "patchgan": lambda c: PatchGAN(PatchGANConfig(**c))}
-    arch = sidecar.get("arch")
-    if arch not in factories:
-        raise ValueError(f"arch={arch!r}: unknown architecture; known: {sorted(factories)}")
-    if not isinstance(sidecar.get("config"), dict):
-        raise ValueError("sidecar: 'config' must be a JSON object")
-    return factories[arch](sidecar["config"])
+    Raises
+    ------
+    ValueError
+        For an unknown architecture or a config that is not a dict.
+    """
+    return build_model(sidecar.get("arch"), sidecar.get("config"))
 
 
 def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -138,15 +136,18 @@ def load_model(weights_path: str | Path, expected_sha256: str | None = None) -> 
     sidecar : dict
     """
     state, sidecar = load_weights(weights_path, expected_sha256)
-    model = build_model(sidecar)
+    model = model_from_sidecar(sidecar)
     load_state_strict(model, state, str(weights_path))
     return model.eval(), sidecar
 
 
-def save_model(weights_path: str | Path, model: nn.Module, arch: str, **metadata) -> dict:
-    """Save a model's weights with ``arch``, its ``config.to_dict()`` and ``metadata`` in the sidecar."""
+def save_model(weights_path: str | Path, model: nn.Module, arch: str | None = None, **metadata) -> dict:
+    """Save a model's weights with its architecture, ``config.to_dict()`` and ``metadata`` in the sidecar.
+
+    ``arch`` defaults to the registered name of the model's class (:mod:`restore.models.register`).
+    """
     return save_weights(weights_path, model.state_dict(),
-                        {"arch": arch, "config": model.config.to_dict(), **metadata})
+                        {"arch": arch or architecture_of(model), "config": model.config.to_dict(), **metadata})
 
 
 def save_tensor_state(path: str | Path, state: dict) -> None:

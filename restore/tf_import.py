@@ -421,7 +421,7 @@ def import_r_em(path: str | Path, out_dir: str | Path, names=None) -> list[Path]
         Destination (normally :func:`restore.registry.user_model_dir`); written as
         ``cgrdn.<name>.safetensors`` + ``.json``.
     names : sequence of str, optional
-        Subset of :data:`restore.registry.R_EM_MODELS`; all six by default.
+        Subset of :data:`restore.models.cgrdn.R_EM_MODELS`; all six by default.
 
     Returns
     -------
@@ -432,7 +432,8 @@ def import_r_em(path: str | Path, out_dir: str | Path, names=None) -> list[Path]
 
     from _shared.files import sha256_file
     from restore.checkpoint import save_model
-    from restore.registry import BUILTIN, R_EM_MODELS
+    from restore.models import WEIGHTS
+    from restore.models.cgrdn import R_EM_MODELS
 
     names = list(names or R_EM_MODELS)
     unknown = sorted(set(names) - set(R_EM_MODELS))
@@ -447,7 +448,7 @@ def import_r_em(path: str | Path, out_dir: str | Path, names=None) -> list[Path]
         for name in names:
             model_dir = root / name
             model = cgrdn_from_saved_model(model_dir)
-            entry = BUILTIN[f"cgrdn.{name}"]
+            entry = WEIGHTS[f"cgrdn.{name}"]
             destination = Path(out_dir) / f"cgrdn.{name}.safetensors"
             save_model(destination, model, "cgrdn", name=f"cgrdn.{name}", modality=entry.modality,
                        source="tk_r_em 1.0.4 (PyPI), Lobato, Friedrich & Van Aert 2023, GPL-3.0",

@@ -151,9 +151,9 @@ class _Run:
         shutil.rmtree(scratch, ignore_errors=True)
         meta = {"step": step, "training_config": self.config.to_dict(), "lineage": lineage or self.lineage,
                 "synthetic_recipe_version": _recipe_version(self.config)}
-        save_model(scratch / "generator.safetensors", self.generator, "cgrdn", **meta)
-        save_model(scratch / "ema.safetensors", self.ema, "cgrdn", **meta)
-        save_model(scratch / "discriminator.safetensors", self.discriminator, "patchgan", **meta)
+        save_model(scratch / "generator.safetensors", self.generator, **meta)
+        save_model(scratch / "ema.safetensors", self.ema, **meta)
+        save_model(scratch / "discriminator.safetensors", self.discriminator, **meta)
         save_tensor_state(scratch / "training_state.pt", {"step": step, "world_size": world,
                                                           "opt_g": self.opt_g.state_dict(),
                                                           "opt_d": self.opt_d.state_dict()})
@@ -193,7 +193,7 @@ class _Run:
     def initialise_from(self, weights: Path) -> None:
         """Generator and EMA from trained weights (a model or checkpoint ``.safetensors``); fresh optimisers."""
         state, sidecar = load_weights(weights)
-        if sidecar.get("arch") != "cgrdn":
+        if sidecar.get("arch") != CGRDN.arch:
             raise ValueError(f"{weights}: arch {sidecar.get('arch')!r}; --init-from needs CGRDN generator weights")
         if CGRDNConfig.from_dict(sidecar["config"]) != self.config.generator:
             raise ValueError(f"{weights}: a CGRDN with {sidecar['config']}, but the training config's [generator] "
@@ -388,7 +388,7 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
     if rank == 0:
         record_chunk(run_dir, {**chunk, "end_step": step, "stopped_by": stopped_by, "wall_s": clock.elapsed_s()})
         if step == config.steps:
-            save_model(run_dir / "model.safetensors", run.ema, "cgrdn", step=step, data=config.data,
+            save_model(run_dir / "model.safetensors", run.ema, step=step, data=config.data,
                        training_config=config.to_dict(), validation=metrics, world_size=world, lineage=lineage,
                        synthetic_recipe_version=_recipe_version(config), numeric_path=path.to_dict())
     if world > 1:  # nobody returns (or resumes) before rank 0's checkpoint and model are on disk

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restore.models.register import register_architecture
+
 KERNEL_PX = 4
 RECEPTIVE_FIELD = 70  # px: 1 + (KERNEL_PX − 1)·(1 + 2 + 4 + 8 + 8)
 OUTPUT_STRIDE = 8  # px of input per output sample
@@ -113,3 +115,6 @@ class PatchGANConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+register_architecture("patchgan", PatchGAN, lambda config: PatchGAN(PatchGANConfig(**config)))
