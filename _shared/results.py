@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from _shared.files import load_arrays, sha256_json, write_arrays_atomic, write_json_atomic, write_table_atomic
 
@@ -220,6 +219,8 @@ class ResultStore:
         ValueError
             If no task is stored.
         """
+        import pandas as pd  # noqa: PLC0415  (pandas takes ~0.5 s to load: `bench --help` opens no table)
+
         paths = ([self.table_path(k) for k in keys] if keys is not None
                  else sorted(self.task_directory.glob("*.parquet")))
         tables = [pd.read_parquet(p) for p in paths if p.exists()]
@@ -277,6 +278,8 @@ class ResultStore:
         FileNotFoundError
             If the table does not exist (the run has not finished).
         """
+        import pandas as pd  # noqa: PLC0415  (see read_tasks)
+
         path = self.directory / f"{name}.parquet"
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist; run the study to completion first")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.studies.statistics import STATISTICS, paired_difference
+
 # metric name -> (error columns, statistic); larger is worse for every metric.
 METRICS = {
     "position_rmse_pm": (("x_error_pm", "y_error_pm"), "rmse"),
@@ -63,8 +65,6 @@ def compare_methods(realisations, candidate: str, baseline: str, *, tolerance: f
         negative.
     """
     import pandas as pd
-
-    from bench.studies.statistics import STATISTICS, paired_difference
 
     if tolerance < 0:
         raise ValueError(f"tolerance={tolerance!r} must be >= 0 (a relative worsening)")
@@ -142,8 +142,6 @@ def compare_counting(realisations, candidate: str, baseline: str, *, tolerance: 
         tolerance is negative.
     """
     import pandas as pd
-
-    from bench.studies.statistics import paired_difference
 
     if tolerance < 0:
         raise ValueError(f"tolerance={tolerance!r} must be >= 0 (a relative worsening)")

@@ -15,7 +15,6 @@ from pathlib import Path
 from bench import __version__
 from bench import commands as _commands
 
-
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar", ".joblib")
 
 

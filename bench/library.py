@@ -8,6 +8,7 @@ tabulated: the volume 2πηρ² of a Gaussian model fitted to the noise-free lib
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from dataclasses import dataclass, field
@@ -17,6 +18,16 @@ from typing import Any
 import numpy as np
 
 from _shared.files import write_json_atomic
+from bench.library_subsets import counting_by_subset_size, markdown_tables
+from fitting import count_by_library, fit_columns, voronoi_scs
+from simulate.dislocation import DislocationSpecimen
+from simulate.field_of_view import field_of_view
+from simulate.nanoparticle import NanoparticleSpecimen
+from simulate.recipe import HAADFRecipe, fft_friendly_size
+from simulate.specimen_data import load_shipped
+from simulate.specimen_images import build_specimen, potential_sampling_angstrom
+from simulate.thickness_series import simulate_thickness_series
+
 
 @dataclass(frozen=True)
 class CountingLibrary:
@@ -81,10 +92,6 @@ SAMPLING_TOLERANCE = 0.005
 
 def _rebuild_specimen(image):
     """The abTEM specimen of a :class:`~simulate.specimen_images.SpecimenImage` (its cell fixes the grid)."""
-    from simulate.dislocation import DislocationSpecimen
-    from simulate.nanoparticle import NanoparticleSpecimen
-    from simulate.specimen_images import build_specimen
-
     values = dict(image.specimen)
     if image.kind == "dislocation":
         values["elastic_constants_gpa"] = tuple(values["elastic_constants_gpa"])
@@ -94,8 +101,6 @@ def _rebuild_specimen(image):
 
 def _nearest_fft_friendly(points: float) -> list[int]:
     """The FFT-friendly grid sizes just below and above ``points``."""
-    from simulate.recipe import fft_friendly_size
-
     below = int(points)
     while below > 2 and fft_friendly_size(below) != below:
         below -= 1
@@ -129,8 +134,6 @@ def matched_library_recipe(image, max_atoms: int, phonon_configurations: int | N
         If the image's slices do not divide the bulk unit cell (e.g. the [112] dislocation), or no supercell
         grid comes within 0.5 % of the image's sampling.
     """
-    from simulate.specimen_images import potential_sampling_angstrom
-
     specimen = _rebuild_specimen(image)
     micro = image.recipe.microscope
     a = micro.lattice_constant_angstrom
@@ -157,8 +160,6 @@ def matched_library_recipe(image, max_atoms: int, phonon_configurations: int | N
 def check_library_matches(library: "CountingLibrary", image) -> None:
     """Raise ``ValueError`` unless the library was simulated with the image's microscope, slicing, potential
     sampling and pixel size (a mismatch biases every count; see :func:`matched_library_recipe`)."""
-    from simulate.recipe import HAADFRecipe
-
     expected = matched_library_recipe(image, max_atoms=1)
     used = HAADFRecipe.from_dict(library.recipe)
     problems = [f"{name} {getattr(used, name)!r} instead of {getattr(expected, name)!r}"
@@ -222,9 +223,6 @@ def build_counting_library(
     ValueError
         If ``max_atoms`` lies outside the series, or the field of view has no interior column.
     """
-    from fitting import fit_columns, voronoi_scs
-    from simulate.field_of_view import field_of_view
-
     fit_options = dict(fit_options or {})
     top = int(series.atoms_per_column[-1])
     max_atoms = top if max_atoms is None else max_atoms
@@ -258,8 +256,6 @@ def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.nda
     -------
     (scs [Å²], counts) : two ndarrays of shape (N,)
     """
-    from fitting import count_by_library, fit_columns, voronoi_scs
-
     if estimator == "gaussian":
         options = dict(library.options.get("fit_options", {}), **(fit_options or {}))
         scs = fit_columns(image, positions, pixel_size_angstrom, **options).scs[0]
@@ -297,8 +293,6 @@ def counting_check(library: CountingLibrary, image, estimator: str,
     ValueError
         If the library does not match the image's microscope, slicing, potential sampling or pixel size.
     """
-    from fitting import count_by_library, voronoi_scs
-
     check_library_matches(library, image)
     positions, truth = image.columns.positions_angstrom, image.columns.atoms_per_column
     if estimator == "voronoi":
@@ -332,11 +326,6 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     progress : bool
         Show the bulk series' progress bar.
     """
-    from bench.library_subsets import counting_by_subset_size
-    from fitting import fit_columns, voronoi_scs
-    from simulate.specimen_data import load_shipped
-    from simulate.thickness_series import simulate_thickness_series
-
     particle = load_shipped("nanoparticle")
     # two atoms past the thickest column, like `bench run atom-counting`, so both share one cached series
     thickest = int(particle.columns.atoms_per_column.max())
@@ -364,10 +353,6 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.library``: the counting check of the shipped nanoparticle image."""
-    import argparse
-
-    from bench.library_subsets import markdown_tables
-
     parser = argparse.ArgumentParser(prog="python -m bench.library", description=main.__doc__)
     parser.add_argument("--library-configurations", type=int, default=None,
                         help="phonon configurations of the library's bulk series "

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+from scipy.stats import norm
+
+from fitting import count_by_library
 
 
 def subset_sizes(configurations: int) -> list[int]:
@@ -67,8 +70,6 @@ def predicted_fraction_correct(library_scs: np.ndarray, truth: np.ndarray, sigma
     -------
     float
     """
-    from scipy.stats import norm
-
     table = np.asarray(library_scs, dtype=float)
     truth = np.asarray(truth, dtype=int)
     if truth.min() < 0 or truth.max() >= len(table):
@@ -112,8 +113,6 @@ def counting_by_subset_size(measure: Callable[[np.ndarray], np.ndarray], configu
         library value). ``per_true_count``: library step and median σ₁, both relative to the library SCS.
         Predictions are ``None`` with a single configuration.
     """
-    from fitting import count_by_library
-
     images = np.asarray(configuration_images)
     truth = np.asarray(truth, dtype=int)
     table = np.asarray(library_scs, dtype=float)

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from _shared.files import write_figure_atomic
-from bench.studies.precision_vs_dose import PRESETS as PRECISION_PRESETS
 from bench.studies.distorted_specimen import DISTORTED_SPECIMEN_PRESETS
-from simulate.distortions import benchmark_stem_params, fast_scan_lag_px
+from bench.studies.precision_vs_dose import PRESETS as PRECISION_PRESETS
+from simulate.distortions import FastScanParams, benchmark_stem_params, fast_scan_lag_px
 from simulate.field_of_view import field_of_view
 from simulate.specimen_data import load_shipped
 from simulate.synthetic import make_pair
@@ -134,8 +138,6 @@ def _pair_values(x, y, record: dict) -> dict[str, float]:
     values["detector_hwhm_px"] = float(fast["detector_hwhm_px"]) if fast else math.nan
     values["fast_scan_lag_px"] = math.nan
     if fast:
-        from simulate.distortions import FastScanParams
-
         keys = ("detector_alpha_px", "readout_beta_px", "readout_gamma_px", "readout_theta_rad", "kernel_length_px")
         values["fast_scan_lag_px"] = fast_scan_lag_px(FastScanParams(**{k: fast[k] for k in keys}))
     pmt = params.get("pmt")
@@ -166,8 +168,6 @@ def training_values(pairs: int = 400, *, seed: int = 0, modality: str = "hrstem"
         One column per quantity of :data:`QUANTITIES` (jitter σ split into fast and slow); NaN where a pair
         does not have the distortion (no jitter, no fast-scan blur, a TEM pair's PMT, ...).
     """
-    from tqdm.auto import tqdm
-
     if int(pairs) != pairs or pairs < 1:
         raise ValueError(f"pairs={pairs!r} must be a positive integer")
     if int(seed) != seed or seed < 0:
@@ -210,12 +210,7 @@ def coverage_figure(training: pd.DataFrame, studies: pd.DataFrame, path, *, titl
 
     Returns the path written (PNG, written through a temporary file).
     """
-    from pathlib import Path
-
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     names = list(QUANTITIES)
     columns = 4

@@ -7,14 +7,21 @@ files and a rerun does only the tasks that are missing.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import as_completed as completed
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from _shared.results import ResultStore
+from bench.workers import CostModel, interleave, timed_call, worker_init
 
 _KEY = re.compile(r"^[A-Za-z0-9_.+\-]+$")
 
@@ -75,12 +82,6 @@ def run_tasks(
     ValueError
         If keys repeat or ``workers`` < 1.
     """
-    from functools import partial
-
-    from tqdm.auto import tqdm
-
-    from bench.workers import CostModel, interleave, timed_call, worker_init
-
     keys = [t.key for t in tasks]
     if len(set(keys)) != len(keys):
         raise ValueError("task keys must be unique")
@@ -127,9 +128,6 @@ def run_tasks(
             for task in pending:
                 finish(task.key, run(task.params))
         else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed as completed
-
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
                                      initializer=worker_init, initargs=(os.getpid(),)) as pool:

@@ -16,14 +16,19 @@ multiprocessing's resource tracker sees its pipe close and ends too.
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+import signal
+import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from itertools import zip_longest
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 PARENT_POLL_S = 1.0
 _PR_SET_PDEATHSIG = 1
@@ -102,13 +107,8 @@ def timed_call(function, params) -> tuple[Any, float]:
 
 def _die_with_parent(parent_pid: int) -> None:
     """Ask for SIGKILL when the parent ends (Linux), and watch the parent from a daemon thread anywhere."""
-    import sys
-
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-            import signal
-
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         except (OSError, AttributeError):  # pragma: no cover - no prctl: the watcher thread remains
@@ -131,9 +131,4 @@ def worker_init(parent_pid: int) -> None:
     method), so it is not imported here."""
     _die_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover
-        pass
+    threadpool_limits(1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 
 def as_image_stack(images, name: str = "images") -> np.ndarray:
@@ -84,7 +85,6 @@ def nearest_neighbour_distance(positions: np.ndarray) -> np.ndarray:
     """Distance [Å] from each of the (N, 2) positions to its nearest other position (inf if N = 1)."""
     if positions.shape[0] < 2:
         return np.full(positions.shape[0], np.inf)
-    from scipy.spatial import cKDTree
 
     distance, _ = cKDTree(positions).query(positions, k=2)
     return distance[:, 1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix, diags
 
 from fitting import _checks
 
@@ -113,8 +114,6 @@ def crlb_columns(positions, volumes, width, background, pixel_size, shape, dose,
         rows_list.append(np.arange(height * width_px))
         cols_list.append(np.full(height * width_px, n_params - 1))
         values_list.append(np.full(height * width_px, scale))
-
-    from scipy.sparse import coo_matrix, diags
 
     jacobian = coo_matrix((np.concatenate(values_list), (np.concatenate(rows_list), np.concatenate(cols_list))),
                           shape=(height * width_px, n_params)).tocsr()

@@ -118,6 +118,7 @@ def iterate_gmm_path(values, max_components, *, dose=None, max_iterations=1000, 
     means = np.array([[0.0]])
     variance = np.array([1.0])
     weights = np.array([[1.0]])
+    fits_state = None  # the previous k's fit; it seeds the candidates of the next k
     for k in range(1, max_components + 1):
         if k > 1:
             means, variance, weights = _candidates(fits_state, k, z)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fitting._checks import nearest_neighbour_distance
 from fitting.model import gaussian_factor, normal_matrix, projections
 
 
@@ -46,8 +47,6 @@ def search_width(images, start, rows, cols, pixel_size, n_candidates=16):
     Candidates are log-spaced from half a pixel to half the nearest-neighbour distance (or a quarter of
     the field of view for a single column). Returns (B,) widths [Å].
     """
-    from fitting._checks import nearest_neighbour_distance
-
     nearest = float(np.min(nearest_neighbour_distance(start[0])))
     field = min(len(rows), len(cols)) * pixel_size
     upper = 0.5 * nearest if np.isfinite(nearest) else 0.25 * field

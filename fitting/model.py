@@ -14,6 +14,7 @@ evaluated on the whole image, so the column volume 2πηρ² is not biased by a 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 # Column parameter kinds and their Jacobian terms: (coefficient, y-factor, x-factor), where the factors
 # are 0 = g (the Gaussian), 1 = d (its derivative by the centre), 2 = s (its derivative by ρ).
@@ -211,8 +212,6 @@ def overlapping_pairs(positions: np.ndarray, widths: np.ndarray, reach: float = 
     ``positions`` (B, N, 2) [Å]; two columns count as overlapping when closer than ``reach``·max(ρ) in
     the first image plus twice the largest deviation of any image's positions from the first.
     """
-    from scipy.spatial import cKDTree
-
     reference = positions[0]
     spread = float(np.max(np.linalg.norm(positions - reference, axis=-1))) if positions.shape[0] > 1 else 0.0
     radius = reach * float(np.max(widths)) + 2.0 * spread

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from fitting import _checks
 
@@ -29,8 +30,6 @@ def find_columns(image, pixel_size, *, min_distance, threshold=0.2, smoothing=No
     ValueError
         For a non-2-D or non-finite image, a bad pixel size, distance, threshold or smoothing.
     """
-    from scipy import ndimage
-
     stack = _checks.as_image_stack(image, name="image")
     if stack.shape[0] != 1:
         raise ValueError(f"image must be a single (H, W) image, got shape {np.shape(image)}")
@@ -109,8 +108,6 @@ def snap_to_peaks(images, positions, pixel_size, *, radius, smoothing=None):
     ValueError
         For non-finite images, positions outside the image, a bad pixel size, radius or smoothing.
     """
-    from scipy import ndimage
-
     stack = _checks.as_image_stack(images)
     pixel_size = _checks.check_pixel_size(pixel_size)
     points = _checks.shared_positions(positions, stack.shape[1:], pixel_size)

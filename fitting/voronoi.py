@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.spatial import cKDTree
 
 from fitting import _checks
 
@@ -16,8 +18,6 @@ def voronoi_cells(shape, positions, pixel_size, max_radius=None) -> np.ndarray:
     pixel_size : Δ [Å].
     max_radius : optional cell radius cap [Å]; limits the open cells of edge columns.
     """
-    from scipy.spatial import cKDTree
-
     rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
     pixels = np.stack([cols.ravel(), rows.ravel()], axis=1) * pixel_size
     distance, nearest = cKDTree(positions).query(pixels)
@@ -56,7 +56,6 @@ def voronoi_scs(images, positions, pixel_size, *, background=0.0, max_radius=Non
     flat = stack.reshape(stack.shape[0], -1) - offset[:, None]
     inside = labels >= 0
     # One sparse (pixels × columns) membership matrix sums every image at once.
-    from scipy.sparse import csr_matrix
 
     membership = csr_matrix((np.ones(int(inside.sum())), (np.nonzero(inside)[0], labels[inside])),
                             shape=(labels.size, points.shape[0]))

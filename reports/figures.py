@@ -14,7 +14,13 @@ import numpy as np
 
 from _shared.results import ResultStore
 from reports.plotting import (
-    dose_text, figure_legend, method_colour, place_legend, plot_image, readable_log_axes, save_figure,
+    dose_text,
+    figure_legend,
+    method_colour,
+    place_legend,
+    plot_image,
+    readable_log_axes,
+    save_figure,
 )
 from reports.spec import GENERIC, ReportSpec
 

@@ -16,6 +16,8 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+
 from _shared.files import write_text_atomic
 from _shared.sidecar import read_sidecar
 from reports.figures import load_results, write_figures
@@ -63,8 +65,6 @@ def _table(frame, columns, marked=()) -> str:
 
 def _anomalous_rows(summary) -> dict:
     """Row index -> reasons, for rows with too many flagged fits or a precision/error above 100 %."""
-    import numpy as np
-
     found: dict = {}
     for index, row in summary.iterrows():
         reasons = []

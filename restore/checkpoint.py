@@ -7,6 +7,7 @@ with ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
@@ -15,10 +16,8 @@ from torch import nn
 from _shared.files import sha256_bytes, write_bytes_atomic, write_json_atomic
 from _shared.files import sha256_file as file_sha256  # noqa: F401  (kept for callers of restore.checkpoint)
 from _shared.provenance import git_commit, library_versions
-from restore.models import architecture_of, build_model
 from _shared.sidecar import SIDECAR_FORMAT, read_sidecar, sidecar_path  # noqa: F401  (read_sidecar: for callers)
-
-
+from restore.models import architecture_of, build_model
 
 # Checkpoints are meant to be shared: world-readable, unlike mkstemp's 0600.
 SHARED_FILE_MODE = 0o644
@@ -152,8 +151,6 @@ def save_model(weights_path: str | Path, model: nn.Module, arch: str | None = No
 
 def save_tensor_state(path: str | Path, state: dict) -> None:
     """Atomically ``torch.save`` a nested dict of tensors and plain numbers (e.g. optimizer state)."""
-    import io
-
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())

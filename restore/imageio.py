@@ -13,12 +13,16 @@ kept in ``metadata``.
 """
 from __future__ import annotations
 
+import importlib
 import io
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from restore.checkpoint import atomic_write_bytes
 
 NATIVE = (".tif", ".tiff", ".png", ".npy", ".h5", ".hdf5")
 VENDOR = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd", ".ser": "tia"}
@@ -118,7 +122,8 @@ def _read_tiff(path: Path, grey: bool) -> Image:
 
 
 def _read_png(path: Path, grey: bool) -> Image:
-    from PIL import Image as PILImage, UnidentifiedImageError
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
 
     try:
         with PILImage.open(path) as png:
@@ -170,8 +175,6 @@ def _spacings_A(axes: list[dict]) -> list[float | None]:
 
 
 def _read_vendor(path: Path, suffix: str, grey: bool) -> Image:
-    import importlib
-
     try:
         reader = importlib.import_module(f"rsciio.{VENDOR[suffix]}").file_reader
     except ImportError as error:
@@ -216,8 +219,6 @@ def _tia_signal_from_emi(path: Path, reader) -> dict | None:
     TIA writes one .emi per acquisition and one ``_N.ser`` per detector (N = 1, 2, …); only the .emi says
     whether the calibration is in real or reciprocal space.
     """
-    import re
-
     match = re.fullmatch(r"(.*)_(\d+)", path.stem)
     if match is None:
         return None
@@ -289,8 +290,6 @@ def write_image(path: str | Path, data: np.ndarray, pixel_size_A: float | None =
     ValueError
         If the type is unsupported or not writable (.dm3/.dm4/.emd/.ser), or the data are not finite.
     """
-    from restore.checkpoint import atomic_write_bytes
-
     path = Path(path)
     suffix = _suffix(path)
     array = _as_image_array(data, "data", colour=False)
@@ -308,7 +307,8 @@ def write_image(path: str | Path, data: np.ndarray, pixel_size_A: float | None =
         resolution = (10.0 / pixel_size_A, 10.0 / pixel_size_A) if pixel_size_A else None
         tifffile.imwrite(buffer, array, imagej=True, metadata=metadata, resolution=resolution)
     elif suffix == ".png":
-        from PIL import Image as PILImage, PngImagePlugin
+        from PIL import Image as PILImage
+        from PIL import PngImagePlugin
 
         if array.ndim != 2:
             raise ValueError(f"data: PNG holds one 2-D frame, got shape {array.shape}; use .tif or .h5")

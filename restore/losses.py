@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from restore.dataset import SyntheticPairDataset
+
 SIGMA_MIN = 0.05  # eq. 5, in units of y (targets have max 1); see the module docstring
 MLWT_SIGMA_MIN = 0.005  # eq. 7, in units of y; see the module docstring
 FOURIER_GAMMA = 0.125  # eq. 9, the paper's value
@@ -319,8 +321,6 @@ def target_std_quantiles(n: int, seed: int, *, modality: str = "hrstem", size_px
     ValueError
         If ``n`` < 1 or a quantile is outside [0, 1] (the data set raises for a bad seed or modality).
     """
-    from restore.dataset import SyntheticPairDataset
-
     if n < 1:
         raise ValueError(f"n={n!r}: need at least one pair")
     q = torch.tensor([float(p) for p in quantiles], dtype=torch.float64)

@@ -32,10 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from _shared.files import sha256_bytes, sha256_file
 from restore.checkpoint import atomic_write_bytes, atomic_write_json, provenance
 from restore.dataset import SyntheticPairDataset, check_recipe_version
+from simulate.cache import cache_root
 from simulate.synthetic import SYNTHETIC_RECIPE_VERSION
 from simulate.synthetic.presets import get_modality
 
@@ -46,8 +48,6 @@ DTYPES = ("float32", "float16")
 
 def pair_cache_root() -> Path:
     """``<bench cache root>/pair-cache`` (``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``)."""
-    from simulate.cache import cache_root
-
     return cache_root() / "pair-cache"
 
 
@@ -209,8 +209,6 @@ def build_pair_cache(directory, *, modality: str = "hrstem", size: int = 256, pa
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_json(directory / MANIFEST, manifest)
     if jobs:
-        from tqdm import tqdm
-
         loader = DataLoader(_ShardJobs(directory, recipe, jobs), batch_size=None, num_workers=workers,
                             worker_init_fn=_worker_init if workers else None)
         done = pairs - sum(count for _, _, count in jobs)

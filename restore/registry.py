@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from _shared.files import sha256_file
+from restore.checkpoint import load_model
 from restore.models import WEIGHTS
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9][a-z0-9_\-]*$")
@@ -121,8 +122,6 @@ def load_registered_model(name_or_path: str):
     sidecar : dict
         The checkpoint's metadata (config, sha256, modality, dose/sampling range …).
     """
-    from restore.checkpoint import load_model
-
     if str(name_or_path).endswith(".safetensors"):
         return load_model(name_or_path)
     path = resolve_weights(name_or_path)

@@ -1,6 +1,6 @@
 """Time of one training step on this machine: ``bench train-step``.
 
-Times the trainer's own optimiser step (:meth:`restore.train._Run.step`: forward, the full loss basket, with
+Times the trainer's own optimiser step (:meth:`restore.train.TrainingRun.step`: forward, the full loss basket, with
 or without the relativistic PatchGAN, backward, gradient clipping, Adam, EMA) for network sizes, patch
 sizes, numeric paths and memory formats. The variants of one (size, patch) group are interleaved
 (A B C … A B C …) and each is summarised by its median, because on a shared machine the load changes
@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 import torch
 
 from restore.losses import LossWeights
-from restore.models import CGRDNConfig, PatchGANConfig
+from restore.models import CGRDN, CGRDNConfig, PatchGANConfig
 from restore.numerics import NumericPath, numeric_path
+from restore.train import TrainingRun
 from restore.training_config import TrainingConfig
 
 SIZES = {
@@ -85,8 +86,6 @@ def time_steps(variants: list[StepVariant], repeats: int = 5, warmup: int = 2, s
         Per variant: its fields, ``label``, ``median_s``, ``min_s``, ``max_s``, ``times_s`` and the
         numeric path's reason.
     """
-    from restore.train import _Run
-
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats={repeats}, warmup={warmup}: need repeats ≥ 1 and warmup ≥ 0")
     groups: dict[tuple, list[StepVariant]] = {}
@@ -101,7 +100,7 @@ def time_steps(variants: list[StepVariant], repeats: int = 5, warmup: int = 2, s
         for v in members:
             key = (v.channels_last, v.gan)
             if key not in runs:
-                runs[key] = _Run(replace(_config(v), seed=seed), torch.device("cpu"))
+                runs[key] = TrainingRun(replace(_config(v), seed=seed), torch.device("cpu"))
             paths[v] = numeric_path(v.dtype, "cpu", flags=flags, warn=False)
 
         def one(v: StepVariant, step: int) -> float:
@@ -130,8 +129,6 @@ def time_steps(variants: list[StepVariant], repeats: int = 5, warmup: int = 2, s
 
 def parameters(size: str) -> int:
     """Parameter count of a named CGRDN size."""
-    from restore.models import CGRDN
-
     return sum(p.numel() for p in CGRDN(SIZES[size]).parameters())
 
 

@@ -24,10 +24,18 @@ import re
 import struct
 import subprocess
 import sys
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from _shared.files import sha256_file
+from restore.checkpoint import save_model
+from restore.models import CGRDN, WEIGHTS, CGRDNConfig
+from restore.models.cgrdn import R_EM_MODELS
 
 _MAGIC = 0xDB4775248B80FB57
 _FOOTER_BYTES = 48
@@ -297,10 +305,6 @@ def cgrdn_from_saved_model(model_dir: str | Path):
     ValueError
         If the number of layers, a name or a shape does not match the CGRDN.
     """
-    import torch
-
-    from restore.models import CGRDN, CGRDNConfig
-
     model_dir = Path(model_dir)
     layers = keras_conv_weights(read_bundle(model_dir / "variables"))
     model = CGRDN(CGRDNConfig.full())
@@ -328,8 +332,6 @@ def cgrdn_from_saved_model(model_dir: str | Path):
 
 def _r_em_models_root(path: Path, scratch: Path) -> Path:
     """Locate ``tk_r_em/models`` in an sdist archive, an unpacked sdist or the package folder."""
-    import tarfile
-
     if path.is_file():
         if not tarfile.is_tarfile(path):
             raise ValueError(f"{path}: not a tar archive; pass the tk_r_em-1.0.4.tar.gz from `pip download`")
@@ -428,13 +430,6 @@ def import_r_em(path: str | Path, out_dir: str | Path, names=None) -> list[Path]
     list of Path
         The weights files written.
     """
-    import tempfile
-
-    from _shared.files import sha256_file
-    from restore.checkpoint import save_model
-    from restore.models import WEIGHTS
-    from restore.models.cgrdn import R_EM_MODELS
-
     names = list(names or R_EM_MODELS)
     unknown = sorted(set(names) - set(R_EM_MODELS))
     if unknown:

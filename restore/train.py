@@ -42,18 +42,35 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
-from restore.checkpoint import (atomic_write_json, load_state_strict, load_tensor_state, load_weights,
-                                save_model, save_tensor_state)
-from restore.distributed import (all_reduce_sum, barrier, check_resume_world_size, check_same_step,
-                                 mean_over_ranks, process_device, process_group, rank_share, wrap_data_parallel)
+from restore.checkpoint import (
+    atomic_write_json,
+    load_state_strict,
+    load_tensor_state,
+    load_weights,
+    save_model,
+    save_tensor_state,
+)
+from restore.dataset import check_recipe_version
+from restore.distributed import (
+    all_reduce_sum,
+    barrier,
+    check_resume_world_size,
+    check_same_step,
+    mean_over_ranks,
+    process_device,
+    process_group,
+    rank_share,
+    wrap_data_parallel,
+)
 from restore.losses import generator_loss, relativistic_discriminator_loss, relativistic_generator_loss
 from restore.models import CGRDN, CGRDNConfig, PatchGAN
 from restore.numerics import NumericPath, hardware_description, numeric_path
-from restore.run_log import (TRAIN_FIELDS, VAL_FIELDS, ChunkClock, append_csv, new_lineage, record_chunk,
-                             truncate_csv)
+from restore.run_log import TRAIN_FIELDS, VAL_FIELDS, ChunkClock, append_csv, new_lineage, record_chunk, truncate_csv
 from restore.train_data import ArrayPairDataset, StepBatchSampler, data_kind, resolve_dataset, step_batches
 from restore.training_config import TrainingConfig
+from simulate.synthetic import SYNTHETIC_RECIPE_VERSION
 
 __all__ = ["ArrayPairDataset", "StepBatchSampler", "TrainResult", "resolve_dataset", "train", "validate"]
 KEEP_CHECKPOINTS = 3
@@ -117,8 +134,6 @@ def _memory_format(config: TrainingConfig) -> torch.memory_format:
 def _recipe_version(config: TrainingConfig) -> int | None:
     """The synthetic recipe version a run depends on (None for npz data only)."""
     if {data_kind(config.data), data_kind(config.validation)} & {"synthetic", "cache"}:
-        from simulate.synthetic import SYNTHETIC_RECIPE_VERSION
-
         return SYNTHETIC_RECIPE_VERSION
     return None
 
@@ -128,7 +143,7 @@ def _clip(parameters, limit: float) -> None:
         torch.nn.utils.clip_grad_norm_(parameters, limit)
 
 
-class _Run:
+class TrainingRun:
     """Networks, optimisers, their (de)serialisation and the optimiser step of one training run."""
 
     def __init__(self, config: TrainingConfig, device: torch.device):
@@ -178,8 +193,6 @@ class _Run:
                 raise ValueError(f"{folder}: checkpoint was written with a different training config; resume "
                                  "with the run's own config.json")
             if _recipe_version(self.config) is not None:
-                from restore.dataset import check_recipe_version
-
                 check_recipe_version(sidecar.get("synthetic_recipe_version"), f"training run {run_dir}",
                                      "Start a new run directory (optionally --init-from its model or a "
                                      "checkpoint's ema.safetensors) instead of --resume.")
@@ -307,8 +320,6 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
 def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
            train_data, val_data, stop_at: int | None, progress: bool, init_from: Path | None,
            max_minutes: float | None) -> TrainResult:
-    from tqdm import tqdm
-
     has_checkpoint = (run_dir / "checkpoints" / "latest.json").exists()
     if not resume and has_checkpoint:
         raise ValueError(f"run_dir={str(run_dir)!r} already holds a checkpoint; pass resume=True (--resume) "
@@ -321,7 +332,7 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
         train_data = resolve_dataset(config.data, "train", config.seed, config.patch_size)
     if val_data is None:
         val_data = resolve_dataset(config.validation, "validation", config.seed, config.patch_size)
-    run = _Run(config, device)
+    run = TrainingRun(config, device)
     resuming = resume and (has_checkpoint or init_from is None)
     step = run.load(run_dir, world) if resuming else 0
     if not resuming and init_from is not None:

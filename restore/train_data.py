@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
+from restore import dataset
+from restore.pair_cache import CachedPairDataset
 from restore.training_config import TrainingConfig
 
 
@@ -69,14 +71,10 @@ def resolve_dataset(spec: str, split: str, seed: int, size: int = 256) -> Datase
                 raise ValueError(f"{value}: npz needs arrays 'x' and 'y', has {list(archive)}")
             return ArrayPairDataset(archive["x"], archive["y"])
     if kind == "synthetic":
-        from restore import dataset
-
         if split == "validation":
             return dataset.validation_set(value, size=size)
         return dataset.SyntheticPairDataset(value, size=size, seed=seed)
     if kind == "cache":
-        from restore.pair_cache import CachedPairDataset
-
         cache = CachedPairDataset(value, patch_size=size, crop_seed=seed)
         return cache.whole_pairs() if split == "validation" else cache
     raise ValueError(f"data spec {spec!r}: kind {kind!r} unknown; use 'synthetic:<modality>', 'cache:<dir>' or "

@@ -14,12 +14,14 @@ Example ``train.toml``::
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from restore.losses import LossWeights
 from restore.models import CGRDNConfig, PatchGANConfig
+from restore.numerics import normalise_mode
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,6 @@ class TrainingConfig:
         if self.grad_clip < 0 or self.warmup_steps < 0 or self.gan_start_step < 0 or self.init_warmup_steps < 0:
             raise ValueError("TrainingConfig: grad_clip, warmup_steps, init_warmup_steps and gan_start_step must "
                              "be ≥ 0")
-        from restore.numerics import normalise_mode
 
         try:
             object.__setattr__(self, "bf16", normalise_mode(self.bf16))
@@ -132,8 +133,6 @@ class TrainingConfig:
     def learning_rate_at(self, step: int, warmup_steps: int | None = None) -> float:
         """Linear warm-up over ``warmup_steps`` (default: the config's), then cosine decay to
         ``final_lr_fraction`` at ``steps``."""
-        import math
-
         warmup = self.warmup_steps if warmup_steps is None else warmup_steps
         if step < warmup:
             return self.learning_rate * (step + 1) / warmup

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from simulate.recipe import HAADFRecipe
+from simulate.recipe import HAADFRecipe, fft_friendly_size
 from simulate.thickness_series import ThicknessSeries, simulate_thickness_series
 
 
@@ -99,8 +99,6 @@ def potential_sampling_check(
     ValueError
         If a grid size is not even and FFT-friendly, or leaves the detector beyond the cutoff.
     """
-    from simulate.recipe import fft_friendly_size
-
     extent = recipe.supercell_extent_angstrom
     runs: dict[int, ThicknessSeries] = {}
     for grid in sorted(set(int(g) for g in grid_points)):

@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.emt import EMT
+from ase.optimize import FIRE
+from matscipy.dislocation import FCCEdge110Dislocation
 
 from simulate.structures import PT_LATTICE_CONSTANT_ANGSTROM
 
@@ -172,9 +175,6 @@ def project_columns(
 
 
 def _relax_core(dislocation: Atoms, fmax: float) -> Atoms:
-    from ase.calculators.emt import EMT
-    from ase.optimize import FIRE
-
     relaxed = dislocation.copy()
     relaxed.set_constraint(dislocation.constraints)
     relaxed.pbc = (False, False, True)
@@ -201,8 +201,6 @@ def build_edge_dislocation(specimen: DislocationSpecimen = DislocationSpecimen()
         Atoms (positions [Å]), their perfect-crystal positions, the core (x, y) and b (x, y) [Å] in the
         cell's coordinates.
     """
-    from matscipy.dislocation import FCCEdge110Dislocation
-
     c11, c12, c44 = specimen.elastic_constants_gpa
     builder = FCCEdge110Dislocation(specimen.lattice_constant_angstrom, C11=c11, C12=c12, C44=c44, symbol="Pt")
     radius = specimen.block_angstrom / math.sqrt(2.0) + 12.0  # the block's corners, plus the fixed shell

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from _shared.files import write_arrays_atomic, write_json_atomic
 from simulate.cache import CacheEntry, cache_entry
@@ -138,7 +139,6 @@ def run_configurations(build: Callable[[int], Any], count: int, pieces: CacheEnt
     ConfigurationRun
     """
     import abtem  # noqa: PLC0415  (abTEM and its numba kernels load in seconds: only when simulating)
-    from tqdm.auto import tqdm
 
     results: dict[int, np.ndarray] = {}
     seconds: dict[int, float | None] = {}

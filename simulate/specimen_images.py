@@ -10,6 +10,7 @@ threads or on a dask.distributed cluster.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from simulate.phonon_configurations import configurations_entry, run_configurati
 from simulate.recipe import fft_friendly_size
 from simulate.specimen_data import load_shipped, shipped_path
 from simulate.specimen_recipe import KINDS, SpecimenImage, SpecimenImageRecipe, default_recipe, fidelity
+
 
 @dataclass(frozen=True)
 class Specimen:
@@ -156,8 +158,6 @@ def _columns_in_image(specimen: Specimen, recipe: SpecimenImageRecipe) -> Projec
 
 
 def _cache_payload(kind: str, specimen: Specimen, recipe: SpecimenImageRecipe) -> str:
-    import json
-
     return json.dumps({"kind": kind, "specimen": specimen.parameters, "imaging": recipe.to_dict()},
                       sort_keys=True)
 

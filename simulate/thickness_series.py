@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from simulate import p4mm
 from _shared.provenance import SIMULATION_PACKAGES, hardware, library_versions
+from simulate import p4mm
 from simulate.cache import cache_entry, read_shipped_arrays, write_shipped_arrays
 from simulate.phonon_configurations import run_configurations
 from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe

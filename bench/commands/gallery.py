@@ -28,8 +28,8 @@ def _pairs(args: argparse.Namespace) -> int:
 def _synthetic(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bench.synthetic_coverage import coverage_figure, coverage_table, study_values, training_values
     from _shared.files import write_bytes_atomic
+    from bench.synthetic_coverage import coverage_figure, coverage_table, study_values, training_values
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

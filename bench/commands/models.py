@@ -52,9 +52,7 @@ def run_list(args) -> int:
 
 def run_import(args) -> int:
     from restore.registry import user_model_dir
-    from restore.tf_import import import_r_em
-
-    from restore.tf_import import download_r_em
+    from restore.tf_import import download_r_em, import_r_em
 
     if args.path and args.download:
         raise ValueError("give either PATH or --download, not both")

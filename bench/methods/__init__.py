@@ -13,11 +13,24 @@ trained on the measured image itself — is a new module here defining its metho
 :class:`MethodFamily`; :func:`make_method` and :func:`default_methods` find it.
 """
 from bench.methods.base import (
-    POISSON, Method, MethodFamily, NoiseModel, as_stack, default_methods, make_method, method_families, method_label,
-    register_method_family, stem_noise_model,
+    POISSON,
+    Method,
+    MethodFamily,
+    NoiseModel,
+    as_stack,
+    default_methods,
+    make_method,
+    method_families,
+    method_label,
+    register_method_family,
+    stem_noise_model,
 )
 from bench.methods.bm3d import (
-    BM3DMethod, anscombe, generalized_anscombe, inverse_anscombe_unbiased, inverse_generalized_anscombe,
+    BM3DMethod,
+    anscombe,
+    generalized_anscombe,
+    inverse_anscombe_unbiased,
+    inverse_generalized_anscombe,
 )
 from bench.methods.cnn import DEFAULT_MODEL, CNNMethod, cnn_method
 from bench.methods.raw import RawMethod

@@ -29,7 +29,10 @@ from bench.check import compare_counting
 from bench.studies import register_study
 from bench.studies.base import Gate, Inputs
 from bench.studies.distorted_specimen import (
-    DISTORTED_SPECIMEN_PRESETS, DistortedSpecimenPreset, DistortedSpecimenStudy, dose_block_tasks,
+    DISTORTED_SPECIMEN_PRESETS,
+    DistortedSpecimenPreset,
+    DistortedSpecimenStudy,
+    dose_block_tasks,
 )
 from bench.tasks import Task
 from reports.spec import ReportSpec

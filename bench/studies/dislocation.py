@@ -18,11 +18,13 @@ where the fit is flagged (not converged, negative height, left its cell); the fl
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from bench.studies import register_study
 from bench.studies.distorted_specimen import (
-    DISTORTED_SPECIMEN_PRESETS, DistortedSpecimenPreset, DistortedSpecimenStudy, dose_block_tasks,
+    DISTORTED_SPECIMEN_PRESETS,
+    DistortedSpecimenPreset,
+    DistortedSpecimenStudy,
+    dose_block_tasks,
 )
 from bench.tasks import Task
 from reports.spec import ReportSpec
@@ -182,6 +184,8 @@ class Dislocation(DistortedSpecimenStudy):
 
     def prepare(self, preset: DislocationPreset, inputs, store, options) -> dict:
         """The noise-free reference fit; the ``reference`` table."""
+        import pandas as pd
+
         ref = reference(inputs.data["specimen"], preset)
         store.write_table("reference", pd.DataFrame({
             "column": np.arange(ref["truth"].shape[0]), "x_true_A": ref["truth"][:, 0],

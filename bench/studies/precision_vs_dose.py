@@ -178,11 +178,10 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
     reference_table, crlb_table : pandas.DataFrame
     """
     import pandas as pd
+    from tqdm.auto import tqdm
 
     from fitting import crlb_columns, fit_columns
     from simulate.field_of_view import field_of_view
-
-    from tqdm.auto import tqdm
 
     references, rows, crlb_rows = {}, [], []
     px = preset.pixel_size_angstrom

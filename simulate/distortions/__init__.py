@@ -20,8 +20,8 @@ from simulate.distortions.fast_scan import (
     fast_scan_noise,
     lorentzian_psf,
     lorentzian_psf_continuous,
-    readout_psf,
     readout_normalisation,
+    readout_psf,
     readout_psf_continuous,
 )
 from simulate.distortions.jitter import JitterParams, ar1_series, displace_lines, scan_jitter

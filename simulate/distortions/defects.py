@@ -124,7 +124,7 @@ def _row_line_segments(x: torch.Tensor, params: list[RowLineParams], gen: torch.
     return {"row": row, "start": start, "stop": stop, "factor": factor, "active": active}
 
 
-def _row_lines(x: torch.Tensor, params: list[RowLineParams], gen: torch.Generator):
+def row_lines_batch(x: torch.Tensor, params: list[RowLineParams], gen: torch.Generator):
     """Apply eq. 51; returns (image, mask of covered pixels, segments with their means).
 
     Every segment's mean is taken over the image before row-line noise; where segments overlap, the
@@ -181,7 +181,7 @@ def row_line_noise(images, params: RowLineParams, generator: GeneratorLike, *, r
     if not isinstance(params, RowLineParams):
         raise ValueError(f"params must be a RowLineParams; got {type(params).__name__}.")
     x, restore = as_image_batch(images)
-    out, mask, seg = _row_lines(x, [params] * x.shape[0], torch_generator(generator, x.device))
+    out, mask, seg = row_lines_batch(x, [params] * x.shape[0], torch_generator(generator, x.device))
     result = [restore(out)]
     if return_mask:
         result.append(restore(mask))
@@ -191,7 +191,8 @@ def row_line_noise(images, params: RowLineParams, generator: GeneratorLike, *, r
     return result[0] if len(result) == 1 else tuple(result)
 
 
-def _black(x, probability, gen):
+def black_pixels_batch(x, probability, gen):
+    """Eq. 52 on a (B, H, W) batch with one probability per image; returns (image, mask of pixels set to 0)."""
     p = per_image(probability, x.shape[0], x, "probability")
     hit = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) < p
     return torch.where(hit, torch.zeros_like(x), x), hit & (x != 0)
@@ -204,11 +205,12 @@ def black_pixels(images, probability: float, generator: GeneratorLike, *, return
     """
     check_fraction(probability, "probability")
     x, restore = as_image_batch(images)
-    out, mask = _black(x, probability, torch_generator(generator, x.device))
+    out, mask = black_pixels_batch(x, probability, torch_generator(generator, x.device))
     return _finish(x, out, mask, restore, return_mask)
 
 
-def _zingers(x, probability, amplitude, gen):
+def zingers_batch(x, probability, amplitude, gen):
+    """Eq. 53 on a (B, H, W) batch with one probability and amplitude per image; returns (image, mask)."""
     p = per_image(probability, x.shape[0], x, "probability")
     a = per_image(amplitude, x.shape[0], x, "amplitude")
     hit = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) < p
@@ -230,11 +232,12 @@ def zingers(images, probability: float, amplitude: float, generator: GeneratorLi
     check_fraction(probability, "probability")
     check_positive(amplitude, "amplitude", "× image maximum")
     x, restore = as_image_batch(images)
-    out, mask = _zingers(x, probability, amplitude, torch_generator(generator, x.device))
+    out, mask = zingers_batch(x, probability, amplitude, torch_generator(generator, x.device))
     return _finish(x, out, mask, restore, return_mask)
 
 
-def _clip(x, fraction):
+def clip_upper_batch(x, fraction):
+    """Clip each image of a (B, H, W) batch at ``fraction`` of its maximum; returns (image, clipped mask)."""
     level = per_image(fraction, x.shape[0], x, "fraction") * batch_max(x)
     mask = x > level
     return torch.where(mask, level.expand_as(x), x), mask
@@ -244,11 +247,12 @@ def clip_upper(images, fraction: float, *, return_mask: bool = False):
     """Upper clip (eq. 54): min(x, T_u) with T_u = ``fraction`` · image maximum, fraction in (0, 1]."""
     check_fraction(fraction, "fraction", closed_low=False)
     x, restore = as_image_batch(images)
-    out, mask = _clip(x, fraction)
+    out, mask = clip_upper_batch(x, fraction)
     return _finish(x, out, mask, restore, return_mask)
 
 
-def _quantise(x, bits):
+def quantise_batch(x, bits):
+    """Quantise each image of a (B, H, W) batch to ``bits`` bits between its min and max; returns (image, mask)."""
     levels = per_image(2.0 ** torch.as_tensor(bits, dtype=torch.float64) - 1.0, x.shape[0], x, "bits")
     low = batch_min(x)
     step = (batch_max(x) - low) / levels
@@ -271,5 +275,5 @@ def quantise(images, bits: int, *, return_mask: bool = False):
     if int(bits) != bits or not 1 <= bits <= 24:
         raise ValueError(f"bits must be an integer from 1 to 24; got {bits!r}.")
     x, restore = as_image_batch(images)
-    out, mask = _quantise(x, bits)
+    out, mask = quantise_batch(x, bits)
     return _finish(x, out, mask, restore, return_mask)

@@ -152,7 +152,8 @@ def poisson_noise(intensity, dose_per_area: float | Sequence[float], pixel_size:
     return restore(torch.poisson(lam, generator=torch_generator(generator, x.device)))
 
 
-def _pmt_batch(counts: torch.Tensor, params: list[PmtParams], gen: torch.Generator) -> torch.Tensor:
+def pmt_noise_batch(counts: torch.Tensor, params: list[PmtParams], gen: torch.Generator) -> torch.Tensor:
+    """Eq. 46 on a (B, H, W) batch of counts, one :class:`PmtParams` per image."""
     sigma = per_image([p.sigma_counts for p in params], counts.shape[0], counts, "sigma_counts")
     noise = torch.randn(counts.shape, generator=gen, device=counts.device, dtype=counts.dtype)
     return counts + sigma * noise
@@ -181,7 +182,7 @@ def pmt_noise(counts, params: PmtParams, generator: GeneratorLike):
     x, restore = as_image_batch(counts, "counts")
     if bool((x < 0).any()):
         raise ValueError(f"counts must be >= 0 (detected electrons); minimum is {float(x.min()):.3g}.")
-    return restore(_pmt_batch(x, [params] * x.shape[0], torch_generator(generator, x.device)))
+    return restore(pmt_noise_batch(x, [params] * x.shape[0], torch_generator(generator, x.device)))
 
 
 def detector_noise(intensity, dose_per_area: float, pixel_size: float, params: PmtParams,
@@ -194,4 +195,4 @@ def detector_noise(intensity, dose_per_area: float, pixel_size: float, params: P
     x, restore = as_image_batch(intensity, "intensity")
     gen = torch_generator(generator, x.device)
     counts = torch.poisson(_expected_counts(x, dose_per_area, pixel_size), generator=gen)
-    return restore(_pmt_batch(counts, [params] * x.shape[0], gen))
+    return restore(pmt_noise_batch(counts, [params] * x.shape[0], gen))

@@ -197,11 +197,12 @@ def scan_jitter(images, params: JitterParams, pixel_size: float, generator: Gene
     """
     check_positive(pixel_size, "pixel_size", "Å")
     x, restore = as_image_batch(images)
-    return restore(_jitter_batch(x, [params] * x.shape[0], [pixel_size] * x.shape[0], generator))
+    return restore(scan_jitter_batch(x, [params] * x.shape[0], [pixel_size] * x.shape[0], generator))
 
 
-def _jitter_batch(x: torch.Tensor, params: list[JitterParams], pixel_sizes: list[float],
-                  generator: GeneratorLike) -> torch.Tensor:
+def scan_jitter_batch(x: torch.Tensor, params: list[JitterParams], pixel_sizes: list[float],
+                      generator: GeneratorLike) -> torch.Tensor:
+    """Scan jitter on a (B, H, W) batch, one :class:`JitterParams` and pixel size [Å] per image."""
     batch, height, _ = x.shape
     gen = torch_generator(generator, x.device)
     px = np.asarray(pixel_sizes, dtype=float)

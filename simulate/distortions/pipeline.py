@@ -16,10 +16,16 @@ from collections.abc import Sequence
 import torch
 
 from simulate.distortions._tensor import GeneratorLike, as_image_batch, per_image, torch_generator
-from simulate.distortions.defects import _black, _clip, _quantise, _row_lines, _zingers
-from simulate.distortions.detector import _pmt_batch
+from simulate.distortions.defects import (
+    black_pixels_batch,
+    clip_upper_batch,
+    quantise_batch,
+    row_lines_batch,
+    zingers_batch,
+)
+from simulate.distortions.detector import pmt_noise_batch
 from simulate.distortions.fast_scan import convolve_rows, fast_scan_taps
-from simulate.distortions.jitter import _jitter_batch
+from simulate.distortions.jitter import scan_jitter_batch
 from simulate.distortions.params import StemDistortionParams, TemDistortionParams
 from simulate.distortions.tem import (
     cluster_mask,
@@ -27,6 +33,7 @@ from simulate.distortions.tem import (
     flicker_noise,
     spike_values,
 )
+
 
 def _param_list(params, batch: int, cls) -> list:
     if isinstance(params, cls):
@@ -60,7 +67,7 @@ def _run(x: torch.Tensor, plist: list, steps: list, kind: str):
 def _stem_steps(gen: torch.Generator) -> list:
     def jitter(x, ps):
         # Bicubic overshoot next to sharp columns can dip below zero; intensity cannot.
-        return _jitter_batch(x, [p.jitter for p in ps], [p.pixel_size for p in ps], gen).clamp_min(0.0)
+        return scan_jitter_batch(x, [p.jitter for p in ps], [p.pixel_size for p in ps], gen).clamp_min(0.0)
 
     def poisson(x, ps):
         batch = x.shape[0]
@@ -78,20 +85,20 @@ def _stem_steps(gen: torch.Generator) -> list:
         ("poisson", "45", lambda p: p.dose_per_area is not None,
          lambda p: {"dose_per_area": p.dose_per_area, "pixel_size": p.pixel_size}, poisson),
         ("pmt", "43-44, 46", lambda p: p.pmt is not None, lambda p: p.pmt.to_dict(),
-         lambda x, ps: _pmt_batch(x, [p.pmt for p in ps], gen)),
+         lambda x, ps: pmt_noise_batch(x, [p.pmt for p in ps], gen)),
         ("fast_scan", "47-50", lambda p: p.fast_scan is not None, lambda p: p.fast_scan.to_dict(), fast),
         ("row_lines", "51", lambda p: p.row_lines is not None, lambda p: p.row_lines.to_dict(),
-         lambda x, ps: _row_lines(x, [p.row_lines for p in ps], gen)[0]),
+         lambda x, ps: row_lines_batch(x, [p.row_lines for p in ps], gen)[0]),
         ("black_pixels", "52", lambda p: p.black_pixels is not None,
          lambda p: {"probability": p.black_pixels},
-         lambda x, ps: _black(x, [p.black_pixels for p in ps], gen)[0]),
+         lambda x, ps: black_pixels_batch(x, [p.black_pixels for p in ps], gen)[0]),
         ("zingers", "53", lambda p: p.zingers is not None, lambda p: p.zingers.to_dict(),
-         lambda x, ps: _zingers(x, [p.zingers.probability for p in ps], [p.zingers.amplitude for p in ps], gen)[0]),
+         lambda x, ps: zingers_batch(x, [p.zingers.probability for p in ps], [p.zingers.amplitude for p in ps], gen)[0]),
         ("clip", "54", lambda p: p.clip is not None, lambda p: {"fraction": p.clip},
-         lambda x, ps: _clip(x, [p.clip for p in ps])[0]),
+         lambda x, ps: clip_upper_batch(x, [p.clip for p in ps])[0]),
         ("quantisation", "55", lambda p: p.quantisation_bits is not None,
          lambda p: {"bits": int(p.quantisation_bits)},
-         lambda x, ps: _quantise(x, [int(p.quantisation_bits) for p in ps])[0]),
+         lambda x, ps: quantise_batch(x, [int(p.quantisation_bits) for p in ps])[0]),
     ]
 
 

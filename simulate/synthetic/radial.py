@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from ase.data import chemical_symbols
 
 ALPHA_RANGE = (0.75, 1.25)
 BUTTERWORTH_ORDER_RANGE = (4.0, 16.0)
@@ -84,8 +85,6 @@ def projected_potential_rms_radius(atomic_number: int) -> float:
     ValueError
         If Z is outside [1, 103].
     """
-    from ase.data import chemical_symbols
-
     if not 1 <= int(atomic_number) <= 103:
         raise ValueError(f"atomic_number={atomic_number!r} must be in [1, 103] (Lobato parameterisation)")
     a, b = _lobato_parameters()[chemical_symbols[int(atomic_number)]]

@@ -59,13 +59,13 @@ def _worker(rank: int, world: int, ports: list[int], folder: str) -> None:
     torch.set_num_threads(1)
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1")
     saved_steps = []
-    real_save = trainer._Run.save
+    real_save = trainer.TrainingRun.save
 
     def counted_save(run, run_dir, step, *rest):  # a spy: the real checkpoint writer still does the work
         saved_steps.append((Path(run_dir).name, step))
         return real_save(run, run_dir, step, *rest)
 
-    trainer._Run.save = counted_save
+    trainer.TrainingRun.save = counted_save
     folder, config = Path(folder), _config()
     pairs_a, pairs_b = _RecordingPairs(config), _RecordingPairs(config)
     os.environ["MASTER_PORT"] = str(ports[0])  # each train() call sets up and tears down its own group

@@ -135,13 +135,13 @@ def test_a_time_budget_stop_leaves_a_checkpoint_that_resumes_exactly(tmp_path, s
 
 
 def test_init_from_trained_weights_starts_a_fresh_run_with_a_short_warm_up(tmp_path, small_pairs):
-    from restore.train import _Run
+    from restore.train import TrainingRun
 
     data = ArrayPairDataset(*small_pairs)
     source = train(_config(steps=2), tmp_path / "source", train_data=data, val_data=data, progress=False)
     weights = tmp_path / "source" / "model.safetensors"
     config = _config(init_warmup_steps=4, warmup_steps=50)
-    run = _Run(config, torch.device("cpu"))
+    run = TrainingRun(config, torch.device("cpu"))
     run.initialise_from(weights)
     for name, tensor in load_file(weights).items():
         assert torch.equal(run.generator.state_dict()[name], tensor) and torch.equal(run.ema.state_dict()[name], tensor)
@@ -155,7 +155,7 @@ def test_init_from_trained_weights_starts_a_fresh_run_with_a_short_warm_up(tmp_p
     assert result.lineage["steps"] == 2 + 6 and int(_val_rows(tmp_path / "new")[-1]["total_steps"]) == 8
     assert source.step == 2
     with pytest.raises(ValueError, match="make them equal"):
-        _Run(_config(generator=CGRDNConfig(features=8, growth=4, dense_layers=1, blocks_per_group=1, groups=1)),
+        TrainingRun(_config(generator=CGRDNConfig(features=8, growth=4, dense_layers=1, blocks_per_group=1, groups=1)),
              torch.device("cpu")).initialise_from(weights)
 
 
@@ -177,10 +177,10 @@ def test_resume_refuses_a_run_of_another_synthetic_recipe_version(tmp_path, smal
 @pytest.mark.filterwarnings("ignore:bf16 forced:RuntimeWarning")  # CPUs without native bf16 warn
 def test_bf16_training_on_the_cpu_keeps_fp32_master_weights_and_learns(small_pairs):
     from restore.numerics import numeric_path
-    from restore.train import _Run
+    from restore.train import TrainingRun
 
     x, y = (torch.from_numpy(a[:4, None]).contiguous(memory_format=torch.channels_last) for a in small_pairs)
-    run = _Run(_config(learning_rate=3e-3, warmup_steps=0, steps=10**4), torch.device("cpu"))  # lr ≈ constant
+    run = TrainingRun(_config(learning_rate=3e-3, warmup_steps=0, steps=10**4), torch.device("cpu"))  # lr ≈ constant
     path = numeric_path("bf16", "cpu")
     nets = (run.generator, run.discriminator, run.discriminator)
     with path.autocast():
