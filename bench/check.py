@@ -1,4 +1,4 @@
-"""The quantitative gate: is a candidate method worse than a baseline beyond the statistical uncertainty?
+"""The quantitative gate: is a candidate method worse than a baseline beyond the statistical uncertainty.
 
 Both methods are scored on the same noise realisations (common random numbers), so each metric's
 difference candidate − baseline gets a paired bootstrap 95 % interval over realisations. A metric has

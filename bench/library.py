@@ -69,7 +69,7 @@ class CountingLibrary:
         write_json_atomic(Path(path), self.to_dict())
 
     @classmethod
-    def load(cls, path: Path) -> "CountingLibrary":
+    def load(cls, path: Path) -> CountingLibrary:
         values = json.loads(Path(path).read_text())
         return cls(np.asarray(values["atoms"], dtype=int), np.asarray(values["scs_gaussian_angstrom2"]),
                    np.asarray(values["scs_voronoi_angstrom2"]), values["recipe"], values.get("options", {}))
@@ -157,7 +157,7 @@ def matched_library_recipe(image, max_atoms: int, phonon_configurations: int | N
                          phonon_configurations=int(phonon_configurations or LIBRARY_PHONON_CONFIGURATIONS))
 
 
-def check_library_matches(library: "CountingLibrary", image) -> None:
+def check_library_matches(library: CountingLibrary, image) -> None:
     """Raise ``ValueError`` unless the library was simulated with the image's microscope, slicing, potential
     sampling and pixel size (a mismatch biases every count; see :func:`matched_library_recipe`)."""
     expected = matched_library_recipe(image, max_atoms=1)
@@ -254,7 +254,10 @@ def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.nda
 
     Returns
     -------
-    (scs [Å²], counts) : two ndarrays of shape (N,)
+    scs : ndarray, shape (N,)
+        The measured SCS [Å²].
+    counts : ndarray, shape (N,)
+        Atoms per column by library matching.
     """
     if estimator == "gaussian":
         options = dict(library.options.get("fit_options", {}), **(fit_options or {}))
@@ -312,9 +315,9 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     """Count the shipped noise-free nanoparticle image with a library of the same (reduced) microscope.
 
     The bulk series (:func:`matched_library_recipe`) uses the particle's microscope, its a-thick slices and its
-    potential sampling, 0 … 13 atoms, and the particle's pixel size; Voronoi cells are capped at a/(2√2) = 1.39 Å (the half-diagonal of a
-    bulk column's square cell), so rim columns do not integrate the vacuum. Besides the phonon-averaged
-    image, each estimator counts the averages of K = 1, 2, 4, … of the image's configurations
+    potential sampling, 0 … 13 atoms, and the particle's pixel size; Voronoi cells are capped at a/(2√2) = 1.39 Å
+    (the half-diagonal of a bulk column's square cell), so rim columns do not integrate the vacuum. Besides the
+    phonon-averaged image, each estimator counts the averages of K = 1, 2, 4, … of the image's configurations
     (:func:`counting_by_subset_size`).
 
     Parameters

@@ -7,7 +7,8 @@ the library's SCS step tells the scatter apart from a systematic bias (particle 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.stats import norm
@@ -34,7 +35,8 @@ def subset_scs(measure: Callable[[np.ndarray], np.ndarray], configuration_images
     configuration_images : ndarray, shape (K, H, W)
         One noise-free image per frozen-phonon configuration.
     size : int
-        Configurations per subset, 1 … K; the K // size subsets are configurations [0, size), [size, 2·size), …
+        Configurations per subset, 1 … K; the K // size subsets are configurations [0, size), [size, 2·size)
+        and so on.
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Does the training distribution cover what the benchmark studies measure?
+"""Whether the training distribution covers what the benchmark studies measure.
 
 The restoration network learns the distribution of the synthetic pairs (``simulate.synthetic.make_pair``).
 This module puts the sampled values of the quantities that set how an image is distorted (expected counts

@@ -2,12 +2,11 @@
 atom counting. Imports none of the suite's other packages: it takes images, pixel sizes and positions as
 plain arrays.
 
-Coordinate convention (used by every function here)
----------------------------------------------------
-Positions are (x, y) in Å. x runs along the last image axis (columns), y along the second-to-last
-(rows). **The centre of pixel (i, j) — row i, column j — is at (x, y) = (j·Δ, i·Δ)**, Δ = pixel size
-[Å]; pixel (0, 0) is centred at the origin (the convention of an abTEM scan starting at 0). A column at
-x = 3.0 Å on a 0.1 Å grid therefore sits exactly on pixel column 30.
+Coordinate convention (used by every function here): positions are (x, y) in Å. x runs along the last
+image axis (columns), y along the second-to-last (rows). **The centre of pixel (i, j) — row i, column j —
+is at (x, y) = (j·Δ, i·Δ)**, Δ = pixel size [Å]; pixel (0, 0) is centred at the origin (the convention of
+an abTEM scan starting at 0). A column at x = 3.0 Å on a 0.1 Å grid therefore sits exactly on pixel
+column 30.
 
 Intensity units: images are in any units proportional to the signal (fraction of the incident beam, or
 counts); SCS = 2πηρ² comes out in image units × Å² (Å² for fraction-of-beam images). The dose convention

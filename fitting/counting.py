@@ -13,7 +13,8 @@ CRITERIA = ("icl", "bic", "aic")
 def _check_library(library) -> np.ndarray:
     table = np.asarray(library, dtype=np.float64)
     if table.ndim != 1 or table.size < 2:
-        raise ValueError(f"library must be a 1-D array of SCS values for 0, 1, …, n atoms (n ≥ 1), got shape {table.shape}")
+        raise ValueError("library must be a 1-D array of SCS values for 0, 1, …, n atoms (n ≥ 1), got shape "
+                         f"{table.shape}")
     if not np.all(np.isfinite(table)) or np.any(np.diff(table) <= 0):
         raise ValueError("library SCS values must be finite and strictly increasing with the number of atoms")
     return table

@@ -141,8 +141,10 @@ def crlb_positions(positions, volumes, width, background, pixel_size, shape, dos
 def _window(centre, radius, pixel_size, height, width):
     """Flat indices and (x, y) offsets [Å] of the pixels within ``radius`` [Å] of ``centre``."""
     x0, y0 = centre
-    j = np.arange(max(0, int(np.floor((x0 - radius) / pixel_size))), min(width, int(np.ceil((x0 + radius) / pixel_size)) + 1))
-    i = np.arange(max(0, int(np.floor((y0 - radius) / pixel_size))), min(height, int(np.ceil((y0 + radius) / pixel_size)) + 1))
+    j = np.arange(max(0, int(np.floor((x0 - radius) / pixel_size))),
+                  min(width, int(np.ceil((x0 + radius) / pixel_size)) + 1))
+    i = np.arange(max(0, int(np.floor((y0 - radius) / pixel_size))),
+                  min(height, int(np.ceil((y0 + radius) / pixel_size)) + 1))
     dx = j[None, :] * pixel_size - x0
     dy = i[:, None] * pixel_size - y0
     inside = dx * dx + dy * dy <= radius * radius

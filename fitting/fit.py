@@ -52,7 +52,7 @@ def fit_columns(images, positions, pixel_size, *, width=None, method="least_squa
     method : "least_squares" (StatSTEM's estimator) or "poisson" (maximum likelihood for counting
         data; starts from the least-squares solution; the image must be proportional to counts).
     shared_width : one ρ per column type (True) or one per column (False).
-    column_types : (N,) integer labels of column types, each with its own shared ρ; default one type.
+    column_types : (N,) int labels of column types, each with its own shared ρ; default one type.
     fit_width : refine ρ (True) or keep it fixed at ``width``.
     max_iterations : iteration cap per estimator.
     position_tolerance : convergence when every position step is below this [Å] …

@@ -208,7 +208,7 @@ def _em(z, means, variance, weights, dose, offset, max_iterations, tolerance):
     converged = np.zeros(means.shape[0], dtype=bool)
     iteration = 0
     floor = 1e-8
-    for iteration in range(1, max_iterations + 1):
+    for iteration in range(1, max_iterations + 1):  # noqa: B007  (the count after the loop is returned)
         log_joint = _log_joint(z, means, variance, weights, dose, offset)
         peak = np.max(log_joint, axis=-1, keepdims=True)
         tau = np.exp(log_joint - peak)  # one exponential pass gives both ln L and the responsibilities

@@ -34,7 +34,10 @@ def linear_heights(images, x, y, widths, rows, cols):
 
     Returns
     -------
-    heights : (B, N) η, background : (B,) ζ minimising Σ (I − ζ − Σ η_n g_n)².
+    heights : ndarray, shape (B, N)
+        η minimising Σ (I − ζ − Σ η_n g_n)².
+    background : ndarray, shape (B,)
+        ζ of the same minimum.
     """
     matrix, right = _normal_equations(images, x, y, widths, rows, cols)
     solution = _solve(matrix, right)

@@ -198,7 +198,8 @@ def _pair_windows(y_factors, x_factors, weights, first, second, half_window):
         begin = np.clip((centre[:, first] + centre[:, second]) // 2 - length // 2, 0, size - length)
         # Index sliding-window views: each pick is one contiguous run of ``length`` pixels.
         runs = np.lib.stride_tricks.sliding_window_view(factors, length, axis=-1)  # (3, B, N, size−L+1, L)
-        cut.append((begin, runs[:, batch[..., 0], first[None, :], begin], runs[:, batch[..., 0], second[None, :], begin]))
+        cut.append((begin, runs[:, batch[..., 0], first[None, :], begin],
+                    runs[:, batch[..., 0], second[None, :], begin]))
     (row_begin, y_first, y_second), (col_begin, x_first, x_second) = cut
     length_y, length_x = y_first.shape[-1], x_first.shape[-1]
     blocks = np.lib.stride_tricks.sliding_window_view(weights, (length_y, length_x), axis=(1, 2))

@@ -62,7 +62,8 @@ def find_columns(image, pixel_size, *, min_distance, threshold=0.2, smoothing=No
     x, y = (cols + dx) * pixel_size, (rows + dy) * pixel_size
     height, width = picture.shape
     margin = float(exclude_border)
-    inside = (x >= margin) & (y >= margin) & (x <= (width - 1) * pixel_size - margin) & (y <= (height - 1) * pixel_size - margin)
+    inside = ((x >= margin) & (y >= margin) & (x <= (width - 1) * pixel_size - margin)
+              & (y <= (height - 1) * pixel_size - margin))
     found = np.stack([x[inside], y[inside]], axis=1)
     return found[np.lexsort((found[:, 0], found[:, 1]))]
 

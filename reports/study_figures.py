@@ -27,7 +27,8 @@ def plot_scores(ax, summary, metric: str, modality: str) -> list:
         raise ValueError(f"metric={metric!r} must be psnr_db or ssim")
     rows = summary[summary["modality"] == modality]
     if rows.empty:
-        raise ValueError(f"modality={modality!r} is not in the table; modalities: {sorted(summary['modality'].unique())}")
+        raise ValueError(f"modality={modality!r} is not in the table; modalities: "
+                         f"{sorted(summary['modality'].unique())}")
     methods = list(rows["method"])
     positions = np.arange(len(methods))
     values = rows[metric].to_numpy(float)

@@ -1,12 +1,12 @@
 """Model registry: where the weights of a name ``arch.tag`` are installed, and loading them by name.
 
-Which named weights exist is declared beside each architecture (:mod:`restore.models.register`, e.g. the end of
-:mod:`restore.models.cgrdn`). Weights are looked up, in this order, in the user's model directory (``$STEM_BENCH_MODELS`` or
-``~/.local/share/stem-restore-bench/models``) and in the package's ``restore/weights`` folder, as
-``NAME.safetensors`` with its ``NAME.json`` sidecar (see :mod:`restore.checkpoint`). Built-in names are
-listed even before their weights exist, so that the error can say how to get them. A built-in model whose
-weights ship with the package records their SHA-256 here; the shipped file is checked against it whenever
-it is resolved, so a corrupted or swapped file fails loudly.
+Which named weights exist is declared beside each architecture (:mod:`restore.models.register`, e.g. the end
+of :mod:`restore.models.cgrdn`). Weights are looked up, in this order, in the user's model directory
+(``$STEM_BENCH_MODELS`` or ``~/.local/share/stem-restore-bench/models``) and in the package's
+``restore/weights`` folder, as ``NAME.safetensors`` with its ``NAME.json`` sidecar (see
+:mod:`restore.checkpoint`). Named weights are listed even before their file exists, so that the error can
+say how to get them. Weights the package ships carry their SHA-256 in their declaration; the shipped file is
+checked against it whenever it is resolved, so a corrupted or swapped file fails loudly.
 """
 from __future__ import annotations
 

@@ -103,7 +103,7 @@ def time_steps(variants: list[StepVariant], repeats: int = 5, warmup: int = 2, s
                 runs[key] = TrainingRun(replace(_config(v), seed=seed), torch.device("cpu"))
             paths[v] = numeric_path(v.dtype, "cpu", flags=flags, warn=False)
 
-        def one(v: StepVariant, step: int) -> float:
+        def one(v: StepVariant, step: int, runs=runs, paths=paths, x=x, y=y) -> float:
             run, path = runs[(v.channels_last, v.gan)], paths[v]
             layout = torch.channels_last if v.channels_last else torch.contiguous_format
             xs, ys = x.contiguous(memory_format=layout), y.contiguous(memory_format=layout)

@@ -56,7 +56,8 @@ def supercell_wrap_check(
     report: dict[str, Any] = {"reference_lateral_cells": max(runs), "widths": {}}
     for cells, series in runs.items():
         relative = np.abs(series.scs_angstrom2[1:] - scs_reference) / scs_reference
-        image_difference = np.abs(series.images - reference.images).max(axis=(1, 2)) / reference.images.max(axis=(1, 2)).clip(1e-12)
+        image_difference = (np.abs(series.images - reference.images).max(axis=(1, 2))
+                            / reference.images.max(axis=(1, 2)).clip(1e-12))
         report["widths"][str(cells)] = {
             "extent_angstrom": cells * recipe.lattice_constant_angstrom,
             "max_relative_scs_difference": float(relative.max()),

@@ -162,7 +162,7 @@ class HAADFRecipe:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "HAADFRecipe":
+    def from_dict(cls, values: dict[str, Any]) -> HAADFRecipe:
         """Build a recipe from a mapping; unknown fields raise ``ValueError`` listing the valid ones."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -172,7 +172,7 @@ class HAADFRecipe:
             )
         return cls(**values)
 
-    def replace(self, **changes: Any) -> "HAADFRecipe":
+    def replace(self, **changes: Any) -> HAADFRecipe:
         """A copy with some fields changed (validated like a new recipe)."""
         return self.from_dict({**self.to_dict(), **changes})
 

@@ -72,7 +72,7 @@ class SpecimenImageRecipe:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "SpecimenImageRecipe":
+    def from_dict(cls, values: dict[str, Any]) -> SpecimenImageRecipe:
         return cls(**{**values, "microscope": HAADFRecipe.from_dict(values["microscope"])})
 
 

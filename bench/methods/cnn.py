@@ -92,5 +92,6 @@ def cnn_method(name_or_path: str, *, device: str | None = None) -> CNNMethod:
 FAMILY = register_method_family(MethodFamily(
     "cnn", f"a registered model name such as {DEFAULT_MODEL} (see `bench models list`) or a path to a .safetensors "
            "checkpoint",
-    lambda spec: spec.endswith(".safetensors") or "." in spec, lambda spec, *, device=None: cnn_method(spec, device=device),
+    lambda spec: spec.endswith(".safetensors") or "." in spec,
+    lambda spec, *, device=None: cnn_method(spec, device=device),
     defaults=(DEFAULT_MODEL,), order=3))

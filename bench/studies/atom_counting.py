@@ -153,7 +153,8 @@ def summarise(table, preset: CountingPreset, noise_free_correct_fraction: float 
             draws = values[rng.integers(0, values.size, size=(preset.bootstrap, values.size))].mean(axis=1)
             stem, unit = name.rsplit("_", 1)
             row[name] = float(values.mean())
-            row[f"{stem}_low_{unit}"], row[f"{stem}_high_{unit}"] = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
+            low, high = np.quantile(draws, [0.025, 0.975])
+            row[f"{stem}_low_{unit}"], row[f"{stem}_high_{unit}"] = float(low), float(high)
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["method", "dose_e_per_A2"]).reset_index(drop=True)
 

@@ -315,9 +315,8 @@ def summarise(tasks_table, crlb_table, reference_table, preset: PrecisionPreset)
         n_col = group["column"].nunique()
         flagged = group["flagged"].to_numpy().reshape(n_real, n_col)
 
-        def grid(name):
-            values = group[name].to_numpy(dtype=float).reshape(n_real, n_col)
-            return np.where(flagged, np.nan, values)
+        def grid(name, group=group, flagged=flagged):
+            return np.where(flagged, np.nan, group[name].to_numpy(dtype=float).reshape(flagged.shape))
 
         positions = np.stack([grid("x_error_pm"), grid("y_error_pm")], axis=-1)
         seed = preset.seed + int(atoms)

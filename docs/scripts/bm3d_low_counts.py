@@ -6,13 +6,16 @@ Prints, for 2 and 5 atoms per column of the shipped series at 5·10² e⁻/Å²,
 of the transformed noise and, for raw data (least squares and Poisson ML) and BM3D with σ = 1 and with
 the measured σ, the flagged fraction, fitted width and SCS error of the scored columns (docs/studies.md).
 """
-import numpy as np, bm3d
+import bm3d
+import numpy as np
 from scipy.stats import poisson
-from simulate.thickness_series import load_embedded_default
-from simulate.field_of_view import field_of_view
-from simulate.distortions import poisson_noise
+
 from bench.methods import anscombe, inverse_anscombe_unbiased
 from fitting import fit_columns
+from simulate.distortions import poisson_noise
+from simulate.field_of_view import field_of_view
+from simulate.thickness_series import load_embedded_default
+
 z = np.arange(0, 200); f = 2*np.sqrt(z+0.375)
 def var_f(lam):
     p = poisson.pmf(z[None], np.atleast_1d(lam)[:,None]); m=(p*f).sum(1); return (p*(f-m[:,None])**2).sum(1)

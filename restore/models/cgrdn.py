@@ -4,9 +4,7 @@ Reads top-down: the dense layer, the residual dense block (RDB), the grouped RDB
 and its configuration. At full size (:meth:`CGRDNConfig.full`) it has exactly the structure of the
 authors' published ``tk_r_em`` 1.0.4 models: 7,035,521 parameters in 153 convolutions.
 
-Convolution order
------------------
-The modules are created in the order in which Keras numbers the published layers
+Convolution order: the modules are created in the order in which Keras numbers the published layers
 (``layer_with_weights-0`` … ``-152``), so that :meth:`CGRDN.conv_layers` maps index i to layer i:
 
 * 0: 3×3 conv 1→64 (``gen_fst_0_conv``); 1: 4×4 stride-2 conv 64→64 (``gen_down_spl_0_conv``);

@@ -60,8 +60,8 @@ __all__ = [
     "TemDistortionParams", "ZingerParams", "apply_dose", "apply_mtf", "apply_postprocessing", "apply_stem_distortions",
     "apply_tem_distortions", "ar1_series", "benchmark_stem_params", "black_pixels", "check_mtf", "clip_upper",
     "detector_noise", "displace_lines", "fast_scan_kernel", "fast_scan_lag_px", "fast_scan_noise", "lorentzian_psf",
-    "lorentzian_psf_continuous", "mtf_admissible", "mtf_radial", "pmt_noise", "poisson_noise", "quantise", "readout_normalisation",
-    "readout_psf", "readout_psf_continuous", "row_line_noise", "sample_fast_scan", "sample_mean_counts", "sample_mtf", "sample_pmt",
-    "sample_postprocess_params",
+    "lorentzian_psf_continuous", "mtf_admissible", "mtf_radial", "pmt_noise", "poisson_noise", "quantise",
+    "readout_normalisation", "readout_psf", "readout_psf_continuous", "row_line_noise", "sample_fast_scan",
+    "sample_mean_counts", "sample_mtf", "sample_pmt", "sample_postprocess_params",
     "sample_stem_params", "sample_tem_params", "scan_jitter", "zingers",
 ]

@@ -14,7 +14,8 @@ from simulate.synthetic.render import render_atoms
 from simulate.synthetic.specimens import Specimen, sample_specimen
 
 __all__ = [
-    "MODALITIES", "SYNTHETIC_RECIPE_VERSION", "Modality", "RadialProfiles", "Specimen", "finish_image", "get_modality", "make_pair",
+    "MODALITIES", "SYNTHETIC_RECIPE_VERSION", "Modality", "RadialProfiles", "Specimen", "finish_image", "get_modality",
+    "make_pair",
     "projected_potential_rms_radius", "render_atoms", "sample_lowres_image", "sample_profiles",
     "sample_specimen",
 ]

@@ -22,7 +22,7 @@ would multiply the rendering cost by about four.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from ase.spacegroup import Spacegroup, crystal
@@ -36,7 +36,7 @@ MAX_SPECIES = 16
 _SPECIAL_COORDINATES = np.array([0.0, 0.25, 1 / 3, 0.5, 2 / 3, 0.75])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _spacegroup(number: int) -> Spacegroup:
     # ase parses its space-group table on every Spacegroup(); the 230 groups are immutable, so cache them.
     return Spacegroup(number)

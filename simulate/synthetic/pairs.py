@@ -64,7 +64,8 @@ def _as_generator(generator) -> np.random.Generator:
     raise ValueError(f"generator={generator!r} must be a non-negative int seed or a numpy.random.Generator")
 
 
-def _atomic_image(rng, preset: Modality, size: int, pixel_size: float, margin: int, device) -> tuple[torch.Tensor, dict]:
+def _atomic_image(rng, preset: Modality, size: int, pixel_size: float, margin: int,
+                  device) -> tuple[torch.Tensor, dict]:
     kinds = list(SPECIMEN_KINDS)
     probabilities = [preset.specimen_kinds.get(k, 0.0) for k in kinds]
     # atoms up to the largest reach of any f_Z outside the rendered region still light its edge

@@ -15,7 +15,8 @@ def test_a_store_round_trips_tasks_tables_records_and_examples(tmp_path):
     store.write_examples({"k": np.zeros(3)}, [{"key": "k"}])
     loaded = ResultStore.load(tmp_path / "r")
     assert loaded.study == "toy" and loaded.manifest["seeds"] == {"a": 1}
-    assert loaded.manifest["format_version"] == FORMAT_VERSION and loaded.manifest["config_hash"] == config_hash({"n": 1})
+    assert loaded.manifest["format_version"] == FORMAT_VERSION
+    assert loaded.manifest["config_hash"] == config_hash({"n": 1})
     assert loaded.done("raw__0") and loaded.stored_task_count() == 1
     assert loaded.read_tasks()["v"].tolist() == [1.0]
     assert loaded.read_arrays("raw__0")["image"].shape == (2, 2) and loaded.read_arrays("other") is None

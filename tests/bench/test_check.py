@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _shared.results import ResultStore
 from bench.check import compare_methods
 from bench.cli import main
 from bench.methods import POISSON, RawMethod
 from bench.studies import precision_vs_dose as study
-from _shared.results import ResultStore
 from bench.studies.base import Inputs, RunOptions
 
 SERIAL = RunOptions(workers=1, progress=False)

@@ -7,7 +7,6 @@ from simulate.field_of_view import field_of_view
 from simulate.recipe import COARSE_RECIPE
 from simulate.thickness_series import simulate_thickness_series
 
-
 # Without frozen phonons the four columns of the simulated cell are equivalent; a single phonon
 # configuration (the coarse recipe's) makes them differ by more than one atom's SCS at 9 atoms.
 RECIPE = COARSE_RECIPE.replace(phonon_rms_displacement_angstrom=0.0, max_thickness_atoms=6)
@@ -60,8 +59,7 @@ def test_roundtrip_and_errors(library, series, tmp_path):
 
 
 def test_markdown_tables_list_every_subset_size_and_thickness():
-    from bench.library_subsets import markdown_tables
-    from bench.library_subsets import counting_by_subset_size
+    from bench.library_subsets import counting_by_subset_size, markdown_tables
 
     truth = np.tile(np.arange(1, 5), 10)
     images = (truth + 0.1 * np.random.default_rng(3).standard_normal((4, truth.size)))[:, None, :]

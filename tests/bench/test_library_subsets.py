@@ -4,7 +4,10 @@ import pytest
 from scipy.stats import norm
 
 from bench.library_subsets import (
-    counting_by_subset_size, predicted_fraction_correct, subset_scs, subset_sizes,
+    counting_by_subset_size,
+    predicted_fraction_correct,
+    subset_scs,
+    subset_sizes,
 )
 
 LIBRARY = np.arange(8.0)  # SCS of n atoms = n: every library step is 1

@@ -80,10 +80,10 @@ def test_make_method_rejects_unknown_methods_and_models(spec, message):
 
 
 def test_cnn_method_runs_a_real_checkpoint(tmp_path):
+    import torch
+
     from restore.checkpoint import save_model
     from restore.models import CGRDN, CGRDNConfig
-
-    import torch
 
     torch.manual_seed(0)
     path = tmp_path / "tiny.safetensors"
@@ -134,8 +134,7 @@ def test_the_closed_form_inverse_is_exact_to_half_a_percent_at_low_counts():
 def test_a_new_method_family_is_one_registration_found_by_name_and_by_default():
     from dataclasses import dataclass
 
-    from bench.methods import base
-    from bench.methods import POISSON, MethodFamily, default_methods, method_families, register_method_family
+    from bench.methods import POISSON, MethodFamily, base, default_methods, method_families, register_method_family
 
     @dataclass(frozen=True)
     class Halve:

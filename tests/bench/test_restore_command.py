@@ -86,7 +86,7 @@ def test_every_input_is_checked_before_anything_is_written(model, tmp_path, caps
     for name, reason in [("text.tif", "not a readable TIFF"), ("rgb.npy", "colour (RGB)"),
                          ("empty.npy", "empty file (0 bytes)"), ("dot.npy", "1 × 1 px"),
                          ("nan.npy", "1 NaN or infinite pixels"), ("missing.tif", "no such file")]:
-        line = next((l for l in err.splitlines() if f"{tmp_path / name}:" in l), "")
+        line = next((text for text in err.splitlines() if f"{tmp_path / name}:" in text), "")
         assert reason in line, (name, err)
     assert "good.npy" not in err
     assert not (tmp_path / "out").exists()

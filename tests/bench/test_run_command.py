@@ -3,7 +3,6 @@ import json
 import pytest
 
 from bench.cli import main
-
 from tests.bench.tiny_run import TINY_ARGS
 
 
@@ -137,7 +136,7 @@ def test_run_help_lists_every_study_with_its_quick_run_time():
     names = study_names()
     assert names == ["precision-vs-dose", "dislocation", "atom-counting", "denoise"]  # the paper's order
     for study in names:
-        line = next(l for l in text.splitlines() if l.strip().startswith(study + " "))
+        line = next(row for row in text.splitlines() if row.strip().startswith(study + " "))
         assert len(line.split()) > 4, line  # the study's name and what it measures
     assert text.count("[quick: ") == len(names)
     assert "--estimator {least_squares,poisson}" in text

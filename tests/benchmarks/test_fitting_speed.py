@@ -64,7 +64,8 @@ def compare(n_images: int = 400, reference_images: int = 10) -> list[dict]:
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         rms_position, scs_spread, scs_bias = _precision(fit, truth)
         rows.append(dict(fitter=name, images=len(images), columns=fit.scs.size, seconds=elapsed, cpu_seconds=cpu,
-                         columns_per_second=fit.scs.size / elapsed, columns_per_cpu_second=fit.scs.size / cpu, rms_position_A=rms_position,
+                         columns_per_second=fit.scs.size / elapsed, columns_per_cpu_second=fit.scs.size / cpu,
+                         rms_position_A=rms_position,
                          scs_relative_spread=scs_spread, scs_relative_bias=scs_bias,
                          flagged=int(fit.flagged.sum())))
     bound = crlb_columns(truth, 2 * np.pi * ETA * RHO ** 2, RHO, ZETA, PIXEL, counts.shape[1:], DOSE)
@@ -120,7 +121,8 @@ def _table(rows) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['fitter']} | {r['images']} | {r['columns']} | {r['seconds']:.2f} | "
-                     f"{r['columns_per_second']:.0f} | {r['columns_per_cpu_second']:.0f} | {r['rms_position_A']:.4f} | {r['scs_relative_spread']:.4f} | "
+                     f"{r['columns_per_second']:.0f} | {r['columns_per_cpu_second']:.0f} | {r['rms_position_A']:.4f} | "
+                     f"{r['scs_relative_spread']:.4f} | "
                      f"{r['scs_relative_bias']:+.4f} | {r['flagged']} |")
     return "\n".join(lines)
 

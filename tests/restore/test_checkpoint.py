@@ -4,8 +4,7 @@ import pickle
 import pytest
 import torch
 
-from restore.checkpoint import (file_sha256, load_model, load_tensor_state, load_weights, save_model,
-                                save_tensor_state)
+from restore.checkpoint import file_sha256, load_model, load_tensor_state, load_weights, save_model, save_tensor_state
 from restore.models import CGRDN, CGRDNConfig
 
 

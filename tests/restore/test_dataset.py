@@ -56,7 +56,8 @@ def test_validation_set_written_once_atomically_and_reloaded(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["lrtem.npz"]  # no temporary left behind
     loaded = load_validation_set(path)
     reference = SyntheticPairDataset("lrtem", size=32, seed=4, length=3)
-    assert len(loaded) == 3 and torch.equal(loaded[1][1], reference[1][1]) and torch.equal(loaded[1][0], reference[1][0])
+    assert len(loaded) == 3
+    assert torch.equal(loaded[1][1], reference[1][1]) and torch.equal(loaded[1][0], reference[1][0])
     recipe = loaded.metadata["recipe"]
     assert recipe["seed"] == 4 and recipe["modality"]["name"] == "lrtem" and len(loaded.metadata["records"]) == 3
     before = path.stat().st_mtime_ns

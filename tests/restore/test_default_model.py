@@ -7,8 +7,7 @@ import pytest
 from restore.checkpoint import file_sha256
 from restore.inference import restore_image
 from restore.models.cgrdn import HRSTEM_DEFAULT_SHA256
-from restore.registry import (BUILTIN, PACKAGE_WEIGHTS, load_registered_model,
-                              resolve_weights)
+from restore.registry import BUILTIN, PACKAGE_WEIGHTS, load_registered_model, resolve_weights
 from tests.restore.conftest import gaussian_lattice
 
 NAME = "cgrdn.hrstem_default"

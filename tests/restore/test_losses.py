@@ -6,9 +6,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from restore.losses import (LossWeights, example_weights, fourier_loss, generator_loss, local_whitening, mean_loss,
-                            mlwt_loss, relativistic_discriminator_loss, relativistic_generator_loss,
-                            relativistic_logits, std_loss, target_std_quantiles, weighted_l1, weighted_l2)
+from restore.losses import (
+    LossWeights,
+    example_weights,
+    fourier_loss,
+    generator_loss,
+    local_whitening,
+    mean_loss,
+    mlwt_loss,
+    relativistic_discriminator_loss,
+    relativistic_generator_loss,
+    relativistic_logits,
+    std_loss,
+    target_std_quantiles,
+    weighted_l1,
+    weighted_l2,
+)
 
 U32 = 2.0 ** -24  # unit roundoff of float32
 # Tolerance of the float32 losses against their exact value: each is a sum of n ≤ 4096 non-negative

@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from restore.tf_import import (BundleEntry, cgrdn_from_saved_model, import_r_em, keras_conv_weights,
-                               read_bundle, read_bundle_index)
+from restore.tf_import import (
+    BundleEntry,
+    cgrdn_from_saved_model,
+    import_r_em,
+    keras_conv_weights,
+    read_bundle,
+    read_bundle_index,
+)
 
 
 def _varint(value: int) -> bytes:

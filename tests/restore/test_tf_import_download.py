@@ -8,7 +8,6 @@ import io
 import sys
 import tarfile
 
-import numpy as np
 import pytest
 import torch
 

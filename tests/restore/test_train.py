@@ -80,7 +80,8 @@ def test_npz_data_spec(tmp_path, small_pairs):
     np.savez(tmp_path / "pairs.npz", x=small_pairs[0], y=small_pairs[1])
     dataset = resolve_dataset(f"npz:{tmp_path / 'pairs.npz'}", "train", seed=0)
     x, y = dataset[2]
-    assert x.shape == (1, 32, 32) and x.dtype == torch.float32 and torch.equal(y[0], torch.from_numpy(small_pairs[1][2]))
+    assert x.shape == (1, 32, 32) and x.dtype == torch.float32
+    assert torch.equal(y[0], torch.from_numpy(small_pairs[1][2]))
     np.savez(tmp_path / "bad.npz", x=small_pairs[0])
     with pytest.raises(ValueError, match="'x' and 'y'"):
         resolve_dataset(f"npz:{tmp_path / 'bad.npz'}", "train", seed=0)
@@ -115,7 +116,7 @@ def _val_rows(run_dir):
 def test_a_time_budget_stop_leaves_a_checkpoint_that_resumes_exactly(tmp_path, small_pairs):
     data = ArrayPairDataset(*small_pairs)
     config = _config()
-    straight = train(config, tmp_path / "a", train_data=data, val_data=data, progress=False)
+    train(config, tmp_path / "a", train_data=data, val_data=data, progress=False)  # uninterrupted
     first = train(config, tmp_path / "b", train_data=data, val_data=data, progress=False, max_minutes=1e-9)
     assert first.stopped_by == "time budget" and first.step == 1
     assert json.loads((tmp_path / "b" / "checkpoints" / "latest.json").read_text())["step"] == 1

@@ -10,8 +10,14 @@ import torch.nn.functional as F
 from restore.inference import restore_image, restore_stack
 from restore.models import CGRDN, CGRDNConfig
 from restore.winograd import POINTS, WinogradCGRDN, winograd_matrices, winograd_model
-from tests.restore.rounding import (direct_variance, gamma, network_error_std, rounding_std, winograd_variance,
-                                    within_model)
+from tests.restore.rounding import (
+    direct_variance,
+    gamma,
+    network_error_std,
+    rounding_std,
+    winograd_variance,
+    within_model,
+)
 
 SMALL = CGRDNConfig(features=16, growth=8, dense_layers=3, blocks_per_group=2, groups=2)
 

@@ -2,8 +2,13 @@
 import numpy as np
 import pytest
 
-from simulate.dislocation import (DislocationSpecimen, build_edge_dislocation, burgers_circuit,
-                                  column_spacings, period_along_beam)
+from simulate.dislocation import (
+    DislocationSpecimen,
+    build_edge_dislocation,
+    burgers_circuit,
+    column_spacings,
+    period_along_beam,
+)
 
 
 @pytest.fixture(scope="module")

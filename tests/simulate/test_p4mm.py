@@ -9,8 +9,8 @@ def test_wedge_size_and_unfold_reproduce_a_symmetric_image():
     assert len(p4mm.irreducible_indices(n)) == 66
     y, x = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     # a p4mm-symmetric periodic function sampled on the grid
-    image = np.cos(2 * np.pi * x / n) + np.cos(2 * np.pi * y / n) + 0.3 * np.cos(2 * np.pi * x / n) * np.cos(2 * np.pi * y / n) \
-        + 0.1 * (np.cos(4 * np.pi * x / n) * np.cos(2 * np.pi * y / n) + np.cos(2 * np.pi * x / n) * np.cos(4 * np.pi * y / n))
+    cx, cy = np.cos(2 * np.pi * x / n), np.cos(2 * np.pi * y / n)
+    image = cx + cy + 0.3 * cx * cy + 0.1 * (np.cos(4 * np.pi * x / n) * cy + cx * np.cos(4 * np.pi * y / n))
     wedge = np.array([image[j, i] for i, j in p4mm.irreducible_indices(n)])
     assert np.allclose(p4mm.unfold(wedge, n), image)
 

@@ -3,7 +3,10 @@ import numpy as np
 import pytest
 
 from simulate.phonon_configurations import (
-    configuration_path, configurations_entry, load_configuration, save_configuration,
+    configuration_path,
+    configurations_entry,
+    load_configuration,
+    save_configuration,
 )
 
 REQUEST = {"kind": "nanoparticle", "imaging": {"microscope": {"phonon_configurations": 4, "energy_kv": 300.0}}}

@@ -49,7 +49,7 @@ def test_particle_image_is_4mm_symmetric_and_brightest_on_the_thickest_column(pa
 def test_particle_columns_are_local_maxima_at_the_true_positions(particle_image):
     image, pixel = particle_image.image, particle_image.pixel_size_angstrom
     truth = particle_image.columns
-    for (x, y), atoms in zip(truth.positions_angstrom, truth.atoms_per_column):
+    for (x, y), _atoms in zip(truth.positions_angstrom, truth.atoms_per_column):
         column, row = int(round(x / pixel)), int(round(y / pixel))
         if not (2 <= row < image.shape[0] - 2 and 2 <= column < image.shape[1] - 2):
             continue

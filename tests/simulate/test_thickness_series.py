@@ -66,8 +66,9 @@ def test_a_different_recipe_misses_the_cache(cache_dir):
     from simulate.cache import cache_entry
 
     other = COARSE_RECIPE.replace(convergence_semiangle_mrad=21.0)
-    assert not cache_entry("pt001-thickness-series", thickness_series._cache_payload(other), cache_dir).result_path.exists()
-    assert cache_entry("pt001-thickness-series", thickness_series._cache_payload(COARSE_RECIPE), cache_dir).result_path.exists()
+    kind = "pt001-thickness-series"
+    assert not cache_entry(kind, thickness_series._cache_payload(other), cache_dir).result_path.exists()
+    assert cache_entry(kind, thickness_series._cache_payload(COARSE_RECIPE), cache_dir).result_path.exists()
 
 
 def test_corrupt_entry_is_detected_and_recomputed(coarse, cache_dir, monkeypatch, capsys):

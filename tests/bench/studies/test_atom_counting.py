@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from bench.methods import RawMethod
-from bench.studies.base import Inputs, RunOptions
-from bench.studies import atom_counting as study
 from _shared.results import ResultStore
+from bench.methods import RawMethod
+from bench.studies import atom_counting as study
+from bench.studies.base import Inputs, RunOptions
 
 
 def bulk_specimen(series, atoms: int):

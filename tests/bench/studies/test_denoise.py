@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.methods import BM3DMethod, RawMethod
-from bench.studies.base import Inputs, RunOptions
-from bench.studies import denoise as study
 from _shared.results import ResultStore
+from bench.methods import BM3DMethod, RawMethod
+from bench.studies import denoise as study
+from bench.studies.base import Inputs, RunOptions
 
 SERIAL = RunOptions(workers=1, progress=False)
 
@@ -24,8 +24,8 @@ def test_denoise_scores_methods_on_the_fixed_validation_pairs(tmp_path):
     from matplotlib.figure import Figure
 
     from reports.figures import load_results
-    from reports.study_figures import plot_scores
     from reports.html import render_html
+    from reports.study_figures import plot_scores
 
     bars, whiskers = plot_scores(Figure().subplots(), summary, "psnr_db", "hrstem")
     assert len(bars.patches) == 2

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from bench.methods import RawMethod
-from bench.studies.base import Inputs, RunOptions
-from bench.studies import dislocation as study
 from _shared.results import ResultStore
+from bench.methods import RawMethod
+from bench.studies import dislocation as study
+from bench.studies.base import Inputs, RunOptions
 
 
 def test_dislocation_errors_fall_with_dose_and_split_core_from_all(tmp_path):

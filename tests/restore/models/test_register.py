@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from restore.checkpoint import load_model, save_model
-from restore.models import ARCHITECTURES, CGRDN, WEIGHTS, CGRDNConfig, PatchGAN, PatchGANConfig, build_model
-from restore.models import cgrdn
+from restore.models import ARCHITECTURES, CGRDN, WEIGHTS, CGRDNConfig, PatchGAN, PatchGANConfig, build_model, cgrdn
 from restore.models.register import NamedWeights, architecture_of, register_weights
 
 

@@ -117,7 +117,8 @@ def _moments(xs, profile):
 # Default, long read-out with a phase, and a strong late undershoot whose centroid is negative.
 SHIFT_CASES = [
     {},
-    {"detector_alpha_px": 2 * math.pi * 1.5, "readout_beta_px": 4.0, "readout_gamma_px": 20.0, "readout_theta_rad": 1.0},
+    {"detector_alpha_px": 2 * math.pi * 1.5, "readout_beta_px": 4.0, "readout_gamma_px": 20.0,
+     "readout_theta_rad": 1.0},
     {"detector_alpha_px": 0.5, "readout_beta_px": 5.0, "readout_gamma_px": 32.0, "readout_theta_rad": 1.55},
     {"detector_alpha_px": 6.0, "readout_beta_px": None},
 ]

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from simulate.synthetic.image import STD_MEAN_RATIO_RANGE
 from simulate.distortions import StemDistortionParams, TemDistortionParams, apply_mtf
 from simulate.synthetic import pairs
+from simulate.synthetic.image import STD_MEAN_RATIO_RANGE
 from simulate.synthetic.pairs import make_pair, scan_margin_px
 from simulate.synthetic.presets import MODALITIES, Modality, get_modality
 
@@ -20,7 +20,8 @@ def test_pairs_are_finite_shaped_and_recorded(modality):
     assert x.shape == y.shape == (48, 48) and x.dtype == y.dtype == torch.float32
     assert torch.isfinite(x).all() and torch.isfinite(y).all()
     assert record["x_scale"] > 0
-    assert record["modality"] == get_modality(modality).name and record["distortions"]["pipeline"] == get_modality(modality).detector
+    assert record["modality"] == get_modality(modality).name
+    assert record["distortions"]["pipeline"] == get_modality(modality).detector
     if record["postprocess"] is None and get_modality(modality).detector == "tem":
         # eq. 27 blurs the normalised target (eq. 26 comes first), which lowers its maximum
         assert 0 < float(y.max()) <= 1.0 + 1e-6 and float(y.min()) >= 0

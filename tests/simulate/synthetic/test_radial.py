@@ -34,7 +34,7 @@ def test_term_integrals_match_quadrature_for_non_integer_order(order):
     ]
     analytic = unit_term_integrals_A2(r_m, order)
     for term, expected in zip(f, analytic):
-        numerical = quad(lambda r: 2 * np.pi * r * term(r), 0, np.inf, limit=200)[0]
+        numerical = quad(lambda r, term=term: 2 * np.pi * r * term(r), 0, np.inf, limit=200)[0]
         assert expected == pytest.approx(numerical, rel=1e-7)
 
 
