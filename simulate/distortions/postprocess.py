@@ -12,7 +12,10 @@ the restoration network. Applied to a training pair (x = distorted input, y = cl
 * cropping outside a central region - the SAME region in x and y, the outside filled with a constant
   or each image's own median.
 
-These choices (what goes into the target) are ours; the paper's text on them was not available.
+What goes into the target follows the paper's Methods ("Post-processing distortions"): blur is removed by the
+restoration (σ between 0 and 1 px, on x only), while annotations and cropping replace part of the image and
+are to be preserved (the same masks and region in x and y). The grey levels of the annotations and the
+fill of the cropped area are our choices.
 """
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ from simulate.synthetic.specimens import SPECIMEN_KINDS, sample_pixel_size_A, sa
 # Version of the pair recipe (generator code and its sampled distributions). Bump it whenever a change
 # alters the pairs drawn for a seed, so caches, validation sets and checkpoints made with an older
 # generator are recognised and refused with a clear message instead of being reused silently.
-# 1: first build (forms written without the paper's Methods text); 2: the paper's Methods eqs. 16-55.
+# Versions: 1 = distortion forms of our own; 2 = the forms of the paper's Methods, eqs. 16-55.
 SYNTHETIC_RECIPE_VERSION = 2
 SCAN_MARGIN_ANGSTROM = 3.5
 SCAN_MARGIN_PX_RANGE = (8, 48)

@@ -104,7 +104,7 @@ def test_cnn_method_runs_a_real_checkpoint(tmp_path):
     assert within_model(restored - one_by_one, 2 ** 0.5 * image_error_std(method._model(), images))
 
 
-# Issue 17: why BM3D fails at ≈ 0.1 counts per pixel (docs/studies.md, "BM3D below one count per pixel") ---
+# Why BM3D fails at ≈ 0.1 counts per pixel (docs/studies.md, "BM3D below one count per pixel") ---
 
 def _anscombe_moments(lam: float):
     from scipy.stats import poisson

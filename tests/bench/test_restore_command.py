@@ -1,4 +1,4 @@
-"""`bench restore`: nothing lost, nothing silent (issue 17). A tiny real CGRDN restores real files."""
+"""`bench restore`: nothing lost, nothing silent. A tiny real CGRDN restores real files."""
 import numpy as np
 import pytest
 import torch

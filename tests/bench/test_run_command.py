@@ -35,7 +35,7 @@ def test_report_command_needs_a_results_directory(tmp_path, capsys):
     assert "not a bench results directory" in capsys.readouterr().err
 
 
-# Issue 17: everything is checked before work starts; interruptions and the estimator are recorded ---------
+# Everything is checked before work starts; interruptions and the estimator are recorded ---------
 
 @pytest.mark.parametrize("arguments, message", [
     (["--workers", "0"], "--workers 0: give at least 1 worker process"),

@@ -1,4 +1,4 @@
-"""Task running: workers end with their parent, the ETA weights tasks by their measured cost (issue 17)."""
+"""Task running: workers end with their parent, the ETA weights tasks by their measured cost."""
 import os
 import signal
 import subprocess

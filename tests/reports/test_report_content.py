@@ -1,4 +1,4 @@
-"""What a reader must know from the report (issue 17): model cards, anomalies, estimator, readable figures."""
+"""What a reader must know from the report: model cards, anomalies, estimator, readable figures."""
 import copy
 
 import numpy as np

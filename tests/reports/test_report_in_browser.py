@@ -1,4 +1,4 @@
-"""The report rendered by a real browser (headless Chromium): every figure loads (issue 17).
+"""The report rendered by a real browser (headless Chromium): every figure loads.
 
 Needs Chromium (Debian: `apt-get install -y chromium`); skipped with that advice when it is absent.
 """

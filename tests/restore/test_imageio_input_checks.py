@@ -1,4 +1,4 @@
-"""Bad and unusual inputs of restore.imageio: colour images, empty files, tiny images (issue 17)."""
+"""Bad and unusual inputs of restore.imageio: colour images, empty files, tiny images."""
 import numpy as np
 import pytest
 from PIL import Image as PILImage

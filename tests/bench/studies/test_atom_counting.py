@@ -55,8 +55,8 @@ def test_counting_rejects_bad_settings():
 
 def test_the_distorted_particle_fits_cleanly_by_the_study_protocol():
     """The shipped particle under the benchmark distortions at 5·10⁴ e⁻/Å²: starts snapped to the peaks, bounded
-    fit. Every column converges (the whole-image fit from the undistorted positions used to lose weak rim
-    columns and flag the whole image), and the position error is the fast-scan delay of the raw data."""
+    fit. Every column converges (a whole-image fit from the undistorted positions loses weak rim
+    columns and flags the whole image), and the position error is the fast-scan delay of the raw data."""
     from simulate.distortions import apply_stem_distortions, benchmark_stem_params
     from simulate.specimen_data import load_shipped
 
