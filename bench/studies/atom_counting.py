@@ -32,9 +32,7 @@ from bench.studies.distorted_specimen import (
     DISTORTED_SPECIMEN_PRESETS,
     DistortedSpecimenPreset,
     DistortedSpecimenStudy,
-    dose_block_tasks,
 )
-from bench.tasks import Task
 from reports.spec import ReportSpec
 from reports.study_figures import counting_report_figures
 
@@ -84,11 +82,6 @@ def reference(specimen_image, series, preset: CountingPreset) -> dict:
     return {"image": image, "truth": truth, "atoms": atoms, "width": float(fit.widths[0, 0]), "scs": fit.scs[0],
             "pixel_size": px, "library": library.scs("gaussian"), "library_record": record,
             "noise_free_correct_fraction": ceiling}
-
-
-def plan(preset: CountingPreset, methods, ref: dict) -> list[Task]:
-    shared = {k: v for k, v in ref.items() if k not in ("library_record", "noise_free_correct_fraction")}
-    return dose_block_tasks(preset, methods, shared)
 
 
 def run_task(params: dict):
@@ -224,11 +217,8 @@ class AtomCounting(DistortedSpecimenStudy):
         store.write_record("library", ref["library_record"])
         return ref
 
-    def plan(self, preset: CountingPreset, methods, shared: dict) -> list[Task]:
-        """One task per method, dose and block of realisations."""
-        return plan(preset, methods, shared)
-
     run_task = staticmethod(run_task)
+    not_sent = ("library_record", "noise_free_correct_fraction")  # for the summary, not the tasks
 
     def finish(self, preset: CountingPreset, shared: dict, tasks, store):
         """Examples, ``realisations`` and ``summary`` (with the noise-free ceiling)."""

@@ -24,9 +24,7 @@ from bench.studies.distorted_specimen import (
     DISTORTED_SPECIMEN_PRESETS,
     DistortedSpecimenPreset,
     DistortedSpecimenStudy,
-    dose_block_tasks,
 )
-from bench.tasks import Task
 from reports.spec import ReportSpec
 from reports.study_figures import dislocation_report_figures
 
@@ -76,10 +74,6 @@ def burgers_check(columns, fitted_positions: np.ndarray) -> dict:
     width, height = CIRCUIT_STEPS[0] * dx, CIRCUIT_STEPS[1] * dy
     corners = start + np.array([[0, 0], [width, 0], [width, height], [0, height], [0, 0]])
     return {"circuit_corners_angstrom": corners.tolist(), "burgers_closure_angstrom": closure}
-
-
-def plan(preset: DislocationPreset, methods, ref: dict) -> list[Task]:
-    return dose_block_tasks(preset, methods, {k: v for k, v in ref.items() if k != "columns"})
 
 
 def run_task(params: dict):
@@ -193,11 +187,8 @@ class Dislocation(DistortedSpecimenStudy):
             "width_reference_A": ref["width"]}))
         return ref
 
-    def plan(self, preset: DislocationPreset, methods, shared: dict) -> list[Task]:
-        """One task per method, dose and block of realisations."""
-        return plan(preset, methods, shared)
-
     run_task = staticmethod(run_task)
+    not_sent = ("columns",)  # the Burgers circuit is walked in the main process
 
     def finish(self, preset: DislocationPreset, shared: dict, tasks, store):
         """Examples, ``realisations`` and ``summary``."""

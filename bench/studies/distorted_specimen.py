@@ -84,6 +84,7 @@ class DistortedSpecimenStudy(Study):
                 "estimator": "its images carry detector noise in detector units (gain, read noise), not counts, so "
                              "the Poisson likelihood is not theirs; it fits by least squares"}
     float_format = "{:.4g}"
+    not_sent: ClassVar[tuple[str, ...]] = ()  # keys of the shared references the tasks do not need
 
     def seeds(self, preset: DistortedSpecimenPreset) -> dict[str, Any]:
         """One seed for the distortions and the bootstrap."""
@@ -102,3 +103,7 @@ class DistortedSpecimenStudy(Study):
                       provenance={"estimator": "least_squares",
                                   "specimen_image": {"specimen": specimen.specimen, "metadata": specimen.metadata}},
                       data={"specimen": specimen})
+
+    def plan(self, preset: DistortedSpecimenPreset, methods: Sequence[Any], shared: dict) -> list[Task]:
+        """One task per method, dose and block of realisations; each carries the shared references."""
+        return dose_block_tasks(preset, methods, {k: v for k, v in shared.items() if k not in self.not_sent})
