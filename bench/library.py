@@ -231,12 +231,12 @@ def build_counting_library(
     a = series.recipe.lattice_constant_angstrom
     gaussian, voronoi = [0.0], [0.0]  # an empty column scatters nothing: the 0-atom entry
     for atoms in range(1, int(max_atoms) + 1):
-        view = field_of_view(series, atoms, cells, pixel_size_angstrom,
+        view = field_of_view(series, atoms_per_column=atoms, cells=cells, pixel_size_angstrom=pixel_size_angstrom,
                              source_size_fwhm_angstrom=source_size_fwhm_angstrom)
         inner = interior_columns(view.column_positions_angstrom, view.image.shape, pixel_size_angstrom, a / 2.0)
         if not inner.any():
             raise ValueError(f"cells={cells!r} leave no column a/2 from the border; use at least (3, 3)")
-        fit = fit_columns(view.image, view.column_positions_angstrom, pixel_size_angstrom, **fit_options)
+        fit = fit_columns(view.image, view.column_positions_angstrom, pixel_size=pixel_size_angstrom, **fit_options)
         gaussian.append(float(fit.scs[0][inner].mean()))
         cell_scs = voronoi_scs(view.image, view.column_positions_angstrom, pixel_size_angstrom)
         voronoi.append(float(cell_scs[0][inner].mean()))
@@ -261,7 +261,7 @@ def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.nda
     """
     if estimator == "gaussian":
         options = dict(library.options.get("fit_options", {}), **(fit_options or {}))
-        scs = fit_columns(image, positions, pixel_size_angstrom, **options).scs[0]
+        scs = fit_columns(image, positions, pixel_size=pixel_size_angstrom, **options).scs[0]
     elif estimator == "voronoi":
         scs = voronoi_scs(image, positions, pixel_size_angstrom)[0]
     else:
@@ -337,7 +337,7 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     library = build_counting_library(series, pixel_size_angstrom=particle.pixel_size_angstrom)
     positions, px = particle.columns.positions_angstrom, particle.pixel_size_angstrom
     fit_options = library.options.get("fit_options", {})
-    measures = {"gaussian": lambda image: fit_columns(image, positions, px, **fit_options).scs[0],
+    measures = {"gaussian": lambda image: fit_columns(image, positions, pixel_size=px, **fit_options).scs[0],
                 "voronoi": lambda image: voronoi_scs(image, positions, px, max_radius=VORONOI_CAP_ANGSTROM)[0]}
     # the library's own phonon noise: standard error of the series' cell-integrated SCS, relative
     with np.errstate(invalid="ignore", divide="ignore"):

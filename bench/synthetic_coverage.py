@@ -88,7 +88,7 @@ def study_values(precision_preset: str = "quick", specimen_preset: str = "quick"
     series = load_embedded_default()
     px = precision.pixel_size_angstrom
     for atoms in precision.thicknesses:
-        view = field_of_view(series, atoms, tuple(precision.cells), px)
+        view = field_of_view(series, atoms_per_column=atoms, cells=tuple(precision.cells), pixel_size_angstrom=px)
         rows += _counts_rows("precision-vs-dose", view.image, px, precision.doses, f"{atoms} atoms")
         rows.append(StudyValue("precision-vs-dose", "thickness_A", atoms * PT_LATTICE_A, f"{atoms} atoms"))
     specimen = DISTORTED_SPECIMEN_PRESETS[specimen_preset]
@@ -100,7 +100,8 @@ def study_values(precision_preset: str = "quick", specimen_preset: str = "quick"
         repeat = PT_112_REPEAT_A if kind == "dislocation" else PT_LATTICE_A
         for value, tag in ((atoms.min(), "thinnest column"), (atoms.max(), "thickest column")):
             rows.append(StudyValue(study, "thickness_A", float(max(value, 1) * repeat), f"{kind}, {tag}"))
-        params = benchmark_stem_params(specimen.doses[0], spx, jitter_sigma=specimen.jitter_sigma_angstrom,
+        params = benchmark_stem_params(dose_per_area=specimen.doses[0], pixel_size=spx,
+                                       jitter_sigma=specimen.jitter_sigma_angstrom,
                                        jitter_phi=specimen.jitter_phi)
         rows.append(StudyValue(study, "jitter_sigma_A", specimen.jitter_sigma_angstrom, kind))
         rows.append(StudyValue(study, "jitter_phi", specimen.jitter_phi, kind))

@@ -42,7 +42,7 @@ class CramerRaoBound:
     covariance: np.ndarray
 
 
-def crlb_columns(positions, volumes, width, background, pixel_size, shape, dose, *, fit_width=True,
+def crlb_columns(positions, volumes, *, width, background, pixel_size, shape, dose, fit_width=True,
                  fit_background=True, reach=8.0) -> CramerRaoBound:
     """Poisson CRLB of column positions and volumes (SCS) for an image of ``shape`` pixels.
 
@@ -134,7 +134,8 @@ def crlb_columns(positions, volumes, width, background, pixel_size, shape, dose,
 
 def crlb_positions(positions, volumes, width, background, pixel_size, shape, dose, **options):
     """(σ_x, σ_y) [Å] from :func:`crlb_columns` (same parameters)."""
-    bound = crlb_columns(positions, volumes, width, background, pixel_size, shape, dose, **options)
+    bound = crlb_columns(positions, volumes, width=width, background=background, pixel_size=pixel_size, shape=shape,
+                         dose=dose, **options)
     return bound.sigma_x, bound.sigma_y
 
 

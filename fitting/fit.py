@@ -36,7 +36,7 @@ class _Problem:
     objective_tolerance: float | None = None  # decrease in units of one pixel's noise contribution
 
 
-def fit_columns(images, positions, pixel_size, *, width=None, method="least_squares", shared_width=True,
+def fit_columns(images, positions, *, pixel_size, width=None, method="least_squares", shared_width=True,
                 column_types=None, fit_width=True, max_iterations=100, position_tolerance=1e-4,
                 relative_tolerance=1e-6, objective_tolerance=None, max_displacement=None, nonnegative=False,
                 batch_size=None) -> ColumnFit:

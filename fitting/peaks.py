@@ -83,7 +83,7 @@ def _quadratic_offsets(values, rows, cols):
     return offset(padded[r - 1, c], padded[r + 1, c]), offset(padded[r, c - 1], padded[r, c + 1])
 
 
-def snap_to_peaks(images, positions, pixel_size, *, radius, smoothing=None):
+def snap_to_peaks(images, positions, *, pixel_size, radius, smoothing=None):
     """Move each given column position to the brightest point of the smoothed image near it.
 
     Use it to start a fit from what the image shows when the expected positions are known only

@@ -96,10 +96,10 @@ def interpolate_cell(
 
 def field_of_view(
     series: ThicknessSeries,
+    *,
     atoms_per_column: int,
     cells: tuple[int, int] = (5, 5),
     pixel_size_angstrom: float = 0.2,
-    *,
     source_size_fwhm_angstrom: float = 0.0,
 ) -> FieldOfView:
     """A noise-free image of ``cells = (N_x, N_y)`` unit cells at any pixel size.

@@ -94,7 +94,7 @@ def run_task(params: dict):
 
     preset, ref = params["preset"], params["reference"]
     dose, px, count = params["dose"], ref["pixel_size"], params["count"]
-    distortion = benchmark_stem_params(dose, px, jitter_sigma=preset.jitter_sigma_angstrom,
+    distortion = benchmark_stem_params(dose_per_area=dose, pixel_size=px, jitter_sigma=preset.jitter_sigma_angstrom,
                                        jitter_phi=preset.jitter_phi)
     seed = int(np.random.SeedSequence([preset.seed, params["dose_index"], params["first"]]).generate_state(1)[0])
     measured, _ = apply_stem_distortions(np.repeat(ref["image"][None], count, axis=0), distortion, seed)

@@ -44,5 +44,5 @@ def fit_from_peaks(images, truth: np.ndarray, pixel_size: float, *, fraction: fl
 
     options = fit_options(truth, fraction=fraction, objective_tolerance=objective_tolerance,
                           max_iterations=max_iterations)
-    starts = snap_to_peaks(images, truth, pixel_size, radius=options["max_displacement"])
-    return fit_columns(images, starts, pixel_size, width=width, **options)
+    starts = snap_to_peaks(images, truth, pixel_size=pixel_size, radius=options["max_displacement"])
+    return fit_columns(images, starts, pixel_size=pixel_size, width=width, **options)

@@ -186,7 +186,7 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
     references, rows, crlb_rows = {}, [], []
     px = preset.pixel_size_angstrom
     for atoms in tqdm(preset.thicknesses, desc="noise-free references", unit="thickness", disable=not progress):
-        view = field_of_view(series, atoms, tuple(preset.cells), px)
+        view = field_of_view(series, atoms_per_column=atoms, cells=tuple(preset.cells), pixel_size_angstrom=px)
         # Fourier interpolation of a coarsely sampled cell can ring slightly below zero far from the
         # columns; an intensity cannot, and Poisson counting needs λ ≥ 0.
         image = np.maximum(view.image, 0.0)
@@ -198,7 +198,7 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
         if central.size == 0:
             raise ValueError(f"no column lies {preset.border_angstrom} Å from the edge of a {preset.cells} cell "
                              "field of view; use more cells or a smaller border_angstrom")
-        fit = fit_columns(image, truth, px, method="least_squares")
+        fit = fit_columns(image, truth, pixel_size=px, method="least_squares")
         rho, background = float(fit.widths[0, 0]), float(fit.background[0])
         scs = fit.scs[0]
         references[atoms] = {"image": image, "truth": truth, "central": central, "width": rho,
@@ -209,8 +209,8 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
                          "scs_reference_A2": scs[c], "width_reference_A": rho, "background_reference": background,
                          "scs_exact_A2": view.scs_angstrom2})
         for dose in preset.doses:
-            bound = crlb_columns(fit.positions[0], np.maximum(scs, 1e-12), rho, max(background, 0.0), px,
-                                 image.shape, dose, fit_background=background > 0)
+            bound = crlb_columns(fit.positions[0], np.maximum(scs, 1e-12), width=rho, background=max(background, 0.0),
+                                 pixel_size=px, shape=image.shape, dose=dose, fit_background=background > 0)
             crlb_rows.append({
                 "atoms_per_column": atoms, "dose_e_per_A2": float(dose),
                 "crlb_position_pm": 100.0 * float(np.sqrt(np.mean((bound.sigma_x[central] ** 2
@@ -269,10 +269,10 @@ def run_task(params: dict):
 
     dose, px, count = params["dose"], params["pixel_size"], params["count"]
     image = np.repeat(params["image"][None], count, axis=0)
-    counts = np.asarray(poisson_noise(image, dose, px, noise_seed(params["seed"], params["atoms"],
-                                                                   params["dose_index"], params["first"])))
+    seed = noise_seed(params["seed"], params["atoms"], params["dose_index"], params["first"])
+    counts = np.asarray(poisson_noise(image, dose_per_area=dose, pixel_size=px, generator=seed))
     restored = params["method"](counts, POISSON)
-    fit = fit_columns(restored, params["truth"], px, width=params["width"], method=params["fit_method"],
+    fit = fit_columns(restored, params["truth"], pixel_size=px, width=params["width"], method=params["fit_method"],
                       max_iterations=params["max_iterations"])
     central, truth = params["central"], params["truth"]
     error = (fit.positions[:, central] - truth[None, central]) * 100.0  # pm

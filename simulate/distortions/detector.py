@@ -112,7 +112,7 @@ def _expected_counts(x: torch.Tensor, dose_per_area, pixel_size) -> torch.Tensor
     return dose * px * px * x
 
 
-def apply_dose(intensity, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float]):
+def apply_dose(intensity, *, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float]):
     """Expected detected electrons per pixel, lambda = dose · pixel_size² · intensity (alpha · x of eq. 45).
 
     Parameters
@@ -138,7 +138,7 @@ def apply_dose(intensity, dose_per_area: float | Sequence[float], pixel_size: fl
     return restore(_expected_counts(x, dose_per_area, pixel_size))
 
 
-def poisson_noise(intensity, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float],
+def poisson_noise(intensity, *, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float],
                   generator: GeneratorLike):
     """Detected electron counts, Poisson(dose · pixel_size² · intensity) (eq. 45).
 
@@ -185,7 +185,7 @@ def pmt_noise(counts, params: PmtParams, generator: GeneratorLike):
     return restore(pmt_noise_batch(x, [params] * x.shape[0], torch_generator(generator, x.device)))
 
 
-def detector_noise(intensity, dose_per_area: float, pixel_size: float, params: PmtParams,
+def detector_noise(intensity, *, dose_per_area: float, pixel_size: float, params: PmtParams,
                    generator: GeneratorLike):
     """Poisson counting (eq. 45) followed by the PMT Gaussian (eq. 46, in counts) in one call.
 

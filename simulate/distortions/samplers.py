@@ -164,7 +164,7 @@ def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | 
                                 quantisation_bits=bits)
 
 
-def benchmark_stem_params(dose_per_area: float, pixel_size: float, *, jitter_sigma: float = 0.05,
+def benchmark_stem_params(*, dose_per_area: float, pixel_size: float, jitter_sigma: float = 0.05,
                           jitter_phi: float = 0.5, pmt: PmtParams | None = None,
                           fast_scan: FastScanParams | None = None) -> StemDistortionParams:
     """Fixed "Poisson + detector noise + scan-line jitter + fast-scan" set at a physical dose.

@@ -40,7 +40,7 @@ def test_voronoi_library_equals_the_exact_cell_integral(library, series):
 @pytest.mark.parametrize("estimator", ["gaussian", "voronoi"])
 def test_library_counts_its_own_noise_free_images(library, series, estimator):
     for atoms in (1, 3, 6):
-        view = field_of_view(series, atoms, (4, 4), 0.2)
+        view = field_of_view(series, atoms_per_column=atoms, cells=(4, 4), pixel_size_angstrom=0.2)
         _, counts = count_columns(library, view.image, view.column_positions_angstrom, 0.2, estimator)
         inner = counts[5:-5]  # border columns have truncated cells
         assert np.all(inner == atoms)

@@ -26,7 +26,7 @@ ALL_STEM = StemDistortionParams(
     zingers=ZingerParams(1e-4, 0.5), clip=0.98, quantisation_bits=12)
 CASES = {
     "poisson": StemDistortionParams(pixel_size=0.2, dose_per_area=1e4),
-    "benchmark_set": benchmark_stem_params(1e4, 0.2),
+    "benchmark_set": benchmark_stem_params(dose_per_area=1e4, pixel_size=0.2),
     "all_stem_models": ALL_STEM,
 }
 

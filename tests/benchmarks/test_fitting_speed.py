@@ -51,10 +51,11 @@ def compare(n_images: int = 400, reference_images: int = 10) -> list[dict]:
     counts, truth, start = make_images(n_images)
     rows = []
     runs = [
-        ("fit_columns least_squares", lambda imgs: fit_columns(imgs, start, PIXEL, method="least_squares"), counts),
-        ("fit_columns poisson", lambda imgs: fit_columns(imgs, start, PIXEL, method="poisson"), counts),
+        ("fit_columns least_squares", lambda imgs: fit_columns(imgs, start, pixel_size=PIXEL, method="least_squares"),
+         counts),
+        ("fit_columns poisson", lambda imgs: fit_columns(imgs, start, pixel_size=PIXEL, method="poisson"), counts),
         ("fit_columns least_squares (same images as lmfit)",
-         lambda imgs: fit_columns(imgs, start, PIXEL, method="least_squares"), counts[:reference_images]),
+         lambda imgs: fit_columns(imgs, start, pixel_size=PIXEL, method="least_squares"), counts[:reference_images]),
         ("lmfit per column (Atomap kind, window 0.5 nn)",
          lambda imgs: fit_columns_lmfit(imgs, start, PIXEL, width=0.5), counts[:reference_images]),
     ]
@@ -68,7 +69,8 @@ def compare(n_images: int = 400, reference_images: int = 10) -> list[dict]:
                          rms_position_A=rms_position,
                          scs_relative_spread=scs_spread, scs_relative_bias=scs_bias,
                          flagged=int(fit.flagged.sum())))
-    bound = crlb_columns(truth, 2 * np.pi * ETA * RHO ** 2, RHO, ZETA, PIXEL, counts.shape[1:], DOSE)
+    bound = crlb_columns(truth, 2 * np.pi * ETA * RHO ** 2, width=RHO, background=ZETA, pixel_size=PIXEL,
+                         shape=counts.shape[1:], dose=DOSE)
     rows.append(dict(fitter="Poisson CRLB", images=0, columns=0, seconds=np.nan, cpu_seconds=np.nan,
                      columns_per_second=np.nan, columns_per_cpu_second=np.nan,
                      rms_position_A=float(np.sqrt(np.mean(bound.sigma_x ** 2 + bound.sigma_y ** 2) / 2)),
@@ -86,7 +88,7 @@ def bias_versus_dose(doses, n_images: int = 300) -> str:
         counts, _, start = make_images(n_images, seed=3, dose=dose)
         scale = dose * PIXEL ** 2
         for method in ("least_squares", "poisson"):
-            fit = fit_columns(counts, start, PIXEL, method=method)
+            fit = fit_columns(counts, start, pixel_size=PIXEL, method=method)
             scs = fit.scs / scale / volume
             lines.append(f"| {dose:.0e} | {method} | {scs.mean() - 1:+.4f} | {scs.std():.4f} | "
                          f"{fit.widths.mean() / RHO - 1:+.4f} | {fit.background.mean() / scale / ZETA - 1:+.4f} |")
@@ -108,7 +110,7 @@ def large_field(n_side: int = 18, pixel: float = 0.1, n_images: int = 2) -> str:
     lines = [f"{n} columns on {side} × {side} px ({pixel} Å pixels), {n_images} images:"]
     for method in ("least_squares", "poisson"):
         cpu = time.process_time()
-        fit = fit_columns(counts, start, pixel, method=method)
+        fit = fit_columns(counts, start, pixel_size=pixel, method=method)
         per_image = (time.process_time() - cpu) / n_images
         lines.append(f"  {method}: {per_image:.2f} s CPU per image, converged {fit.converged.tolist()}, "
                      f"RMS position error {np.sqrt(np.mean((fit.positions - truth) ** 2)):.4f} Å")

@@ -38,15 +38,16 @@ def test_interpolation_is_exact_for_a_band_limited_function():
 def test_source_blur_conserves_the_integral_and_lowers_the_peak():
     series = _synthetic_series()
     pixel = 3.924 / 20  # whole periods: the mean of the samples is the cell mean
-    sharp = field_of_view(series, 2, (3, 3), pixel)
-    blurred = field_of_view(series, 2, (3, 3), pixel, source_size_fwhm_angstrom=0.6)
+    sharp = field_of_view(series, atoms_per_column=2, cells=(3, 3), pixel_size_angstrom=pixel)
+    blurred = field_of_view(series, atoms_per_column=2, cells=(3, 3), pixel_size_angstrom=pixel,
+                            source_size_fwhm_angstrom=0.6)
     assert blurred.image.mean() == pytest.approx(sharp.image.mean(), rel=1e-9)
     assert blurred.image.max() < sharp.image.max()
 
 
 def test_geometry_of_the_field():
     series = _synthetic_series()
-    fov = field_of_view(series, 1, cells=(4, 3), pixel_size_angstrom=0.15)
+    fov = field_of_view(series, atoms_per_column=1, cells=(4, 3), pixel_size_angstrom=0.15)
     assert fov.image.shape == (int(3 * 3.924 / 0.15), int(4 * 3.924 / 0.15))
     assert len(fov.column_positions_angstrom) == 4 * 4 * 3
     assert fov.column_positions_angstrom.min() == pytest.approx(3.924 / 4)
@@ -62,4 +63,4 @@ def test_geometry_of_the_field():
 ])
 def test_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        field_of_view(_synthetic_series(), 1, **kwargs)
+        field_of_view(_synthetic_series(), atoms_per_column=1, **kwargs)

@@ -13,7 +13,7 @@ def bulk_specimen(series, atoms: int):
     from simulate.field_of_view import field_of_view
     from simulate.specimen_recipe import SpecimenImage, SpecimenImageRecipe
 
-    view = field_of_view(series, atoms, (4, 4), 0.2)
+    view = field_of_view(series, atoms_per_column=atoms, cells=(4, 4), pixel_size_angstrom=0.2)
     n = len(view.column_positions_angstrom)
     columns = ProjectedColumns(view.column_positions_angstrom, np.full(n, atoms), view.column_positions_angstrom,
                                np.zeros(n, dtype=bool))
@@ -63,7 +63,8 @@ def test_the_distorted_particle_fits_cleanly_by_the_study_protocol():
     particle = load_shipped("nanoparticle")
     truth, px = particle.columns.positions_angstrom, particle.pixel_size_angstrom
     preset = study.STUDY.configure("quick")
-    measured, _ = apply_stem_distortions(np.maximum(particle.image, 0.0)[None], benchmark_stem_params(5e4, px), 7)
+    measured, _ = apply_stem_distortions(np.maximum(particle.image, 0.0)[None],
+                                         benchmark_stem_params(dose_per_area=5e4, pixel_size=px), 7)
     fit = study.fit_particle(np.asarray(measured, float), truth, px, preset)
     assert fit.converged.all() and fit.flagged.mean() < 0.01
     radius = study.fit_options(preset, truth)["max_displacement"]

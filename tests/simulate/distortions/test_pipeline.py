@@ -50,7 +50,7 @@ def test_full_pipeline_records_every_step_in_physical_order(images):
 
 def test_per_image_parameters_leave_undistorted_images_untouched(images):
     plain = StemDistortionParams(pixel_size=0.2)
-    noisy = benchmark_stem_params(1e3, 0.2)
+    noisy = benchmark_stem_params(dose_per_area=1e3, pixel_size=0.2)
     out, record = apply_stem_distortions(images, [plain, noisy, plain], 3)
     assert torch.equal(out[0], images[0]) and torch.equal(out[2], images[2])
     assert not torch.allclose(out[1], images[1])
@@ -58,7 +58,7 @@ def test_per_image_parameters_leave_undistorted_images_untouched(images):
 
 
 def test_seed_determinism_and_single_image_input(images):
-    params = benchmark_stem_params(2e3, 0.15)
+    params = benchmark_stem_params(dose_per_area=2e3, pixel_size=0.15)
     a, _ = apply_stem_distortions(images, params, 11)
     b, _ = apply_stem_distortions(images, params, torch.Generator().manual_seed(11))
     c, _ = apply_stem_distortions(images, params, 12)
@@ -68,7 +68,7 @@ def test_seed_determinism_and_single_image_input(images):
 
 
 def test_benchmark_params_are_the_fixed_documented_set():
-    params = benchmark_stem_params(5e2, 0.2, jitter_sigma=0.03, jitter_phi=0.4)
+    params = benchmark_stem_params(dose_per_area=5e2, pixel_size=0.2, jitter_sigma=0.03, jitter_phi=0.4)
     assert params.dose_per_area == 5e2 and params.jitter == JitterParams(0.03, 0.4, 0.03, 0.4)
     assert params.pmt == PmtParams() and params.fast_scan == FastScanParams()
     assert params.row_lines is None and params.black_pixels is None and params.quantisation_bits is None
