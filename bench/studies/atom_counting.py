@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.check import compare_counting
+from bench.gate import compare_counting
 from bench.studies import register_study
 from bench.studies.base import Gate, Inputs
 from bench.studies.distorted_specimen import (

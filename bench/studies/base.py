@@ -76,7 +76,7 @@ class Gate:
     ----------
     compare : callable
         ``compare(realisations, candidate, baseline, *, tolerance) -> DataFrame`` with a boolean
-        ``regressed`` column (:mod:`bench.check`).
+        ``regressed`` column (:mod:`bench.gate`).
     what : str
         The metrics compared, for the help text.
     """

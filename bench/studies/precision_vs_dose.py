@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.check import compare_methods
+from bench.gate import compare_methods
 from bench.studies import register_study
 from bench.studies.base import Gate, Inputs, Study
 from bench.studies.presets import blocks

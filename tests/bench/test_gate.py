@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from _shared.results import ResultStore
-from bench.check import compare_methods
 from bench.cli import main
+from bench.gate import compare_methods
 from bench.methods import POISSON, RawMethod
 from bench.studies import precision_vs_dose as study
 from bench.studies.base import Inputs, RunOptions
@@ -64,7 +64,7 @@ class Dimmer:
 
 
 def test_counting_gate_fails_a_method_that_miscounts_and_passes_raw_against_raw(series, tmp_path, capsys):
-    from bench.check import COUNTING_METRIC, compare_counting
+    from bench.gate import COUNTING_METRIC, compare_counting
     from bench.studies import atom_counting
     from tests.bench.studies.test_atom_counting import bulk_specimen
 
