@@ -126,3 +126,22 @@ def test_results_written_before_are_still_reported_and_checked(tiny_run, tmp_pat
     assert main(["report", str(old)]) == 0
     assert (old / "report" / "precision_positions.png").exists()
     assert main(["check", "--results", str(old), "--model", "raw", "--baseline", "raw"]) == 0
+
+
+def test_every_registered_study_has_the_whole_shape():
+    import dataclasses
+    import pickle
+
+    for study in registry.studies():
+        assert study.description and study.quick_run_time, study.name
+        assert {"quick", "paper"} <= set(study.presets), study.name
+        preset_types = {type(p) for p in study.presets.values()}
+        assert len(preset_types) == 1, study.name
+        (preset_type,) = preset_types
+        assert dataclasses.is_dataclass(preset_type) and preset_type.__dataclass_params__.frozen, study.name
+        assert isinstance(study.report, ReportSpec) and study.report.columns, study.name
+        assert study.describe(study.configure("quick")), study.name
+        run_task = type(study).run_task
+        assert pickle.loads(pickle.dumps(run_task)) is run_task, study.name  # workers receive it by reference
+    gated = [s.name for s in registry.studies() if s.gate is not None]
+    assert gated == ["precision-vs-dose", "atom-counting"]
