@@ -18,8 +18,13 @@ import math
 from pathlib import Path
 
 from restore.checkpoint import load_model, save_model
+from restore.dataset import VALIDATION_SEED
 from restore.numerics import hardware_description
+from restore.pair_cache import read_manifest, resolve_cache_dir
 from restore.registry import PACKAGE_WEIGHTS, check_name
+from simulate.distortions.samplers import MEAN_COUNTS_RANGE
+from simulate.synthetic.presets import get_modality
+from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_ANGSTROM
 
 
 def training_wall_time(train_log: str | Path) -> tuple[float, int]:
@@ -65,11 +70,6 @@ def _last_validation(val_log: Path, step: int | None = None) -> dict:
     return values
 
 
-def describe_hardware() -> str:
-    """CPU model, cores and torch threads of this machine (or its GPU): :func:`restore.numerics.hardware_description`."""
-    return hardware_description()
-
-
 def _chunks(run_dir: Path) -> list[dict]:
     path = run_dir / "run.json"
     return json.loads(path.read_text()).get("chunks", []) if path.is_file() else []
@@ -100,19 +100,12 @@ def _data_recipe(spec: str, seed: int, size: int) -> dict:
     kind, _, value = spec.partition(":")
     recipe = {"spec": spec, "seed": seed, "patch_size_px": size}
     if kind == "synthetic":
-        from restore.dataset import VALIDATION_SEED
-        from simulate.distortions.samplers import MEAN_COUNTS_RANGE
-        from simulate.synthetic.presets import get_modality
-        from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_ANGSTROM
 
         recipe.update(generator="simulate.synthetic.pairs.make_pair", modality=get_modality(value).to_dict(),
                       validation_seed=VALIDATION_SEED,
                       pixel_size_range_angstrom=list(PIXEL_SIZE_RANGE_ANGSTROM),
                       mean_counts_per_pixel_range=list(MEAN_COUNTS_RANGE))
     elif kind == "cache":
-        from restore.pair_cache import read_manifest, resolve_cache_dir
-        from simulate.distortions.samplers import MEAN_COUNTS_RANGE
-        from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_ANGSTROM
 
         try:
             manifest = read_manifest(resolve_cache_dir(value))
@@ -140,7 +133,7 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
         Folder for the weights (default: the package's ``restore/weights``).
     hardware : str, optional
         Where the run was trained; default: the hardware of each chunk as the run recorded it (``run.json``),
-        or this machine (:func:`describe_hardware`) for a run without chunk records.
+        or this machine (:func:`restore.numerics.hardware_description`) for a run without chunk records.
     notes : str, optional
         Free text stored in the sidecar.
     checkpoint : str, optional
@@ -170,7 +163,7 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
     wall_seconds, chunk_count = training_wall_time(run_dir / "train_log.csv")
     chunks = [c for c in _chunks(run_dir) if c.get("start_step", 0) < sidecar["step"]]
     hardware = hardware or ("; ".join(sorted({c["hardware"] for c in chunks if c.get("hardware")}))
-                            or describe_hardware())
+                            or hardware_description())
     metadata = {
         "name": name,
         "modality": modality if kind == "synthetic" else None,
