@@ -1,5 +1,6 @@
-"""The regression gate of ``bench check``: is a candidate method worse than a baseline beyond the statistical
-uncertainty. (Named *gate* because *check* in this code means validating an input.)
+"""The regression gate of ``bench check``: whether a candidate is worse than a baseline beyond the uncertainty.
+
+Named *gate* because *check* in this code means validating an input.
 
 Both methods are scored on the same noise realisations (common random numbers), so each metric's
 difference candidate − baseline gets a paired bootstrap 95 % interval over realisations. A metric has
