@@ -26,7 +26,9 @@ from simulate.nanoparticle import NanoparticleSpecimen
 from simulate.recipe import HAADFRecipe, fft_friendly_size
 from simulate.specimen_data import load_shipped
 from simulate.specimen_images import build_specimen, potential_sampling_angstrom
-from simulate.thickness_series import simulate_thickness_series
+from simulate.thickness_series import simulate_thickness_series, write_shipped_series
+
+SHIPPED_LIBRARY_STEM = "pt001_haadf_library_nanoparticle"
 
 
 @dataclass(frozen=True)
@@ -330,10 +332,8 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
         Show the bulk series' progress bar.
     """
     particle = load_shipped("nanoparticle")
-    # two atoms past the thickest column, like `bench run atom-counting`, so both share one cached series
-    thickest = int(particle.columns.atoms_per_column.max())
-    recipe = matched_library_recipe(particle, max_atoms=thickest + 2, phonon_configurations=library_configurations)
-    series = simulate_thickness_series(recipe, cache_dir=cache_dir, progress=progress)
+    # two atoms past the thickest column, like `bench run atom-counting`, so both share one series
+    series = nanoparticle_library_series(library_configurations, cache_dir, progress)
     library = build_counting_library(series, pixel_size_angstrom=particle.pixel_size_angstrom)
     positions, px = particle.columns.positions_angstrom, particle.pixel_size_angstrom
     fit_options = library.options.get("fit_options", {})
@@ -354,6 +354,18 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     return result
 
 
+def nanoparticle_library_series(library_configurations: int | None = None, cache_dir=None, progress: bool = False):
+    """The bulk series of the shipped nanoparticle's counting library (simulated once, then cached or shipped).
+
+    Two atoms past the particle's thickest column, on its microscope and sampling
+    (:func:`matched_library_recipe`): the series ``bench run atom-counting`` and the counting check share.
+    """
+    particle = load_shipped("nanoparticle")
+    thickest = int(particle.columns.atoms_per_column.max())
+    recipe = matched_library_recipe(particle, max_atoms=thickest + 2, phonon_configurations=library_configurations)
+    return simulate_thickness_series(recipe, cache_dir=cache_dir, progress=progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.library``: the counting check of the shipped nanoparticle image."""
     parser = argparse.ArgumentParser(prog="python -m bench.library", description=main.__doc__)
@@ -362,7 +374,14 @@ def main(argv: list[str] | None = None) -> int:
                              f"(default {LIBRARY_PHONON_CONFIGURATIONS})")
     parser.add_argument("--cache-dir", type=Path, help="cache root (default $STEM_BENCH_CACHE or ~/.cache/...)")
     parser.add_argument("--output", "-o", type=Path, help="write the full result as JSON here")
+    parser.add_argument("--write-shipped-library", action="store_true",
+                        help="store the library's bulk series in simulate/data (shipped with the package, so that "
+                             "`bench run atom-counting` need not simulate it) and stop")
     args = parser.parse_args(argv)
+    if args.write_shipped_library:
+        series = nanoparticle_library_series(args.library_configurations, args.cache_dir, progress=True)
+        print(write_shipped_series(series, SHIPPED_LIBRARY_STEM))
+        return 0
     check = shipped_nanoparticle_check(args.library_configurations, args.cache_dir)
     if args.output:
         write_json_atomic(args.output, check, indent=1)

@@ -25,7 +25,16 @@ from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe
 from simulate.structures import area_per_column, column_positions_in_cell, pt_001_supercell
 
 KIND = "pt001-thickness-series"
-EMBEDDED_DEFAULT = Path(__file__).parent / "data" / "pt001_haadf_default"
+DATA_DIRECTORY = Path(__file__).parent / "data"
+EMBEDDED_DEFAULT = DATA_DIRECTORY / "pt001_haadf_default"
+# Series shipped with the package, so that nobody has to simulate them before a study (file stem -> the
+# command that regenerates it). A request whose recipe equals a shipped one's is served from the file.
+SHIPPED_SERIES = {
+    "pt001_haadf_default": "bench simulate thickness-series --force --write-default",
+    # the atom-counting study's library: the nanoparticle's microscope and sampling, 0-13 atoms, 128 phonon
+    # configurations (≈ 8 min on 2 cores the first time otherwise)
+    "pt001_haadf_library_nanoparticle": "python -m bench.library --write-shipped-library",
+}
 
 
 @dataclass(frozen=True)
@@ -201,8 +210,10 @@ def simulate_thickness_series(
     ValueError
         If the recipe is invalid (raised when it is built).
     """
-    if use_cache and embedded_default_recipe() == recipe:
-        return load_embedded_default()
+    if use_cache:
+        shipped = load_shipped_series(recipe)
+        if shipped is not None:
+            return shipped
     entry = cache_entry(KIND, _cache_payload(recipe), cache_dir)
     if use_cache:
         cached = entry.load()
@@ -250,14 +261,55 @@ def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None
     }
 
 
-def embedded_default_recipe() -> HAADFRecipe | None:
-    meta_path = EMBEDDED_DEFAULT.with_suffix(".json")
+def shipped_series_recipe(stem: str) -> HAADFRecipe | None:
+    """The recipe of a shipped series (a stem of :data:`SHIPPED_SERIES`), or None when its file is absent."""
+    meta_path = (DATA_DIRECTORY / stem).with_suffix(".json")
     if not meta_path.exists():
         return None
     return HAADFRecipe.from_dict(json.loads(meta_path.read_text())["recipe"])
 
 
-REGENERATE_DEFAULT = "bench simulate thickness-series --force --write-default"
+def load_shipped_series(recipe: HAADFRecipe) -> ThicknessSeries | None:
+    """The shipped series with exactly this recipe, verified against its recorded SHA-256; None if none ships.
+
+    Raises
+    ------
+    ValueError
+        If the shipped data do not match their recorded hash (the message names the command that regenerates
+        them).
+    """
+    for stem, regenerate in SHIPPED_SERIES.items():
+        if shipped_series_recipe(stem) == recipe:
+            arrays, meta = read_shipped_arrays((DATA_DIRECTORY / stem).with_suffix(".npz"),
+                                               f"shipped thickness series {stem}", regenerate)
+            return ThicknessSeries(recipe, arrays["configuration_intensities"], meta.get("metadata", {}))
+    return None
+
+
+def write_shipped_series(series: ThicknessSeries, stem: str) -> Path:
+    """Store a series as one of the package's shipped series (recipe, versions, run time and hash beside it).
+
+    Raises
+    ------
+    ValueError
+        If ``stem`` is not one of :data:`SHIPPED_SERIES`.
+    """
+    if stem not in SHIPPED_SERIES:
+        raise ValueError(f"stem={stem!r} is not a shipped series; add it to SHIPPED_SERIES with the command that "
+                         f"regenerates it (known: {sorted(SHIPPED_SERIES)})")
+    npz = (DATA_DIRECTORY / stem).with_suffix(".npz")
+    write_shipped_arrays(npz, {"configuration_intensities": series.configuration_intensities},
+                         {"recipe": series.recipe.to_dict(), "metadata": series.metadata,
+                          "regenerate": SHIPPED_SERIES[stem]})
+    return npz
+
+
+def embedded_default_recipe() -> HAADFRecipe | None:
+    """The recipe of the shipped default series, or None when the package was installed without its data."""
+    return shipped_series_recipe(EMBEDDED_DEFAULT.name)
+
+
+REGENERATE_DEFAULT = SHIPPED_SERIES[EMBEDDED_DEFAULT.name]
 
 
 def load_embedded_default() -> ThicknessSeries:
@@ -279,8 +331,4 @@ def load_embedded_default() -> ThicknessSeries:
 
 def write_embedded_default(series: ThicknessSeries) -> Path:
     """Store a series as the package's embedded default (recipe, versions, run time and hash beside it)."""
-    npz = EMBEDDED_DEFAULT.with_suffix(".npz")
-    write_shipped_arrays(npz, {"configuration_intensities": series.configuration_intensities},
-                         {"recipe": series.recipe.to_dict(), "metadata": series.metadata,
-                          "regenerate": REGENERATE_DEFAULT})
-    return npz
+    return write_shipped_series(series, EMBEDDED_DEFAULT.name)

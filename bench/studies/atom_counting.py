@@ -171,7 +171,7 @@ class AtomCounting(DistortedSpecimenStudy):
     name = "atom-counting"
     description = ("atoms counted per column of a Pt nanoparticle by library matching and a Gaussian mixture "
                    "(paper Fig. 5)")
-    quick_run_time = "≈ 5–10 min, estimated, plus 6–8 min once for its library"
+    quick_run_time = "≈ 5–10 min, estimated (its library series ships with the package)"
     order = 3
     specimen_kind = "nanoparticle"
     report = ReportSpec(

@@ -116,3 +116,14 @@ def test_bulk_scs_depends_on_the_potential_sampling(tmp_path):
     scs = [simulate_thickness_series(r, cache_dir=tmp_path, progress=False).scs_angstrom2[1:] for r in (coarse, fine)]
     assert (coarse.grid_points, fine.grid_points) == (240, 256)
     assert np.max(np.abs(scs[1] / scs[0] - 1.0)) > 0.01
+
+
+def test_the_atom_counting_library_ships():
+    """`bench run atom-counting` asks for exactly the shipped library's recipe, so it simulates nothing."""
+    from bench.library import matched_library_recipe
+    from simulate import thickness_series
+    from simulate.specimen_data import load_shipped
+
+    particle = load_shipped("nanoparticle")
+    recipe = matched_library_recipe(particle, max_atoms=int(particle.columns.atoms_per_column.max()) + 2)
+    assert recipe == thickness_series.shipped_series_recipe("pt001_haadf_library_nanoparticle")

@@ -138,3 +138,33 @@ def test_device_choice():
     assert resolve_device("auto") in ("cpu", "gpu")
     with pytest.raises(ValueError, match="device='tpu'"):
         resolve_device("tpu")
+
+
+@pytest.mark.parametrize("stem", sorted(thickness_series.SHIPPED_SERIES))
+def test_shipped_series_are_served_without_simulating(stem, tmp_path, monkeypatch):
+    """Every shipped series (the default and the atom-counting library) loads, hash-verified, for its recipe."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a shipped series must not be simulated again")
+
+    monkeypatch.setattr(thickness_series, "run_configurations", refuse)
+    recipe = thickness_series.shipped_series_recipe(stem)
+    assert recipe is not None, f"simulate/data/{stem}.json is missing"
+    series = simulate_thickness_series(recipe, cache_dir=tmp_path, progress=False)
+    assert series.recipe == recipe
+    k, t, _ = series.configuration_intensities.shape
+    assert k == recipe.phonon_configurations and t == recipe.max_thickness_atoms + 1
+    assert np.all(np.diff(series.scs_angstrom2[1:11]) > 0)  # the SCS grows with thickness
+
+
+def test_a_damaged_shipped_series_names_its_regeneration_command(tmp_path, monkeypatch):
+    stem = "pt001_haadf_library_nanoparticle"
+    for suffix in (".json", ".npz"):
+        source = (thickness_series.DATA_DIRECTORY / stem).with_suffix(suffix)
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    data = bytearray((tmp_path / f"{stem}.npz").read_bytes())
+    data[-100] ^= 0xFF
+    (tmp_path / f"{stem}.npz").write_bytes(bytes(data))
+    monkeypatch.setattr(thickness_series, "DATA_DIRECTORY", tmp_path)
+    recipe = thickness_series.shipped_series_recipe(stem)
+    with pytest.raises(ValueError, match="write-shipped-library"):
+        thickness_series.load_shipped_series(recipe)
