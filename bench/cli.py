@@ -61,8 +61,8 @@ def check_device(device: str | None, option: str = "--device") -> str | None:
 def check_model_spec(spec: str, option: str = "--model") -> str:
     """Refuse a checkpoint that is not a ``.safetensors`` file before anything is loaded.
 
-    A registry name (``arch.tag``) or a ``.safetensors`` path passes unchanged; whether it exists is checked
-    when it is resolved.
+    A registry name (``arch.tag``) or a ``.safetensors`` path passes unchanged, with or without a numeric
+    suffix (``+auto``, ``+bf16``, ``+fp32``); whether it exists is checked when it is resolved.
 
     Raises
     ------
@@ -71,7 +71,8 @@ def check_model_spec(spec: str, option: str = "--model") -> str:
         ``.safetensors``.
     """
     text = str(spec)
-    path = Path(text).expanduser()
+    base, at, suffix = text.rpartition("+")
+    path = Path(base if at and suffix.lower() in ("auto", "bf16", "fp32") else text).expanduser()
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         return text

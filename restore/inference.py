@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from restore.models.cgrdn import CGRDN
+from restore.numerics import NumericPath, inference_path
 from restore.winograd import winograd_model
 
 MIN_SIDE = 8
@@ -111,14 +112,30 @@ def _choose_algorithm(model: nn.Module, device: torch.device, autocast: bool, al
         raise ValueError(f"algorithm={algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     winograd_possible = isinstance(model, CGRDN) and device.type == "cpu" and not autocast
     if algorithm == "winograd" and not winograd_possible:
-        raise ValueError("algorithm='winograd' needs a CGRDN on the CPU in float32 (bf16 off); "
-                         "use algorithm='direct' or 'auto'")
+        raise ValueError("algorithm='winograd' needs a CGRDN on the CPU in float32; use numeric='fp32', or "
+                         "algorithm='direct' or 'auto'")
     if algorithm == "direct" or not winograd_possible:
         return model
     return winograd_model(model)
 
 
-def _prepare(image, model, tile, overlap, margin, batch_size, device, bf16, algorithm):
+def numeric_path_for(numeric="auto", device=None, algorithm: str = "auto") -> NumericPath:
+    """The numeric path :func:`restore_image` takes for these arguments (for logs and provenance).
+
+    ``algorithm="winograd"`` asks for float32, so ``"auto"`` then means fp32.
+
+    Raises
+    ------
+    ValueError
+        If ``numeric`` is not ``"auto"``, ``"bf16"``, ``"fp32"`` or a boolean.
+    """
+    device = _auto_device(device)
+    if algorithm == "winograd" and numeric in ("auto", None):
+        numeric = "fp32"
+    return inference_path(numeric, device)
+
+
+def _prepare(image, model, tile, overlap, margin, batch_size, device, numeric, algorithm):
     """Validate the image and the tiling parameters; return what :func:`_restore_frames` needs."""
     array = check_image(image)
     overlap = tile // 4 if overlap is None else overlap
@@ -132,7 +149,7 @@ def _prepare(image, model, tile, overlap, margin, batch_size, device, bf16, algo
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: must be ≥ 1")
     device = _auto_device(device)
-    autocast = device.type == "cuda" if bf16 is None else bool(bf16)
+    autocast = numeric_path_for(numeric, device, algorithm).bf16
     # channels-last suits cuDNN and oneDNN alike (3.0 s per 256² on one CPU core, docs/benchmarks.md)
     model = model.to(device).eval().to(memory_format=_memory_format(device))
     return array, _choose_algorithm(model, device, autocast, algorithm), overlap, margin, device, autocast
@@ -140,7 +157,7 @@ def _prepare(image, model, tile, overlap, margin, batch_size, device, bf16, algo
 
 def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None = None,
                   margin: int | None = None, batch_size: int = 8, device=None,
-                  bf16: bool | None = None, algorithm: str = "auto") -> np.ndarray:
+                  numeric="auto", algorithm: str = "auto") -> np.ndarray:
     """Restore an image or a stack of frames of any size with a restoration network.
 
     Parameters
@@ -160,12 +177,15 @@ def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None 
         Tiles per forward pass.
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
-    bf16 : bool, optional
-        bfloat16 autocast; default on for CUDA, off on CPU.
+    numeric : {"auto", "bf16", "fp32"} or bool
+        bfloat16 autocast (fp32 weights) or float32: :func:`restore.numerics.inference_path` decides
+        ``"auto"`` (float32 unless :data:`restore.numerics.INFERENCE_AUTO_BF16` is set);
+        :func:`numeric_path_for` says which path these arguments take. ``True``/``False`` mean bf16/fp32.
     algorithm : {"auto", "direct", "winograd"}
         How a CGRDN's dense 3×3 convolutions run: ``"winograd"`` (F(4×4, 3×3), CPU float32 only, same
         output to float32 precision and faster on a CPU, see :mod:`restore.winograd`), ``"direct"``
-        (the model's own convolutions), or ``"auto"``: Winograd where it applies, else direct.
+        (the model's own convolutions), or ``"auto"``: Winograd where it applies (float32 on the CPU), else
+        direct.
 
     Returns
     -------
@@ -175,10 +195,10 @@ def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None 
     Raises
     ------
     ValueError
-        On invalid images (see :func:`check_image`), tiling parameters or algorithm.
+        On invalid images (see :func:`check_image`), tiling parameters, numeric mode or algorithm.
     """
     array, model, overlap, margin, device, autocast = _prepare(image, model, tile, overlap, margin, batch_size,
-                                                               device, bf16, algorithm)
+                                                               device, numeric, algorithm)
     frames = array[None] if array.ndim == 2 else array
     restored = np.concatenate([_restore_frames(frame[None], model, tile, overlap, margin, batch_size, device,
                                                autocast) for frame in frames])
@@ -187,7 +207,7 @@ def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None 
 
 def restore_stack(images, model: nn.Module, tile: int = 256, overlap: int | None = None,
                   margin: int | None = None, batch_size: int = 8, device=None,
-                  bf16: bool | None = None, algorithm: str = "auto") -> np.ndarray:
+                  numeric="auto", algorithm: str = "auto") -> np.ndarray:
     """Restore a stack of equally sized frames, batching tiles across frames (e.g. noise realisations).
 
     Same tiling and blending as :func:`restore_image`, so the result equals restoring frame by frame up to
@@ -199,7 +219,7 @@ def restore_stack(images, model: nn.Module, tile: int = 256, overlap: int | None
     ----------
     images : array_like
         (frames, H, W) or (H, W) intensities, each side ≥ 8 px.
-    model, tile, overlap, margin, batch_size, device, bf16, algorithm
+    model, tile, overlap, margin, batch_size, device, numeric, algorithm
         As for :func:`restore_image`; ``batch_size`` counts tiles from any frame.
 
     Returns
@@ -210,10 +230,10 @@ def restore_stack(images, model: nn.Module, tile: int = 256, overlap: int | None
     Raises
     ------
     ValueError
-        On invalid images (see :func:`check_image`), tiling parameters or algorithm.
+        On invalid images (see :func:`check_image`), tiling parameters, numeric mode or algorithm.
     """
     array, model, overlap, margin, device, autocast = _prepare(images, model, tile, overlap, margin, batch_size,
-                                                               device, bf16, algorithm)
+                                                               device, numeric, algorithm)
     frames = array[None] if array.ndim == 2 else array
     restored = _restore_frames(frames, model, tile, overlap, margin, batch_size, device, autocast)
     return restored[0] if array.ndim == 2 else restored
@@ -227,4 +247,4 @@ def tiles_needed(shape: tuple[int, int], tile: int = 256, overlap: int | None = 
     return len(tile_starts(h, th, max(th - overlap, 1))) * len(tile_starts(w, tw, max(tw - overlap, 1)))
 
 
-__all__ = ["check_image", "restore_image", "restore_stack", "tile_starts", "tiles_needed"]
+__all__ = ["check_image", "numeric_path_for", "restore_image", "restore_stack", "tile_starts", "tiles_needed"]

@@ -182,6 +182,47 @@ def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = Non
     return NumericPath(name, dtype, mode, reason, present, native is not None)
 
 
+# Inference: "auto" takes bf16 (where training's rule would) only when this is True. The quantitative studies
+# run both ways on the same noise (docs/benchmarks.md, "bf16 inference") found that bf16's rounding moves a
+# 1.45 M-parameter CGRDN's fitted positions by up to half the CRLB and its position bias by up to 17 % of
+# it, so restoration stays float32 unless bf16 is asked for.
+INFERENCE_AUTO_BF16 = False
+
+
+def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = None,
+                   warn: bool = True) -> NumericPath:
+    """Decide bf16 autocast or float32 for restoring images with a trained network.
+
+    Training's rule (:func:`numeric_path`) applies to the forced modes; ``"auto"`` keeps float32 on every
+    device unless :data:`INFERENCE_AUTO_BF16` is set (see the measurement it cites).
+
+    Parameters
+    ----------
+    mode : {"auto", "bf16", "fp32"} or bool
+        As for :func:`numeric_path`; ``None`` reads as ``"auto"``.
+    device : str or torch.device, optional
+        Default: the CPU.
+    flags : frozenset of str, optional
+        CPU flags to decide on (default: this machine's).
+    warn : bool
+        Warn when bf16 is forced on a CPU that emulates it.
+
+    Returns
+    -------
+    NumericPath
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is not a known mode.
+    """
+    path = numeric_path("auto" if mode is None else mode, device, flags=flags, warn=warn)
+    if path.requested == "auto" and path.bf16 and not INFERENCE_AUTO_BF16:
+        return NumericPath(path.device, "fp32", "auto", f"{path.reason}, but bf16 rounding moves fitted positions "
+                           "by up to half the CRLB: fp32 unless forced", path.cpu_flags, path.native_bf16)
+    return path
+
+
 def cpu_model() -> str:
     """The CPU's model name (``lscpu``'s "Model name"), else :func:`platform.processor`."""
     try:

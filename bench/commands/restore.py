@@ -67,6 +67,11 @@ def register(subparsers) -> None:
                              "result (to float32 rounding) with fewer multiplications, faster on a CPU; 'direct' "
                              "is PyTorch's ordinary route (any device); 'auto' takes winograd on the CPU and direct "
                              "elsewhere (default: %(default)s)")
+    parser.add_argument("--numeric", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="bf16 autocast or float32: 'auto' runs float32, because bf16's rounding moved a "
+                             "trained model's fitted column positions by up to half the CRLB (docs/benchmarks.md, "
+                             "bf16 inference); 'bf16' is faster where the CPU has AMX or AVX-512-BF16, and on GPUs; "
+                             "the line 'numeric path: …' says which ran (default: %(default)s)")
     parser.add_argument("--grey", action="store_true",
                         help="convert colour images (RGB, RGBA, palette) to grey, 0.299 R + 0.587 G + 0.114 B, "
                              "instead of refusing them; only for images that a program saved in colour (default: "
@@ -99,6 +104,9 @@ def check_options(args) -> None:
         _refuse_winograd(args.device)
     args.device = check_device(args.device)
     _check_algorithm(args.algorithm, args.device)
+    if args.algorithm == "winograd" and args.numeric == "bf16":
+        raise ValueError("--algorithm winograd with --numeric bf16: the Winograd dense blocks run in float32 "
+                         "only; use --numeric fp32 (or auto), or --algorithm direct")
     _check_model_exists(args.model)
 
 
@@ -269,6 +277,7 @@ def run(args) -> int:
     shapes = check_inputs(inputs, args.grey)
     model, sidecar = _load_model(args.model)
     label = sidecar.get("name", args.model)
+    print(f"bench restore: {inference.numeric_path_for(args.numeric, args.device, args.algorithm).describe()}")
     overlap = args.tile // 4 if args.overlap is None else args.overlap
     restored, failed = [], []
     for source, destination, shape in zip(inputs, outputs, shapes):
@@ -279,7 +288,7 @@ def run(args) -> int:
             with TileProgress(model, total, source.name, args.quiet):
                 result = inference.restore_image(image.data, model, tile=args.tile, overlap=args.overlap,
                                                  batch_size=args.batch_size, device=args.device,
-                                                 algorithm=args.algorithm)
+                                                 numeric=args.numeric, algorithm=args.algorithm)
             destination.parent.mkdir(parents=True, exist_ok=True)
             write_image(destination, result, image.pixel_size_A)
         except Exception as error:  # noqa: BLE001 - one file's failure must not stop the others

@@ -132,6 +132,9 @@ def run_study(args: argparse.Namespace, *, on_task_done=None) -> Path:
     preset = study.configure(args.preset, **preset_overrides(study, {
         option: getattr(args, option, None) for option in PRESET_OPTIONS}))
     methods, note = build_methods(args.methods, args.model, device)
+    for method in methods:
+        if hasattr(method, "numeric_path"):
+            print(f"{method.name}: {method.numeric_path().describe()}", file=sys.stderr)
     output = Path(args.output) if args.output else default_output(study, preset)
     return run(study, preset, methods, output, note=note, options=run_options(args, on_task_done),
                preset_given=args.preset is not None, command=" ".join(sys.argv))
@@ -199,8 +202,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="quick (default; a subset sized for a laptop CPU) or paper (the paper's full study)")
     parser.add_argument("--methods", type=lambda s: [x for x in s.split(",")], default=None,
                         help="comma-separated methods: raw (the measured image), bm3d, a model name (arch.tag) or "
-                             "a .safetensors path (default: raw, bm3d and the suite's default model when "
-                             "installed)")
+                             "a .safetensors path, which may end in +fp32 or +bf16 to force its numeric path "
+                             "(default float32; both in one run restore the same noise) (default: raw, bm3d and "
+                             "the suite's default model when installed)")
     parser.add_argument("--model", action="append", metavar="NAME_OR_PATH",
                         help="add a registered model or .safetensors checkpoint to the methods (repeatable)")
     parser.add_argument("--estimator", choices=tuple(ESTIMATORS), default=None,

@@ -1,7 +1,9 @@
 """CNN restoration: a registered network (``arch.tag``, see ``bench models list``) or a ``.safetensors``
-checkpoint path, run by :func:`restore.inference.restore_stack`, which batches the tiles of all images of the
-stack (e.g. the noise realisations of one task) into the forward passes — on a GPU, 64 tiles per pass by
-default; the network normalises each image itself, so it gets the image as measured.
+checkpoint path, optionally with its numeric path as a suffix (``cgrdn.hrstem_default+bf16``, ``…+fp32``;
+default ``+auto``, :func:`restore.numerics.inference_path`), run by :func:`restore.inference.restore_stack`,
+which batches the tiles of all images of the stack (e.g. the noise realisations of one task) into the
+forward passes — on a GPU, 64 tiles per pass by default; the network normalises each image itself, so it
+gets the image as measured.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 from bench.methods.base import POISSON, MethodFamily, NoiseModel, as_stack, register_method_family
 
 DEFAULT_MODEL = "cgrdn.hrstem_default"
+NUMERIC_SUFFIXES = ("auto", "bf16", "fp32")
 
 _MODEL_CACHE: dict[tuple[str, str], Any] = {}
 
@@ -35,6 +38,7 @@ class CNNMethod:
     tile: int = 256
     # tiles per forward pass, taken across the realisations of the stack; None: 64 on CUDA, 8 on CPU
     batch_size: int | None = None
+    numeric: str = "auto"
 
     def _model(self):
         key = (self.weights, self.sha256)
@@ -53,28 +57,63 @@ class CNNMethod:
         on_gpu = (self.device is None and torch.cuda.is_available()) or str(self.device).startswith("cuda")
         batch_size = self.batch_size if self.batch_size is not None else (64 if on_gpu else 8)
         restored = restore_stack(stack.astype(np.float32), self._model(), tile=self.tile, batch_size=batch_size,
-                                 device=self.device)
+                                 device=self.device, numeric=self.numeric)
         return np.asarray(restored, dtype=np.float64)
+
+    def numeric_path(self):
+        """The :class:`restore.numerics.NumericPath` this method runs on (in this process)."""
+        from restore.inference import numeric_path_for
+
+        return numeric_path_for(self.numeric, self.device)
 
     def provenance(self) -> dict[str, Any]:
         return {"name": self.name, "kind": "cnn", "weights": self.weights, "sha256": self.sha256,
                 "arch": self.sidecar.get("arch"), "config": self.sidecar.get("config"),
-                "modality": self.sidecar.get("modality")}
+                "modality": self.sidecar.get("modality"), "numeric_path": self.numeric_path().to_dict()}
 
 
-def cnn_method(name_or_path: str, *, device: str | None = None) -> CNNMethod:
-    """Build a :class:`CNNMethod` from a registry name or a checkpoint path.
+def split_numeric(spec: str) -> tuple[str, str]:
+    """``"cgrdn.x+bf16"`` → ``("cgrdn.x", "bf16")``; without a suffix the mode is ``"auto"``.
 
     Raises
     ------
     ValueError
-        If the name is unknown or not installed (the message says how to install it), or the path does
-        not exist or lacks its JSON sidecar.
+        If the suffix is not one of auto, bf16, fp32.
+    """
+    base, at, suffix = str(spec).rpartition("+")
+    if not at or "." in suffix or "/" in suffix or "\\" in suffix:  # a '+' inside a name or path
+        return str(spec), "auto"
+    if suffix.lower() not in NUMERIC_SUFFIXES:
+        raise ValueError(f"model {spec!r}: unknown numeric suffix +{suffix}; use +auto, +bf16 or +fp32 "
+                         "(or none, which is +auto)")
+    return base, suffix.lower()
+
+
+def cnn_method(name_or_path: str, *, device: str | None = None) -> CNNMethod:
+    """Build a :class:`CNNMethod` from a registry name or a checkpoint path, with an optional ``+bf16``/``+fp32``.
+
+    Parameters
+    ----------
+    name_or_path : str
+        ``arch.tag`` or a ``.safetensors`` path, optionally followed by ``+auto``, ``+bf16`` or ``+fp32``
+        (the numeric path; the suffix stays in the method's name so that both can run in one study).
+    device : str, optional
+        Where the network runs (default: CUDA when available, else CPU).
+
+    Returns
+    -------
+    CNNMethod
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown or not installed (the message says how to install it), the path does not
+        exist or lacks its JSON sidecar, or the numeric suffix is unknown.
     """
     from restore.checkpoint import read_sidecar
     from restore.registry import resolve_weights
 
-    spec = str(name_or_path)
+    spec, numeric = split_numeric(name_or_path)
     if spec.endswith(".safetensors"):
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
@@ -86,12 +125,15 @@ def cnn_method(name_or_path: str, *, device: str | None = None) -> CNNMethod:
     sidecar = read_sidecar(path)
     if "sha256" not in sidecar:
         raise ValueError(f"model checkpoint {path}: its sidecar records no sha256; re-save it with restore.checkpoint")
-    return CNNMethod(name=label, weights=str(path), sha256=str(sidecar["sha256"]), sidecar=sidecar, device=device)
+    if numeric != "auto" or "+" in str(name_or_path):
+        label = f"{label}+{numeric}"
+    return CNNMethod(name=label, weights=str(path), sha256=str(sidecar["sha256"]), sidecar=sidecar, device=device,
+                     numeric=numeric)
 
 
 FAMILY = register_method_family(MethodFamily(
     "cnn", f"a registered model name such as {DEFAULT_MODEL} (see `bench models list`) or a path to a .safetensors "
            "checkpoint",
-    lambda spec: spec.endswith(".safetensors") or "." in spec,
+    lambda spec: split_numeric(spec)[0].endswith(".safetensors") or "." in spec,
     lambda spec, *, device=None: cnn_method(spec, device=device),
     defaults=(DEFAULT_MODEL,), order=3))

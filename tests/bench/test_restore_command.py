@@ -130,6 +130,7 @@ def test_colour_is_refused_unless_grey_is_asked(model, tmp_path, capsys):
     (["--overlap", "40"], "--overlap 40: must be even and smaller than --tile"),
     (["--batch-size", "0"], "--batch-size 0: must be ≥ 1"),
     (["--format", "dm3"], "--format dm3: cannot be written"),
+    (["--algorithm", "winograd", "--numeric", "bf16"], "--algorithm winograd with --numeric bf16"),
 ])
 def test_bad_options_get_a_message_not_a_traceback(model, tmp_path, capsys, monkeypatch, arguments, message):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -174,3 +175,14 @@ def test_progress_counts_the_tiles_of_every_frame(model, tmp_path, capsys, algor
     total = 2 * tiles_needed((64, 64), 32)
     err = capsys.readouterr().err
     assert f"{total}/{total}" in err and "tile" in err
+
+
+@pytest.mark.filterwarnings("ignore:bf16 forced on a CPU without")
+def test_the_numeric_path_is_printed_and_can_be_forced(model, tmp_path, capsys):
+    write_image(tmp_path / "a.tif", image(1))
+    assert run_restore(tmp_path / "a.tif", "-o", tmp_path / "fp32.npy", "--model", model) == 0
+    assert "numeric path: fp32 on cpu (auto:" in capsys.readouterr().out
+    assert run_restore(tmp_path / "a.tif", "-o", tmp_path / "bf16.npy", "--model", model, "--numeric", "bf16") == 0
+    assert "numeric path: bf16 autocast (fp32 weights) on cpu (bf16: forced" in capsys.readouterr().out
+    fp32, bf16 = (read_image(tmp_path / name).data for name in ("fp32.npy", "bf16.npy"))
+    assert not np.array_equal(fp32, bf16)

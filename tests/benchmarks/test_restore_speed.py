@@ -1,6 +1,7 @@
 """Restoration time of the full-size CGRDN (7,035,521 parameters, random weights: speed does not depend on
-them) through :func:`restore.inference.restore_image`, with the CPU's Winograd dense blocks and with the
-model's direct convolutions.
+them) through :func:`restore.inference.restore_image`, with the CPU's Winograd dense blocks, with the
+model's direct convolutions (both float32) and in bf16 autocast (``"bf16"``: direct convolutions; forcing it
+on a CPU without AMX or AVX-512-BF16 measures oneDNN's emulation).
 
 Run: ``python -m pytest -m benchmark tests/benchmarks/test_restore_speed.py``; select sizes with ``-k``.
 The TensorFlow reference (the published tk_r_em) is timed by ``tests/benchmarks/tensorflow_reference_timing.py``.
@@ -26,17 +27,18 @@ def _image(size: int) -> np.ndarray:
 def _timed(benchmark, model, size, tile, threads, rounds, algorithm):
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    kwargs = {"numeric": "bf16", "algorithm": "direct"} if algorithm == "bf16" else {"algorithm": algorithm}
     try:
-        restore_image(_image(64), model, tile=64, algorithm=algorithm)  # builds the Winograd filters once
-        return benchmark.pedantic(restore_image, args=(_image(size), model),
-                                  kwargs={"tile": tile, "algorithm": algorithm},
+        restore_image(_image(64), model, tile=64, **kwargs)  # builds the Winograd filters once
+        return benchmark.pedantic(restore_image, args=(_image(size), model), kwargs={"tile": tile, **kwargs},
                                   rounds=rounds, iterations=1, warmup_rounds=0)
     finally:
         torch.set_num_threads(previous)
 
 
 @pytest.mark.benchmark
-@pytest.mark.parametrize("algorithm", ["winograd", "direct"])
+@pytest.mark.filterwarnings("ignore:bf16 forced on a CPU without")
+@pytest.mark.parametrize("algorithm", ["winograd", "direct", "bf16"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_restore_256(benchmark, full_model, threads, algorithm):
     result = _timed(benchmark, full_model, 256, 256, threads, rounds=3, algorithm=algorithm)
@@ -44,8 +46,9 @@ def test_restore_256(benchmark, full_model, threads, algorithm):
 
 
 @pytest.mark.benchmark
+@pytest.mark.filterwarnings("ignore:bf16 forced on a CPU without")
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("algorithm", ["winograd", "direct"])
+@pytest.mark.parametrize("algorithm", ["winograd", "direct", "bf16"])
 @pytest.mark.parametrize("size, tile", [(1024, 1024), (1024, 256), (2048, 2048)])
 def test_restore_large(benchmark, full_model, size, tile, threads, algorithm):
     result = _timed(benchmark, full_model, size, tile, threads, rounds=1, algorithm=algorithm)

@@ -16,6 +16,12 @@ terms), the float64 filters U = GgGᵀ once to float32, the products and the cha
 of these through the later linear steps exactly (float64), so the transforms' amplification of rounding
 (their coefficients up to 2.5 in Bᵀ and 2³ in Aᵀ for the points (0, ±1, 2, −½, ∞)) is part of the model.
 
+bfloat16 autocast on the CPU (restore.inference with numeric="bf16") rounds, per convolution, its input and
+its weights to bf16 (u_b = 2⁻⁸, 8 significant bits), accumulates in float32, and stores the output (bias
+included) as bf16; the residual additions that follow add in bf16. :func:`bf16_variance` counts each of
+these once, ``(u_b²/3)·(2·conv(x², w²) + 2·y² + b²)``, plus the float32 accumulation; an input that is
+already bf16 (a previous layer's output) is counted again, so the model is an upper estimate.
+
 A network's error is the sum of its layers' rounding errors carried to the output by the later layers. To
 first order that is linear, so :func:`network_error_std` draws every layer's error from its modelled
 variance in a float64 copy of the network (forward hooks) and measures the output's response: the r.m.s.
@@ -37,6 +43,8 @@ from restore.winograd import POINTS, winograd_matrices
 
 U32 = 2.0 ** -24
 ROUNDING_VARIANCE = U32 ** 2 / 3  # E[δ²] of one float32 rounding, relative
+U_BF16 = 2.0 ** -8
+BF16_ROUNDING_VARIANCE = U_BF16 ** 2 / 3
 
 
 def direct_variance(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -50,6 +58,17 @@ def direct_variance(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
         terms = F.conv2d(x.square(), w2, None, conv.stride, conv.padding)
         k = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
     return ROUNDING_VARIANCE * (k + 2) * (terms + b2)
+
+
+def bf16_variance(conv: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Modelled variance of a Conv2d/ConvTranspose2d output under CPU bf16 autocast (float64 x and output y)."""
+    w2 = conv.weight.double().square()
+    if isinstance(conv, nn.ConvTranspose2d):
+        terms = F.conv_transpose2d(x.square(), w2, None, conv.stride, conv.padding)
+    else:
+        terms = F.conv2d(x.square(), w2, None, conv.stride, conv.padding)
+    b2 = conv.bias.double().square().view(1, -1, 1, 1)
+    return BF16_ROUNDING_VARIANCE * (2 * terms + 2 * y.square() + b2) + direct_variance(conv, x)
 
 
 def winograd_variance(conv: nn.Conv2d, x: torch.Tensor, points=POINTS) -> torch.Tensor:
@@ -79,7 +98,7 @@ def winograd_variance(conv: nn.Conv2d, x: torch.Tensor, points=POINTS) -> torch.
 
 
 def network_error_std(model: CGRDN, x: torch.Tensor, winograd: bool = False, draws: int = 2, seed: int = 0,
-                      input_std: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      input_std: torch.Tensor | None = None, bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """The float64 output of a CGRDN and the modelled per-pixel std of its float32 evaluation's error.
 
     Parameters
@@ -97,6 +116,8 @@ def network_error_std(model: CGRDN, x: torch.Tensor, winograd: bool = False, dra
     input_std : torch.Tensor, optional
         Std of an error already in ``x`` (e.g. the rounding of the float32 arithmetic that made it),
         drawn and carried through the network with the others.
+    bf16 : bool
+        Model every convolution under bf16 autocast (:func:`bf16_variance`) instead.
 
     Returns
     -------
@@ -111,8 +132,12 @@ def network_error_std(model: CGRDN, x: torch.Tensor, winograd: bool = False, dra
 
     def perturb(module, inputs, output):
         if state["record"]:
-            variance = (winograd_variance(module, inputs[0]) if winograd and id(module) in dense
-                        else direct_variance(module, inputs[0]))
+            if bf16:
+                variance = bf16_variance(module, inputs[0], output)
+            elif winograd and id(module) in dense:
+                variance = winograd_variance(module, inputs[0])
+            else:
+                variance = direct_variance(module, inputs[0])
             variances.append(variance)
             return output
         variance = variances[state["next"]]
@@ -150,7 +175,7 @@ def network_error_std(model: CGRDN, x: torch.Tensor, winograd: bool = False, dra
     return exact, std
 
 
-def image_error_std(model: CGRDN, frames: np.ndarray, winograd: bool = False) -> np.ndarray:
+def image_error_std(model: CGRDN, frames: np.ndarray, winograd: bool = False, bf16: bool = False) -> np.ndarray:
     """Modelled error std of ``restore_image`` on (F, H, W) float32 frames, per pixel.
 
     Each frame is evaluated whole (padded to even sides by reflection, as restore_image does): the tiles
@@ -160,7 +185,7 @@ def image_error_std(model: CGRDN, frames: np.ndarray, winograd: bool = False) ->
     frames = np.asarray(frames, np.float32)
     height, width = frames.shape[-2:]
     padded = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2)), mode="reflect")
-    exact, std = network_error_std(model, torch.from_numpy(padded)[:, None], winograd=winograd)
+    exact, std = network_error_std(model, torch.from_numpy(padded)[:, None], winograd=winograd, bf16=bf16)
     std = (std.square() + rounding_std(*[exact] * 4).square()).sqrt()
     return std[:, 0, :height, :width].numpy()
 

@@ -177,11 +177,12 @@ def test_restore_image_uses_winograd_on_cpu_and_agrees_with_direct():
     assert within_model(stack[0] - direct, std)
 
 
+@pytest.mark.filterwarnings("ignore:bf16 forced on a CPU without")
 def test_restore_image_rejects_impossible_algorithm():
     image = np.ones((32, 32), np.float32)
     with pytest.raises(ValueError, match="choose one of"):
         restore_image(image, _model(SMALL), tile=32, algorithm="fft", device="cpu")
-    with pytest.raises(ValueError, match="bf16 off"):
-        restore_image(image, _model(SMALL), tile=32, algorithm="winograd", device="cpu", bf16=True)
+    with pytest.raises(ValueError, match="numeric=.fp32."):
+        restore_image(image, _model(SMALL), tile=32, algorithm="winograd", device="cpu", numeric="bf16")
     with pytest.raises(ValueError, match="needs a CGRDN"):
         restore_image(image, torch.nn.Identity(), tile=32, algorithm="winograd", device="cpu")
