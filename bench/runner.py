@@ -70,6 +70,7 @@ def run_study(study: Study, preset: Any, methods: Sequence[Any], output: str | P
     """
     options = options or RunOptions()
     output = Path(output)
+    study.check_methods(preset, methods)
     inputs = study.inputs(preset)
     config = study.config(preset, inputs)
     ResultStore.check(output, study.name, config)  # before anything is written or simulated
@@ -85,6 +86,9 @@ def run_study(study: Study, preset: Any, methods: Sequence[Any], output: str | P
                   "hardware": hardware(**gpus()), "seeds": study.seeds(preset),
                   "scheduler": options.scheduler or "local processes", "methods": [m.provenance() for m in methods],
                   "notes": [note] if note else [], "command": command}
+    if any(getattr(m, "learns_from_data", False) for m in methods):
+        provenance["training_data"] = study.training_offers(preset)
+        provenance["training_budget"] = preset.training.to_config()
     summary = _run_and_record(output, study.name, config, provenance,
                               lambda store: study.execute(preset, inputs, methods, store, options))
     say(summary_text(study, summary))

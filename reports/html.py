@@ -49,7 +49,7 @@ def _image_tag(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(frame, columns, marked=()) -> str:
+def _table(frame, columns, marked=(), daggered=frozenset()) -> str:
     present = [(key, label) for key, label in columns if key in frame.columns]
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in present)
     body = []
@@ -58,6 +58,8 @@ def _table(frame, columns, marked=()) -> str:
         for key, _ in present:
             value = row[key]
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            if key == "method" and value in daggered:
+                text += " †"
             cells.append(f"<td>{html.escape(text)}</td>")
         body.append(("<tr class='anomaly'>" if index in marked else "<tr>") + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -165,6 +167,27 @@ def _card_html(card: dict) -> str:
     return "".join(parts) + "</div>"
 
 
+TRAINED_ON_TEST_DATA = ("† trained on the very images it restores (as a user would): its gains are not comparable "
+                        "to those of a model that never saw the test data.")
+NEEDS_TEXT = {"same_field": "pairs of its noisy frames of one field", "high_dose": "high-dose frames"}
+
+
+def _self_supervised_html(methods: list[dict], offered: dict) -> str:
+    """What each self-supervised method saw: its description, and the study's frames where it needed them."""
+    items = []
+    for method in methods:
+        text = f"{method.get('name')}: {method.get('description', '')}"
+        for need in method.get("needs", []):
+            if need in offered:
+                text += f"; {NEEDS_TEXT.get(need, need)}: {offered[need]}"
+        if method.get("trains_on_restored_images"):
+            text += " †"
+        items.append(f"<li>{html.escape(text)}</li>")
+    return ("<h2>Self-supervised methods</h2><p>One network per study point, trained during the run with the "
+            "preset's budget (<code>training_budget</code> in the provenance); no method sees a noise-free image."
+            f"</p><ul>{''.join(items)}</ul><p class='note'>{html.escape(TRAINED_ON_TEST_DATA)}</p>")
+
+
 def _run_facts(manifest: dict, spec: ReportSpec) -> str:
     config = manifest.get("config") or {}
     estimator = manifest.get("estimator") or config.get("fit_method")
@@ -212,16 +235,24 @@ def render_html(results: dict, figures: dict[str, tuple[str, list[Path]]], spec:
     cnn = [m for m in manifest.get("methods", []) if m.get("kind") == "cnn"]
     if cnn:
         parts.append("<h2>Models</h2>" + "".join(_card_html(model_card_summary(m)) for m in cnn))
+    learned = [m for m in manifest.get("methods", []) if m.get("kind") == "self_supervised"]
+    if learned:
+        parts.append(_self_supervised_html(learned, manifest.get("training_data") or {}))
     if spec.intro:
         parts.append(f"<p>{html.escape(spec.intro)}</p>")
     for caption, paths in figures.values():
         parts.append(f"<h2>{html.escape(caption)}</h2>{_image_tag(paths[0], caption)}")
     columns = spec.columns or tuple((column, column) for column in summary.columns)
-    parts.append("<h2>Summary</h2>" + _table(summary, columns, marked))
+    daggered = frozenset(m["name"] for m in learned if m.get("trains_on_restored_images"))
+    parts.append("<h2>Summary</h2>")
+    if daggered:
+        parts.append(f"<p class='note'>{html.escape(TRAINED_ON_TEST_DATA)}</p>")
+    parts.append(_table(summary, columns, marked, daggered))
     provenance = {key: manifest.get(key) for key in ("study", "preset", "config", "config_hash", "methods", "seeds",
                                                       "versions", "hardware", "scheduler", "wall_time_s",
                                                       "last_run_wall_time_s", "created", "status", "command",
-                                                      "thickness_series", "estimator", "runs")}
+                                                      "thickness_series", "estimator", "runs", "training_data",
+                                                      "training_budget")}
     parts.append("<details><summary>Provenance (configuration, versions, hardware, seeds, run segments)</summary>"
                  "<pre>" + html.escape(json.dumps(provenance, indent=2, sort_keys=True, default=str))
                  + "</pre></details>")

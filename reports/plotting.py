@@ -12,7 +12,10 @@ import numpy as np
 
 from _shared.files import write_figure_atomic
 
-METHOD_COLOURS = {"raw": "#4d4d4d", "bm3d": "#1f77b4"}
+# fixed colours: the baselines and the self-supervised denoisers (bench.methods.self_supervised); CNN models
+# take the colours of _CYCLE in the order they appear
+METHOD_COLOURS = {"raw": "#4d4d4d", "bm3d": "#1f77b4", "n2v2": "#17becf", "structn2v": "#bcbd22", "n2n": "#393b79",
+                  "hourglass": "#7b4173"}
 _CYCLE = ("#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
 
 def method_colour(method: str, methods: list[str]) -> str:

@@ -178,6 +178,12 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _own_presets_text() -> str:
+    own = [f"{study.name}: {', '.join(name for name in study.presets if name not in ('quick', 'paper'))}"
+           for study in studies() if set(study.presets) - {"quick", "paper"}]
+    return "; ".join(own) or "none"
+
+
 def _studies_text() -> str:
     lines = ["studies (run time of the quick preset; docs/studies.md says where each comes from):"]
     for study in studies():
@@ -198,10 +204,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Every option, method and checkpoint is checked before any work starts.\n\n"
                     + _studies_text())
     parser.add_argument("study", metavar="STUDY", help="one of: " + ", ".join(study_names()))
-    parser.add_argument("--preset", choices=("quick", "paper"), default=None,
-                        help="quick (default; a subset sized for a laptop CPU) or paper (the paper's full study)")
+    parser.add_argument("--preset", default=None,
+                        help="quick (default; a subset sized for a laptop CPU), paper (the paper's full study) or "
+                             "a study's own preset (" + _own_presets_text() + ")")
     parser.add_argument("--methods", type=lambda s: [x for x in s.split(",")], default=None,
-                        help="comma-separated methods: raw (the measured image), bm3d, a model name (arch.tag) or "
+                        help="comma-separated methods: raw (the measured image), bm3d, the self-supervised n2v2, "
+                             "structn2v, n2n and hourglass (trained by the study on its noisy data, "
+                             "docs/self_supervised.md), a model name (arch.tag) or "
                              "a .safetensors path, which may end in +fp32 or +bf16 to force its numeric path "
                              "(default float32; both in one run restore the same noise) (default: raw, bm3d and "
                              "the suite's default model when installed)")

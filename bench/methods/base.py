@@ -75,6 +75,72 @@ class Method(Protocol):
     def provenance(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """What a study lets a method that learns from data use, besides the noisy images it restores.
+
+    No field ever holds a noise-free image.
+
+    Attributes
+    ----------
+    budget : restore.self_supervised.SelfSupervisedBudget
+        Steps, patch size and network size (a preset value, recorded with the results).
+    seed : int
+        Seed of the training (weights, patches, masks, synthesised noise).
+    same_field : bool
+        The images restored are independent noisy frames of one field (Noise2Noise pairs them).
+    high_dose : callable or None
+        ``draw(rng, n) -> (inputs, targets)``: n low-dose inputs synthesised by the study's noise model from
+        high-dose noisy frames of *other* fields or thicknesses, and those frames (in the units of the images
+        restored) as targets; None where the study has none.
+    high_dose_frames : str
+        What those frames are (for the records).
+    """
+
+    budget: Any
+    seed: int
+    same_field: bool = False
+    high_dose: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
+    high_dose_frames: str = ""
+
+    def offers(self) -> frozenset[str]:
+        """What the data offers, as the names in a method's ``needs``: 'same_field', 'high_dose'."""
+        return frozenset(name for name, present in (("same_field", self.same_field),
+                                                    ("high_dose", self.high_dose is not None)) if present)
+
+
+def learns_from_data(method: Any) -> bool:
+    """Whether ``method`` trains on the study's data (it then takes a :class:`TrainingData`)."""
+    return bool(getattr(method, "learns_from_data", False))
+
+
+def apply_method(method: Method, images: np.ndarray, noise: NoiseModel = POISSON,
+                 training: TrainingData | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Restore ``images`` with ``method``; a method that learns from data first trains on ``training``.
+
+    Parameters
+    ----------
+    method : Method
+        Any method; one with ``learns_from_data`` gets ``training``.
+    images : ndarray
+        (B, H, W) images in detector units.
+    noise : NoiseModel
+        The detector's noise model.
+    training : TrainingData, optional
+        What a learning method may train on (ignored by the others).
+
+    Returns
+    -------
+    restored : ndarray
+        (B, H, W) restored images.
+    record : dict
+        How the method was trained (``training_s``, ``trained_on``, …); empty for a method that does not learn.
+    """
+    if learns_from_data(method):
+        return method.restore(images, noise, training)
+    return method(images, noise), {}
+
+
 def as_stack(images: np.ndarray) -> np.ndarray:
     """``images`` as a float64 (B, H, W) stack, checked.
 

@@ -134,6 +134,31 @@ class Study:
         """One line on what a run of ``preset`` covers (printed by ``bench run``)."""
         raise NotImplementedError
 
+    # Methods that learn from the data --------------------------------------------------------------------
+    def training_offers(self, preset: Any) -> dict[str, str]:
+        """What the study gives methods that learn from data, beyond the images they restore: 'same_field'
+        (independent noisy frames of one field) and/or 'high_dose' (high-dose noisy frames of other fields or
+        thicknesses), each with one sentence saying what it is. Default: nothing."""
+        return {}
+
+    def check_methods(self, preset: Any, methods: Sequence[Any]) -> None:
+        """Refuse, before any work, a method that needs data the study does not offer.
+
+        Raises
+        ------
+        ValueError
+            Naming the method, what it needs and which methods fit.
+        """
+        offered = self.training_offers(preset)
+        for method in methods:
+            missing = [need for need in getattr(method, "needs", ()) if need not in offered]
+            if missing:
+                what = {"same_field": "two or more independent noisy frames of the same field",
+                        "high_dose": "high-dose noisy frames of other fields or thicknesses"}[missing[0]]
+                raise ValueError(f"method {method.name} needs {what}, which the {self.name} study"
+                                 f"{' with these settings' if self.presets else ''} does not have; leave it out "
+                                 "(n2v2 and structn2v train on the images themselves)")
+
     # Inputs ----------------------------------------------------------------------------------------------
     def inputs(self, preset: Any) -> Inputs:
         """What the run reads besides its preset, cheaply (no simulation): configuration and provenance.

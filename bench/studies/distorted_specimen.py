@@ -7,28 +7,82 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from bench.studies.base import Inputs, Study
-from bench.studies.presets import blocks, check_doses, check_integer
+from bench.studies.presets import check_doses, check_integer, omit_named_values
+from bench.studies.training_data import HIGH_DOSE_FRAMES, task_blocks
 from bench.tasks import Task
+from restore.self_supervised_budget import PAPER_BUDGET, QUICK_BUDGET, SelfSupervisedBudget
 
 SPECIMEN_OPTIONS = "use --doses, --realisations"
 
 
 def dose_block_tasks(preset: Any, methods: Sequence[Any], reference: dict) -> list[Task]:
-    """One task per method, dose of ``preset.doses`` and block of ``preset.block_size`` realisations.
+    """One task per method, dose of ``preset.doses`` and block of ``preset.block_size`` realisations (every block
+    of a dose in one task for a method that trains one network per point).
 
-    Each task's params hold the method, the dose [e⁻/Å²] and its index, the block's first realisation and
-    size, the preset and ``reference`` (shared by all tasks, read only).
+    Each task's params hold the method, the dose [e⁻/Å²] and its index, the blocks' (first, count), the first
+    realisation and their total, the preset and ``reference`` (shared by all tasks, read only).
     """
     tasks = []
     for method in methods:
         for dose_index, dose in enumerate(preset.doses):
-            for first, count in blocks(preset.realisations, preset.block_size):
+            for group in task_blocks(method, preset.realisations, preset.block_size):
+                first = group[0][0]
                 key = f"{method.name}__d{dose:.0e}__r{first:04d}".replace("+", "")
                 tasks.append(Task(key, {"method": method, "dose": float(dose), "dose_index": dose_index,
-                                        "first": first, "count": count, "preset": preset,
-                                        "reference": reference}))
+                                        "first": first, "count": sum(n for _, n in group), "blocks": group,
+                                        "preset": preset, "reference": reference}))
     return tasks
+
+
+def distorted_realisations(params: dict, distortion) -> np.ndarray:
+    """The distorted images of a task's realisations, block by block with each block's own seed."""
+    from simulate.distortions import apply_stem_distortions
+
+    preset, image = params["preset"], params["reference"]["image"]
+    stacks = []
+    for first, count in params.get("blocks") or ((params["first"], params["count"]),):
+        seed = int(np.random.SeedSequence([preset.seed, params["dose_index"], first]).generate_state(1)[0])
+        measured, _ = apply_stem_distortions(np.repeat(image[None], count, axis=0), distortion, seed)
+        stacks.append(np.asarray(measured, dtype=np.float64))
+    return np.concatenate(stacks)
+
+
+def _acquire(preset: DistortedSpecimenPreset, pixel_size: float, stack, dose: float, generator):
+    """The study's acquisition (benchmark distortions) of noise-free ``stack`` at ``dose``."""
+    from simulate.distortions import apply_stem_distortions, benchmark_stem_params
+
+    params = benchmark_stem_params(dose_per_area=dose, pixel_size=pixel_size, jitter_sigma=preset.jitter_sigma_angstrom,
+                                   jitter_phi=preset.jitter_phi)
+    return apply_stem_distortions(stack, params, generator)[0]
+
+
+def training_data(params: dict, pmt):
+    """What a self-supervised method may train on in this task (None for the other methods): the task's
+    realisations as frames of one field; for hourglass, high-dose frames of the other shipped specimen."""
+    from functools import partial
+
+    from bench.methods import TrainingData, learns_from_data
+    from bench.studies.training_data import high_dose_frames, synthesised_pairs
+
+    if not learns_from_data(params["method"]):
+        return None
+    preset, ref, dose = params["preset"], params["reference"], params["dose"]
+    budget, seed = preset.training, [preset.seed, params["dose_index"], 7]
+    pairs, described = None, ""
+    if "high_dose" in getattr(params["method"], "needs", ()):
+        other = ref["training_image"]
+        frames = high_dose_frames(other["image"][None], dose=dose, factor=budget.hourglass_dose_factor,
+                                  pixel_size=ref["pixel_size"], seed=seed,
+                                  distortion=partial(_acquire, preset, ref["pixel_size"]))
+        pairs = synthesised_pairs(frames, factor=budget.hourglass_dose_factor, dose=dose, pixel_size=ref["pixel_size"],
+                                  pmt=pmt)
+        described = (f"{frames.shape[0]} frames of the {other['specimen']} image at {budget.hourglass_dose_factor:g} × "
+                     f"{dose:g} e⁻/Å² (benchmark distortions)")
+    return TrainingData(budget=budget, seed=int(np.random.SeedSequence(seed).generate_state(1)[0]), same_field=True,
+                        high_dose=pairs, high_dose_frames=described)
 
 
 @dataclass(frozen=True)
@@ -36,8 +90,8 @@ class DistortedSpecimenPreset:
     """Preset of the studies on distorted specimen images (dislocation, atom-counting): doses [e⁻/Å²],
     realisations per dose, realisations per task, scan-line jitter (innovation std [Å], lag-1 correlation),
     the fit protocol of :mod:`bench.studies.fit_protocol` (search/bound radius as a fraction of the
-    nearest-neighbour distance, objective tolerance in units of one pixel's noise, iteration cap), seed and
-    bootstrap resamples."""
+    nearest-neighbour distance, objective tolerance in units of one pixel's noise, iteration cap), seed,
+    bootstrap resamples and the training budget of the self-supervised methods (one network per dose)."""
 
     name: str
     doses: tuple[float, ...] = (5e2, 5e3, 5e4, 5e5)
@@ -50,6 +104,7 @@ class DistortedSpecimenPreset:
     max_iterations: int = 300
     seed: int = 2023
     bootstrap: int = 1000
+    training: SelfSupervisedBudget = QUICK_BUDGET
 
     def __post_init__(self) -> None:
         check_doses(self.doses)
@@ -65,11 +120,11 @@ class DistortedSpecimenPreset:
     def to_config(self) -> dict[str, Any]:
         config = asdict(self)
         config["doses"] = [float(d) for d in self.doses]
-        return config
+        return omit_named_values(config, self, DISTORTED_SPECIMEN_PRESETS, ("training",))
 
 
 DISTORTED_SPECIMEN_PRESETS = {
-    "paper": DistortedSpecimenPreset(name="paper"),
+    "paper": DistortedSpecimenPreset(name="paper", training=PAPER_BUDGET),
     "quick": DistortedSpecimenPreset(name="quick", realisations=10, block_size=5),
 }
 
@@ -79,6 +134,7 @@ class DistortedSpecimenStudy(Study):
 
     presets = DISTORTED_SPECIMEN_PRESETS
     specimen_kind: ClassVar[str]  # 'dislocation' or 'nanoparticle' (simulate.specimen_data)
+    training_specimen: ClassVar[str]  # the other shipped specimen: hourglass's high-dose frames
     refusals = {"thicknesses": SPECIMEN_OPTIONS, "images": SPECIMEN_OPTIONS, "modalities": SPECIMEN_OPTIONS,
                 "recipe": SPECIMEN_OPTIONS,
                 "estimator": "its images carry detector noise in detector units (gain, read noise), not counts, so "
@@ -104,6 +160,33 @@ class DistortedSpecimenStudy(Study):
                                   "specimen_image": {"specimen": specimen.specimen, "metadata": specimen.metadata}},
                       data={"specimen": specimen})
 
+    def training_offers(self, preset: DistortedSpecimenPreset) -> dict[str, str]:
+        """The realisations of a dose are frames of one field (each with its own scan jitter); hourglass gets
+        high-dose frames of the other shipped specimen."""
+        return {"same_field": "the realisations of a dose: independent frames of one field (each with its own scan "
+                              "jitter, so not exactly the same field)",
+                "high_dose": f"{HIGH_DOSE_FRAMES} frames of the shipped {self.training_specimen} image at "
+                             f"{preset.training.hourglass_dose_factor:g} × the dose, with the same benchmark "
+                             "distortions"}
+
     def plan(self, preset: DistortedSpecimenPreset, methods: Sequence[Any], shared: dict) -> list[Task]:
-        """One task per method, dose and block of realisations; each carries the shared references."""
-        return dose_block_tasks(preset, methods, {k: v for k, v in shared.items() if k not in self.not_sent})
+        """One task per method, dose and block of realisations; each carries the shared references (and, where a
+        method needs it, the other specimen's noise-free image, of which it gets only high-dose noisy frames).
+
+        Raises
+        ------
+        ValueError
+            If the other specimen's pixel size differs from this one's.
+        """
+        reference = {k: v for k, v in shared.items() if k not in self.not_sent}
+        if any("high_dose" in getattr(m, "needs", ()) for m in methods):
+            from simulate.specimen_data import load_shipped
+
+            other = load_shipped(self.training_specimen)
+            if not np.isclose(other.pixel_size_angstrom, reference["pixel_size"]):
+                raise ValueError(f"the {self.training_specimen} image has {other.pixel_size_angstrom} Å pixels, the "
+                                 f"{self.specimen_kind} image {reference['pixel_size']} Å: hourglass needs one "
+                                 "pixel size")
+            reference = {**reference, "training_image": {"specimen": self.training_specimen,
+                                                         "image": np.maximum(other.image, 0.0)}}
+        return dose_block_tasks(preset, methods, reference)

@@ -24,11 +24,13 @@ import numpy as np
 from bench.gate import compare_methods
 from bench.studies import register_study
 from bench.studies.base import Gate, Inputs, Study
-from bench.studies.presets import blocks
+from bench.studies.precision_tasks import OFFERS, measured_counts, neighbour_views, plan, training_data
+from bench.studies.presets import omit_named_values
 from bench.tasks import Task
 from reports.figures import precision_report_figures
 from reports.html import ESTIMATORS
 from reports.spec import ReportSpec
+from restore.self_supervised_budget import PAPER_BUDGET, QUICK_BUDGET, SelfSupervisedBudget
 
 FIT_METHODS = tuple(ESTIMATORS)
 THICKNESS_SERIES = ("default", "coarse")
@@ -68,6 +70,8 @@ class PrecisionPreset:
     thickness_series : str
         'default' (the shipped series, 0–75 atoms) or 'coarse' (a cheap series of 0–10 atoms for tests). The
         configuration records the series' full recipe instead of this name.
+    training : SelfSupervisedBudget
+        Training budget of the self-supervised methods (one network per dose and thickness).
     """
 
     name: str
@@ -84,6 +88,7 @@ class PrecisionPreset:
     example_atoms: tuple[int, ...] = (5, 20)
     max_iterations: int = 300
     thickness_series: str = "default"
+    training: SelfSupervisedBudget = QUICK_BUDGET
 
     def __post_init__(self) -> None:
         if not self.thicknesses:
@@ -118,12 +123,13 @@ class PrecisionPreset:
         config["doses"] = [float(d) for d in self.doses]
         config["cells"] = list(self.cells)
         config["example_atoms"] = list(self.example_atoms)
-        return config
+        return omit_named_values(config, self, PRESETS, ("training",))
 
 
 PRESETS = {
     # The paper's study: every thickness 2–75, two doses, 100 realisations.
-    "paper": PrecisionPreset(name="paper", thicknesses=tuple(range(2, 76)), realisations=100, block_size=25),
+    "paper": PrecisionPreset(name="paper", thicknesses=tuple(range(2, 76)), realisations=100, block_size=25,
+                             training=PAPER_BUDGET),
     # A CPU-sized subset: six thicknesses, the same doses, 20 realisations (see docs/studies.md).
     "quick": PrecisionPreset(name="quick", thicknesses=(2, 5, 10, 20, 40, 75), realisations=20, block_size=10),
 }
@@ -201,8 +207,11 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
         fit = fit_columns(image, truth, pixel_size=px, method="least_squares")
         rho, background = float(fit.widths[0, 0]), float(fit.background[0])
         scs = fit.scs[0]
+        # hourglass's fields (only their high-dose noisy frames, made in the task, reach a trainer)
+        others, neighbours = neighbour_views(series, atoms, cells=tuple(preset.cells), pixel_size_angstrom=px)
         references[atoms] = {"image": image, "truth": truth, "central": central, "width": rho,
-                             "scs": scs, "background": background}
+                             "scs": scs, "background": background, "neighbours": neighbours,
+                             "neighbour_atoms": others}
         for c in central:
             rows.append({"atoms_per_column": atoms, "column": int(c), "x_true_A": truth[c, 0], "y_true_A": truth[c, 1],
                          "x_reference_A": fit.positions[0, c, 0], "y_reference_A": fit.positions[0, c, 1],
@@ -220,58 +229,18 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
     return references, pd.DataFrame(rows), pd.DataFrame(crlb_rows)
 
 
-def dose_label(dose: float) -> str:
-    return f"{dose:.0e}".replace("+", "")
-
-
-def example_thicknesses(preset: PrecisionPreset) -> tuple[int, ...]:
-    """The preset's example thicknesses that are run, else the middle thickness of the run."""
-    chosen = tuple(t for t in preset.example_atoms if t in preset.thicknesses)
-    return chosen or (sorted(preset.thicknesses)[len(preset.thicknesses) // 2],)
-
-
-def plan(preset: PrecisionPreset, methods, references) -> list[Task]:
-    """One task per method, dose, thickness and block of realisations."""
-    tasks = []
-    examples = example_thicknesses(preset)
-    for method in methods:
-        for dose_index, dose in enumerate(preset.doses):
-            for atoms in preset.thicknesses:
-                reference = references[atoms]
-                for first, count in blocks(preset.realisations, preset.block_size):
-                    key = f"{method.name}__d{dose_label(dose)}__t{atoms:03d}__r{first:04d}"
-                    tasks.append(Task(key, {
-                        "method": method, "dose": float(dose), "dose_index": dose_index, "atoms": int(atoms),
-                        "first": first, "count": count, "seed": preset.seed,
-                        "pixel_size": preset.pixel_size_angstrom, "fit_method": preset.fit_method,
-                        "max_iterations": preset.max_iterations, "image": reference["image"],
-                        "truth": reference["truth"], "central": reference["central"],
-                        "width": reference["width"], "scs": reference["scs"],
-                        "example": first == 0 and atoms in examples,
-                    }))
-    return tasks
-
-
-# One task (worker process) ----------------------------------------------------------------------------
-
-def noise_seed(seed: int, atoms: int, dose_index: int, first: int) -> int:
-    """Seed of one block of noise realisations; independent of the method (common random numbers)."""
-    return int(np.random.SeedSequence([seed, atoms, dose_index, first]).generate_state(1)[0])
-
+# One task (worker process; its plan, noise and training data: bench.studies.precision_tasks) ----------
 
 def run_task(params: dict):
     """Simulate, restore and fit one block of realisations; return the tidy per-column table."""
     import pandas as pd
 
-    from bench.methods import POISSON
+    from bench.methods import POISSON, apply_method
     from fitting import fit_columns
-    from simulate.distortions import poisson_noise
 
     dose, px, count = params["dose"], params["pixel_size"], params["count"]
-    image = np.repeat(params["image"][None], count, axis=0)
-    seed = noise_seed(params["seed"], params["atoms"], params["dose_index"], params["first"])
-    counts = np.asarray(poisson_noise(image, dose_per_area=dose, pixel_size=px, generator=seed))
-    restored = params["method"](counts, POISSON)
+    counts = measured_counts(params)
+    restored, record = apply_method(params["method"], counts, POISSON, training_data(params))
     fit = fit_columns(restored, params["truth"], pixel_size=px, width=params["width"], method=params["fit_method"],
                       max_iterations=params["max_iterations"])
     central, truth = params["central"], params["truth"]
@@ -291,6 +260,7 @@ def run_task(params: dict):
         "scs_error_pct": (100.0 * (scs / reference[None, :] - 1.0)).ravel(),
         "width_A": fit.widths[:, central].ravel(),
         "flagged": fit.flagged[:, central].ravel(),
+        "training_s": float(record.get("training_s", 0.0)),
     })
     arrays = None
     if params["example"]:
@@ -326,7 +296,8 @@ def summarise(tasks_table, crlb_table, reference_table, preset: PrecisionPreset)
         scs_values = grid("scs_A2")
         mean_scs = float(np.nanmean(scs_values)) if np.isfinite(scs_values).any() else float("nan")
         row = {"method": method, "dose_e_per_A2": float(dose), "atoms_per_column": int(atoms),
-               "realisations": n_real, "columns": n_col, "flagged_fraction": float(flagged.mean())}
+               "realisations": n_real, "columns": n_col, "flagged_fraction": float(flagged.mean()),
+               "training_s": float(group["training_s"].max()) if "training_s" in group else 0.0}
         row.update({f"position_{k}_pm": v for k, v in pos.items()})
         row.update({f"scs_{k.replace('signed_', '')}_pct": v for k, v in scs.items()})
         row.update({"scs_mean_A2": mean_scs, "scs_reference_A2": float(ref_scs[atoms]),
@@ -377,7 +348,7 @@ class PrecisionVsDose(Study):
     name = "precision-vs-dose"
     description = ("precision and bias of column positions and scattering cross sections (SCS) against dose and "
                    "thickness, beside the Poisson CRLB (paper Fig. 3)")
-    quick_run_time = "≈ 4 min on a 2-core CPU, measured"
+    quick_run_time = "≈ 6 min on a loaded 2-core CPU (load 4–6; 2.8 min of CPU), measured"
     presets = PRESETS
     order = 1
     report = ReportSpec(
@@ -398,6 +369,12 @@ class PrecisionVsDose(Study):
         """Thicknesses, doses, realisations and the estimator."""
         return (f"{len(preset.thicknesses)} thicknesses, doses {', '.join(f'{d:g}' for d in preset.doses)} e⁻/Å², "
                 f"{preset.realisations} realisations, estimator: {ESTIMATORS[preset.fit_method]}")
+
+    def training_offers(self, preset: PrecisionPreset) -> dict[str, str]:
+        """The realisations of a point are frames of one field; hourglass gets high-dose frames of the two
+        nearest other thicknesses."""
+        factor = f"{preset.training.hourglass_dose_factor:g}"
+        return {need: text.replace("hourglass_dose_factor", factor) for need, text in OFFERS.items()}
 
     def inputs(self, preset: PrecisionPreset) -> Inputs:
         """The thickness series' recipe (configuration) and the estimator (provenance)."""

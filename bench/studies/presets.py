@@ -47,3 +47,19 @@ def blocks(total: int, block_size: int) -> Iterator[tuple[int, int]]:
     """(first, count) of consecutive blocks of at most ``block_size`` items covering ``range(total)``."""
     for first in range(0, total, block_size):
         yield first, min(block_size, total - first)
+
+
+def omit_named_values(config: dict[str, Any], preset: Any, presets: Mapping[str, Any],
+                      names: Sequence[str]) -> dict[str, Any]:
+    """``config`` without the fields ``names`` where they hold the value of the preset of the same name.
+
+    For fields added after results directories were written (the self-supervised training budget, the
+    denoise scenario's beam): such a directory's configuration, and so its hash, stays what it was, while the
+    preset's name — part of the configuration — still fixes the value. A value set otherwise enters the
+    configuration. The runner records the budget actually used in the manifest (``training_budget``).
+    """
+    named = presets.get(preset.name)
+    for name in names:
+        if named is not None and getattr(preset, name) == getattr(named, name):
+            config.pop(name, None)
+    return config

@@ -13,12 +13,20 @@ from tests.bench.tiny_run import TINY_ARGS
     (["run", "precision-vs-dose", "--model", "cgrdn.no_such_model"], "unknown"),
     (["run", "precision-vs-dose", "--doses", ","], "doses is empty"),
     (["run", "precision-vs-dose", "--methods", "raw,raw"], "given twice"),
+    (["run", "precision-vs-dose", "--preset", "abstract"], "preset 'abstract' is unknown; valid: paper, quick"),
+    (["run", "precision-vs-dose", "--methods", "cgrdn.hrstem_default+half"], "unknown numeric suffix +half"),
 ])
 def test_bad_input_fails_clearly_and_writes_nothing(arguments, message, tmp_path, capsys):
     output = tmp_path / "out"
     assert main([*arguments, "--output", str(output)]) == 2
     assert message in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_a_study_s_own_preset_is_offered_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "(denoise: abstract)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_a_results_directory_of_another_study_is_refused(series, tmp_path, capsys):

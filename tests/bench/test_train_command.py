@@ -8,15 +8,7 @@ from bench.cli import main
 from restore.models import CGRDNConfig
 from tests.restore.conftest import make_pairs
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config_file(tmp_path, **changes):

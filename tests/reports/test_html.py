@@ -1,5 +1,7 @@
 import re
 
+import pandas as pd
+
 from reports.html import render_html
 
 
@@ -23,3 +25,20 @@ def test_render_html_lists_notes_and_every_figure(tiny_run):
     text = render_html(results, figures)
     assert "the default model is not available" in text and text.count("data:image/png") == 1
     assert "<h2>Position precision</h2>" in text
+
+
+def test_a_method_trained_on_the_images_it_restores_is_marked_and_says_what_it_saw(tiny_run):
+    from bench.methods import make_method
+    from reports.figures import load_results
+
+    results = load_results(tiny_run)
+    summary = results["tables"]["summary"]
+    raw = summary[summary["method"] == "raw"]
+    results["tables"]["summary"] = pd.concat([summary, raw.assign(method="n2v2"), raw.assign(method="hourglass")])
+    results["manifest"]["methods"] += [make_method("n2v2").provenance(), make_method("hourglass").provenance()]
+    results["manifest"]["training_data"] = {"high_dose": "frames of the 4- and 6-atom fields"}
+    text = render_html(results, {})
+    assert "<h2>Self-supervised methods</h2>" in text and "frames of the 4- and 6-atom fields" in text
+    assert "<td>n2v2 †</td>" in text  # trained on the very images it restores
+    assert "<td>hourglass</td>" in text  # trained on other fields only: no mark
+    assert "not comparable to those of a model that never saw the test data" in text

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from bench.studies import precision_vs_dose as study
+from bench.studies.precision_tasks import noise_seed
 
 SUMMARY_COLUMNS = {
     "method", "dose_e_per_A2", "atoms_per_column", "realisations", "columns", "flagged_fraction",
@@ -52,8 +53,8 @@ def test_methods_see_the_same_noise_realisations(tiny_run):
     with np.load(tiny_run / "examples.npz") as archive:
         raw = [archive[e["key"]] for e in index if e["method"] == "raw" and e["dose_e_per_A2"] == 500.0]
     assert len(raw) == 1 and np.all(raw[0] == np.round(raw[0]))  # raw keeps integer counts
-    seed_a = study.noise_seed(2023, 4, 0, 0)
-    assert seed_a == study.noise_seed(2023, 4, 0, 0) != study.noise_seed(2023, 4, 1, 0)
+    seed_a = noise_seed(2023, 4, 0, 0)
+    assert seed_a == noise_seed(2023, 4, 0, 0) != noise_seed(2023, 4, 1, 0)
 
 
 @pytest.mark.parametrize("overrides, message", [

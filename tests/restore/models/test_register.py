@@ -23,7 +23,8 @@ def test_the_one_loader_builds_the_architecture_the_sidecar_names(tmp_path):
 
 
 def test_unknown_architectures_and_unregistered_weights_are_refused():
-    with pytest.raises(ValueError, match="unknown architecture; known: \\['cgrdn', 'patchgan'\\]"):
+    known = "\\['blind_spot_unet', 'cgrdn', 'patchgan', 'reverse_hourglass'\\]"
+    with pytest.raises(ValueError, match=f"unknown architecture; known: {known}"):
         build_model("unet", {})
     with pytest.raises(ValueError, match="not a registered architecture"):
         architecture_of(torch.nn.Linear(1, 1))
