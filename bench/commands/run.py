@@ -185,7 +185,7 @@ def _own_presets_text() -> str:
 
 
 def _studies_text() -> str:
-    lines = ["studies (run time of the quick preset; docs/studies.md says where each comes from):"]
+    lines = ["studies (run time of the quick preset, from a fresh cache: docs/benchmarks.md, Quick presets):"]
     for study in studies():
         lines += textwrap.wrap(f"{study.description} [quick: {study.quick_run_time}]", width=100,
                                initial_indent=f"  {study.name:<18} ", subsequent_indent=" " * 21)

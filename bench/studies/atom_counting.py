@@ -171,8 +171,8 @@ class AtomCounting(DistortedSpecimenStudy):
     name = "atom-counting"
     description = ("atoms counted per column of a Pt nanoparticle by library matching and a Gaussian mixture "
                    "(paper Fig. 5)")
-    quick_run_time = ("≈ 12.5 min on a loaded 2-core CPU (load 6–8; 6.1 min of CPU, i.e. ≈ 3–4 min quiet), "
-                      "measured; its library series ships with the package")
+    quick_run_time = ("≈ 3 min on a quiet 2-core CPU (12.5 min at load 6–8), measured; its library series "
+                      "ships with the package")
     order = 3
     specimen_kind = "nanoparticle"
     training_specimen = "dislocation"

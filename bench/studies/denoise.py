@@ -276,7 +276,7 @@ class Denoise(Study):
     name = "denoise"
     description = ("PSNR and SSIM on the fixed synthetic validation pairs of HR/LR-STEM and HR/LR-TEM "
                    "(paper Table 1)")
-    quick_run_time = "≈ 4 min on a loaded 2-core CPU (load 8–9; 2 min of CPU), measured"
+    quick_run_time = "≈ 1 min on a quiet 2-core CPU (4 min at load 8–9), measured"
     presets = PRESETS
     order = 4
     report = ReportSpec(

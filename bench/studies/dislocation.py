@@ -161,7 +161,7 @@ class Dislocation(DistortedSpecimenStudy):
     name = "dislocation"
     description = ("position and SCS errors of the columns around a Pt edge-dislocation core, with scan "
                    "distortions and detector noise (paper Fig. 4)")
-    quick_run_time = "≈ 2.5 min on a loaded 2-core CPU (load 8; 1.2 min of CPU), measured"
+    quick_run_time = "≈ 40 s on a quiet 2-core CPU (2.5 min at load 8), measured"
     order = 2
     specimen_kind = "dislocation"
     training_specimen = "nanoparticle"

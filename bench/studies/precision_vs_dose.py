@@ -348,7 +348,7 @@ class PrecisionVsDose(Study):
     name = "precision-vs-dose"
     description = ("precision and bias of column positions and scattering cross sections (SCS) against dose and "
                    "thickness, beside the Poisson CRLB (paper Fig. 3)")
-    quick_run_time = "≈ 6 min on a loaded 2-core CPU (load 4–6; 2.8 min of CPU), measured"
+    quick_run_time = "≈ 1.5 min on a quiet 2-core CPU (6 min at load 4–6), measured"
     presets = PRESETS
     order = 1
     report = ReportSpec(
