@@ -11,3 +11,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def tiny_cgrdn_checkpoint(tmp_path):
+    """Path (str) of a seeded tiny CGRDN saved as ``tiny.safetensors`` with its sidecar."""
+    from restore.checkpoint import save_model
+    from restore.models import CGRDN, CGRDNConfig
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.safetensors"
+    save_model(path, CGRDN(CGRDNConfig.tiny()), "cgrdn", modality="HRSTEM")
+    return str(path)

@@ -5,19 +5,14 @@ import torch
 from PIL import Image as PILImage
 
 from bench.cli import main
-from restore.checkpoint import save_model
 from restore.imageio import read_image, write_image
-from restore.models import CGRDN, CGRDNConfig
 
 SIZE = 40
 
 
 @pytest.fixture
-def model(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.safetensors"
-    save_model(path, CGRDN(CGRDNConfig.tiny()), "cgrdn", modality="HRSTEM")
-    return str(path)
+def model(tiny_cgrdn_checkpoint):
+    return tiny_cgrdn_checkpoint
 
 
 def image(seed: int, shape=(SIZE, SIZE)) -> np.ndarray:

@@ -2,21 +2,15 @@
 that path, and is recorded in the provenance."""
 import numpy as np
 import pytest
-import torch
 
 from bench.cli import check_model_spec
 from bench.methods import make_method
 from bench.methods.cnn import split_numeric
-from restore.checkpoint import save_model
-from restore.models import CGRDN, CGRDNConfig
 
 
 @pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.safetensors"
-    save_model(path, CGRDN(CGRDNConfig.tiny()), "cgrdn", modality="HRSTEM")
-    return str(path)
+def checkpoint(tiny_cgrdn_checkpoint):
+    return tiny_cgrdn_checkpoint
 
 
 def test_split_numeric_reads_the_suffix_and_leaves_names_with_a_plus_alone():
