@@ -51,12 +51,34 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, mode: int | None
 
 
 def write_text_atomic(path: str | os.PathLike, text: str, *, mode: int | None = None) -> None:
-    """Write ``text`` as UTF-8, atomically (see :func:`write_bytes_atomic`)."""
+    """Write ``text`` as UTF-8, atomically (see :func:`write_bytes_atomic`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; missing parent folders are created.
+    text : str
+        The complete file content.
+    mode : int, optional
+        Permission bits (see :func:`write_bytes_atomic`).
+    """
     write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
 
 
 def json_default(value: Any) -> Any:
-    """``json.dumps`` fallback: numpy scalars and arrays become Python numbers and lists, paths strings.
+    """Convert a value :func:`json.dumps` cannot encode (its ``default`` hook).
+
+    Numpy scalars become Python numbers or bools, numpy arrays nested lists, paths strings.
+
+    Parameters
+    ----------
+    value : Any
+        The object ``json.dumps`` met.
+
+    Returns
+    -------
+    Any
+        A JSON-encodable equivalent of ``value``.
 
     Raises
     ------
@@ -73,13 +95,42 @@ def json_default(value: Any) -> Any:
 
 
 def json_text(value: Any, *, indent: int | None = 2, newline: bool = False) -> str:
-    """Canonical JSON of ``value``: sorted keys, numpy values converted, optional trailing newline."""
+    """Return the canonical JSON of ``value``: sorted keys, numpy values converted (:func:`json_default`).
+
+    Parameters
+    ----------
+    value : Any
+        A JSON-encodable value (numpy scalars and arrays and paths allowed).
+    indent : int or None, default 2
+        Indentation passed to :func:`json.dumps`; None for a single line.
+    newline : bool, default False
+        Append a trailing newline.
+
+    Returns
+    -------
+    str
+        The JSON text.
+    """
     return json.dumps(value, indent=indent, sort_keys=True, default=json_default) + ("\n" if newline else "")
 
 
 def write_json_atomic(path: str | os.PathLike, value: Any, *, indent: int | None = 2, newline: bool = False,
                       mode: int | None = None) -> None:
-    """Write ``value`` as canonical JSON (:func:`json_text`), atomically."""
+    """Write ``value`` as canonical JSON (:func:`json_text`), atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; missing parent folders are created.
+    value : Any
+        A JSON-encodable value (numpy scalars and arrays and paths allowed).
+    indent : int or None, default 2
+        Indentation (see :func:`json_text`).
+    newline : bool, default False
+        Append a trailing newline.
+    mode : int, optional
+        Permission bits (see :func:`write_bytes_atomic`).
+    """
     write_text_atomic(path, json_text(value, indent=indent, newline=newline), mode=mode)
 
 
@@ -93,7 +144,7 @@ def write_arrays_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray
         ``*.npz`` for any number of arrays, ``*.npy`` for exactly one.
     arrays : mapping of str to ndarray
         The arrays; object arrays are refused by numpy when read back (``allow_pickle=False``).
-    compressed : bool
+    compressed : bool, default False
         ``np.savez_compressed`` instead of ``np.savez`` (npz only).
     mode : int, optional
         Permission bits (see :func:`write_bytes_atomic`).
@@ -116,13 +167,32 @@ def write_arrays_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray
 
 
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` file (never unpickles)."""
+    """Load the arrays of an ``.npz`` file (never unpickles).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Each array under its name in the archive, read into memory.
+    """
     with np.load(path, allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
 
 
 def write_table_atomic(path: str | os.PathLike, table: Any) -> None:
-    """Write a pandas DataFrame as parquet (pyarrow, no index), atomically."""
+    """Write a pandas DataFrame as parquet (pyarrow, no index), atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination, ``*.parquet``; missing parent folders are created.
+    table : pandas.DataFrame
+        The table; its index is not written.
+    """
     buffer = io.BytesIO()
     table.to_parquet(buffer, engine="pyarrow", index=False)
     write_bytes_atomic(path, buffer.getvalue())
@@ -148,12 +218,34 @@ def write_figure_atomic(path: str | os.PathLike, figure: Any, *, mode: int | Non
 
 
 def sha256_bytes(data: bytes) -> str:
-    """SHA-256 hex digest of ``data``."""
+    """Return the SHA-256 hex digest of ``data``.
+
+    Parameters
+    ----------
+    data : bytes
+        The bytes to hash.
+
+    Returns
+    -------
+    str
+        64 lower-case hex digits.
+    """
     return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    """Return the SHA-256 hex digest of a file, read in 1 MiB chunks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to hash.
+
+    Returns
+    -------
+    str
+        64 lower-case hex digits.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
@@ -162,8 +254,23 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def sha256_json(value: Any, *, digits: int | None = None) -> str:
-    """SHA-256 of the canonical compact-separator JSON of ``value`` (``json.dumps(sort_keys=True)``),
-    cut to its first ``digits`` hex digits when given."""
+    """Return the SHA-256 hex digest of the canonical JSON of ``value``.
+
+    The JSON is ``json.dumps(value, sort_keys=True)`` on one line with :func:`json.dumps`'s default
+    separators (``", "`` and ``": "``), numpy values converted by :func:`json_default`.
+
+    Parameters
+    ----------
+    value : Any
+        A JSON-encodable value (numpy scalars and arrays and paths allowed).
+    digits : int, optional
+        Keep only the first ``digits`` hex digits; None (or 0) keeps all 64.
+
+    Returns
+    -------
+    str
+        The hex digest, or its first ``digits`` characters.
+    """
     text = json.dumps(value, sort_keys=True, default=json_default)
     digest = sha256_bytes(text.encode())
     return digest[:digits] if digits else digest

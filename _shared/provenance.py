@@ -21,7 +21,18 @@ SIMULATION_PACKAGES = ("abtem", "ase", "numpy")
 
 
 def package_version(name: str) -> str | None:
-    """The installed version of distribution ``name``, or None when it is not installed."""
+    """Return the installed version of distribution ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Distribution name as pip knows it (``numpy``, ``stem-restore-bench`` …).
+
+    Returns
+    -------
+    str or None
+        The version string, or None when the distribution is not installed.
+    """
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -29,18 +40,19 @@ def package_version(name: str) -> str | None:
 
 
 def library_versions(packages: Iterable[str] = STUDY_PACKAGES, *, python: bool = True) -> dict[str, str]:
-    """Installed versions of ``packages`` (those not installed are left out), with Python's first.
+    """Return the installed versions of ``packages`` (those not installed are left out), with Python's first.
 
     Parameters
     ----------
     packages : iterable of str
         Distribution names as pip knows them (``stem-restore-bench``, ``numpy`` …).
-    python : bool
+    python : bool, default True
         Include ``"python"``: the interpreter's version.
 
     Returns
     -------
     dict of str to str
+        Name to version string, ``"python"`` first when included, then ``packages`` in their order.
     """
     versions = {"python": platform.python_version()} if python else {}
     for name in packages:
@@ -51,8 +63,19 @@ def library_versions(packages: Iterable[str] = STUDY_PACKAGES, *, python: bool =
 
 
 def git_commit(directory: str | os.PathLike | None = None) -> str | None:
-    """``git rev-parse HEAD`` of the checkout holding ``directory`` (default: this package), or None
-    outside a git work tree or without git."""
+    """Return ``git rev-parse HEAD`` of the checkout holding ``directory``.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike, optional
+        A folder inside the checkout; by default the folder of this package.
+
+    Returns
+    -------
+    str or None
+        The full commit hash, or None outside a git work tree, without git, or when git fails or takes
+        more than 10 s.
+    """
     where = Path(directory) if directory is not None else Path(__file__).resolve().parent
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
@@ -62,6 +85,18 @@ def git_commit(directory: str | os.PathLike | None = None) -> str | None:
 
 
 def hardware(**extra: Any) -> dict[str, Any]:
-    """Machine, processor, logical CPU count and platform of this computer, plus ``extra`` entries."""
+    """Describe this computer: machine, processor, logical CPU count and platform.
+
+    Parameters
+    ----------
+    **extra
+        Further entries added to the record (they override the built-in keys of the same name).
+
+    Returns
+    -------
+    dict of str to Any
+        ``machine``, ``processor``, ``cpu_count`` and ``platform`` (from :mod:`platform` and
+        :func:`os.cpu_count`), plus ``extra``.
+    """
     return {"machine": platform.machine(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "platform": platform.platform(), **extra}

@@ -37,12 +37,33 @@ EXAMPLES = "examples"
 
 
 def config_hash(config: dict) -> str:
-    """SHA-256 (first 16 hex digits) of a configuration's canonical JSON."""
+    """Return the SHA-256 (first 16 hex digits) of a configuration's canonical JSON.
+
+    Parameters
+    ----------
+    config : dict
+        The run's configuration (JSON-ready).
+
+    Returns
+    -------
+    str
+        16 hex digits (see :func:`_shared.files.sha256_json`).
+    """
     return sha256_json(config, digits=16)
 
 
 def read_manifest(directory: str | Path) -> dict:
-    """The manifest of a results directory, checked for a layout this code reads.
+    """Read the manifest of a results directory, checked for a layout this code reads.
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        The results directory.
+
+    Returns
+    -------
+    dict
+        The parsed ``manifest.json``; a manifest without ``format_version`` counts as layout 1.
 
     Raises
     ------
@@ -66,7 +87,17 @@ def read_manifest(directory: str | Path) -> dict:
 
 
 class ResultStore:
-    """The results directory of one study run (see the module docstring)."""
+    """The results directory of one study run (see the module docstring).
+
+    Construct it with :meth:`open` (to write) or :meth:`load` (to read); the constructor checks nothing.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        The results directory.
+    manifest : dict
+        Its manifest, kept in memory and written by :meth:`save_manifest`.
+    """
 
     def __init__(self, directory: Path, manifest: dict):
         self.directory = Path(directory)
@@ -156,6 +187,16 @@ class ResultStore:
     def load(cls, directory: Path) -> ResultStore:
         """Open an existing results directory read-only (for reports and checks).
 
+        Parameters
+        ----------
+        directory : pathlib.Path
+            The results directory.
+
+        Returns
+        -------
+        ResultStore
+            The store with the manifest read from disk (nothing is written).
+
         Raises
         ------
         FileNotFoundError
@@ -167,11 +208,31 @@ class ResultStore:
 
     @property
     def study(self) -> str | None:
-        """The study recorded in the manifest."""
+        """The study recorded in the manifest.
+
+        Returns
+        -------
+        str or None
+            The study's registered name, None when the manifest names none.
+        """
         return self.manifest.get("study")
 
     def merge_methods(self, methods: Iterable[dict]) -> None:
-        """Add method provenance; a method name already recorded with other weights raises ValueError."""
+        """Add method provenance to the manifest's ``methods`` (in memory; see :meth:`save_manifest`).
+
+        Methods already recorded under the same name and weights are skipped.
+
+        Parameters
+        ----------
+        methods : iterable of dict
+            One record per method, each with a ``"name"`` and, for a trained model, the ``"sha256"`` of
+            its weights.
+
+        Raises
+        ------
+        ValueError
+            If a method name is already recorded with a different ``sha256``.
+        """
         known = {m["name"]: m for m in self.manifest.setdefault("methods", [])}
         for method in methods:
             previous = known.get(method["name"])
@@ -186,33 +247,99 @@ class ResultStore:
     # Tasks ---------------------------------------------------------------------------------------------
     @property
     def task_directory(self) -> Path:
-        """``tasks/``: one table (and optional arrays) per finished task."""
+        """The ``tasks/`` folder: one table (and optional arrays) per finished task.
+
+        Returns
+        -------
+        pathlib.Path
+            ``DIRECTORY/tasks``.
+        """
         return self.directory / TASKS
 
     def table_path(self, key: str) -> Path:
-        """Where the table of task ``key`` lies."""
+        """Return where the table of task ``key`` lies.
+
+        Parameters
+        ----------
+        key : str
+            The task's key.
+
+        Returns
+        -------
+        pathlib.Path
+            ``tasks/KEY.parquet`` (it may not exist).
+        """
         return self.task_directory / f"{key}.parquet"
 
     def arrays_path(self, key: str) -> Path:
-        """Where the arrays of task ``key`` lie."""
+        """Return where the arrays of task ``key`` lie.
+
+        Parameters
+        ----------
+        key : str
+            The task's key.
+
+        Returns
+        -------
+        pathlib.Path
+            ``tasks/KEY.npz`` (it may not exist).
+        """
         return self.task_directory / f"{key}.npz"
 
     def done(self, key: str) -> bool:
-        """Whether task ``key`` is stored (its table exists)."""
+        """Tell whether task ``key`` is stored.
+
+        Parameters
+        ----------
+        key : str
+            The task's key.
+
+        Returns
+        -------
+        bool
+            True when its table exists (the table is written last).
+        """
         return self.table_path(key).exists()
 
     def stored_task_count(self) -> int:
-        """How many tasks are stored."""
+        """Count the stored tasks.
+
+        Returns
+        -------
+        int
+            The number of ``tasks/*.parquet`` files.
+        """
         return len(list(self.task_directory.glob("*.parquet")))
 
     def write_task(self, key: str, table: Any, arrays: dict[str, np.ndarray] | None = None) -> None:
-        """Store a finished task: arrays first, the table last (the table marks the task as done)."""
+        """Store a finished task: arrays first, the table last (the table marks the task as done).
+
+        Parameters
+        ----------
+        key : str
+            The task's key (the file stem under ``tasks/``).
+        table : pandas.DataFrame
+            The task's tidy rows, written to ``tasks/KEY.parquet``.
+        arrays : dict of str to ndarray, optional
+            Arrays written, compressed, to ``tasks/KEY.npz``; none written when None or empty.
+        """
         if arrays:
             write_arrays_atomic(self.arrays_path(key), arrays, compressed=True)
         write_table_atomic(self.table_path(key), table)
 
     def read_tasks(self, keys: Sequence[str] | None = None) -> Any:
         """Concatenate the stored task tables (all, or those of ``keys``).
+
+        Parameters
+        ----------
+        keys : sequence of str, optional
+            The tasks to read, in this order; keys without a stored table are skipped. By default all
+            stored tasks, in sorted file-name order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The tables' rows, with a fresh index.
 
         Raises
         ------
@@ -229,37 +356,104 @@ class ResultStore:
         return pd.concat(tables, ignore_index=True)
 
     def read_arrays(self, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays of task ``key``, or None when it stored none."""
+        """Read the arrays of task ``key``.
+
+        Parameters
+        ----------
+        key : str
+            The task's key.
+
+        Returns
+        -------
+        dict of str to ndarray or None
+            The arrays of ``tasks/KEY.npz``, or None when the task stored none.
+        """
         path = self.arrays_path(key)
         return load_arrays(path) if path.exists() else None
 
     # Tables, records and manifest ----------------------------------------------------------------------
     def write_table(self, name: str, table: Any) -> Path:
-        """Write ``NAME.parquet`` in the directory; returns its path."""
+        """Write ``NAME.parquet`` in the directory, atomically.
+
+        Parameters
+        ----------
+        name : str
+            The table's name (file stem).
+        table : pandas.DataFrame
+            The table; its index is not written.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
         path = self.directory / f"{name}.parquet"
         write_table_atomic(path, table)
         return path
 
     def write_record(self, name: str, value: Any) -> Path:
-        """Write ``NAME.json`` in the directory (canonical JSON); returns its path."""
+        """Write ``NAME.json`` in the directory (canonical JSON), atomically.
+
+        Parameters
+        ----------
+        name : str
+            The record's name (file stem).
+        value : Any
+            A JSON-encodable value (numpy values and paths allowed).
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
         path = self.directory / f"{name}.json"
         write_json_atomic(path, value)
         return path
 
     def write_examples(self, images: dict[str, np.ndarray], index: list[dict]) -> None:
-        """Example images for the report (``examples.npz``) and their description (``examples.json``)."""
+        """Write example images for the report (``examples.npz``) and their description (``examples.json``).
+
+        Parameters
+        ----------
+        images : dict of str to ndarray
+            The images under their keys, written compressed.
+        index : list of dict
+            The description of the examples, written as JSON.
+        """
         write_arrays_atomic(self.directory / f"{EXAMPLES}.npz", images, compressed=True)
         write_json_atomic(self.directory / f"{EXAMPLES}.json", index)
 
     def read_examples(self) -> dict:
-        """``{"index": [...], "images": {key: array}}``, or ``{}`` when the run wrote no examples."""
+        """Read the example images and their index written by :meth:`write_examples`.
+
+        Returns
+        -------
+        dict
+            ``{"index": [...], "images": {key: array}}``, or ``{}`` when either file is missing.
+        """
         index_path, arrays_path = self.directory / f"{EXAMPLES}.json", self.directory / f"{EXAMPLES}.npz"
         if not (index_path.exists() and arrays_path.exists()):
             return {}
         return {"index": json.loads(index_path.read_text()), "images": load_arrays(arrays_path)}
 
     def write_summary(self, summarise: Callable) -> Any:
-        """Collect the finished tasks as ``realisations``, write ``summary`` = ``summarise(realisations)``."""
+        """Collect the finished tasks as ``realisations``, write ``summary`` = ``summarise(realisations)``.
+
+        Parameters
+        ----------
+        summarise : callable
+            Maps the realisations table (pandas.DataFrame) to the summary table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The summary, as written to ``summary.parquet``.
+
+        Raises
+        ------
+        ValueError
+            If no task is stored.
+        """
         table = self.read_tasks()
         self.write_table("realisations", table)
         summary = summarise(table)
@@ -267,11 +461,32 @@ class ResultStore:
         return summary
 
     def has_table(self, name: str) -> bool:
-        """Whether ``NAME.parquet`` exists."""
+        """Tell whether ``NAME.parquet`` exists in the directory.
+
+        Parameters
+        ----------
+        name : str
+            The table's name (file stem).
+
+        Returns
+        -------
+        bool
+            True when the file exists.
+        """
         return (self.directory / f"{name}.parquet").exists()
 
     def read_table(self, name: str) -> Any:
         """Read ``NAME.parquet``.
+
+        Parameters
+        ----------
+        name : str
+            The table's name (file stem).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table.
 
         Raises
         ------

@@ -12,12 +12,33 @@ SIDECAR_FORMAT = "stem-restore-bench/weights-v1"
 
 
 def sidecar_path(weights_path: str | Path) -> Path:
-    """``NAME.json`` beside ``NAME.safetensors``."""
+    """Return the sidecar path, ``NAME.json`` beside ``NAME.safetensors``.
+
+    Parameters
+    ----------
+    weights_path : str or pathlib.Path
+        The checkpoint, ``NAME.safetensors`` (only its suffix is replaced; the file need not exist).
+
+    Returns
+    -------
+    pathlib.Path
+        ``weights_path`` with the suffix ``.json``.
+    """
     return Path(weights_path).with_suffix(".json")
 
 
 def read_sidecar(weights_path: str | Path) -> dict:
     """Read the JSON sidecar of ``weights_path``.
+
+    Parameters
+    ----------
+    weights_path : str or pathlib.Path
+        The checkpoint, ``NAME.safetensors``; its sidecar is ``NAME.json`` (:func:`sidecar_path`).
+
+    Returns
+    -------
+    dict
+        The parsed sidecar; its ``"format"`` is :data:`SIDECAR_FORMAT`.
 
     Raises
     ------

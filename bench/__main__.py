@@ -1,3 +1,4 @@
+"""Run the ``bench`` command line as ``python -m bench``."""
 import sys
 
 from bench.cli import main

@@ -12,6 +12,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from _shared.model_spec import split_numeric
 from bench import __version__
 from bench import commands as _commands
 
@@ -20,6 +21,14 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar", ".
 
 def check_device(device: str | None, option: str = "--device") -> str | None:
     """Validate a torch device name before any work starts; None (the automatic choice) passes.
+
+    Parameters
+    ----------
+    device : str or None
+        The device name given on the command line (``cpu``, ``cuda``, ``cuda:N``, ``mps``), or None for the
+        automatic choice.
+    option : str, default "--device"
+        The command-line option the name came from, used in error messages.
 
     Returns
     -------
@@ -64,15 +73,27 @@ def check_model_spec(spec: str, option: str = "--model") -> str:
     A registry name (``arch.tag``) or a ``.safetensors`` path passes unchanged, with or without a numeric
     suffix (``+auto``, ``+bf16``, ``+fp32``); whether it exists is checked when it is resolved.
 
+    Parameters
+    ----------
+    spec : str
+        The model given on the command line: a registry name or a checkpoint path, optionally with a
+        ``+auto``/``+bf16``/``+fp32`` suffix.
+    option : str, default "--model"
+        The command-line option the spec came from, used in error messages.
+
+    Returns
+    -------
+    str
+        ``spec`` as a string, unchanged.
+
     Raises
     ------
     ValueError
-        For a pickled checkpoint (.pt, .pth, .ckpt, …) or any other existing file or path that is not
-        ``.safetensors``.
+        For a pickled checkpoint (.pt, .pth, .ckpt, …), any other existing file or path that is not
+        ``.safetensors``, or an unknown numeric suffix.
     """
     text = str(spec)
-    base, at, suffix = text.rpartition("+")
-    path = Path(base if at and suffix.lower() in ("auto", "bf16", "fp32") else text).expanduser()
+    path = Path(split_numeric(text)[0]).expanduser()
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         return text
@@ -85,6 +106,13 @@ def check_model_spec(spec: str, option: str = "--model") -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the ``bench`` argument parser with every sub-command of :mod:`bench.commands` registered.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The top-level parser; each sub-parser sets ``handler`` to its command function.
+    """
     parser = argparse.ArgumentParser(
         prog="bench",
         description=(
@@ -103,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen sub-command.
+
+    Parameters
+    ----------
+    argv : list of str or None, optional
+        The arguments without the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        The exit status: the handler's (0 when it returns None), 2 when no command is given or the command
+        fails with ValueError or FileNotFoundError (the message goes to stderr), 130 on Ctrl-C.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

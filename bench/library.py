@@ -54,7 +54,23 @@ class CountingLibrary:
     options: dict[str, Any] = field(default_factory=dict)
 
     def scs(self, estimator: str) -> np.ndarray:
-        """The library of one estimator: 'gaussian' or 'voronoi'."""
+        """Return the library of one estimator.
+
+        Parameters
+        ----------
+        estimator : str
+            'gaussian' (Gaussian volume) or 'voronoi' (Voronoi-cell integral).
+
+        Returns
+        -------
+        ndarray, shape (T + 1,)
+            SCS of 0 … T atoms per column [Å²].
+
+        Raises
+        ------
+        ValueError
+            For another estimator name.
+        """
         if estimator == "gaussian":
             return self.scs_gaussian_angstrom2
         if estimator == "voronoi":
@@ -62,16 +78,41 @@ class CountingLibrary:
         raise ValueError(f"estimator={estimator!r} must be 'gaussian' or 'voronoi'")
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the library as a JSON-ready dict (arrays as lists).
+
+        Returns
+        -------
+        dict
+            ``atoms``, ``scs_gaussian_angstrom2``, ``scs_voronoi_angstrom2``, ``recipe`` and ``options``.
+        """
         return {"atoms": self.atoms.tolist(), "scs_gaussian_angstrom2": self.scs_gaussian_angstrom2.tolist(),
                 "scs_voronoi_angstrom2": self.scs_voronoi_angstrom2.tolist(), "recipe": self.recipe,
                 "options": self.options}
 
     def save(self, path: Path) -> None:
-        """Write the library with its recipe and options as JSON (atomically)."""
+        """Write the library with its recipe and options as JSON (atomically).
+
+        Parameters
+        ----------
+        path : Path
+            The JSON file to write.
+        """
         write_json_atomic(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> CountingLibrary:
+        """Read a library written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : Path
+            The JSON file.
+
+        Returns
+        -------
+        CountingLibrary
+            The library (``options`` empty when the file has none).
+        """
         values = json.loads(Path(path).read_text())
         return cls(np.asarray(values["atoms"], dtype=int), np.asarray(values["scs_gaussian_angstrom2"]),
                    np.asarray(values["scs_voronoi_angstrom2"]), values["recipe"], values.get("options", {}))
@@ -160,8 +201,24 @@ def matched_library_recipe(image, max_atoms: int, phonon_configurations: int | N
 
 
 def check_library_matches(library: CountingLibrary, image) -> None:
-    """Raise ``ValueError`` unless the library was simulated with the image's microscope, slicing, potential
-    sampling and pixel size (a mismatch biases every count; see :func:`matched_library_recipe`)."""
+    """Check that a library was simulated for an image.
+
+    The library must share the image's microscope, slicing, potential sampling (within
+    :data:`SAMPLING_TOLERANCE`) and pixel size: a mismatch biases every count (see
+    :func:`matched_library_recipe`).
+
+    Parameters
+    ----------
+    library : CountingLibrary
+        The counting library.
+    image : simulate.specimen_images.SpecimenImage
+        The specimen image to count.
+
+    Raises
+    ------
+    ValueError
+        Listing every mismatch, or when the image's slicing cannot be reproduced by a bulk library.
+    """
     expected = matched_library_recipe(image, max_atoms=1)
     used = HAADFRecipe.from_dict(library.recipe)
     problems = [f"{name} {getattr(used, name)!r} instead of {getattr(expected, name)!r}"
@@ -182,7 +239,26 @@ def check_library_matches(library: CountingLibrary, image) -> None:
 
 def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_angstrom: float,
                      margin_angstrom: float) -> np.ndarray:
-    """Mask of columns at least ``margin_angstrom`` from every image border (their Voronoi cells are whole)."""
+    """Return a mask of the columns at least ``margin_angstrom`` from every image border.
+
+    Their Voronoi cells lie wholly inside the image.
+
+    Parameters
+    ----------
+    positions : ndarray, shape (N, 2)
+        Column positions (x, y) [Å], measured from the centre of the first pixel.
+    shape : (int, int)
+        Image shape (height, width) [px].
+    pixel_size_angstrom : float
+        Pixel size [Å].
+    margin_angstrom : float
+        Smallest distance to a border [Å].
+
+    Returns
+    -------
+    ndarray of bool, shape (N,)
+        True for the interior columns.
+    """
     height, width = shape
     x, y = positions[:, 0], positions[:, 1]
     return ((x >= margin_angstrom) & (y >= margin_angstrom)
@@ -254,12 +330,32 @@ def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.nda
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Measure the SCS of given columns with one estimator and count them by library matching.
 
+    Parameters
+    ----------
+    library : CountingLibrary
+        Built with the image's microscope, pixel size and (for 'gaussian') fit options.
+    image : ndarray, shape (H, W)
+        The image.
+    positions : ndarray, shape (N, 2)
+        Column positions (x, y) [Å].
+    pixel_size_angstrom : float
+        Pixel size [Å].
+    estimator : str
+        'gaussian' (volume of a fitted Gaussian model) or 'voronoi' (Voronoi-cell integral).
+    fit_options : dict, optional
+        'gaussian' only: options of :func:`fitting.fit_columns` that override the library's.
+
     Returns
     -------
     scs : ndarray, shape (N,)
         The measured SCS [Å²].
     counts : ndarray, shape (N,)
         Atoms per column by library matching.
+
+    Raises
+    ------
+    ValueError
+        For another estimator name.
     """
     if estimator == "gaussian":
         options = dict(library.options.get("fit_options", {}), **(fit_options or {}))
@@ -330,6 +426,14 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
         Cache root for the bulk series.
     progress : bool
         Show the bulk series' progress bar.
+
+    Returns
+    -------
+    dict
+        ``library`` (:meth:`CountingLibrary.to_dict`), ``library_series_metadata``,
+        ``library_standard_error_relative`` (per thickness, None where undefined), ``particle_configurations``,
+        ``particle_metadata``, and per estimator ('gaussian', 'voronoi') the :func:`counting_check` result with
+        ``subsets`` (:func:`counting_by_subset_size`).
     """
     particle = load_shipped("nanoparticle")
     # two atoms past the thickest column, like `bench run atom-counting`, so both share one series
@@ -355,10 +459,24 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
 
 
 def nanoparticle_library_series(library_configurations: int | None = None, cache_dir=None, progress: bool = False):
-    """The bulk series of the shipped nanoparticle's counting library (simulated once, then cached or shipped).
+    """Return the bulk series of the shipped nanoparticle's counting library (simulated once, then cached or shipped).
 
     Two atoms past the particle's thickest column, on its microscope and sampling
     (:func:`matched_library_recipe`): the series ``bench run atom-counting`` and the counting check share.
+
+    Parameters
+    ----------
+    library_configurations : int, optional
+        Phonon configurations of the series (default :data:`LIBRARY_PHONON_CONFIGURATIONS`).
+    cache_dir : path, optional
+        Cache root for the series.
+    progress : bool
+        Show the simulation's progress bar.
+
+    Returns
+    -------
+    simulate.thickness_series.ThicknessSeries
+        The noise-free bulk Pt [001] thickness series.
     """
     particle = load_shipped("nanoparticle")
     thickest = int(particle.columns.atoms_per_column.max())
@@ -367,8 +485,19 @@ def nanoparticle_library_series(library_configurations: int | None = None, cache
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.library``: the counting check of the shipped nanoparticle image."""
-    parser = argparse.ArgumentParser(prog="python -m bench.library", description=main.__doc__)
+    """Run the counting check of the shipped nanoparticle image (``python -m bench.library``).
+
+    Parameters
+    ----------
+    argv : list of str or None, optional
+        The command-line arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
+    parser = argparse.ArgumentParser(prog="python -m bench.library", description=main.__doc__.splitlines()[0])
     parser.add_argument("--library-configurations", type=int, default=None,
                         help="phonon configurations of the library's bulk series "
                              f"(default {LIBRARY_PHONON_CONFIGURATIONS})")

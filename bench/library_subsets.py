@@ -17,7 +17,23 @@ from fitting import count_by_library
 
 
 def subset_sizes(configurations: int) -> list[int]:
-    """Subset sizes K = 1, 2, 4, 8, … below ``configurations``, and ``configurations`` itself."""
+    """Return the subset sizes K = 1, 2, 4, 8, … below ``configurations``, and ``configurations`` itself.
+
+    Parameters
+    ----------
+    configurations : int
+        Number of frozen-phonon configurations available (≥ 1).
+
+    Returns
+    -------
+    list of int
+        The subset sizes, increasing.
+
+    Raises
+    ------
+    ValueError
+        If ``configurations`` is not an integer ≥ 1.
+    """
     if int(configurations) != configurations or configurations < 1:
         raise ValueError(f"configurations={configurations!r} must be an integer >= 1")
     sizes = [1 << i for i in range(int(configurations).bit_length()) if 1 << i < configurations]
@@ -151,8 +167,36 @@ def counting_by_subset_size(measure: Callable[[np.ndarray], np.ndarray], configu
 
 
 def markdown_tables(check: dict[str, Any]) -> str:
-    """The subset rows and the per-thickness scatter of :func:`bench.library.shipped_nanoparticle_check` as Markdown."""
+    """Format the subset rows and the per-thickness scatter of a counting check as Markdown tables.
+
+    Parameters
+    ----------
+    check : dict
+        The result of :func:`bench.library.shipped_nanoparticle_check`.
+
+    Returns
+    -------
+    str
+        Two Markdown tables: per estimator and K the counting accuracy, then per true atom count the library
+        step, the library's standard error, σ₁ and the bias, all in % of the library SCS.
+    """
     def cell(value, digits=1, scale=100.0):
+        """Return ``scale · value`` with ``digits`` decimals, or a dash for None.
+
+        Parameters
+        ----------
+        value : float or None
+            The value (a fraction by default).
+        digits : int, default 1
+            Decimals shown.
+        scale : float, default 100.0
+            Factor applied before formatting (100: fraction → %).
+
+        Returns
+        -------
+        str
+            The formatted value.
+        """
         return "–" if value is None else f"{scale * value:.{digits}f}"
 
     lines = ["| estimator | K | subsets | correct % (min–max) | predicted %: scatter / + bias | mean error | "

@@ -19,12 +19,31 @@ from bench.studies.base import RunOptions, Study
 
 
 def default_output(study: Study, preset: Any) -> Path:
-    """``results/STUDY-PRESET`` (relative to the working directory)."""
+    """Return the default results directory, ``results/STUDY-PRESET``.
+
+    Parameters
+    ----------
+    study : Study
+        The study.
+    preset : dataclass
+        The study's preset (its ``name`` is used).
+
+    Returns
+    -------
+    Path
+        The directory, relative to the working directory.
+    """
     return Path("results") / f"{study.name}-{preset.name}"
 
 
 def gpus() -> dict:
-    """``{"gpu": [names]}`` when torch sees CUDA GPUs, else ``{}`` (for the manifest's hardware)."""
+    """Return the CUDA GPUs torch sees, for the manifest's hardware.
+
+    Returns
+    -------
+    dict
+        ``{"gpu": [names]}`` when torch sees CUDA GPUs, else ``{}``.
+    """
     import torch  # noqa: PLC0415  (heavy: only when a manifest is written)
 
     if not torch.cuda.is_available():
@@ -96,7 +115,20 @@ def run_study(study: Study, preset: Any, methods: Sequence[Any], output: str | P
 
 
 def summary_text(study: Study, summary: Any) -> str:
-    """The summary table as text: the study's printed columns in its float format."""
+    """Format the summary table as text: the study's printed columns in its float format.
+
+    Parameters
+    ----------
+    study : Study
+        The study (its ``printed_columns`` and ``float_format``).
+    summary : pandas.DataFrame
+        The summary table the study's execution returned.
+
+    Returns
+    -------
+    str
+        The table, without the index.
+    """
     import pandas as pd  # noqa: PLC0415  (a results table is in hand: pandas is loaded already)
 
     shown = summary[list(study.printed_columns)] if study.printed_columns else summary

@@ -181,8 +181,23 @@ def training_values(pairs: int = 400, *, seed: int = 0, modality: str = "hrstem"
 
 
 def coverage_table(training: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
-    """Per quantity: the training range (1st and 99th percentile), the studies' range, and the fraction of
-    training pairs inside the studies' range (± 1 decade on log quantities is *not* added: the plain range).
+    """Compare, per quantity, the training range with the range the studies use.
+
+    The studies' range is the plain min–max of their values (no margin is added on log quantities).
+
+    Parameters
+    ----------
+    training : pandas.DataFrame
+        Per-pair values of :func:`training_values`.
+    studies : pandas.DataFrame
+        Study values of :func:`study_values` (columns study, quantity, value, label).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per quantity present in both: ``training_p01`` and ``training_p99`` (1st and 99th
+        percentile), ``study_min``, ``study_max``, ``covered`` (the studies' range lies within the
+        percentiles) and ``training_fraction_in_study_range``.
     """
     rows = []
     for quantity in QUANTITIES:
@@ -207,9 +222,23 @@ def _training_series(training: pd.DataFrame, quantity: str) -> np.ndarray:
 
 
 def coverage_figure(training: pd.DataFrame, studies: pd.DataFrame, path, *, title: str = ""):
-    """One histogram per quantity of the training values, the studies' values drawn as vertical lines.
+    """Draw one histogram per quantity of the training values, the studies' values as vertical lines.
 
-    Returns the path written (PNG, written through a temporary file).
+    Parameters
+    ----------
+    training : pandas.DataFrame
+        Per-pair values of :func:`training_values`.
+    studies : pandas.DataFrame
+        Study values of :func:`study_values`.
+    path : str or Path
+        The PNG file to write (through a temporary file).
+    title : str, optional
+        Title of the figure (default: a description of the grey histograms and the lines).
+
+    Returns
+    -------
+    Path
+        The path written.
     """
     matplotlib.use("Agg")
 

@@ -28,12 +28,27 @@ _KEY = re.compile(r"^[A-Za-z0-9_.+\-]+$")
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: a file-safe unique ``key`` and the JSON-ready ``params`` that define it."""
+    """One unit of work: a file-safe unique ``key`` and the ``params`` that define it.
+
+    Parameters
+    ----------
+    key : str
+        Unique name of the task, also its file name: letters, digits and ``_ . + -`` only.
+    params : dict
+        The arguments of the task function (sent to a worker process, so picklable).
+    """
 
     key: str
     params: dict
 
     def __post_init__(self) -> None:
+        """Check the key.
+
+        Raises
+        ------
+        ValueError
+            If ``key`` holds other characters than letters, digits and ``_ . + -``.
+        """
         if not _KEY.match(self.key):
             raise ValueError(f"task key {self.key!r} must contain only letters, digits and _ . + -")
 
@@ -69,6 +84,8 @@ def run_tasks(
         Local worker processes (default: CPU count); 1 runs the tasks in this process.
     progress : bool
         Show a progress bar.
+    description : str
+        Label of the progress bar.
     on_task_done : callable, optional
         Called with each stored key (e.g. to stop a run part-way).
 
@@ -99,11 +116,27 @@ def run_tasks(
     run = partial(timed_call, function)
 
     def parallel() -> float:
+        """Return the number of tasks running at once, for the ETA.
+
+        Returns
+        -------
+        float
+            Local workers busy, or on a cluster the measured ratio of worker time to wall time (≥ 1).
+        """
         if scheduler is not None:  # unknown cluster size: the measured ratio of work to wall time
             return max(busy[0] / max(time.perf_counter() - start, 1e-9), 1.0)
         return float(min(workers, max(len(remaining), 1)))
 
     def finish(key: str, outcome) -> None:
+        """Store a finished task and update the cost model and the progress bar.
+
+        Parameters
+        ----------
+        key : str
+            The task's key.
+        outcome : tuple
+            ``((table, arrays), seconds)`` from :func:`bench.workers.timed_call`.
+        """
         (table, arrays), seconds = outcome
         store.write_task(key, table, arrays)
         finished.append(key)

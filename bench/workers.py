@@ -35,19 +35,53 @@ _PR_SET_PDEATHSIG = 1
 
 
 def task_kind(task) -> str:
-    """The part of the task's key before the first ``__`` (the method, in every study)."""
+    """Return the task's kind: the part of its key before the first ``__`` (the method, in every study).
+
+    Parameters
+    ----------
+    task : Task
+        A task (:class:`bench.tasks.Task`).
+
+    Returns
+    -------
+    str
+        The kind.
+    """
     return task.key.split("__", 1)[0]
 
 
 def task_size(task) -> float:
-    """Units of work of a task: ``params["count"]`` when it is a positive number, else 1."""
+    """Return the units of work of a task: ``params["count"]`` when it is a positive number, else 1.
+
+    Parameters
+    ----------
+    task : Task
+        A task (:class:`bench.tasks.Task`).
+
+    Returns
+    -------
+    float
+        The units of work (realisations in the task's block).
+    """
     count = task.params.get("count", 1) if isinstance(task.params, dict) else 1
     return float(count) if isinstance(count, (int, float)) and count > 0 else 1.0
 
 
 def interleave(tasks: Sequence) -> list:
-    """The tasks in round-robin order of their kinds (kinds in order of first appearance), so that every kind
-    is timed early; the results do not depend on the order (each task carries its own seed)."""
+    """Order the tasks round-robin by kind (kinds in order of first appearance), so that every kind is timed early.
+
+    The results do not depend on the order (each task carries its own seed).
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        The tasks; within a kind their order is kept.
+
+    Returns
+    -------
+    list of Task
+        The same tasks, reordered.
+    """
     groups: dict[str, list] = defaultdict(list)
     for task in tasks:
         groups[task_kind(task)].append(task)
@@ -61,11 +95,30 @@ class CostModel:
         self.rates: dict[str, list[float]] = defaultdict(list)
 
     def record(self, task, seconds: float) -> None:
-        """Record the worker-side run time [s] of a finished task."""
+        """Record the worker-side run time of a finished task.
+
+        Parameters
+        ----------
+        task : Task
+            The finished task.
+        seconds : float
+            Its run time in the worker [s].
+        """
         self.rates[task_kind(task)].append(float(seconds) / task_size(task))
 
     def rate(self, kind: str) -> float | None:
-        """Median seconds per unit of work of ``kind``, None before one of its tasks has finished."""
+        """Return the median seconds per unit of work of a kind.
+
+        Parameters
+        ----------
+        kind : str
+            The task kind (:func:`task_kind`).
+
+        Returns
+        -------
+        float or None
+            Seconds per unit of work; None before one of its tasks has finished.
+        """
         values = sorted(self.rates.get(kind, ()))
         if not values:
             return None
@@ -73,7 +126,20 @@ class CostModel:
         return values[middle] if len(values) % 2 else 0.5 * (values[middle - 1] + values[middle])
 
     def remaining(self, pending: Sequence) -> tuple[float, list[str]]:
-        """Expected worker seconds of the pending tasks of timed kinds, and the kinds not timed yet."""
+        """Estimate the worker time of the pending tasks.
+
+        Parameters
+        ----------
+        pending : sequence of Task
+            The tasks not finished yet.
+
+        Returns
+        -------
+        seconds : float
+            Expected worker seconds of the pending tasks of timed kinds.
+        untimed : list of str
+            The pending kinds with no finished task yet (their tasks are not counted).
+        """
         seconds, untimed = 0.0, []
         for task in pending:
             rate = self.rate(task_kind(task))
@@ -85,7 +151,21 @@ class CostModel:
         return seconds, untimed
 
     def eta_text(self, pending: Sequence, parallel: float) -> str:
-        """``ETA ≈ 12 min`` (or ``ETA > 3 min (not yet timed: bm3d)``) for ``parallel`` tasks at a time."""
+        """Return the progress bar's ETA text.
+
+        Parameters
+        ----------
+        pending : sequence of Task
+            The tasks not finished yet.
+        parallel : float
+            Tasks running at a time (at least 1 is assumed).
+
+        Returns
+        -------
+        str
+            ``ETA ≈ 12 min``, or ``ETA > 3 min (not yet timed: bm3d)`` while a pending kind is untimed (a lower
+            bound); empty when nothing is pending.
+        """
         if not pending:
             return ""
         seconds, untimed = self.remaining(pending)
@@ -97,7 +177,22 @@ class CostModel:
 
 
 def timed_call(function, params) -> tuple[Any, float]:
-    """``(function(params), seconds)``, timed in the process that runs it (a worker)."""
+    """Call ``function(params)`` and time it in the process that runs it (a worker).
+
+    Parameters
+    ----------
+    function : callable
+        The task function.
+    params : dict
+        Its argument.
+
+    Returns
+    -------
+    result : object
+        ``function(params)``.
+    seconds : float
+        Its wall time [s].
+    """
     start = time.perf_counter()
     result = function(params)
     return result, time.perf_counter() - start
@@ -126,9 +221,16 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def worker_init(parent_pid: int) -> None:
-    """Initialiser of the local worker processes: end with the parent; one BLAS/torch thread each (the
-    processes already use every core). torch reads OMP_NUM_THREADS when it is first imported (by a CNN
-    method), so it is not imported here."""
+    """Initialise a local worker process: end with the parent; one BLAS/torch thread each.
+
+    The processes already use every core. torch reads OMP_NUM_THREADS when it is first imported (by a CNN
+    method), so it is not imported here.
+
+    Parameters
+    ----------
+    parent_pid : int
+        Process id of the parent (``bench run``); the worker exits when it ends.
+    """
     _die_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"
     threadpool_limits(1)

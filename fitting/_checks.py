@@ -6,7 +6,26 @@ from scipy.spatial import cKDTree
 
 
 def as_image_stack(images, name: str = "images") -> np.ndarray:
-    """Return ``images`` as a float64 (B, H, W) stack; a single (H, W) image becomes B = 1."""
+    """Return ``images`` as a float64 (B, H, W) stack; a single (H, W) image becomes B = 1.
+
+    Parameters
+    ----------
+    images : array_like
+        One (H, W) image or a (B, H, W) stack, in any intensity units.
+    name : str, default "images"
+        The parameter's name in error messages.
+
+    Returns
+    -------
+    ndarray
+        Float64 array of shape (B, H, W).
+
+    Raises
+    ------
+    ValueError
+        If the input cannot be stacked, is not 2-D or 3-D, holds no image or images smaller than 2×2 px,
+        or contains NaN or infinite pixels.
+    """
     try:
         array = np.asarray(images, dtype=np.float64)
     except (ValueError, TypeError) as error:
@@ -29,6 +48,23 @@ def as_image_stack(images, name: str = "images") -> np.ndarray:
 
 
 def check_pixel_size(pixel_size) -> float:
+    """Return the pixel size as a float, checked to be finite and positive.
+
+    Parameters
+    ----------
+    pixel_size : float
+        Pixel size [Å/px].
+
+    Returns
+    -------
+    float
+        The pixel size [Å/px].
+
+    Raises
+    ------
+    ValueError
+        If it is not finite or not positive.
+    """
     value = float(pixel_size)
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"pixel_size must be a positive number of Å per pixel, got {pixel_size!r}")
@@ -36,7 +72,29 @@ def check_pixel_size(pixel_size) -> float:
 
 
 def as_positions(positions, n_images: int | None = None, name: str = "positions") -> np.ndarray:
-    """Return positions as float64 (B, N, 2) [Å, (x, y)]; (N, 2) is broadcast over ``n_images``."""
+    """Return positions as float64 (B, N, 2) [Å, (x, y)]; (N, 2) is broadcast over ``n_images``.
+
+    Parameters
+    ----------
+    positions : array_like
+        (N, 2) positions shared by all images or (B, N, 2), one set per image; (x, y) in Å.
+    n_images : int, optional
+        Number of images B of the stack; an (N, 2) set is repeated B times, and a (B, N, 2) input must
+        match it. By default an (N, 2) set becomes B = 1 and any B is accepted.
+    name : str, default "positions"
+        The parameter's name in error messages.
+
+    Returns
+    -------
+    ndarray
+        A new float64 array of shape (B, N, 2) [Å].
+
+    Raises
+    ------
+    ValueError
+        If the shape is not (N, 2) or (B, N, 2), N = 0, B differs from ``n_images``, or a coordinate is
+        NaN or infinite.
+    """
     array = np.asarray(positions, dtype=np.float64)
     if array.ndim == 2:
         if array.shape[0] == 0:
@@ -57,7 +115,28 @@ def as_positions(positions, n_images: int | None = None, name: str = "positions"
 
 
 def shared_positions(positions, shape: tuple[int, int], pixel_size: float) -> np.ndarray:
-    """Return one (N, 2) float64 position set [Å] shared by all images, checked to lie inside the image."""
+    """Return one (N, 2) float64 position set [Å] shared by all images, checked to lie inside the image.
+
+    Parameters
+    ----------
+    positions : array_like
+        (N, 2) or (1, N, 2) column positions (x, y) [Å].
+    shape : tuple of int
+        Image shape (H, W) [px].
+    pixel_size : float
+        Pixel size [Å/px].
+
+    Returns
+    -------
+    ndarray
+        Float64 array of shape (N, 2) [Å].
+
+    Raises
+    ------
+    ValueError
+        If the positions are not one valid set (see :func:`as_positions`) or lie outside the image
+        (see :func:`check_inside`).
+    """
     points = as_positions(positions)
     if points.shape[0] != 1:
         raise ValueError(f"positions must be one (N, 2) set shared by all images, got shape {np.shape(positions)}")
@@ -66,7 +145,24 @@ def shared_positions(positions, shape: tuple[int, int], pixel_size: float) -> np
 
 
 def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size: float, name: str = "positions"):
-    """Raise if any (x, y) [Å] lies outside the field of view [-Δ/2, (W - 1/2)·Δ] × [-Δ/2, (H - 1/2)·Δ]."""
+    """Raise if any (x, y) [Å] lies outside the field of view [-Δ/2, (W - 1/2)·Δ] × [-Δ/2, (H - 1/2)·Δ].
+
+    Parameters
+    ----------
+    positions : ndarray
+        Positions of shape (..., 2), (x, y) [Å].
+    shape : tuple of int
+        Image shape (H, W) [px].
+    pixel_size : float
+        Pixel size Δ [Å/px].
+    name : str, default "positions"
+        The parameter's name in error messages.
+
+    Raises
+    ------
+    ValueError
+        If any position lies outside the field of view (the message gives one and the valid ranges).
+    """
     height, width = shape
     x, y = positions[..., 0], positions[..., 1]
     x_max, y_max = (width - 0.5) * pixel_size, (height - 0.5) * pixel_size
@@ -82,7 +178,18 @@ def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size: floa
 
 
 def nearest_neighbour_distance(positions: np.ndarray) -> np.ndarray:
-    """Distance [Å] from each of the (N, 2) positions to its nearest other position (inf if N = 1)."""
+    """Return the distance from each of the (N, 2) positions to its nearest other position.
+
+    Parameters
+    ----------
+    positions : ndarray
+        Positions of shape (N, 2), (x, y) [Å].
+
+    Returns
+    -------
+    ndarray
+        Shape (N,), distances [Å]; inf when N = 1.
+    """
     if positions.shape[0] < 2:
         return np.full(positions.shape[0], np.inf)
 

@@ -21,17 +21,21 @@ def _check_library(library) -> np.ndarray:
 
 
 def count_by_library(scs, library) -> np.ndarray:
-    """Number of atoms per column: the index of the nearest library SCS.
+    """Count the atoms in each column: the index of the nearest library SCS.
 
     Parameters
     ----------
-    scs : SCS values (any shape) [same units as the library, e.g. Å²].
-    library : (n + 1,) SCS for 0, 1, …, n atoms, entry 0 being the empty (0-atom) column, computed with
+    scs : array_like
+        SCS values, any shape [same units as the library, e.g. Å²].
+    library : array_like
+        Shape (n + 1,): SCS for 0, 1, …, n atoms, entry 0 being the empty (0-atom) column, computed with
         the same estimator (fit or Voronoi) as ``scs``.
 
     Returns
     -------
-    Integer array of the shape of ``scs``.
+    ndarray
+        Int64 atom counts 0 … n, of the shape of ``scs``; a value exactly halfway between two library
+        entries gets the smaller count.
 
     Raises
     ------
@@ -48,16 +52,25 @@ def count_by_library(scs, library) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MixtureCounting:
-    """Statistical atom counting result.
+    """Statistical atom counting result (returned by :func:`count_by_gmm`).
 
-    Attributes
+    Parameters
     ----------
-    counts : atoms per column, shape of the input SCS.
-    mixture : the selected GaussianMixture (k components).
-    offset : atoms in the lowest component (from the library, else 1).
-    n_components : the selected k; criterion : "icl", "bic" or "aic".
-    scores : dict name -> (max_components,) arrays of ICL, BIC, AIC and ln L for k = 1 … max.
-    path : all fitted mixtures, k = 1 … max.
+    counts : ndarray
+        Atoms per column, integers of the shape of the input SCS.
+    mixture : GaussianMixture
+        The selected mixture (k components).
+    offset : int
+        Atoms in the lowest component (from the library, else 1).
+    n_components : int
+        The selected k.
+    criterion : str
+        The criterion asked for: "icl", "bic" or "aic".
+    scores : dict of str to ndarray
+        ``"icl"``, ``"bic"``, ``"aic"`` and ``"log_likelihood"``, each a (K,) array for k = 1 … K, where
+        K = ``max_components`` unless ``stop_after`` ended the path early.
+    path : list of GaussianMixture
+        All fitted mixtures, k = 1 … K.
     """
 
     counts: np.ndarray
@@ -77,12 +90,24 @@ def _first_pronounced(values, prominence):
 
 
 def first_local_minimum(score, prominence=2.0) -> int:
-    """Index of the first pronounced local minimum of ``score`` (k = index + 1).
+    """Return the index of the first pronounced local minimum of ``score`` (k = index + 1).
 
     Scanning k upwards, index k > 0 qualifies when it improves on every smaller k by at least
     ``prominence`` and the next k is at least ``prominence`` worse: an early bump (a poor 2- or
     3-component compromise on a many-component set) is therefore not mistaken for the answer. When no
     index qualifies, the global minimum is returned (e.g. k = 1 for a single population).
+
+    Parameters
+    ----------
+    score : array_like
+        Shape (K,): criterion values for k = 1 … K (smaller is better), e.g. ICL.
+    prominence : float, default 2.0
+        Required margin in criterion units (−2 ln L scale). The last index can never qualify.
+
+    Returns
+    -------
+    int
+        The 0-based index into ``score``.
     """
     values = np.asarray(score, dtype=np.float64)
     found = _first_pronounced(values, prominence)
@@ -90,7 +115,26 @@ def first_local_minimum(score, prominence=2.0) -> int:
 
 
 def library_offset(means, library) -> int:
-    """Atoms in the lowest of the (sorted) component ``means``: the shift that best matches the library."""
+    """Return the number of atoms in the lowest component: the library shift that best matches ``means``.
+
+    Parameters
+    ----------
+    means : array_like
+        Shape (k,): the component means, sorted ascending [units of the library].
+    library : array_like
+        Shape (n + 1,): SCS for 0, 1, …, n atoms, strictly increasing.
+
+    Returns
+    -------
+    int
+        The offset o minimising Σ_j (means_j − library_{o+j})², 0 ≤ o ≤ n + 1 − k.
+
+    Raises
+    ------
+    ValueError
+        For a library that is not 1-D, strictly increasing and at least two entries long, or one with
+        fewer than k entries.
+    """
     table = _check_library(library)
     k = len(means)
     if k > table.size:
@@ -105,28 +149,40 @@ SELECTIONS = ("global", "first_local")
 
 def count_by_gmm(scs, max_components, *, dose=None, library=None, criterion="icl", selection="global",
                  prominence=2.0, n_components=None, stop_after=None) -> MixtureCounting:
-    """Statistical counting: fit mixtures with k = 1 … ``max_components`` and pick k by a criterion.
+    """Count atoms statistically: fit mixtures with k = 1 … ``max_components`` and pick k by a criterion.
 
     Parameters
     ----------
-    scs : SCS values [Å² with ``dose``; any units otherwise], flattened.
-    max_components : largest k tried (e.g. the number of counts the library covers).
-    dose : D [e⁻/Å²] for the dose-dependent variance σ² + μ/D, or None for a shared σ².
-    library : optional (n + 1,) SCS for 0 … n atoms; gives the absolute count of the lowest component.
-    criterion : "icl" (default), "bic" or "aic".
-    selection : "global" (default): the k of the smallest criterion value; "first_local": the first
-        pronounced local minimum (:func:`first_local_minimum`, ICL only) — on many-component data this
-        stops at a spurious 1- or 2-lump minimum, see docs/fitting.md.
-    prominence : criterion units (−2 ln L scale) for ``selection="first_local"``.
-    n_components : force k instead of selecting it.
-    stop_after : stop fitting once the criterion has not improved on its smallest value for this many
-        consecutive k (saves time on long ranges; the scores then end there). None fits all k. ICL is not
-        monotone below the true k (2- and 3-lump compromises of a many-component set can score worse than
-        one component), so a small value can stop at k = 1; keep it ≥ 5 or None.
+    scs : array_like
+        SCS values, any shape (flattened for the fit) [Å² with ``dose``; any units otherwise].
+    max_components : int
+        Largest k tried (e.g. the number of counts the library covers).
+    dose : float, optional
+        D [e⁻/Å²] for the dose-dependent variance σ² + μ/D; None (default) for a shared σ².
+    library : array_like, optional
+        Shape (n + 1,): SCS for 0 … n atoms; gives the absolute count of the lowest component
+        (:func:`library_offset`). Without it the lowest component counts 1 atom.
+    criterion : {"icl", "bic", "aic"}, default "icl"
+        The model-selection criterion (smaller is better).
+    selection : {"global", "first_local"}, default "global"
+        "global": the k of the smallest criterion value; "first_local": the first pronounced local
+        minimum (:func:`first_local_minimum`, ICL only) — on many-component data this stops at a
+        spurious 1- or 2-lump minimum, see docs/fitting.md.
+    prominence : float, default 2.0
+        Margin in criterion units (−2 ln L scale) for ``selection="first_local"``.
+    n_components : int, optional
+        Force k (1 … ``max_components``) instead of selecting it; ``stop_after`` is then ignored.
+    stop_after : int, optional
+        Stop fitting once the criterion has not improved on its smallest value (or, with
+        ``selection="first_local"``, on the first pronounced minimum found) for this many consecutive k
+        (saves time on long ranges; the scores then end there). None fits all k. ICL is not monotone below
+        the true k (2- and 3-lump compromises of a many-component set can score worse than one
+        component), so a small value can stop at k = 1; keep it ≥ 5 or None.
 
     Returns
     -------
     MixtureCounting
+        The counts (of the shape of ``scs``), the selected mixture, the scores and the fitted path.
 
     Raises
     ------

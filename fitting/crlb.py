@@ -22,14 +22,25 @@ from fitting import _checks
 class CramerRaoBound:
     """Lower bounds on the standard deviation of unbiased estimators (Poisson data).
 
-    Attributes
+    Parameters
     ----------
-    sigma_x, sigma_y : (N,) position bounds [Å].
-    sigma_volume : (N,) SCS bound [Å²]; relative_volume : (N,) σ_V / V.
-    sigma_width : bound on ρ [Å] (scalar or (N,)), NaN when the width is taken as known.
-    sigma_background : bound on ζ [fraction of beam], NaN when the background is taken as known.
-    expected_counts : (N,) N = D·V, the counts scattered into each column.
-    covariance : (P, P) F⁻¹ over (x_1…x_N, y_1…y_N, V_1…V_N, [ρ…], [ζ]).
+    sigma_x : ndarray
+        Shape (N,): bound on each column's x [Å].
+    sigma_y : ndarray
+        Shape (N,): bound on each column's y [Å].
+    sigma_volume : ndarray
+        Shape (N,): bound on each column's SCS V [Å²].
+    relative_volume : ndarray
+        Shape (N,): σ_V / V.
+    sigma_width : ndarray or float
+        Bound on ρ [Å]: a scalar for one shared width, (N,) for per-column widths; NaN (a scalar, or a
+        (1,) array for per-column widths) when the width is taken as known.
+    sigma_background : float
+        Bound on ζ [fraction of the beam], NaN when the background is taken as known.
+    expected_counts : ndarray
+        Shape (N,): N = D·V, the counts scattered into each column.
+    covariance : ndarray
+        Shape (P, P): F⁻¹ over (x_1…x_N, y_1…y_N, V_1…V_N, [ρ…], [ζ]).
     """
 
     sigma_x: np.ndarray
@@ -44,30 +55,42 @@ class CramerRaoBound:
 
 def crlb_columns(positions, volumes, *, width, background, pixel_size, shape, dose, fit_width=True,
                  fit_background=True, reach=8.0) -> CramerRaoBound:
-    """Poisson CRLB of column positions and volumes (SCS) for an image of ``shape`` pixels.
+    """Compute the Poisson CRLB of column positions and volumes (SCS) for an image of ``shape`` pixels.
 
     Parameters
     ----------
-    positions : (N, 2) column (x, y) [Å]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
-    volumes : (N,) or scalar column volumes V = 2πηρ² [Å², image in fraction of the beam]; > 0.
-    width : Gaussian width ρ [Å], a scalar (one shared width) or (N,).
-    background : constant background ζ [fraction of the beam], ≥ 0.
-    pixel_size : Δ [Å].
-    shape : (H, W) pixels of the image.
-    dose : electron dose D [e⁻/Å²].
-    fit_width : treat ρ as estimated (one shared parameter for a scalar width, else one per column).
-    fit_background : treat ζ as estimated (requires ζ > 0).
-    reach : columns are evaluated out to ``reach``·ρ (8ρ loses < 1e-13 of the volume).
+    positions : array_like
+        Shape (N, 2): column (x, y) [Å]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
+    volumes : float or array_like
+        Scalar or (N,): column volumes V = 2πηρ² [Å², image in fraction of the beam]; > 0.
+    width : float or array_like
+        Gaussian width ρ [Å], a scalar (one shared width) or (N,).
+    background : float
+        Constant background ζ [fraction of the beam], ≥ 0.
+    pixel_size : float
+        Δ [Å/px].
+    shape : tuple of int
+        (H, W) pixels of the image, at least 2 × 2.
+    dose : float
+        Electron dose D [e⁻/Å²].
+    fit_width : bool, default True
+        Treat ρ as estimated (one shared parameter for a scalar width, else one per column).
+    fit_background : bool, default True
+        Treat ζ as estimated (requires ζ > 0).
+    reach : float, default 8.0
+        Columns are evaluated out to ``reach``·ρ (8ρ loses < 1e-13 of the volume).
 
     Returns
     -------
     CramerRaoBound
+        The bounds and the full covariance F⁻¹.
 
     Raises
     ------
     ValueError
-        For empty or out-of-image positions, non-positive volumes, width, dose or pixel size, a
-        negative background, or ``fit_background`` with ζ = 0 (infinite information).
+        For empty or out-of-image positions, a shape below 2 × 2, non-positive volumes, width, dose or
+        pixel size, a negative background, ``fit_background`` with ζ = 0 (infinite information), or a
+        singular Fisher matrix (a column without signal, coinciding columns).
     """
     pixel_size = _checks.check_pixel_size(pixel_size)
     points = _checks.as_positions(positions)[0]
@@ -133,7 +156,39 @@ def crlb_columns(positions, volumes, *, width, background, pixel_size, shape, do
 
 
 def crlb_positions(positions, volumes, width, background, pixel_size, shape, dose, **options):
-    """(σ_x, σ_y) [Å] from :func:`crlb_columns` (same parameters)."""
+    """Return the position bounds (σ_x, σ_y) of :func:`crlb_columns`.
+
+    Parameters
+    ----------
+    positions : array_like
+        Shape (N, 2): column (x, y) [Å].
+    volumes : float or array_like
+        Scalar or (N,): column volumes V [Å²]; > 0.
+    width : float or array_like
+        Gaussian width ρ [Å], a scalar or (N,).
+    background : float
+        Constant background ζ [fraction of the beam], ≥ 0.
+    pixel_size : float
+        Δ [Å/px].
+    shape : tuple of int
+        (H, W) pixels of the image.
+    dose : float
+        Electron dose D [e⁻/Å²].
+    **options
+        ``fit_width``, ``fit_background`` and ``reach`` of :func:`crlb_columns`.
+
+    Returns
+    -------
+    sigma_x : ndarray
+        Shape (N,): bound on x [Å].
+    sigma_y : ndarray
+        Shape (N,): bound on y [Å].
+
+    Raises
+    ------
+    ValueError
+        As :func:`crlb_columns`.
+    """
     bound = crlb_columns(positions, volumes, width=width, background=background, pixel_size=pixel_size, shape=shape,
                          dose=dose, **options)
     return bound.sigma_x, bound.sigma_y

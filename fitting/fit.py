@@ -44,44 +44,64 @@ def fit_columns(images, positions, *, pixel_size, width=None, method="least_squa
 
     Parameters
     ----------
-    images : (H, W) or (B, H, W) array [intensity units, e.g. fraction of the beam or counts].
-        Pixel (i, j) is centred at (x, y) = (j·pixel_size, i·pixel_size).
-    positions : (N, 2) or (B, N, 2) starting (x, y) [Å]; x runs along axis −1, y along axis −2.
-    pixel_size : Δ [Å].
-    width : starting Gaussian width ρ [Å]; None runs a 1-D search over ρ first.
-    method : "least_squares" (StatSTEM's estimator) or "poisson" (maximum likelihood for counting
-        data; starts from the least-squares solution; the image must be proportional to counts).
-    shared_width : one ρ per column type (True) or one per column (False).
-    column_types : (N,) int labels of column types, each with its own shared ρ; default one type.
-    fit_width : refine ρ (True) or keep it fixed at ``width``.
-    max_iterations : iteration cap per estimator.
-    position_tolerance : convergence when every position step is below this [Å] …
-    relative_tolerance : … and every height, width and background step below this relative amount.
-    objective_tolerance : also converged when an undamped-enough step lowers the objective by less than
-        this many units of one pixel's noise contribution: the mean ½·residual² per pixel (least squares)
-        or one unit of log-likelihood (Poisson). None (default) uses the step tolerances only. The step
-        tolerances are absolute in position; a column with almost no signal (a height of a fraction of
-        a count) has a nearly flat position valley in which it creeps by more than
-        ``position_tolerance`` per iteration for hundreds of iterations without changing the fit
-        measurably: this criterion ends such a fit, e.g. 1e-6.
-    max_displacement : keep every column within this distance [Å] of its start (a projected step: a
-        column that would leave the disc is put back on its rim); None leaves positions unbounded. With
-        many columns in one image the step is accepted on the whole image's cost, so without a bound a
-        weak column that a Gauss–Newton step throws off its peak can wander for ever while the others
-        have long converged. A column that ends on the rim is flagged (``left_cell``).
-    nonnegative : keep heights η ≥ 0 (projected); a column the data do not support then ends at η = 0
-        (flagged ``negative_height``) instead of drifting with a negative height.
-    batch_size : images processed together (memory ↔ speed); default chosen from the problem size.
+    images : array_like
+        (H, W) or (B, H, W) [intensity units, e.g. fraction of the beam or counts]. Pixel (i, j) is
+        centred at (x, y) = (j·pixel_size, i·pixel_size).
+    positions : array_like
+        (N, 2) or (B, N, 2) starting (x, y) [Å]; x runs along axis −1, y along axis −2.
+    pixel_size : float
+        Δ [Å/px].
+    width : float, optional
+        Starting Gaussian width ρ [Å]; None (default) runs a 1-D search over ρ first.
+    method : {"least_squares", "poisson"}, default "least_squares"
+        "least_squares" (StatSTEM's estimator) or "poisson" (maximum likelihood for counting data; starts
+        from the least-squares solution; the image must be non-negative and proportional to counts).
+    shared_width : bool, default True
+        One ρ per column type (True) or one per column (False).
+    column_types : array_like, optional
+        Shape (N,): labels of column types, each with its own shared ρ; default one type. Used only with
+        ``shared_width=True``.
+    fit_width : bool, default True
+        Refine ρ (True) or keep it fixed at ``width`` (which is then required).
+    max_iterations : int, default 100
+        Iteration cap per estimator.
+    position_tolerance : float, default 1e-4
+        An image has converged when every position step is below this [Å] and the steps meet
+        ``relative_tolerance``.
+    relative_tolerance : float, default 1e-6
+        Bound on every height and background step relative to max|η| + |ζ|, and on every width step
+        relative to ρ.
+    objective_tolerance : float, optional
+        Also converged when an undamped-enough step lowers the objective by less than this many units of
+        one pixel's noise contribution: the mean ½·residual² per pixel (least squares) or one unit of
+        log-likelihood (Poisson). None (default) uses the step tolerances only. The step tolerances are
+        absolute in position; a column with almost no signal (a height of a fraction of a count) has a
+        nearly flat position valley in which it creeps by more than ``position_tolerance`` per
+        iteration for hundreds of iterations without changing the fit measurably: this criterion ends
+        such a fit, e.g. 1e-6.
+    max_displacement : float, optional
+        Keep every column within this distance [Å] of its start (a projected step: a column that would
+        leave the disc is put back on its rim); None (default) leaves positions unbounded. With many
+        columns in one image the step is accepted on the whole image's cost, so without a bound a weak
+        column that a Gauss–Newton step throws off its peak can wander for ever while the others have
+        long converged. A column that ends on the rim is flagged (``left_cell``).
+    nonnegative : bool, default False
+        Keep heights η ≥ 0 (projected); a column the data do not support then ends at η = 0 (flagged
+        ``negative_height``) instead of drifting with a negative height.
+    batch_size : int, optional
+        Images processed together (memory ↔ speed); default chosen from the problem size.
 
     Returns
     -------
-    ColumnFit with arrays of leading dimension B (B = 1 for a single image).
+    ColumnFit
+        Arrays of leading dimension B (B = 1 for a single image).
 
     Raises
     ------
     ValueError
         For non-finite pixels, empty or out-of-image positions, mismatched stack shapes, a bad method,
-        width, tolerance or ``column_types``.
+        width, tolerance, displacement, batch size or ``column_types``, ``fit_width=False`` without a
+        width, or negative pixels with ``method="poisson"``.
     """
     stack = _checks.as_image_stack(images)
     pixel_size = _checks.check_pixel_size(pixel_size)

@@ -22,13 +22,26 @@ _GOLDEN = 0.5 * (np.sqrt(5.0) - 1.0)
 class GaussianMixture:
     """A fitted 1-D mixture (means sorted ascending).
 
-    Attributes
+    Parameters
     ----------
-    means : (k,) component means μ_j [SCS units]; weights : (k,) mixing proportions.
-    variance : shared variance σ² [SCS units²] (component variances add μ_j/dose when ``dose`` is set).
-    dose : D [e⁻/Å²] of the dose-dependent model, or None.
-    log_likelihood : ln L at the fit; entropy : −Σ τ ln τ of the responsibilities.
-    n_values : number of SCS values; iterations, converged : EM bookkeeping.
+    means : ndarray
+        Shape (k,): component means μ_j [SCS units], ascending.
+    weights : ndarray
+        Shape (k,): mixing proportions (summing to 1), in the order of ``means``.
+    variance : float
+        Shared variance σ² [SCS units²] (component variances add μ_j/dose when ``dose`` is set).
+    dose : float or None
+        D [e⁻/Å²] of the dose-dependent model, or None.
+    log_likelihood : float
+        ln L at the fit, in the units of the SCS values.
+    entropy : float
+        −Σ τ ln τ of the responsibilities τ.
+    n_values : int
+        Number of SCS values N.
+    iterations : int
+        EM iterations of the final run.
+    converged : bool
+        Whether that run met its tolerance before ``max_iterations``.
     """
 
     means: np.ndarray
@@ -43,38 +56,101 @@ class GaussianMixture:
 
     @property
     def n_components(self) -> int:
+        """Number of components k.
+
+        Returns
+        -------
+        int
+            The size of ``means``.
+        """
         return int(self.means.size)
 
     @property
     def n_parameters(self) -> int:
+        """Number of free parameters, 2k: k means, k − 1 weights and one variance.
+
+        Returns
+        -------
+        int
+            2k (the same for the dose-dependent model).
+        """
         return 2 * self.n_components  # k means, k − 1 weights, one variance
 
     @property
     def component_variances(self) -> np.ndarray:
+        """Variance of each component [SCS units²]: σ² + max(μ_j, 0)/D.
+
+        Returns
+        -------
+        ndarray or float
+            Shape (k,) with a dose; without one, the shared σ² as a scalar (not broadcast to (k,)).
+        """
         extra = 0.0 if self.dose is None else np.maximum(self.means, 0.0) / self.dose
         return self.variance + extra
 
     @property
     def icl(self) -> float:
-        """Integrated classification likelihood: −2 ln L + 2·entropy + (2k) ln N (smaller is better)."""
+        """Integrated classification likelihood: −2 ln L + 2·entropy + (2k) ln N (smaller is better).
+
+        Returns
+        -------
+        float
+            The ICL value.
+        """
         return -2.0 * self.log_likelihood + 2.0 * self.entropy + self.n_parameters * np.log(self.n_values)
 
     @property
     def bic(self) -> float:
+        """Bayesian information criterion: −2 ln L + (2k) ln N (smaller is better).
+
+        Returns
+        -------
+        float
+            The BIC value.
+        """
         return -2.0 * self.log_likelihood + self.n_parameters * np.log(self.n_values)
 
     @property
     def aic(self) -> float:
+        """Akaike information criterion: −2 ln L + 2·(2k) (smaller is better).
+
+        Returns
+        -------
+        float
+            The AIC value.
+        """
         return -2.0 * self.log_likelihood + 2.0 * self.n_parameters
 
     def responsibilities(self, values) -> np.ndarray:
-        """(M, k) posterior probability of each component for each value."""
+        """Return the posterior probability of each component for each value.
+
+        Parameters
+        ----------
+        values : array_like
+            M SCS values, any shape (flattened) [SCS units].
+
+        Returns
+        -------
+        ndarray
+            Shape (M, k); each row sums to 1.
+        """
         values = np.asarray(values, dtype=np.float64).ravel()
         log_joint = _log_joint(values, self.means[None], np.array([self.variance]), self.weights[None], self.dose)[0]
         return np.exp(log_joint - _logsumexp(log_joint)[:, None])
 
     def classify(self, values) -> np.ndarray:
-        """Index of the most probable component for each value."""
+        """Return the index of the most probable component for each value.
+
+        Parameters
+        ----------
+        values : array_like
+            M SCS values, any shape (flattened) [SCS units].
+
+        Returns
+        -------
+        ndarray
+            Shape (M,): integer component indices, 0 being the lowest mean.
+        """
         return np.argmax(self.responsibilities(values), axis=1)
 
 
@@ -83,14 +159,21 @@ def fit_gmm(values, n_components, *, dose=None, max_iterations=1000, tolerance=1
 
     Parameters
     ----------
-    values : SCS values (any shape, flattened) [Å² or image units × Å²].
-    n_components : k ≥ 1.
-    dose : None for variance σ², or D [e⁻/Å²] for variance σ² + μ_j/D (values then in Å²).
-    max_iterations, tolerance : EM stops when ln L changes by less than ``tolerance``·|ln L|.
+    values : array_like
+        SCS values, any shape (flattened) [Å² or image units × Å²].
+    n_components : int
+        k ≥ 1.
+    dose : float, optional
+        None (default) for variance σ², or D [e⁻/Å²] for variance σ² + μ_j/D (values then in Å²).
+    max_iterations : int, default 1000
+        EM iteration cap of each k's final run.
+    tolerance : float, default 1e-8
+        EM stops when ln L (of the standardised values) changes by less than ``tolerance``·|ln L|.
 
     Returns
     -------
     GaussianMixture
+        The k-component fit (the last of :func:`gmm_path`).
 
     Raises
     ------
@@ -101,13 +184,62 @@ def fit_gmm(values, n_components, *, dose=None, max_iterations=1000, tolerance=1
 
 
 def gmm_path(values, max_components, *, dose=None, max_iterations=1000, tolerance=1e-8) -> list[GaussianMixture]:
-    """Fits for k = 1 … ``max_components``, each started from the previous one (see module docstring)."""
+    """Fit mixtures for k = 1 … ``max_components``, each started from the previous one (see module docstring).
+
+    Parameters
+    ----------
+    values : array_like
+        SCS values, any shape (flattened) [Å² or image units × Å²].
+    max_components : int
+        Largest k, ≥ 1.
+    dose : float, optional
+        None (default) for variance σ², or D [e⁻/Å²] for variance σ² + μ_j/D (values then in Å²).
+    max_iterations : int, default 1000
+        EM iteration cap of each k's final run.
+    tolerance : float, default 1e-8
+        EM stops when ln L (of the standardised values) changes by less than ``tolerance``·|ln L|.
+
+    Returns
+    -------
+    list of GaussianMixture
+        ``max_components`` fits, k = 1, 2, … in order.
+
+    Raises
+    ------
+    ValueError
+        For non-finite, all-equal or too few values (need more than 2·``max_components``), a
+        ``max_components`` below 1 or a non-positive dose.
+    """
     return list(iterate_gmm_path(values, max_components, dose=dose, max_iterations=max_iterations,
                                  tolerance=tolerance))
 
 
 def iterate_gmm_path(values, max_components, *, dose=None, max_iterations=1000, tolerance=1e-8):
-    """Generator form of :func:`gmm_path`: yields the k-component fit for k = 1, 2, … in turn."""
+    """Yield the fits of :func:`gmm_path` one at a time, k = 1, 2, … ``max_components``.
+
+    Parameters
+    ----------
+    values : array_like
+        SCS values, any shape (flattened) [Å² or image units × Å²].
+    max_components : int
+        Largest k, ≥ 1.
+    dose : float, optional
+        None (default) for variance σ², or D [e⁻/Å²] for variance σ² + μ_j/D (values then in Å²).
+    max_iterations : int, default 1000
+        EM iteration cap of each k's final run.
+    tolerance : float, default 1e-8
+        EM stops when ln L (of the standardised values) changes by less than ``tolerance``·|ln L|.
+
+    Yields
+    ------
+    GaussianMixture
+        The k-component fit, k = 1, 2, … in turn.
+
+    Raises
+    ------
+    ValueError
+        As :func:`gmm_path`, when the generator is first advanced (not when it is created).
+    """
     data = _check(values, max_components, dose)
     scale = float(np.std(data)) or 1.0
     # Work in standardised units for numerical conditioning; dose rescales with the data.

@@ -24,13 +24,22 @@ def _solve(matrix, right):
 
 
 def linear_heights(images, x, y, widths, rows, cols):
-    """Least-squares heights and background for fixed columns.
+    """Solve for the least-squares heights and background of fixed columns.
 
     Parameters
     ----------
-    images : (B, H, W) image stack.
-    x, y : (B, N) column positions [Å]; widths : (B, N) Gaussian widths ρ [Å].
-    rows, cols : (H,), (W,) pixel-centre coordinates [Å].
+    images : ndarray
+        Shape (B, H, W): the image stack [image units].
+    x : ndarray
+        Shape (B, N): column x positions [Å].
+    y : ndarray
+        Shape (B, N): column y positions [Å].
+    widths : ndarray
+        Shape (B, N): Gaussian widths ρ [Å].
+    rows : ndarray
+        Shape (H,): pixel-centre y coordinates [Å].
+    cols : ndarray
+        Shape (W,): pixel-centre x coordinates [Å].
 
     Returns
     -------
@@ -45,10 +54,36 @@ def linear_heights(images, x, y, widths, rows, cols):
 
 
 def search_width(images, start, rows, cols, pixel_size, n_candidates=16):
-    """1-D search of a shared width ρ [Å] per image: the candidate with the least linear-fit residual.
+    """Search a shared width ρ per image: the candidate with the least linear-fit residual.
 
-    Candidates are log-spaced from half a pixel to half the nearest-neighbour distance (or a quarter of
-    the field of view for a single column). Returns (B,) widths [Å].
+    Candidates are log-spaced from half a pixel to half the nearest-neighbour distance of the first
+    image's starting positions (or a quarter of the field of view for a single column); heights and
+    background are solved exactly (:func:`linear_heights`) for each.
+
+    Parameters
+    ----------
+    images : ndarray
+        Shape (B, H, W): the image stack [image units].
+    start : ndarray
+        Shape (B, N, 2): column (x, y) positions [Å].
+    rows : ndarray
+        Shape (H,): pixel-centre y coordinates [Å].
+    cols : ndarray
+        Shape (W,): pixel-centre x coordinates [Å].
+    pixel_size : float
+        Δ [Å/px].
+    n_candidates : int, default 16
+        Number of candidate widths.
+
+    Returns
+    -------
+    ndarray
+        Shape (B,): the best candidate width per image [Å].
+
+    Raises
+    ------
+    ValueError
+        If half the nearest-neighbour distance is not above half a pixel (columns not resolved).
     """
     nearest = float(np.min(nearest_neighbour_distance(start[0])))
     field = min(len(rows), len(cols)) * pixel_size

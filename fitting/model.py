@@ -28,16 +28,22 @@ KIND_TERMS: dict[str, tuple[tuple[str, int, int], ...]] = {
 
 
 def axis_factors(coordinates: np.ndarray, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
-    """1-D Gaussian factors along one image axis.
+    """Return the 1-D Gaussian factors and their derivatives along one image axis.
 
     Parameters
     ----------
-    coordinates : (L,) pixel-centre coordinates [Å].
-    centres, widths : (B, N) column centres and widths ρ [Å] along this axis.
+    coordinates : ndarray
+        Shape (L,): pixel-centre coordinates along the axis [Å].
+    centres : ndarray
+        Shape (B, N): column centres along this axis [Å].
+    widths : ndarray
+        Shape (B, N): Gaussian widths ρ [Å].
 
     Returns
     -------
-    (3, B, N, L) array: g = exp(−u²/2ρ²), d = ∂g/∂centre = g·u/ρ², s = ∂g/∂ρ = g·u²/ρ³ with u = coordinate − centre.
+    ndarray
+        Shape (3, B, N, L): g = exp(−u²/2ρ²), d = ∂g/∂centre = g·u/ρ², s = ∂g/∂ρ = g·u²/ρ³ with
+        u = coordinate − centre.
     """
     inverse = 1.0 / widths[..., None]
     factors = np.empty((3, *widths.shape, coordinates.shape[-1]))
@@ -49,19 +55,75 @@ def axis_factors(coordinates: np.ndarray, centres: np.ndarray, widths: np.ndarra
 
 
 def gaussian_factor(coordinates: np.ndarray, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
-    """Only g = exp(−u²/2ρ²) of :func:`axis_factors`, shape (1, B, N, L)."""
+    """Return only g = exp(−u²/2ρ²) of :func:`axis_factors` (for the linear problem, which needs no derivatives).
+
+    Parameters
+    ----------
+    coordinates : ndarray
+        Shape (L,): pixel-centre coordinates along the axis [Å].
+    centres : ndarray
+        Shape (B, N): column centres along this axis [Å].
+    widths : ndarray
+        Shape (B, N): Gaussian widths ρ [Å].
+
+    Returns
+    -------
+    ndarray
+        Shape (1, B, N, L): the Gaussian factor g.
+    """
     scaled = (coordinates - centres[..., None]) / widths[..., None]
     return np.exp(-0.5 * scaled * scaled)[None]
 
 
 def render(y_factors: np.ndarray, x_factors: np.ndarray, heights: np.ndarray, background: np.ndarray):
-    """Model images (B, H, W) from factors (3, B, N, H|W), heights η (B, N) and background ζ (B,)."""
+    """Render model images ζ + Σ_n η_n g_y(n, i) g_x(n, j) from precomputed axis factors.
+
+    Parameters
+    ----------
+    y_factors : ndarray
+        Shape (3, B, N, H) from :func:`axis_factors` (or (1, B, N, H) from :func:`gaussian_factor`);
+        only g is used.
+    x_factors : ndarray
+        Shape (3, B, N, W) or (1, B, N, W), the same along x.
+    heights : ndarray
+        Shape (B, N): column heights η [image units].
+    background : ndarray
+        Shape (B,): constant background ζ [image units].
+
+    Returns
+    -------
+    ndarray
+        Shape (B, H, W): the model images [image units].
+    """
     columns = np.matmul(np.swapaxes(y_factors[_G], -1, -2) * heights[:, None, :], x_factors[_G])
     return columns + background[:, None, None]
 
 
 def render_columns(shape, pixel_size, positions, heights, widths, background) -> np.ndarray:
-    """Model images (B, H, W) for positions (B, N, 2) [Å], heights (B, N), widths (B, N) [Å], ζ (B,)."""
+    """Render model images of Gaussian columns on a background (the model of :func:`fitting.fit_columns`).
+
+    Pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ). All inputs are batched: a single image needs B = 1.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape (H, W) [px].
+    pixel_size : float
+        Δ [Å/px].
+    positions : ndarray
+        Shape (B, N, 2): column (x, y) [Å].
+    heights : ndarray
+        Shape (B, N): peak heights η [image units].
+    widths : ndarray
+        Shape (B, N): Gaussian widths ρ [Å].
+    background : ndarray
+        Shape (B,): constant background ζ [image units].
+
+    Returns
+    -------
+    ndarray
+        Shape (B, H, W): the model images [image units].
+    """
     rows = np.arange(shape[0]) * pixel_size
     cols = np.arange(shape[1]) * pixel_size
     yf = axis_factors(rows, positions[..., 1], widths)
@@ -78,9 +140,28 @@ def _scaled(values: np.ndarray, coefficient: np.ndarray | None) -> np.ndarray:
 
 
 def projections(image_like: np.ndarray, y_factors, x_factors, heights, kinds) -> np.ndarray:
-    """Σ_ij A_ij ∂f_ij/∂θ for every column parameter: (B, len(kinds)·N) plus the ζ entry Σ A (last).
+    """Project an image-shaped array onto the model derivatives: Σ_ij A_ij ∂f_ij/∂θ for every parameter.
 
     ``image_like`` is the residual (gradient) or the pixel weight (ζ row of the weighted normal matrix).
+
+    Parameters
+    ----------
+    image_like : ndarray
+        Shape (B, H, W): the array A.
+    y_factors : ndarray
+        Shape (3, B, N, H) from :func:`axis_factors` (for ``kinds=("eta",)`` the (1, B, N, H) of
+        :func:`gaussian_factor` suffices).
+    x_factors : ndarray
+        Shape (3, B, N, W) or (1, B, N, W), the same along x.
+    heights : ndarray
+        Shape (B, N): column heights η (the x, y and ρ derivatives scale with η).
+    kinds : sequence of str
+        Column parameter names from :data:`KIND_TERMS` ("x", "y", "eta", "rho"), in order.
+
+    Returns
+    -------
+    ndarray
+        Shape (B, len(kinds)·N + 1): N entries per kind in the order of ``kinds``, then the ζ entry Σ A.
     """
     cache: dict[int, np.ndarray] = {}
     blocks = []
@@ -101,15 +182,36 @@ def normal_matrix(y_factors, x_factors, heights, kinds, weights=None, pairs=None
 
     Parameters
     ----------
-    y_factors, x_factors : (3, B, N, H) and (3, B, N, W) from :func:`axis_factors`.
-    heights : (B, N) column heights η.
-    kinds : sequence of names from :data:`KIND_TERMS`.
-    weights : (B, H, W) pixel weights, or None for W = 1 (least squares, exact separable products).
-    pairs : (n_index, m_index) arrays of the column pairs whose Gaussians overlap; required with
-        ``weights``. Pairs left out count as zero: the Fisher matrix is then approximate, which slows
-        Fisher scoring at most slightly and never moves its fixed point (the gradient stays exact).
-    half_window : (rows, cols) half size in pixels of the window around each pair's midpoint over which
-        the weighted products are summed (None: the whole image, exact). About 4ρ/Δ loses < 1e-6.
+    y_factors : ndarray
+        Shape (3, B, N, H) from :func:`axis_factors` (for ``kinds=("eta",)`` the (1, B, N, H) of
+        :func:`gaussian_factor` suffices).
+    x_factors : ndarray
+        Shape (3, B, N, W) or (1, B, N, W), the same along x.
+    heights : ndarray
+        Shape (B, N): column heights η.
+    kinds : sequence of str
+        Column parameter names from :data:`KIND_TERMS`, in order.
+    weights : ndarray, optional
+        Shape (B, H, W): pixel weights, or None for W = 1 (least squares, exact separable products).
+    pairs : tuple of ndarray, optional
+        (n_index, m_index) integer arrays of the ordered column pairs whose Gaussians overlap (see
+        :func:`overlapping_pairs`); required with ``weights``. Pairs left out count as zero: the Fisher
+        matrix is then approximate, which slows Fisher scoring at most slightly and never moves its fixed
+        point (the gradient stays exact).
+    half_window : tuple of int, optional
+        (rows, cols) half size in pixels of the window around each pair's midpoint over which the
+        weighted products are summed (None: the whole image, exact). About 4ρ/Δ loses < 1e-6. Used only
+        with ``weights``.
+
+    Returns
+    -------
+    ndarray
+        Shape (B, P, P), P = len(kinds)·N + 1, symmetric; parameters ordered by kind, then ζ last.
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is given without ``pairs``.
     """
     n_images, n_columns = heights.shape
     n_params = len(kinds) * n_columns + 1
@@ -208,10 +310,26 @@ def _pair_windows(y_factors, x_factors, weights, first, second, half_window):
 
 
 def overlapping_pairs(positions: np.ndarray, widths: np.ndarray, reach: float = 6.0):
-    """Ordered column pairs (n, m), self-pairs included, whose Gaussians overlap in some image.
+    """Return the ordered column pairs (n, m), self-pairs included, whose Gaussians overlap in some image.
 
-    ``positions`` (B, N, 2) [Å]; two columns count as overlapping when closer than ``reach``·max(ρ) in
-    the first image plus twice the largest deviation of any image's positions from the first.
+    Two columns count as overlapping when closer than ``reach``·max(ρ) in the first image plus twice the
+    largest deviation of any image's positions from the first.
+
+    Parameters
+    ----------
+    positions : ndarray
+        Shape (B, N, 2): column (x, y) [Å].
+    widths : ndarray
+        Gaussian widths ρ [Å], any shape; only their maximum is used.
+    reach : float, default 6.0
+        Overlap distance in units of the largest width.
+
+    Returns
+    -------
+    first : ndarray
+        Integer (intp) indices n of the pairs.
+    second : ndarray
+        Integer (intp) indices m, of the same length; both (n, m) and (m, n) are listed.
     """
     reference = positions[0]
     spread = float(np.max(np.linalg.norm(positions - reference, axis=-1))) if positions.shape[0] > 1 else 0.0

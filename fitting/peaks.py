@@ -12,18 +12,26 @@ def find_columns(image, pixel_size, *, min_distance, threshold=0.2, smoothing=No
 
     Parameters
     ----------
-    image : (H, W) array [intensity units]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
-    pixel_size : Δ [Å].
-    min_distance : smallest allowed distance between two columns [Å] (e.g. ~0.6 × the lattice spacing).
-    threshold : keep maxima whose smoothed height above the image minimum is at least this fraction
-        (0…1) of the highest one.
-    smoothing : Gaussian smoothing σ [Å] before the search; default one pixel.
-    exclude_border : drop maxima closer than this to the image edge [Å].
+    image : array_like
+        Shape (H, W) [intensity units]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
+    pixel_size : float
+        Δ [Å/px].
+    min_distance : float
+        Smallest allowed distance between two columns [Å] (e.g. ~0.6 × the lattice spacing).
+    threshold : float, default 0.2
+        Keep maxima whose smoothed height above the smoothed image's minimum is at least this fraction
+        [0, 1) of the highest one.
+    smoothing : float, optional
+        Gaussian smoothing σ [Å] before the search; default one pixel; 0 for none.
+    exclude_border : float, default 0.0
+        Drop maxima whose refined position lies closer than this [Å] to the first or last pixel centre
+        of either axis (those beyond them are always dropped).
 
     Returns
     -------
-    (N, 2) array of (x, y) [Å], sorted by y then x; the refinement is a 3 × 3 quadratic fit around
-    each maximum (good starting values for :func:`fitting.fit_columns`, not a final estimate).
+    ndarray
+        Shape (N, 2): (x, y) [Å], sorted by y then x; the refinement is a 3 × 3 quadratic fit around
+        each maximum (good starting values for :func:`fitting.fit_columns`, not a final estimate).
 
     Raises
     ------
@@ -92,17 +100,23 @@ def snap_to_peaks(images, positions, *, pixel_size, radius, smoothing=None):
 
     Parameters
     ----------
-    images : (H, W) or (B, H, W) array [intensity units]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
-    positions : (N, 2) expected (x, y) [Å], shared by all images.
-    pixel_size : Δ [Å].
-    radius : search radius [Å] around each position (keep it below half the nearest-neighbour distance,
-        so that two columns cannot snap onto the same peak).
-    smoothing : Gaussian smoothing σ [Å] before the search; default one pixel.
+    images : array_like
+        (H, W) or (B, H, W) [intensity units]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
+    positions : array_like
+        Shape (N, 2): expected (x, y) [Å], shared by all images.
+    pixel_size : float
+        Δ [Å/px].
+    radius : float
+        Search radius [Å] around each position (keep it below half the nearest-neighbour distance, so
+        that two columns cannot snap onto the same peak).
+    smoothing : float, optional
+        Gaussian smoothing σ [Å] before the search; default one pixel; 0 for none.
 
     Returns
     -------
-    (B, N, 2) array of (x, y) [Å]: the maximum of the smoothed image within ``radius`` of each position,
-    refined by a 3 × 3 quadratic fit (clipped to ± half a pixel) and kept inside the search disc.
+    ndarray
+        Shape (B, N, 2): (x, y) [Å], the maximum of the smoothed image within ``radius`` of each position,
+        refined by a 3 × 3 quadratic fit (clipped to ± half a pixel) and kept inside the search disc.
 
     Raises
     ------

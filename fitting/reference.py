@@ -23,17 +23,34 @@ def fit_columns_lmfit(images, positions, pixel_size, *, width=None, window_fract
 
     Parameters
     ----------
-    images : (H, W) or (B, H, W) array [intensity units]; pixel (i, j) at (x, y) = (j·Δ, i·Δ).
-    positions : (N, 2) or (B, N, 2) starting (x, y) [Å].
-    pixel_size : Δ [Å].
-    width : starting ρ [Å]; default a quarter of the window radius.
-    window_fraction : window radius as a fraction of the nearest-neighbour distance (ignored when
-        ``window_radius`` [Å] is given; required for a single column).
-    max_nfev : cap on model evaluations per column.
+    images : array_like
+        (H, W) or (B, H, W) [intensity units]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
+    positions : array_like
+        (N, 2) or (B, N, 2) starting (x, y) [Å].
+    pixel_size : float
+        Δ [Å/px].
+    width : float, optional
+        Starting ρ [Å]; default a quarter of each column's window radius. The fit keeps ρ ≥ 0.1·Δ.
+    window_fraction : float, default 0.5
+        Window radius as a fraction of each column's nearest-neighbour distance in the first image
+        (ignored when ``window_radius`` is given).
+    window_radius : float, optional
+        Window radius [Å] for every column; required for a single column (no nearest neighbour).
+    max_nfev : int, default 2000
+        Cap on model evaluations per column.
 
     Returns
     -------
-    ColumnFit with per-column widths; ``converged`` is True for an image when every column fit succeeded.
+    ColumnFit
+        Per-column widths; ``background`` is the mean of the columns' ζ per image, ``converged`` is True
+        for an image when every column fit succeeded, ``iterations`` counts model evaluations summed over
+        the columns, ``objective`` is NaN and ``method`` is ``"lmfit_per_column"``.
+
+    Raises
+    ------
+    ValueError
+        For non-finite images, empty or out-of-image positions, a bad pixel size, a non-positive
+        ``window_radius``, or a single column without ``window_radius``.
     """
     import lmfit
 

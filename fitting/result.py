@@ -10,22 +10,38 @@ import numpy as np
 class ColumnFit:
     """Fitted Gaussian columns for a stack of B images with N columns each.
 
-    Attributes
+    Parameters
     ----------
-    positions : (B, N, 2) fitted (x, y) [Å]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
-    heights : (B, N) peak heights η [image units].
-    widths : (B, N) Gaussian widths ρ [Å] (equal within a width type).
-    background : (B,) constant background ζ [image units].
-    scs : (B, N) scattering cross sections 2πηρ² [image units × Å²; Å² for fraction-of-beam images].
-    converged : (B,) the iteration met its tolerances before ``max_iterations``.
-    negative_height : (B, N) η ≤ 0 (an unphysical column).
-    left_cell : (B, N) the fitted position is closer to another column's start than to its own, or
-        lies outside the image.
-    iterations : (B,) iterations used (least squares plus, for Poisson, the likelihood iterations).
-    objective : (B,) final ½·Σ residual² (least squares) or Σ(λ − I·ln λ) (Poisson).
-    start_positions : (B, N, 2) the starting positions [Å].
-    method : "least_squares" or "poisson".
-    pixel_size : Δ [Å].
+    positions : ndarray
+        Shape (B, N, 2): fitted (x, y) [Å]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
+    heights : ndarray
+        Shape (B, N): peak heights η [image units].
+    widths : ndarray
+        Shape (B, N): Gaussian widths ρ [Å] (equal within a width type).
+    background : ndarray
+        Shape (B,): constant background ζ [image units].
+    scs : ndarray
+        Shape (B, N): scattering cross sections 2πηρ² [image units × Å²; Å² for fraction-of-beam images].
+    converged : ndarray
+        Shape (B,), bool: the iteration met its tolerances before ``max_iterations``.
+    negative_height : ndarray
+        Shape (B, N), bool: η ≤ 0 (an unphysical column).
+    left_cell : ndarray
+        Shape (B, N), bool: the fitted position is closer to another column's start than to its own, or
+        lies outside the image, or (with ``max_displacement``) ended on the rim of its allowed disc.
+    iterations : ndarray
+        Shape (B,), int: iterations used (least squares plus, for Poisson, the likelihood iterations;
+        model evaluations for the lmfit reference).
+    objective : ndarray
+        Shape (B,): final ½·Σ residual² (least squares) or Σ(λ − I·ln λ) (Poisson); NaN for the lmfit
+        reference.
+    start_positions : ndarray
+        Shape (B, N, 2): the starting positions [Å].
+    method : str
+        "least_squares", "poisson" (:func:`fitting.fit_columns`) or "lmfit_per_column"
+        (:func:`fitting.reference.fit_columns_lmfit`).
+    pixel_size : float
+        Δ [Å/px].
     """
 
     positions: np.ndarray
@@ -44,19 +60,47 @@ class ColumnFit:
 
     @property
     def n_images(self) -> int:
+        """Number of images B.
+
+        Returns
+        -------
+        int
+            B.
+        """
         return int(self.heights.shape[0])
 
     @property
     def n_columns(self) -> int:
+        """Number of columns N per image.
+
+        Returns
+        -------
+        int
+            N.
+        """
         return int(self.heights.shape[1])
 
     @property
     def flagged(self) -> np.ndarray:
-        """(B, N) True where the column should not be trusted: not converged, negative height or left its cell."""
+        """Mark the columns that should not be trusted: not converged, negative height or left their cell.
+
+        Returns
+        -------
+        ndarray
+            Shape (B, N), bool.
+        """
         return self.negative_height | self.left_cell | ~self.converged[:, None]
 
     def to_dataframe(self):
-        """One row per (image, column): position [Å], height, width [Å], background, SCS and flags."""
+        """Tabulate the fit: one row per (image, column).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``image``, ``column``, ``x_A``, ``y_A``, ``x0_A``, ``y0_A`` (fitted and start
+            positions [Å]), ``height``, ``width_A`` [Å], ``background``, ``scs``, the flags ``converged``,
+            ``negative_height``, ``left_cell``, ``flagged``, then ``iterations`` and ``method``.
+        """
         import pandas as pd
 
         n_images, n_columns = self.heights.shape

@@ -11,12 +11,23 @@ from fitting import _checks
 def voronoi_cells(shape, positions, pixel_size, max_radius=None) -> np.ndarray:
     """Label every pixel with the index of its nearest column (−1 beyond ``max_radius`` [Å]).
 
+    No input is checked (see :func:`voronoi_scs`).
+
     Parameters
     ----------
-    shape : (H, W) image shape; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
-    positions : (N, 2) column (x, y) [Å].
-    pixel_size : Δ [Å].
-    max_radius : optional cell radius cap [Å]; limits the open cells of edge columns.
+    shape : tuple of int
+        (H, W) image shape [px]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
+    positions : array_like
+        Shape (N, 2): column (x, y) [Å].
+    pixel_size : float
+        Δ [Å/px].
+    max_radius : float, optional
+        Cell radius cap [Å]; limits the open cells of edge columns. None (default): no cap.
+
+    Returns
+    -------
+    ndarray
+        Shape (H, W), int: the index 0 … N − 1 of each pixel's nearest column, or −1.
     """
     rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
     pixels = np.stack([cols.ravel(), rows.ravel()], axis=1) * pixel_size
@@ -27,19 +38,26 @@ def voronoi_cells(shape, positions, pixel_size, max_radius=None) -> np.ndarray:
 
 
 def voronoi_scs(images, positions, pixel_size, *, background=0.0, max_radius=None) -> np.ndarray:
-    """Integrated intensity × pixel area in each column's Voronoi cell.
+    """Integrate the intensity × pixel area over each column's Voronoi cell (the Voronoi SCS).
 
     Parameters
     ----------
-    images : (H, W) or (B, H, W) array [intensity units]; pixel (i, j) at (x, y) = (j·Δ, i·Δ).
-    positions : (N, 2) column (x, y) [Å], shared by all images.
-    pixel_size : Δ [Å].
-    background : value subtracted from every pixel first [intensity units], scalar or (B,).
-    max_radius : optional cap on the cell radius [Å] (pixels further from every column are ignored).
+    images : array_like
+        (H, W) or (B, H, W) [intensity units]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
+    positions : array_like
+        Shape (N, 2): column (x, y) [Å], shared by all images.
+    pixel_size : float
+        Δ [Å/px].
+    background : float or array_like, default 0.0
+        Value subtracted from every pixel first [intensity units], scalar or (B,).
+    max_radius : float, optional
+        Cap on the cell radius [Å] (pixels further from every column are ignored). None (default): no cap.
 
     Returns
     -------
-    (B, N) SCS [intensity units × Å²; Å² for fraction-of-beam images] (B = 1 for a single image).
+    ndarray
+        Shape (B, N): SCS [intensity units × Å²; Å² for fraction-of-beam images] (B = 1 for a single
+        image).
 
     Raises
     ------

@@ -114,7 +114,19 @@ def plot_metric_vs_thickness(ax, summary, quantity: str, dose: float, *, statist
 # Reading results ----------------------------------------------------------------------------------------
 
 def load_results(directory: str | os.PathLike) -> dict:
-    """Manifest, tables and example images of a results directory (read only).
+    """Read the manifest, tables and example images of a results directory (read only).
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        A results directory written by ``bench run``.
+
+    Returns
+    -------
+    dict
+        ``"directory"`` (pathlib.Path), ``"manifest"`` (dict), ``"tables"`` (name -> pandas.DataFrame:
+        ``summary``, and ``crlb`` and ``reference`` where stored) and ``"examples"`` (as
+        :meth:`_shared.results.ResultStore.read_examples` returns them, ``{}`` when none were stored).
 
     Raises
     ------
@@ -132,7 +144,25 @@ def load_results(directory: str | os.PathLike) -> dict:
 
 
 def precision_figure(summary, quantity: str):
-    """Precision (with RMSE dashed and the CRLB) against thickness, one panel per dose."""
+    """Draw precision (with RMSE dashed and the CRLB) against thickness, one panel per dose.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The study's ``summary`` table.
+    quantity : str
+        'position' [pm] or 'scs' [%].
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per dose of the table, with one legend below them.
+
+    Raises
+    ------
+    ValueError
+        For an unknown quantity.
+    """
     from matplotlib.figure import Figure
 
     doses = sorted(summary["dose_e_per_A2"].unique())
@@ -145,7 +175,18 @@ def precision_figure(summary, quantity: str):
 
 
 def bias_figure(summary):
-    """Position and SCS bias against thickness, one column per dose."""
+    """Draw position and SCS bias against thickness, one column of panels per dose.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The study's ``summary`` table.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Position bias [pm] in the top row, signed SCS bias [%] in the bottom row, with one legend.
+    """
     from matplotlib.figure import Figure
 
     doses = sorted(summary["dose_e_per_A2"].unique())
@@ -160,7 +201,22 @@ def bias_figure(summary):
 
 
 def examples_figure(examples: dict, pixel_size_angstrom: float | None, atoms: int):
-    """Noise-free image, then measured and restored images of each method, one row per dose."""
+    """Draw the noise-free image, then the measured and restored images of each method, one row per dose.
+
+    Parameters
+    ----------
+    examples : dict
+        ``{"index": [...], "images": {key: array}}`` as stored by the run.
+    pixel_size_angstrom : float or None
+        Pixel size [Å/px] for the 5 Å scale bar; None draws none.
+    atoms : int
+        The thickness [atoms per column] whose examples are drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per dose (the noise-free image repeated in each), one column per method after it.
+    """
     from matplotlib.figure import Figure
 
     index = [e for e in examples["index"] if e["atoms_per_column"] == atoms]
@@ -187,8 +243,19 @@ def examples_figure(examples: dict, pixel_size_angstrom: float | None, atoms: in
 
 
 def precision_report_figures(results: dict) -> dict:
-    """The precision-vs-dose report's figures: precision of positions and SCS, bias, and the example images
-    of each example thickness."""
+    """Draw the precision-vs-dose report's figures.
+
+    Parameters
+    ----------
+    results : dict
+        As :func:`load_results` returns it.
+
+    Returns
+    -------
+    dict
+        Name -> (caption, matplotlib.figure.Figure): position and SCS precision, bias, and, when examples
+        were stored, ``examples_tNNN`` for each example thickness.
+    """
     summary = results["tables"]["summary"]
     figures = {
         "precision_positions": ("Position precision (markers, 95 % CI), RMSE (dashed) and CRLB (black) vs thickness",

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from _shared.files import write_text_atomic
+from _shared.model_spec import split_numeric
 from _shared.sidecar import read_sidecar
 from reports.figures import load_results, write_figures
 from reports.plotting import dose_text
@@ -94,25 +95,55 @@ def _point(row) -> str:
 
 
 def anomalies(summary) -> list[str]:
-    """One sentence per summary row whose numbers must not be read at face value.
+    """List the summary rows whose numbers must not be read at face value, one sentence each.
 
     A row is listed when more than :data:`FLAGGED_LIMIT` of its fits are flagged (not converged, negative
-    height, left the cell) or its SCS precision/error exceeds :data:`PRECISION_LIMIT_PCT` — the estimator
+    height, left the cell) or its SCS precision or MPE exceeds :data:`PRECISION_LIMIT_PCT` — the estimator
     or the restoration has then left the range where the numbers measure what their names say.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The study's ``summary`` table (``scs_precision_pct``, ``scs_mpe_pct`` and ``flagged_fraction``
+        are read where present).
+
+    Returns
+    -------
+    list of str
+        ``"POINT: REASONS"`` in table order, the point named by the row's method and, where the table has
+        them, its dose, thickness and region; empty when no row is anomalous.
     """
     rows = _anomalous_rows(summary)
     return [f"{_point(summary.loc[index])}: {'; '.join(reasons)}" for index, reasons in rows.items()]
 
 
 def model_card_summary(method: dict) -> dict:
-    """What the report says about a CNN method: parameters, training, status and its model card.
+    """Collect what the report says about a CNN method: parameters, training, status and its model card.
 
-    ``method`` is the method's provenance from the manifest. The checkpoint's sidecar is read when the
-    weights file is still there with the SHA-256 the manifest recorded; the status is the ``Status:`` line
-    of ``docs/model_card_TAG.md`` when the card exists (else "interim" when the sidecar's notes say so).
+    The checkpoint's sidecar is read when the weights file is still there with the SHA-256 the manifest
+    recorded; the status is the ``Status:`` line of ``docs/model_card_TAG.md`` when the card exists (else
+    "interim" when the sidecar's notes say so).
+
+    Parameters
+    ----------
+    method : dict
+        The method's provenance from the manifest (``name`` as ``KIND.TAG``, ``weights``, ``sha256``,
+        ``modality``).
+
+    Returns
+    -------
+    dict
+        ``name``, ``status`` (lower case, or None), ``parameters``, ``steps``, ``wall_time_s``,
+        ``hardware``, ``modality``, ``validation`` (dict), ``source``, ``notes`` (str), ``card``
+        (pathlib.Path of the model card, or None) and ``sha256``; sidecar entries are None when the
+        sidecar was not read.
     """
     name = str(method.get("name", ""))
-    card = DOCS / f"model_card_{name.split('.', 1)[-1]}.md" if "." in name else None
+    try:
+        registered = split_numeric(name)[0]  # `+bf16`/`+fp32` runs of a model share its card
+    except ValueError:
+        registered = name
+    card = DOCS / f"model_card_{registered.split('.', 1)[-1]}.md" if "." in registered else None
     sidecar: dict = {}
     weights = method.get("weights")
     if weights and Path(weights).is_file():

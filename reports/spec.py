@@ -16,7 +16,18 @@ Figures = Mapping[str, tuple[str, Any]]
 
 
 def no_figures(results: dict) -> Figures:
-    """The figures of a study without any: none."""
+    """Return no figures: the ``figures`` of a study that has none.
+
+    Parameters
+    ----------
+    results : dict
+        The results as :func:`reports.figures.load_results` returns them (unused).
+
+    Returns
+    -------
+    Mapping
+        An empty dict.
+    """
     return {}
 
 
@@ -24,16 +35,16 @@ def no_figures(results: dict) -> Figures:
 class ReportSpec:
     """A study's report.
 
-    Attributes
+    Parameters
     ----------
-    intro : str
+    intro : str, default ""
         The paragraph under the title: what the numbers are and how they were obtained (plain text).
-    columns : tuple of (str, str)
+    columns : tuple of (str, str), default ()
         Summary columns shown, as (column, label); empty shows every column under its own name.
-    figures : callable
+    figures : callable, default :func:`no_figures`
         ``figures(results) -> {name: (caption, Figure)}`` from :func:`reports.figures.load_results`'s dict;
         each figure is written as ``NAME.png`` and ``NAME.pdf``.
-    fits_columns : bool
+    fits_columns : bool, default False
         Whether the study fits Gaussian columns (the report then names the estimator).
     """
 

@@ -11,7 +11,18 @@ from reports.plotting import figure_legend, method_colour, place_legend, plot_im
 
 
 def plot_scores(ax, summary, metric: str, modality: str) -> list:
-    """Mean PSNR [dB] or SSIM of each method for one modality, with 95 % intervals (denoise study).
+    """Draw the mean PSNR [dB] or SSIM of each method for one modality, with 95 % intervals (denoise study).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The panel.
+    summary : pandas.DataFrame
+        The denoise study's ``summary`` table (one row per method and modality).
+    metric : str
+        'psnr_db' or 'ssim' (with its ``_low`` and ``_high`` interval columns).
+    modality : str
+        The modality whose rows are drawn.
 
     Returns
     -------
@@ -43,6 +54,18 @@ def plot_scores(ax, summary, metric: str, modality: str) -> list:
 
 
 def scores_figure(summary):
+    """Draw PSNR (top row) and SSIM (bottom row) per method, one column of panels per modality.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The denoise study's ``summary`` table.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     from matplotlib.figure import Figure
 
     modalities = sorted(summary["modality"].unique())
@@ -55,7 +78,18 @@ def scores_figure(summary):
 
 
 def denoise_examples_figure(examples: dict):
-    """Clean image and each method's output, one row per modality."""
+    """Draw the clean image and each method's output, one row per modality.
+
+    Parameters
+    ----------
+    examples : dict
+        ``{"index": [...], "images": {key: array}}`` as stored by the denoise study.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per modality; panels without a stored image are left blank.
+    """
     from matplotlib.figure import Figure
 
     index = examples["index"]
@@ -77,12 +111,29 @@ def denoise_examples_figure(examples: dict):
 
 
 def plot_error_vs_dose(ax, summary, metric: str = "position_mae_pm", *, legend: bool = True) -> list:
-    """Dislocation study: mean absolute error against dose per method, core (solid) and all columns (dashed).
+    """Draw an error against dose per method, core (solid) and all columns (dashed) (dislocation study).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The panel.
+    summary : pandas.DataFrame
+        The ``summary`` table, with a ``region`` column ("core", "all").
+    metric : str, default "position_mae_pm"
+        'position_mae_pm' (position mean absolute error [pm]) or 'scs_mpe_pct' (SCS mean percentage
+        error [%]), with its ``_low`` and ``_high`` interval columns.
+    legend : bool, default True
+        Draw a legend beside the panel (figure builders draw one figure legend instead).
 
     Returns
     -------
     list
         The error-bar containers.
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric.
     """
     if metric not in ("position_mae_pm", "scs_mpe_pct"):
         raise ValueError(f"metric={metric!r} must be position_mae_pm or scs_mpe_pct")
@@ -113,8 +164,18 @@ def plot_error_vs_dose(ax, summary, metric: str = "position_mae_pm", *, legend: 
 
 
 def plot_counting_vs_dose(ax, summary, *, legend: bool = True) -> list:
-    """Atom-counting study: fraction of correctly counted columns against dose, library matching (solid)
-    and GMM/ICL (dashed), per method, with 95 % intervals.
+    """Draw the fraction of correctly counted columns against dose per method (atom-counting study).
+
+    Library matching is drawn solid, GMM/ICL counting dashed, both with 95 % intervals.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The panel.
+    summary : pandas.DataFrame
+        The atom-counting study's ``summary`` table.
+    legend : bool, default True
+        Draw a legend beside the panel (figure builders draw one figure legend instead).
 
     Returns
     -------
@@ -144,6 +205,18 @@ def plot_counting_vs_dose(ax, summary, *, legend: bool = True) -> list:
 
 
 def counting_figure(summary):
+    """Draw the atom-counting study's panels: counting fractions, position MAE and SCS MPE against dose.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The atom-counting study's ``summary`` table (its rows are drawn as region "all" in the error panels).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels side by side with one legend below them.
+    """
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(12.0, 3.9), layout="constrained")
@@ -157,6 +230,18 @@ def counting_figure(summary):
 
 
 def dislocation_figure(summary):
+    """Draw the dislocation study's position MAE and SCS MPE against dose, side by side.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The dislocation study's ``summary`` table.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels with one legend below them.
+    """
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8.4, 3.9), layout="constrained")
@@ -168,8 +253,23 @@ def dislocation_figure(summary):
 
 
 def dislocation_examples_figure(examples: dict):
-    """Restored images of each method at each dose, true columns (core in red), fitted positions (yellow) and
-    the Burgers circuit walked on the fitted positions (cyan) with its closure failure."""
+    """Draw each method's image at each dose with the true and fitted columns and the Burgers circuit.
+
+    True columns are blue crosses (core columns red), fitted positions yellow circles, and the Burgers
+    circuit walked on the fitted positions cyan, its closure failure in the title.
+
+    Parameters
+    ----------
+    examples : dict
+        ``{"index": [...], "images": {key: array}}`` as stored by the dislocation study; ``images`` holds
+        ``truth`` ((N, 2) true positions [Å]), ``core`` (mask of the core columns) and, per entry,
+        ``KEY`` and ``KEY__positions`` (fitted positions [Å]).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per dose, one column per method.
+    """
     from matplotlib.figure import Figure
 
     index, images = examples["index"], examples["images"]
@@ -205,7 +305,18 @@ def dislocation_examples_figure(examples: dict):
 
 
 def denoise_report_figures(results: dict) -> dict:
-    """The denoise report's figures: scores per modality and, when stored, example images."""
+    """Draw the denoise report's figures: scores per modality and, when stored, example images.
+
+    Parameters
+    ----------
+    results : dict
+        As :func:`reports.figures.load_results` returns it.
+
+    Returns
+    -------
+    dict
+        Name -> (caption, matplotlib.figure.Figure): ``scores`` and, when stored, ``examples``.
+    """
     figures = {"scores": ("PSNR (top) and SSIM (bottom) per method and modality, 95 % CI",
                           scores_figure(results["tables"]["summary"]))}
     if results["examples"]:
@@ -214,7 +325,19 @@ def denoise_report_figures(results: dict) -> dict:
 
 
 def dislocation_report_figures(results: dict) -> dict:
-    """The dislocation report's figures: errors against dose and, when stored, example images."""
+    """Draw the dislocation report's figures: errors against dose and, when stored, example images.
+
+    Parameters
+    ----------
+    results : dict
+        As :func:`reports.figures.load_results` returns it.
+
+    Returns
+    -------
+    dict
+        Name -> (caption, matplotlib.figure.Figure): ``dislocation_errors`` and, when stored,
+        ``examples``.
+    """
     figures = {"dislocation_errors": ("Position MAE and SCS MPE vs dose: core columns (solid) and all columns "
                                       "(dashed)", dislocation_figure(results["tables"]["summary"]))}
     if results["examples"]:
@@ -223,6 +346,17 @@ def dislocation_report_figures(results: dict) -> dict:
 
 
 def counting_report_figures(results: dict) -> dict:
-    """The atom-counting report's figure: counting fractions, position MAE and SCS MPE against dose."""
+    """Draw the atom-counting report's figure: counting fractions, position MAE and SCS MPE against dose.
+
+    Parameters
+    ----------
+    results : dict
+        As :func:`reports.figures.load_results` returns it.
+
+    Returns
+    -------
+    dict
+        Name -> (caption, matplotlib.figure.Figure): ``counting``.
+    """
     return {"counting": ("Correctly counted fraction, position MAE and SCS MPE vs dose",
                          counting_figure(results["tables"]["summary"]))}

@@ -24,17 +24,40 @@ SHARED_FILE_MODE = 0o644
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` atomically (:func:`_shared.files.write_bytes_atomic`), readable by everyone."""
+    """Write ``data`` atomically (:func:`_shared.files.write_bytes_atomic`), readable by everyone.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file; replaced in one step, with mode ``0o644``.
+    data : bytes
+        The bytes to write.
+    """
     write_bytes_atomic(path, data, mode=SHARED_FILE_MODE)
 
 
 def atomic_write_json(path: str | Path, value: dict) -> None:
-    """Write ``value`` as canonical JSON with a trailing newline, atomically, readable by everyone."""
+    """Write ``value`` as canonical JSON with a trailing newline, atomically, readable by everyone.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file; replaced in one step, with mode ``0o644``.
+    value : dict
+        JSON-serialisable mapping.
+    """
     write_json_atomic(path, value, newline=True, mode=SHARED_FILE_MODE)
 
 
 def provenance() -> dict:
-    """Library versions and the git commit of this checkout (None outside a git work tree)."""
+    """Return the library versions and the git commit of this checkout.
+
+    Returns
+    -------
+    dict
+        ``python``, ``torch``, ``numpy``, ``safetensors``, ``stem_restore_bench`` (version strings, None for
+        a library that is not installed) and ``git_commit`` (None outside a git work tree).
+    """
     versions = library_versions(("torch", "numpy", "safetensors", "stem-restore-bench"))
     return {"python": versions["python"], "torch": versions.get("torch"), "numpy": versions.get("numpy"),
             "safetensors": versions.get("safetensors"), "stem_restore_bench": versions.get("stem-restore-bench"),
@@ -57,6 +80,11 @@ def save_weights(weights_path: str | Path, state_dict: dict[str, torch.Tensor], 
     -------
     dict
         The sidecar written (with ``sha256``, ``format`` and ``provenance`` added).
+
+    Raises
+    ------
+    ValueError
+        If ``weights_path`` does not end in ``.safetensors``.
     """
     from safetensors.torch import save
 
@@ -74,6 +102,21 @@ def save_weights(weights_path: str | Path, state_dict: dict[str, torch.Tensor], 
 
 def load_weights(weights_path: str | Path, expected_sha256: str | None = None) -> tuple[dict, dict]:
     """Read a safetensors file after checking its SHA-256 against the sidecar (and ``expected_sha256``).
+
+    Parameters
+    ----------
+    weights_path : str or Path
+        The ``*.safetensors`` file; its sidecar ``NAME.json`` must lie beside it.
+    expected_sha256 : str or None, optional
+        Hex digest the file must also match (e.g. from the model registry); None (default) checks the
+        sidecar's digest only.
+
+    Returns
+    -------
+    state : dict
+        Tensor name -> CPU tensor.
+    sidecar : dict
+        The sidecar's contents.
 
     Raises
     ------
@@ -105,6 +148,16 @@ def load_weights(weights_path: str | Path, expected_sha256: str | None = None) -
 def model_from_sidecar(sidecar: dict) -> nn.Module:
     """Instantiate the registered architecture named in a sidecar (``arch`` and ``config``), untrained.
 
+    Parameters
+    ----------
+    sidecar : dict
+        A checkpoint sidecar; its ``arch`` (registered name) and ``config`` (dict) keys are used.
+
+    Returns
+    -------
+    torch.nn.Module
+        A freshly initialised model (weights not loaded).
+
     Raises
     ------
     ValueError
@@ -114,7 +167,22 @@ def model_from_sidecar(sidecar: dict) -> nn.Module:
 
 
 def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """``load_state_dict`` that explains missing, unexpected and mis-shaped tensors in one ValueError."""
+    """Load ``state`` into ``model``, explaining missing, unexpected and mis-shaped tensors in one ValueError.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to fill in place.
+    state : dict
+        Tensor name -> tensor; must match ``model.state_dict()`` in names and shapes.
+    source : str
+        Where ``state`` came from (e.g. the weights path), quoted in the error message.
+
+    Raises
+    ------
+    ValueError
+        If a tensor is missing, unexpected or of another shape than the model's.
+    """
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -129,10 +197,26 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: 
 def load_model(weights_path: str | Path, expected_sha256: str | None = None) -> tuple[nn.Module, dict]:
     """Load a model from ``*.safetensors`` + sidecar, in eval mode on the CPU.
 
+    Parameters
+    ----------
+    weights_path : str or Path
+        The ``*.safetensors`` file; its sidecar names the architecture and its configuration.
+    expected_sha256 : str or None, optional
+        Hex digest the file must also match; None (default) checks the sidecar's digest only.
+
     Returns
     -------
     model : torch.nn.Module
+        The model with its weights loaded, in eval mode.
     sidecar : dict
+        The sidecar's contents.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights or the sidecar are missing.
+    ValueError
+        If a checksum differs, the architecture is unknown or the weights do not match the model.
     """
     state, sidecar = load_weights(weights_path, expected_sha256)
     model = model_from_sidecar(sidecar)
@@ -143,21 +227,68 @@ def load_model(weights_path: str | Path, expected_sha256: str | None = None) -> 
 def save_model(weights_path: str | Path, model: nn.Module, arch: str | None = None, **metadata) -> dict:
     """Save a model's weights with its architecture, ``config.to_dict()`` and ``metadata`` in the sidecar.
 
-    ``arch`` defaults to the registered name of the model's class (:mod:`restore.models.register`).
+    Parameters
+    ----------
+    weights_path : str or Path
+        Destination ``*.safetensors``; the sidecar ``NAME.json`` is written beside it.
+    model : torch.nn.Module
+        The model to save; must have a ``config`` with ``to_dict()``.
+    arch : str or None, optional
+        Architecture name for the sidecar; None (default) uses the registered name of the model's class
+        (:mod:`restore.models.register`).
+    **metadata
+        Further JSON-serialisable sidecar entries (modality, dose and sampling range, training step, …).
+
+    Returns
+    -------
+    dict
+        The sidecar written.
+
+    Raises
+    ------
+    ValueError
+        If ``weights_path`` does not end in ``.safetensors`` or, with ``arch`` None, the model's class is not
+        registered.
     """
     return save_weights(weights_path, model.state_dict(),
                         {"arch": arch or architecture_of(model), "config": model.config.to_dict(), **metadata})
 
 
 def save_tensor_state(path: str | Path, state: dict) -> None:
-    """Atomically ``torch.save`` a nested dict of tensors and plain numbers (e.g. optimizer state)."""
+    """Atomically ``torch.save`` a nested dict of tensors and plain numbers (e.g. optimizer state).
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file, written with mode ``0o644``.
+    state : dict
+        Nested dict of tensors and plain numbers, loadable with ``weights_only=True``.
+    """
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_tensor_state(path: str | Path) -> dict:
-    """Read a :func:`save_tensor_state` file with ``weights_only=True`` (no arbitrary unpickling)."""
+    """Read a :func:`save_tensor_state` file with ``weights_only=True`` (no arbitrary unpickling).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file written by :func:`save_tensor_state`.
+
+    Returns
+    -------
+    dict
+        The saved state, tensors on the CPU.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is unreadable or holds objects that ``weights_only`` loading refuses.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: training state not found")

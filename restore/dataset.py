@@ -64,7 +64,27 @@ def check_recipe_version(found, source: str, rebuild: str) -> None:
 
 
 def pair_generator(seed: int, modality: str, index: int) -> np.random.Generator:
-    """The generator of pair ``index``: independent streams for every (seed, modality, index)."""
+    """Return the random generator of pair ``index``: an independent stream for every (seed, modality, index).
+
+    Parameters
+    ----------
+    seed : int
+        Data-set seed, ≥ 0.
+    modality : str
+        Modality preset name ('hrstem', 'lrstem', 'hrtem' or 'lrtem'; case, '-' and '_' ignored).
+    index : int
+        Pair index, ≥ 0.
+
+    Returns
+    -------
+    numpy.random.Generator
+        Seeded with ``SeedSequence([seed, crc32(modality name), index])``.
+
+    Raises
+    ------
+    ValueError
+        If ``modality`` is not a known preset.
+    """
     key = zlib.crc32(get_modality(modality).name.encode())
     return np.random.default_rng(np.random.SeedSequence([int(seed), key, int(index)]))
 
@@ -108,17 +128,63 @@ class SyntheticPairDataset(IterableDataset):
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
 
     def __len__(self) -> int:
+        """Return the number of pairs (map-style use).
+
+        Returns
+        -------
+        int
+            ``length``.
+
+        Raises
+        ------
+        TypeError
+            For an infinite stream (``length`` None).
+        """
         if self.length is None:
             raise TypeError("an infinite SyntheticPairDataset has no length; give length=n for map-style use")
         return self.length
 
     def pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """Pair ``index`` with its record: x, y as (size, size) float32 tensors."""
+        """Generate pair ``index`` with its record (not cached).
+
+        Parameters
+        ----------
+        index : int
+            Pair index, in [0, ``length``) for a finite set, ≥ 0 otherwise.
+
+        Returns
+        -------
+        x : torch.Tensor
+            Distorted image, shape (size, size), float32, on ``device``.
+        y : torch.Tensor
+            Undistorted target, shape (size, size), float32, on ``device``.
+        record : dict
+            The pair's JSON-serialisable record (see :func:`simulate.synthetic.make_pair`).
+
+        Raises
+        ------
+        IndexError
+            If ``index`` is outside the data set.
+        """
         if index < 0 or (self.length is not None and index >= self.length):
             raise IndexError(f"index={index} is outside [0, {self.length})")
         return make_pair(pair_generator(self.seed, self.modality, index), self.modality, self.size, self.device)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return pair ``index`` as CPU tensors with a channel axis (from the cache when enabled).
+
+        Parameters
+        ----------
+        index : int
+            Pair index (see :meth:`pair`).
+
+        Returns
+        -------
+        x : torch.Tensor
+            Distorted image, shape (1, size, size), float32, on the CPU.
+        y : torch.Tensor
+            Undistorted target, shape (1, size, size), float32, on the CPU.
+        """
         index = int(index)
         if self._cache is not None and index in self._cache:
             return self._cache[index]
@@ -137,6 +203,13 @@ class SyntheticPairDataset(IterableDataset):
         return rank * workers + worker, workers * ranks
 
     def __iter__(self):
+        """Iterate over this worker's and rank's share of the pairs (see the module docstring).
+
+        Yields
+        ------
+        tuple of torch.Tensor
+            ``(x, y)`` as from :meth:`__getitem__`; endless when ``length`` is None.
+        """
         if get_worker_info() is not None:
             torch.set_num_threads(1)  # W workers × all-core intra-op pools would oversubscribe the CPU
         offset, stride = self._shard()
@@ -232,14 +305,43 @@ class ValidationSet(Dataset):
     metadata: dict
 
     def __len__(self) -> int:
+        """Return the number of pairs.
+
+        Returns
+        -------
+        int
+            ``len(x)``.
+        """
         return len(self.x)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return pair ``index``.
+
+        Parameters
+        ----------
+        index : int
+            Pair index.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(x, y)``, each of shape (1, H, W).
+        """
         return self.x[index], self.y[index]
 
 
 def load_validation_set(path: str | os.PathLike) -> ValidationSet:
     """Read a set written by :func:`write_validation_set`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.npz`` file.
+
+    Returns
+    -------
+    ValidationSet
+        x, y of shape (n, 1, H, W), float32, and the JSON header (``recipe``, ``records``) as ``metadata``.
 
     Raises
     ------
@@ -267,11 +369,35 @@ def load_validation_set(path: str | os.PathLike) -> ValidationSet:
 
 
 def validation_set(modality: str, n: int = 64, size: int = 256, path: str | os.PathLike | None = None) -> Dataset:
-    """The fixed validation split of a modality, as the trainer uses it.
+    """Return the fixed validation split of a modality, as the trainer uses it.
 
     With ``path`` (or the environment variable ``STEM_VALIDATION_DIR`` holding ``<modality>.npz``) the
     set on disk is loaded; otherwise the same pairs (seed ``VALIDATION_SEED``) are generated on demand
     and kept in memory.
+
+    Parameters
+    ----------
+    modality : str
+        Modality preset name.
+    n : int, default 64
+        Number of pairs when generated; a set loaded from disk keeps its own size.
+    size : int, default 256
+        Image side [px] when generated; a set loaded from disk keeps its own size.
+    path : str or path-like, optional
+        A set written by :func:`write_validation_set`.
+
+    Returns
+    -------
+    torch.utils.data.Dataset
+        A :class:`ValidationSet` (from disk) or a cached map-style :class:`SyntheticPairDataset`; items are
+        ``(x, y)`` of shape (1, H, W).
+
+    Raises
+    ------
+    ValueError
+        If the modality is unknown or a set on disk is invalid.
+    FileNotFoundError
+        If ``path`` is given and does not exist.
     """
     name = get_modality(modality).name
     if path is None and os.environ.get("STEM_VALIDATION_DIR"):

@@ -28,7 +28,7 @@ from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_ANGSTROM
 
 
 def training_wall_time(train_log: str | Path) -> tuple[float, int]:
-    """Wall time in seconds of the kept steps of a run, and the number of chunks it was trained in.
+    """Return the wall time of the kept steps of a run and the number of chunks it was trained in.
 
     ``train_log.csv`` counts ``seconds`` from the start of each (resumed) process, so a drop of the
     counter marks a new chunk; the time of each chunk is its last logged value. The drop is seen whenever
@@ -36,6 +36,23 @@ def training_wall_time(train_log: str | Path) -> tuple[float, int]:
     with ``log_every`` ≪ chunk length); a resume it misses makes the total an underestimate. Steps computed
     after the last checkpoint of an interrupted chunk were truncated from the log on resume and are not
     counted.
+
+    Parameters
+    ----------
+    train_log : str or Path
+        The run's ``train_log.csv`` (needs a ``seconds`` column).
+
+    Returns
+    -------
+    seconds : float
+        Summed wall time of all chunks [s].
+    chunks : int
+        Number of chunks (processes) detected, ≥ 1.
+
+    Raises
+    ------
+    ValueError
+        If the log has no rows.
     """
     with open(train_log, newline="") as handle:
         seconds = [float(row["seconds"]) for row in csv.DictReader(handle)]

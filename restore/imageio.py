@@ -35,8 +35,19 @@ PLAUSIBLE_PIXEL_A = (1e-4, 1e7)
 
 
 def length_in_A(unit) -> float | None:
-    """Ångström per ``unit`` ('nm', 'µm', 'Å', 'm', …; any case, micro and ångström signs in any Unicode
-    form), or None for a unit that is not a length."""
+    """Return the number of ångström in one ``unit``, or None for a unit that is not a length.
+
+    Parameters
+    ----------
+    unit : str or None
+        Length unit ('Å', 'pm', 'nm', 'µm', 'm', or spelled out); any case, micro and ångström signs in any
+        Unicode form, surrounding blanks ignored.
+
+    Returns
+    -------
+    float or None
+        Å per ``unit`` (e.g. 10.0 for 'nm'); None for an unknown or non-length unit (e.g. '1/nm') or None.
+    """
     # NFKC folds the micro sign into Greek mu and the ångström sign into the letter Å
     key = unicodedata.normalize("NFKC", str(unit or "")).strip().lower()
     return _LENGTH_IN_A.get(key)
@@ -284,6 +295,16 @@ def write_image(path: str | Path, data: np.ndarray, pixel_size_A: float | None =
 
     PNG holds 16-bit integers: the data are scaled linearly to 0…65535 and the range is stored in text
     chunks so that :func:`read_image` restores the intensities (to 1/65535 of the range).
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; the suffix (.tif/.tiff, .png, .npy, .h5/.hdf5) selects the format.
+    data : numpy.ndarray
+        Intensities, shape (H, W) or (frames, H, W) (PNG: 2-D only; leading length-1 axes are dropped),
+        written as float32 (PNG: as 16-bit integers); must be finite.
+    pixel_size_A : float or None, optional
+        Calibration [Å/px], stored in TIFF, PNG and HDF5 files; None (default) or 0 stores none.
 
     Raises
     ------

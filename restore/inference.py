@@ -25,6 +25,16 @@ ALGORITHMS = ("auto", "direct", "winograd")
 def check_image(image) -> np.ndarray:
     """Validate an image (H, W) or stack (frames, H, W) and return it as float32.
 
+    Parameters
+    ----------
+    image : array_like
+        Numeric image (H, W) or stack (frames, H, W), any intensity unit.
+
+    Returns
+    -------
+    numpy.ndarray
+        The same data as float32 (no copy when it already is).
+
     Raises
     ------
     ValueError
@@ -47,7 +57,22 @@ def check_image(image) -> np.ndarray:
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
-    """Start offsets covering ``length`` with tiles of ``tile`` px, ``stride`` apart, the last flush with the end."""
+    """Return start offsets covering ``length`` with ``tile``-px tiles, ``stride`` apart, the last flush with the end.
+
+    Parameters
+    ----------
+    length : int
+        Side to cover [px].
+    tile : int
+        Tile side [px].
+    stride : int
+        Distance between consecutive starts [px], ≥ 1.
+
+    Returns
+    -------
+    list of int
+        Start offsets [px]; ``[0]`` when one tile covers the side.
+    """
     if length <= tile:
         return [0]
     starts = list(range(0, length - tile, stride))
@@ -120,9 +145,23 @@ def _choose_algorithm(model: nn.Module, device: torch.device, autocast: bool, al
 
 
 def numeric_path_for(numeric="auto", device=None, algorithm: str = "auto") -> NumericPath:
-    """The numeric path :func:`restore_image` takes for these arguments (for logs and provenance).
+    """Return the numeric path :func:`restore_image` takes for these arguments (for logs and provenance).
 
     ``algorithm="winograd"`` asks for float32, so ``"auto"`` then means fp32.
+
+    Parameters
+    ----------
+    numeric : {"auto", "bf16", "fp32"} or bool
+        As for :func:`restore_image`; ``True``/``False`` mean bf16/fp32.
+    device : str or torch.device, optional
+        Where the network runs; the GPU when one is available, else the CPU, when omitted.
+    algorithm : {"auto", "winograd", "direct"}
+        The convolution algorithm asked for.
+
+    Returns
+    -------
+    NumericPath
+        The path and the reason it was chosen.
 
     Raises
     ------
@@ -240,7 +279,22 @@ def restore_stack(images, model: nn.Module, tile: int = 256, overlap: int | None
 
 
 def tiles_needed(shape: tuple[int, int], tile: int = 256, overlap: int | None = None) -> int:
-    """Number of tiles :func:`restore_image` runs for one frame of ``shape`` (for progress and planning)."""
+    """Return the number of tiles :func:`restore_image` runs for one frame of ``shape`` (for progress and planning).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (H, W) of the frame [px].
+    tile : int
+        Tile side [px], as given to :func:`restore_image`.
+    overlap : int, optional
+        Overlap of neighbouring tiles [px]; a quarter of ``tile`` when omitted.
+
+    Returns
+    -------
+    int
+        Tiles per frame.
+    """
     overlap = tile // 4 if overlap is None else overlap
     h, w = (s + s % 2 for s in shape)
     th, tw = min(tile, h), min(tile, w)

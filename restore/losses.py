@@ -73,14 +73,54 @@ def example_weights(target: torch.Tensor, sigma_min: float = SIGMA_MIN) -> torch
 
 
 def weighted_l1(prediction, target, sigma_min: float = SIGMA_MIN) -> torch.Tensor:
-    """Eq. 4: mean over examples and pixels of ``w_y·|y − y_g|``."""
+    """Eq. 4: mean over examples and pixels of ``w_y·|y − y_g|``.
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        Generator output y_g, (B, C, H, W), in the units of the target.
+    target : torch.Tensor
+        Targets y, (B, C, H, W), intensities in units of the target maximum.
+    sigma_min : float
+        Floor of the per-example std in eq. 5, same units as y, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, float32.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 4-D, or if ``sigma_min`` ≤ 0.
+    """
     _check_pair(prediction, target)
     w = example_weights(target, sigma_min)
     return (w * (target.float() - prediction.float()).abs()).mean()
 
 
 def weighted_l2(prediction, target, sigma_min: float = SIGMA_MIN) -> torch.Tensor:
-    """Eq. 6: mean over examples and pixels of ``w_y·|y − y_g|²`` (the weight of eq. 5, not squared)."""
+    """Eq. 6: mean over examples and pixels of ``w_y·|y − y_g|²`` (the weight of eq. 5, not squared).
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        Generator output y_g, (B, C, H, W), in the units of the target.
+    target : torch.Tensor
+        Targets y, (B, C, H, W), intensities in units of the target maximum.
+    sigma_min : float
+        Floor of the per-example std in eq. 5, same units as y, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, float32.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 4-D, or if ``sigma_min`` ≤ 0.
+    """
     _check_pair(prediction, target)
     w = example_weights(target, sigma_min)
     return (w * (target.float() - prediction.float()).square()).mean()
@@ -92,6 +132,20 @@ def local_moments(image: torch.Tensor, window_px: int) -> tuple[torch.Tensor, to
     The window of pixel (i, j) spans rows ``i − S//2 … i + (S − 1)//2`` (for even S:
     ``i − S/2 … i + S/2 − 1``) and the same columns; the image is extended by reflection (edge pixel not
     repeated) so that every window holds S² values. Both are box filters (``avg_pool2d`` with stride 1).
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        Images, (B, C, H, W).
+    window_px : int
+        Window side S [px], ≥ 2.
+
+    Returns
+    -------
+    mean : torch.Tensor
+        Local mean, same shape as ``image``.
+    variance : torch.Tensor
+        Local population variance (clamped at 0), same shape as ``image``.
 
     Raises
     ------
@@ -117,6 +171,25 @@ def local_whitening(image: torch.Tensor, window_px: int, sigma_min: float = SIGM
     ``σ_min`` is in the intensity units of ``image`` (targets: fractions of their maximum): windows whose
     local std is below it are divided by σ_min instead, which keeps flat (vacuum, pedestal) regions finite.
     ``max(σ, ·)`` is evaluated as ``sqrt(max(σ², var))`` so the gradient stays finite where var = 0.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        Images, (B, C, H, W).
+    window_px : int
+        Window side S [px], ≥ 2.
+    sigma_min : float
+        Floor of the local std, > 0; default ``SIGMA_MIN`` (eq. 5's value, not ``MLWT_SIGMA_MIN``).
+
+    Returns
+    -------
+    torch.Tensor
+        Whitened images, same shape as ``image``.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma_min`` ≤ 0 or the window does not fit (see :func:`local_moments`).
     """
     _check_sigma_min(sigma_min)
     mean, variance = local_moments(image, window_px)
@@ -131,6 +204,28 @@ def mlwt_loss(prediction, target, windows=MLWT_WINDOWS_PX, sigma_min: float = SI
     local std exceeds ``sigma_min``, and it weighs a structural error in a faint region as much as in a
     bright one. Both images are first shifted by the target's mean, which eq. 7 removes anyway, to keep
     the float32 variance ``E{y²} − E{y}²`` free of cancellation on a bright pedestal.
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        Generator output y_g, (B, C, H, W), in the units of the target.
+    target : torch.Tensor
+        Targets y, (B, C, H, W), intensities in units of the target maximum.
+    windows : sequence of int
+        Window sides S [px], each ≥ 2; the loss is the mean over them. Default (2, 4, 8, 16).
+    sigma_min : float
+        Floor of the local std (eq. 7), > 0; default ``SIGMA_MIN`` (training passes
+        ``LossWeights.mlwt_sigma_min``).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, float32.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 4-D, ``windows`` is empty, a window does not fit or ``sigma_min`` ≤ 0.
     """
     _check_pair(prediction, target)
     if not windows:
@@ -149,6 +244,27 @@ def fourier_loss(prediction, target, gamma: float = FOURIER_GAMMA, floor: float 
     slope at 0, so below ``floor`` (in units of y, i.e. of the target maximum) it is replaced by
     ``floor^γ·(|F|/floor)²``: continuous, 0 at F = 0 (identical images give exactly 0), and with a slope
     of at most ``2·floor^(γ−1)``. Frequencies with ``|F| ≥ floor`` contribute exactly ``|F|^γ``.
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        Generator output y_g, (B, C, H, W), in the units of the target.
+    target : torch.Tensor
+        Targets y, (B, C, H, W), intensities in units of the target maximum.
+    gamma : float
+        Exponent γ, in (0, 1]; default 0.125 (the paper's).
+    floor : float
+        Magnitude below which the quadratic continuation is used, units of y, > 0; default 1e-4.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, float32.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 4-D, ``gamma`` is outside (0, 1] or ``floor`` ≤ 0.
     """
     _check_pair(prediction, target)
     if not 0 < gamma <= 1:
@@ -164,14 +280,50 @@ def fourier_loss(prediction, target, gamma: float = FOURIER_GAMMA, floor: float 
 
 
 def mean_loss(prediction, target) -> torch.Tensor:
-    """Eq. 10: ``|E{y} − E{y_g}|`` per example (mean over channels and pixels), averaged over the batch."""
+    """Eq. 10: ``|E{y} − E{y_g}|`` per example (mean over channels and pixels), averaged over the batch.
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        Generator output y_g, (B, C, H, W), in the units of the target.
+    target : torch.Tensor
+        Targets y, (B, C, H, W), intensities in units of the target maximum.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, float32.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 4-D.
+    """
     _check_pair(prediction, target)
     difference = target.float().flatten(1).mean(1) - prediction.float().flatten(1).mean(1)
     return difference.abs().mean()
 
 
 def std_loss(prediction, target) -> torch.Tensor:
-    """Eq. 11: ``|Std{y} − Std{y_g}|`` per example (population std), averaged over the batch."""
+    """Eq. 11: ``|Std{y} − Std{y_g}|`` per example (population std), averaged over the batch.
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        Generator output y_g, (B, C, H, W), in the units of the target.
+    target : torch.Tensor
+        Targets y, (B, C, H, W), intensities in units of the target maximum.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, float32.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 4-D.
+    """
     _check_pair(prediction, target)
     difference = (target.float().flatten(1).std(1, unbiased=False)
                   - prediction.float().flatten(1).std(1, unbiased=False))
@@ -183,6 +335,18 @@ def relativistic_logits(critic_a: torch.Tensor, critic_b: torch.Tensor) -> torch
 
     The expectation runs over the batch and the patch map: the critic is fully convolutional, so every
     patch of every example is one sample of the distribution of C(b).
+
+    Parameters
+    ----------
+    critic_a : torch.Tensor
+        Critic logit map C(a), e.g. (B, 1, h, w).
+    critic_b : torch.Tensor
+        Critic logit map C(b), averaged over all its elements.
+
+    Returns
+    -------
+    torch.Tensor
+        Relativistic logits, float32, shape of ``critic_a``.
     """
     return critic_a.float() - critic_b.float().mean()
 
@@ -193,6 +357,25 @@ def relativistic_discriminator_loss(critic_real: torch.Tensor, critic_fake: torc
 
     ``critic_real`` = C(x, y), ``critic_fake`` = C(x, y_g). ``real_label`` < 1 applies one-sided label
     smoothing (the published code uses 0.95); with 1.0 this is eq. 15 exactly.
+
+    Parameters
+    ----------
+    critic_real : torch.Tensor
+        Critic logit map of real pairs, C(x, y).
+    critic_fake : torch.Tensor
+        Critic logit map of generated pairs, C(x, y_g).
+    real_label : float
+        Target probability for real pairs, in (0.5, 1]; default 1.0.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar discriminator loss, float32.
+
+    Raises
+    ------
+    ValueError
+        If ``real_label`` is outside (0.5, 1].
     """
     if not 0.5 < real_label <= 1.0:
         raise ValueError(f"real_label={real_label!r}: must be in (0.5, 1]")
@@ -203,7 +386,20 @@ def relativistic_discriminator_loss(critic_real: torch.Tensor, critic_fake: torc
 
 
 def relativistic_generator_loss(critic_real: torch.Tensor, critic_fake: torch.Tensor) -> torch.Tensor:
-    """Eq. 12: ``L_Adv = −E{log(1 − D_Rap(y, y_g))} − E{log D_Rap(y_g, y)}``."""
+    """Eq. 12: ``L_Adv = −E{log(1 − D_Rap(y, y_g))} − E{log D_Rap(y_g, y)}``.
+
+    Parameters
+    ----------
+    critic_real : torch.Tensor
+        Critic logit map of real pairs, C(x, y).
+    critic_fake : torch.Tensor
+        Critic logit map of generated pairs, C(x, y_g).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar adversarial loss of the generator, float32.
+    """
     real = relativistic_logits(critic_real, critic_fake)
     fake = relativistic_logits(critic_fake, critic_real)
     return (F.binary_cross_entropy_with_logits(real, torch.zeros_like(real))
@@ -217,6 +413,26 @@ class LossWeights:
     ``sigma_min`` is eq. 5's floor, ``mlwt_sigma_min`` eq. 7's (the paper writes σ_min for both; local windows
     have far smaller stds than whole images, so the suite gives each its own value, see the module
     docstring). Both are in units of the target maximum.
+
+    Parameters
+    ----------
+    l1, l2, mlwt, fourier, mean, std : float
+        λ of the pixel terms (eqs. 4, 6, 8, 9, 10, 11), ≥ 0; a term with weight 0 is not computed.
+    adversarial : float
+        λ_Adv of eq. 13, ≥ 0.
+    sigma_min : float
+        Eq. 5's std floor, > 0.
+    fourier_gamma : float
+        Eq. 9's exponent γ, in (0, 1].
+    mlwt_windows : tuple of int
+        Eq. 8's window sides [px], each ≥ 2 (stored as a tuple of int).
+    mlwt_sigma_min : float
+        Eq. 7's local std floor, > 0.
+
+    Raises
+    ------
+    ValueError
+        If a value is outside its range.
     """
 
     l1: float = 1.0
@@ -232,6 +448,13 @@ class LossWeights:
     mlwt_sigma_min: float = MLWT_SIGMA_MIN
 
     def __post_init__(self):
+        """Check the ranges and store ``mlwt_windows`` as a tuple of int.
+
+        Raises
+        ------
+        ValueError
+            If a value is outside its range.
+        """
         for name in ("l1", "l2", "mlwt", "fourier", "mean", "std", "adversarial"):
             if getattr(self, name) < 0:
                 raise ValueError(f"LossWeights.{name}={getattr(self, name)!r}: must be ≥ 0")
@@ -247,13 +470,40 @@ class LossWeights:
         object.__setattr__(self, "mlwt_windows", windows)
 
     def to_dict(self) -> dict:
+        """Return the fields as a JSON-serialisable dict.
+
+        Returns
+        -------
+        dict
+            Field name -> value, ``mlwt_windows`` as a list.
+        """
         values = asdict(self)
         values["mlwt_windows"] = list(self.mlwt_windows)
         return values
 
 
 def pixel_losses(prediction, target, weights: LossWeights) -> dict[str, torch.Tensor]:
-    """The pixel-wise basket (eq. 14): every term with a non-zero weight, unweighted, by name."""
+    """Return the pixel-wise basket (eq. 14): every term with a non-zero weight, unweighted, by name.
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        Generator output y_g, (B, C, H, W), in the units of the target.
+    target : torch.Tensor
+        Targets y, (B, C, H, W), intensities in units of the target maximum.
+    weights : LossWeights
+        Selects the terms (weight > 0) and gives their parameters; the weights themselves are not applied.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Term name ('l1', 'l2', 'mlwt', 'fourier', 'mean', 'std') -> scalar loss.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 4-D.
+    """
     s = weights.sigma_min
     terms = {
         "l1": lambda: weighted_l1(prediction, target, s),
@@ -270,12 +520,28 @@ def generator_loss(prediction, target, weights: LossWeights,
                    adversarial: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Eqs. 13–14: ``Σ λ_i L_i`` plus ``λ_Adv L_Adv`` when ``adversarial`` is given.
 
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        Generator output y_g, (B, C, H, W), in the units of the target.
+    target : torch.Tensor
+        Targets y, (B, C, H, W), intensities in units of the target maximum.
+    weights : LossWeights
+        The λ and the loss parameters.
+    adversarial : torch.Tensor or None, optional
+        L_Adv (:func:`relativistic_generator_loss`); added only when given and ``weights.adversarial`` > 0.
+
     Returns
     -------
     total : torch.Tensor
         The scalar to minimise.
     parts : dict
         Each unweighted term as a float, for logging.
+
+    Raises
+    ------
+    ValueError
+        If every weight is 0, or the shapes differ or are not 4-D.
     """
     parts = pixel_losses(prediction, target, weights)
     total = sum(getattr(weights, name) * value for name, value in parts.items())

@@ -30,7 +30,7 @@ _TORCH_NAMES = {"amx_bf16": "amx_bf16", "amx_tile": "amx_tile", "avx512_bf16": "
 class NumericPath:
     """The numeric path chosen for one device.
 
-    Attributes
+    Parameters
     ----------
     device : str
         ``"cpu"`` or a CUDA device such as ``"cuda:0"``.
@@ -55,31 +55,74 @@ class NumericPath:
 
     @property
     def device_type(self) -> str:
+        """The device type, ``"cpu"``, ``"cuda"`` …, as autocast takes it.
+
+        Returns
+        -------
+        str
+            ``torch.device(device).type``.
+        """
         return torch.device(self.device).type
 
     @property
     def bf16(self) -> bool:
+        """Whether this path runs bf16 autocast.
+
+        Returns
+        -------
+        bool
+            True when ``dtype`` is ``"bf16"``.
+        """
         return self.dtype == "bf16"
 
     def autocast(self) -> torch.autocast:
-        """The autocast context of this path (disabled for fp32)."""
+        """Return the autocast context of this path (disabled for fp32).
+
+        Returns
+        -------
+        torch.autocast
+            bfloat16 autocast on :attr:`device_type`, enabled only when :attr:`bf16`.
+        """
         return torch.autocast(device_type=self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def describe(self) -> str:
-        """One line for logs, e.g. ``numeric path: bf16 autocast on cpu (auto: the CPU has avx512_bf16)``."""
+        """Return one line for logs, e.g. ``numeric path: bf16 autocast (fp32 weights) on cpu (auto: …)``.
+
+        Returns
+        -------
+        str
+            What runs, on which device, the mode requested and the reason.
+        """
         what = "bf16 autocast (fp32 weights)" if self.bf16 else "fp32"
         return f"numeric path: {what} on {self.device} ({self.requested}: {self.reason})"
 
     def to_dict(self) -> dict:
+        """Return the path as a JSON-serialisable dict, for run metadata.
+
+        Returns
+        -------
+        dict
+            The fields by name, ``cpu_flags`` as a list.
+        """
         return {"device": self.device, "dtype": self.dtype, "requested": self.requested, "reason": self.reason,
                 "cpu_flags": list(self.cpu_flags), "native_bf16": self.native_bf16}
 
 
 def normalise_mode(value) -> str:
-    """A numeric mode from a config value: ``"auto"``, ``"bf16"``, ``"fp32"``, or a boolean of old configs.
+    """Return the numeric mode of a config value: ``"auto"``, ``"bf16"``, ``"fp32"``, or a boolean of old configs.
 
     ``True`` (the old "bf16 autocast on CUDA") reads as ``"auto"``, which keeps bf16 on CUDA and uses it on
     the CPU only where it is native; ``False`` reads as ``"fp32"``.
+
+    Parameters
+    ----------
+    value : str or bool
+        ``"auto"``, ``"bf16"`` or ``"fp32"`` (any case), or a boolean.
+
+    Returns
+    -------
+    str
+        ``"auto"``, ``"bf16"`` or ``"fp32"``.
 
     Raises
     ------
@@ -106,10 +149,15 @@ def _proc_cpuinfo_flags(path: str | Path = "/proc/cpuinfo") -> frozenset[str]:
 
 
 def cpu_flags() -> frozenset[str]:
-    """The relevant CPU flags of this machine (names as in /proc/cpuinfo).
+    """Return the relevant CPU flags of this machine (names as in /proc/cpuinfo).
 
     torch's own capability report (``torch.cpu.get_capabilities``, what its kernels dispatch on) is used
     where this torch has it; /proc/cpuinfo otherwise (older torch on Linux). Empty when neither answers.
+
+    Returns
+    -------
+    frozenset of str
+        The flags of :data:`RELEVANT_FLAGS` present.
     """
     capabilities = getattr(torch.cpu, "get_capabilities", None)
     if capabilities is not None:
@@ -122,7 +170,18 @@ def cpu_flags() -> frozenset[str]:
 
 
 def native_cpu_bf16(flags: frozenset[str]) -> str | None:
-    """The flag that makes bf16 native on this CPU (``"amx_bf16"`` or ``"avx512_bf16"``), or None."""
+    """Return the flag that makes bf16 native on a CPU (``"amx_bf16"`` or ``"avx512_bf16"``), or None.
+
+    Parameters
+    ----------
+    flags : frozenset of str
+        The CPU's flags (as from :func:`cpu_flags`); AMX counts only with both ``amx_bf16`` and ``amx_tile``.
+
+    Returns
+    -------
+    str or None
+        ``"amx_bf16"`` (preferred), ``"avx512_bf16"``, or None when bf16 would be emulated.
+    """
     if {"amx_bf16", "amx_tile"} <= flags:
         return "amx_bf16"
     if "avx512_bf16" in flags:
@@ -149,6 +208,7 @@ def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = Non
     Returns
     -------
     NumericPath
+        The decision, with its reason and the CPU flags it was based on.
 
     Raises
     ------
@@ -210,6 +270,7 @@ def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = N
     Returns
     -------
     NumericPath
+        The decision, with its reason and the CPU flags it was based on.
 
     Raises
     ------
@@ -224,7 +285,13 @@ def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = N
 
 
 def cpu_model() -> str:
-    """The CPU's model name (``lscpu``'s "Model name"), else :func:`platform.processor`."""
+    """Return the CPU's model name.
+
+    Returns
+    -------
+    str
+        The "model name" of /proc/cpuinfo, else :func:`platform.processor`, else :func:`platform.machine`.
+    """
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
@@ -236,7 +303,13 @@ def cpu_model() -> str:
 
 
 def cpu_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS reports one)."""
+    """Return the number of cores this process may run on.
+
+    Returns
+    -------
+    int
+        Size of the affinity mask where the OS reports one, else :func:`os.cpu_count` (1 if unknown).
+    """
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -244,7 +317,18 @@ def cpu_cores() -> int:
 
 
 def hardware_description(device=None) -> str:
-    """Short description of where a run computes: the GPU's name, or the CPU model, cores and threads."""
+    """Return a short description of where a run computes: the GPU's name, or the CPU model, cores and threads.
+
+    Parameters
+    ----------
+    device : str or torch.device, optional
+        The run's device; the CPU when omitted.
+
+    Returns
+    -------
+    str
+        E.g. ``"NVIDIA H100 … (CUDA 12.4; torch 2.5.1)"`` or ``"AMD EPYC …, 2 cores, 2 threads (torch 2.5.1)"``.
+    """
     device = torch.device("cpu" if device is None else device)
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}; torch {torch.__version__})"

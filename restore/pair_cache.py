@@ -47,25 +47,76 @@ DTYPES = ("float32", "float16")
 
 
 def pair_cache_root() -> Path:
-    """``<bench cache root>/pair-cache`` (``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``)."""
+    """Return the folder of named pair caches.
+
+    Returns
+    -------
+    Path
+        ``<bench cache root>/pair-cache`` (root ``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``);
+        not created here.
+    """
     return cache_root() / "pair-cache"
 
 
 def default_cache_dir(modality: str, size: int, seed: int) -> Path:
-    """``<pair cache root>/<modality>-<size>px-seed<seed>`` (outside the repository)."""
+    """Return the default folder of a cache (outside the repository).
+
+    Parameters
+    ----------
+    modality : str
+        Modality preset name.
+    size : int
+        Pair side [px].
+    seed : int
+        Data-set seed.
+
+    Returns
+    -------
+    Path
+        ``<pair cache root>/<modality>-<size>px-seed<seed>``.
+
+    Raises
+    ------
+    ValueError
+        If ``modality`` is not a known preset.
+    """
     return pair_cache_root() / f"{get_modality(modality).name}-{int(size)}px-seed{int(seed)}"
 
 
 def resolve_cache_dir(value: str) -> Path:
-    """The folder of a ``cache:`` spec: a bare name (no ``/``) is a folder of :func:`pair_cache_root`, so
-    configs stay portable (``cache:hrstem-256px-seed0``); anything else is a path (``~`` expanded)."""
+    """Return the folder of a ``cache:`` spec.
+
+    A bare name (no ``/`` or ``\\``, not ``.`` or ``..``) is a folder of :func:`pair_cache_root`, so configs
+    stay portable (``cache:hrstem-256px-seed0``); anything else is a path (``~`` expanded).
+
+    Parameters
+    ----------
+    value : str
+        The spec without its ``cache:`` prefix.
+
+    Returns
+    -------
+    Path
+        The cache folder (not checked to exist).
+    """
     if "/" not in value and "\\" not in value and value not in (".", ".."):
         return pair_cache_root() / value
     return Path(value).expanduser()
 
 
 def spec_of(directory) -> str:
-    """The shortest ``cache:`` data spec that names ``directory``."""
+    """Return the shortest ``cache:`` data spec that names ``directory``.
+
+    Parameters
+    ----------
+    directory : path-like
+        A cache folder.
+
+    Returns
+    -------
+    str
+        ``cache:<name>`` for a folder of :func:`pair_cache_root`, else ``cache:<absolute path>``.
+    """
     directory = Path(directory).resolve()
     if directory.parent == pair_cache_root().resolve():
         return f"cache:{directory.name}"
@@ -73,7 +124,34 @@ def spec_of(directory) -> str:
 
 
 def cache_recipe(modality: str, size: int, seed: int, first_index: int, dtype: str, shard_pairs: int) -> dict:
-    """What determines the content of a cache (besides its number of pairs)."""
+    """Return what determines the content of a cache (besides its number of pairs).
+
+    Parameters
+    ----------
+    modality : str
+        Modality preset name.
+    size : int
+        Pair side [px].
+    seed : int
+        Data-set seed.
+    first_index : int
+        Stream index of the first pair.
+    dtype : str
+        Storage type, ``"float32"`` or ``"float16"`` (not checked here).
+    shard_pairs : int
+        Pairs per shard file.
+
+    Returns
+    -------
+    dict
+        The recipe as stored in the manifest (modality preset as a dict, ``size_px``, the synthetic recipe
+        version, …).
+
+    Raises
+    ------
+    ValueError
+        If ``modality`` is not a known preset.
+    """
     return {"generator": "simulate.synthetic.make_pair",
             "seed_derivation": "restore.dataset.pair_generator(seed, modality, index)",
             "synthetic_recipe_version": SYNTHETIC_RECIPE_VERSION, "modality": get_modality(modality).to_dict(),
@@ -82,7 +160,22 @@ def cache_recipe(modality: str, size: int, seed: int, first_index: int, dtype: s
 
 
 def build_command(recipe: dict, pairs: int, directory) -> str:
-    """The ``bench train-cache build`` command line of a recipe."""
+    """Return the ``bench train-cache build`` command line of a recipe.
+
+    Parameters
+    ----------
+    recipe : dict
+        A recipe of :func:`cache_recipe`.
+    pairs : int
+        Number of pairs.
+    directory : path-like
+        Output folder (``-o``).
+
+    Returns
+    -------
+    str
+        The command line.
+    """
     return (f"bench train-cache build --modality {recipe['modality']['name']} --size {recipe['size_px']} "
             f"--pairs {pairs} --seed {recipe['seed']} --first-index {recipe['first_index']} "
             f"--dtype {recipe['dtype']} --shard-pairs {recipe['shard_pairs']} -o {directory}")
@@ -122,7 +215,25 @@ def _worker_init(_worker_id: int) -> None:
 
 
 def read_manifest(directory) -> dict:
-    """The manifest of a cache folder (format checked)."""
+    """Read the manifest of a cache folder (format checked, recipe version not).
+
+    Parameters
+    ----------
+    directory : path-like
+        Cache folder.
+
+    Returns
+    -------
+    dict
+        The manifest: ``format``, ``recipe``, ``pairs``, ``complete``, ``versions`` and ``shards``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no manifest.
+    ValueError
+        If the manifest is not of this cache format.
+    """
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a pair cache; build one with "
@@ -242,9 +353,11 @@ def verify_pair_cache(directory, *, regenerate: int = 0, seed: int = 0) -> dict:
 
     Raises
     ------
+    FileNotFoundError
+        If the folder holds no cache or a shard listed in the manifest is missing.
     ValueError
-        If a shard is missing or corrupt, the recipe version is not the generator's, or a regenerated pair
-        differs (beyond float16 rounding for a float16 cache).
+        If a shard is corrupt, the cache is incomplete, the recipe version is not the generator's, or a
+        regenerated pair differs (beyond float16 rounding for a float16 cache).
     """
 
     cache = CachedPairDataset(directory)
@@ -323,7 +436,27 @@ class CachedPairDataset(Dataset):
         return self._maps[k]
 
     def pair(self, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pair ``offset`` of the cache (stream index ``first_index + offset``) as float32 (1, H, W) tensors."""
+        """Return pair ``offset`` of the cache (stream index ``first_index + offset``), uncropped.
+
+        Parameters
+        ----------
+        offset : int
+            Position in the cache, in [0, N).
+
+        Returns
+        -------
+        x : torch.Tensor
+            Distorted image, float32, (1, size, size).
+        y : torch.Tensor
+            Target, float32, (1, size, size).
+
+        Raises
+        ------
+        IndexError
+            If ``offset`` is outside [0, N).
+        FileNotFoundError
+            If the shard holding it is missing.
+        """
         if not 0 <= offset < self.pairs:
             raise IndexError(f"offset={offset} is outside [0, {self.pairs})")
         stored = self._shard(offset // self._shard_pairs)[offset % self._shard_pairs]
@@ -331,6 +464,25 @@ class CachedPairDataset(Dataset):
                 torch.from_numpy(np.array(stored[1:2], np.float32)))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return item ``index``: pair ``index mod N``, cropped to ``patch_size`` at a seeded offset.
+
+        Parameters
+        ----------
+        index : int
+            Stream index, ≥ 0.
+
+        Returns
+        -------
+        x : torch.Tensor
+            Distorted image, float32, (1, patch_size, patch_size).
+        y : torch.Tensor
+            Target, float32, the same window of the pair.
+
+        Raises
+        ------
+        IndexError
+            If ``index`` < 0.
+        """
         index = int(index)
         if index < 0:
             raise IndexError(f"index={index} must be ≥ 0")
@@ -342,7 +494,13 @@ class CachedPairDataset(Dataset):
         return x[window].contiguous(), y[window].contiguous()
 
     def whole_pairs(self) -> _WholePairs:
-        """Map-style view of the N whole pairs in order (e.g. a validation split)."""
+        """Return a map-style view of the N whole pairs in order (e.g. a validation split).
+
+        Returns
+        -------
+        torch.utils.data.Dataset
+            Item i is :meth:`pair` ``(i)``, uncropped; its length is N.
+        """
         return _WholePairs(self)
 
 

@@ -28,12 +28,37 @@ BUILTIN = WEIGHTS
 
 
 def user_model_dir() -> Path:
-    """``$STEM_BENCH_MODELS`` if set, else ``~/.local/share/stem-restore-bench/models``."""
+    """Return the user's model directory, searched before the package's weights.
+
+    Returns
+    -------
+    Path
+        ``$STEM_BENCH_MODELS`` (``~`` expanded) if set, else ``~/.local/share/stem-restore-bench/models``;
+        not created here.
+    """
     configured = os.environ.get("STEM_BENCH_MODELS")
     return Path(configured).expanduser() if configured else Path.home() / ".local/share/stem-restore-bench/models"
 
 
 def check_name(name: str) -> str:
+    """Check that ``name`` has the form ``arch.tag`` and return it.
+
+    Parameters
+    ----------
+    name : str
+        Model name ``arch.tag`` (lower case, e.g. ``cgrdn.hrstem_default``).
+
+    Returns
+    -------
+    str
+        ``name`` unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a string of the form ``arch.tag`` (lower-case letters, digits, ``_``; ``-`` also in
+        the tag).
+    """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"model name {name!r}: must look like 'arch.tag' (lower-case, e.g. 'cgrdn.sfr_hrstem')")
     return name
@@ -44,7 +69,23 @@ def _search_dirs() -> list[Path]:
 
 
 def weights_path(name: str) -> Path | None:
-    """Path of the installed ``NAME.safetensors`` (user directory first), or None."""
+    """Return the path of the installed ``NAME.safetensors`` (user directory first), or None.
+
+    Parameters
+    ----------
+    name : str
+        Model name ``arch.tag`` (lower case, e.g. ``cgrdn.hrstem_default``).
+
+    Returns
+    -------
+    Path or None
+        The first ``NAME.safetensors`` found, or None when none is installed (its sidecar is not checked).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not of the form ``arch.tag``.
+    """
     check_name(name)
     for folder in _search_dirs():
         candidate = folder / f"{name}.safetensors"
@@ -54,7 +95,13 @@ def weights_path(name: str) -> Path | None:
 
 
 def installed_models() -> dict[str, Path]:
-    """Every ``arch.tag.safetensors`` with a sidecar in the search directories (user directory wins)."""
+    """Return every ``arch.tag.safetensors`` with a sidecar in the search directories (user directory wins).
+
+    Returns
+    -------
+    dict of str to Path
+        Model name -> weights file.
+    """
     found: dict[str, Path] = {}
     for folder in reversed(_search_dirs()):
         if folder.is_dir():
@@ -65,7 +112,14 @@ def installed_models() -> dict[str, Path]:
 
 
 def list_models() -> list[dict]:
-    """One row per known or installed model: name, arch, modality, installed path (or None), description."""
+    """Return one row per known or installed model.
+
+    Returns
+    -------
+    list of dict
+        Sorted by name; each row has ``name``, ``arch``, ``modality`` (None for a user model), ``path`` (str,
+        None when not installed) and ``description``.
+    """
     installed = installed_models()
     rows = []
     for name in sorted(set(BUILTIN) | set(installed)):
@@ -78,13 +132,23 @@ def list_models() -> list[dict]:
 
 
 def resolve_weights(name: str) -> Path:
-    """The weights file of a registered model.
+    """Return the weights file of a registered model, checking a shipped file's SHA-256.
+
+    Parameters
+    ----------
+    name : str
+        Model name ``arch.tag`` (lower case, e.g. ``cgrdn.hrstem_default``).
+
+    Returns
+    -------
+    Path
+        The installed ``NAME.safetensors``.
 
     Raises
     ------
     ValueError
         If the name is unknown (the message lists the available ones) or known but not installed (the
-        message says how to install it).
+        message says how to install it), or if a shipped file's SHA-256 differs from its declaration.
     """
     check_name(name)
     path = weights_path(name)
@@ -98,7 +162,21 @@ def resolve_weights(name: str) -> Path:
 
 
 def shipped_sha256(name: str, path: Path) -> str | None:
-    """The registry's SHA-256 for ``path`` if it is the package's shipped file of ``name``, else None."""
+    """Return the registry's SHA-256 for ``path`` if it is the package's shipped file of ``name``, else None.
+
+    Parameters
+    ----------
+    name : str
+        Model name ``arch.tag`` (lower case, e.g. ``cgrdn.hrstem_default``).
+    path : Path
+        A weights file of that model.
+
+    Returns
+    -------
+    str or None
+        The declared hex digest when ``path`` lies in the package's ``restore/weights`` and the declaration
+        has one; None for a user-installed file or undeclared weights.
+    """
     entry = BUILTIN.get(name)
     if entry is None or entry.shipped_sha256 is None or Path(path).resolve().parent != PACKAGE_WEIGHTS:
         return None
@@ -115,12 +193,24 @@ def _verify_shipped(name: str, path: Path) -> None:
 def load_registered_model(name_or_path: str):
     """Load a model by registry name or by the path of a ``.safetensors`` file.
 
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A name ``arch.tag`` (resolved by :func:`resolve_weights`), or a path ending in ``.safetensors``.
+
     Returns
     -------
     model : torch.nn.Module
         In eval mode on the CPU.
     sidecar : dict
         The checkpoint's metadata (config, sha256, modality, dose/sampling range …).
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown or not installed, or a checksum or the weights do not match.
+    FileNotFoundError
+        If the weights file or its sidecar is missing.
     """
     if str(name_or_path).endswith(".safetensors"):
         return load_model(name_or_path)

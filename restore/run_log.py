@@ -36,7 +36,17 @@ TOTALS = ("wall_s", "cpu_hours", "gpu_hours")
 
 
 def append_csv(path: Path, fields: list[str], row: dict) -> None:
-    """Append a row; a file that exists keeps its own header (older runs have fewer columns)."""
+    """Append a row; a file that exists keeps its own header (older runs have fewer columns).
+
+    Parameters
+    ----------
+    path : Path
+        The CSV file; created with a header of ``fields`` when missing or empty.
+    fields : list of str
+        Column names for a new file.
+    row : dict
+        Column -> value; floats are written with 7 significant digits, keys not in the header are dropped.
+    """
     if path.exists():
         with open(path, newline="") as handle:
             header = next(csv.reader(handle), None)
@@ -50,7 +60,15 @@ def append_csv(path: Path, fields: list[str], row: dict) -> None:
 
 
 def truncate_csv(path: Path, last_step: int) -> None:
-    """Drop rows written after the checkpoint we resume from, so that the log has no duplicates."""
+    """Drop rows written after the checkpoint we resume from, so that the log has no duplicates.
+
+    Parameters
+    ----------
+    path : Path
+        A CSV log with a ``step`` column; nothing happens when it is missing or has no rows.
+    last_step : int
+        Step of the checkpoint; rows with ``step`` > ``last_step`` are removed.
+    """
     if path.exists():
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
@@ -74,6 +92,13 @@ def new_lineage(source: dict | None = None, init_from: dict | None = None, warmu
         Record of those weights (path, SHA-256, …).
     warmup_steps : int
         Warm-up steps of this run's learning-rate schedule.
+
+    Returns
+    -------
+    dict
+        ``wall_s``, ``cpu_hours``, ``gpu_hours``, ``steps``, ``chunk`` (the ancestors' totals, 0 for a fresh
+        run), ``base_steps`` (= ``steps``), ``init_from``, ``warmup_steps`` and
+        ``compute_of_ancestors_recorded``.
     """
     lineage = {"wall_s": 0.0, "cpu_hours": 0.0, "gpu_hours": 0.0, "steps": 0, "chunk": 0}
     if source is not None:
@@ -87,7 +112,19 @@ def new_lineage(source: dict | None = None, init_from: dict | None = None, warmu
 
 
 class ChunkClock:
-    """Cumulative wall time and compute of the current chunk on top of the lineage it started from."""
+    """Cumulative wall time and compute of the current chunk on top of the lineage it started from.
+
+    The clock starts when the object is made; the chunk number is the lineage's plus one.
+
+    Parameters
+    ----------
+    lineage : dict
+        The lineage of the checkpoint (or of :func:`new_lineage`) the chunk starts from.
+    device : torch.device
+        The chunk's device: CUDA time counts as GPU-hours, anything else as CPU-hours.
+    world : int
+        Number of processes (one GPU each on CUDA).
+    """
 
     def __init__(self, lineage: dict, device: torch.device, world: int):
         self.lineage = dict(lineage)
@@ -97,10 +134,29 @@ class ChunkClock:
         self.started = time.perf_counter()
 
     def elapsed_s(self) -> float:
+        """Return the wall time since the chunk started.
+
+        Returns
+        -------
+        float
+            Seconds.
+        """
         return time.perf_counter() - self.started
 
     def lineage_at(self, step: int) -> dict:
-        """The lineage as of now, at this run's ``step`` (what a checkpoint written now stores)."""
+        """Return the lineage as of now, at this run's ``step`` (what a checkpoint written now stores).
+
+        Parameters
+        ----------
+        step : int
+            This run's step (not counting the ancestors').
+
+        Returns
+        -------
+        dict
+            The lineage with ``wall_s``, ``gpu_hours`` (CUDA: hours × world) or ``cpu_hours`` (hours × CPU
+            cores) and ``steps`` (``base_steps + step``) brought up to date.
+        """
         hours = self.elapsed_s() / 3600
         totals = dict(self.lineage)
         totals["wall_s"] = float(self.lineage["wall_s"]) + self.elapsed_s()
@@ -113,7 +169,16 @@ class ChunkClock:
 
 
 def record_chunk(run_dir: Path, record: dict) -> None:
-    """Add or update (same ``chunk`` and ``start_step``) a chunk's record in ``run_dir/run.json``."""
+    """Add or update (same ``chunk`` and ``start_step``) a chunk's record in ``run_dir/run.json``.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder.
+    record : dict
+        The chunk's record; needs ``chunk`` and ``start_step``. It replaces a record with the same pair and
+        goes to the end of the list.
+    """
     path = run_dir / "run.json"
     chunks = json.loads(path.read_text())["chunks"] if path.exists() else []
     chunks = [c for c in chunks if (c["chunk"], c["start_step"]) != (record["chunk"], record["start_step"])]

@@ -96,14 +96,53 @@ def check_stack(images: Any, budget: SelfSupervisedBudget, *, what: str = "image
 
 
 def normalise(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-image (x − mean) / std; returns the normalised stack, the means and the stds (each (B, 1, 1))."""
+    """Normalise each image to zero mean and unit standard deviation: (x − mean) / std.
+
+    Parameters
+    ----------
+    images : ndarray
+        (B, H, W) stack; no image may be constant (its std would be 0).
+
+    Returns
+    -------
+    normalised : ndarray
+        (B, H, W) normalised stack.
+    shift : ndarray
+        Per-image means, (B, 1, 1).
+    scale : ndarray
+        Per-image population standard deviations, (B, 1, 1).
+
+    Raises
+    ------
+    ValueError
+        If an image is constant: there is nothing to denoise.
+    """
     shift = images.mean(axis=(1, 2), keepdims=True)
     scale = images.std(axis=(1, 2), keepdims=True)
+    if np.any(scale == 0):
+        raise ValueError("an image to restore is constant: there is nothing to denoise")
     return (images - shift) / scale, shift, scale
 
 
 def build_network(network: str, budget: SelfSupervisedBudget, seed: int) -> nn.Module:
-    """A freshly initialised network (``unet`` or ``hourglass``), its weights drawn from ``seed``.
+    """Build a freshly initialised network (``unet`` or ``hourglass``), its weights drawn from ``seed``.
+
+    The global torch RNG is left untouched; convolution weights are Kaiming uniform (``a = √5``), biases zero.
+
+    Parameters
+    ----------
+    network : str
+        ``"unet"`` (:class:`restore.models.BlindSpotUNet`) or ``"hourglass"``
+        (:class:`restore.models.ReverseHourglass`).
+    budget : SelfSupervisedBudget
+        Its ``features`` (and, for the U-Net, ``depth``) size the network.
+    seed : int
+        Seed of the initial weights.
+
+    Returns
+    -------
+    torch.nn.Module
+        The network, on the CPU.
 
     Raises
     ------
@@ -162,7 +201,16 @@ def check_collapse(restored: np.ndarray, images: np.ndarray, record: dict) -> No
 
 @dataclass
 class TrainedDenoiser:
-    """A trained network and how it was trained; :meth:`restore` applies it to images of the same kind."""
+    """A trained network and how it was trained; :meth:`restore` applies it to images of the same kind.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained network, (B, 1, H, W) → (B, 1, H, W) on normalised images.
+    record : dict
+        How it was trained: kind, network, architecture and config, budget, seed, final loss, training
+        time [s] and what it was trained on.
+    """
 
     model: nn.Module
     record: dict
@@ -170,10 +218,24 @@ class TrainedDenoiser:
     def restore(self, images: np.ndarray, *, device: str | None = None, chunk: int = 4) -> np.ndarray:
         """Denoise (B, H, W) images (each normalised by its own statistics, padded as the network needs).
 
+        Parameters
+        ----------
+        images : ndarray
+            (B, H, W) noisy images, finite, none constant.
+        device : str, optional
+            Torch device to run on (default CPU); the model is moved there.
+        chunk : int
+            Images per forward pass (default 4).
+
+        Returns
+        -------
+        ndarray
+            (B, H, W) float64 restored images, in the intensity units of ``images``.
+
         Raises
         ------
         ValueError
-            For NaN pixels or a constant image.
+            For a stack that is not 3-D, NaN or infinite pixels, or a constant image.
         RuntimeError
             If the network collapsed to a constant output (:func:`check_collapse`).
         """
@@ -181,8 +243,6 @@ class TrainedDenoiser:
         if stack.ndim != 3 or not np.all(np.isfinite(stack)):
             raise ValueError("images to restore must be a finite (B, H, W) stack")
         normalised, shift, scale = normalise(stack)
-        if np.any(scale == 0):
-            raise ValueError("an image to restore is constant: there is nothing to denoise")
         multiple = int(getattr(self.model, "multiple", 1))
         height, width = stack.shape[1:]
         pad = (-height % multiple, -width % multiple)
@@ -273,6 +333,17 @@ def train_blind_spot(images: Any, budget: SelfSupervisedBudget, *, line_px: int 
     patch = budget.patch_px
 
     def batches():
+        """Draw one masked training batch.
+
+        Returns
+        -------
+        inputs : ndarray
+            (batch, P, P) patches with the masked pixels replaced.
+        targets : ndarray
+            (batch, P, P) the unmasked patches.
+        weights : ndarray
+            (batch, P, P) 1 at the masked pixels, 0 elsewhere (the loss sees only those).
+        """
         chosen = normalised[rng.integers(0, normalised.shape[0], size=budget.batch_size)]
         (targets,) = _crop((chosen,), patch, rng)
         positions = mask_positions(budget.batch_size, patch, rng)
@@ -323,6 +394,22 @@ def train_on_pairs(draw: Callable[[np.random.Generator, int], tuple[np.ndarray, 
     patch = budget.patch_px
 
     def batches():
+        """Draw, check and normalise one batch of pairs and crop one patch of each.
+
+        Returns
+        -------
+        inputs : ndarray
+            (batch, P, P) normalised input patches.
+        targets : ndarray
+            (batch, P, P) target patches, normalised by their input's mean and std.
+        weights : ndarray
+            (batch, P, P) ones (every pixel counts).
+
+        Raises
+        ------
+        ValueError
+            If a drawn pair cannot be trained on, or inputs and targets differ in shape.
+        """
         inputs, targets = draw(rng, budget.batch_size)
         inputs = check_stack(inputs, budget, what=f"{kind} training inputs")
         targets = np.asarray(targets, dtype=np.float64)

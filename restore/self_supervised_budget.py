@@ -41,6 +41,13 @@ class SelfSupervisedBudget:
     hourglass_dose_factor: float = 20.0
 
     def __post_init__(self) -> None:
+        """Check every value against its range.
+
+        Raises
+        ------
+        ValueError
+            If a value is outside the range its parameter states.
+        """
         for name in ("steps", "batch_size", "features"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -59,6 +66,13 @@ class SelfSupervisedBudget:
                              "of a higher dose than the images restored)")
 
     def to_config(self) -> dict[str, Any]:
+        """Return the budget as a plain dict (for training records and study configs).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return asdict(self)
 
 

@@ -31,7 +31,23 @@ GAN_MIN_PX = 70  # the unpadded PatchGAN's receptive field
 
 @dataclass(frozen=True)
 class StepVariant:
-    """One timed configuration: network size name, patch side [px], batch, numeric path, layout, GAN."""
+    """One timed configuration: network size name, patch side [px], batch, numeric path, layout, GAN.
+
+    Parameters
+    ----------
+    size : str
+        A key of :data:`SIZES` ('full', '1.45M', 'interim', 'tiny').
+    patch_px : int
+        Side of the square training patches [px]; ≥ ``GAN_MIN_PX`` with the GAN.
+    batch : int
+        Patches per step.
+    dtype : str
+        Numeric mode for :func:`restore.numerics.numeric_path`: 'auto', 'bf16' or 'fp32'.
+    channels_last : bool
+        Channels-last memory format instead of contiguous.
+    gan : bool
+        Include the relativistic PatchGAN (adversarial weight 0.005) in the step.
+    """
 
     size: str
     patch_px: int
@@ -41,6 +57,13 @@ class StepVariant:
     gan: bool
 
     def label(self) -> str:
+        """Return a one-line label, e.g. ``tiny 4×64² fp32 contiguous +GAN``.
+
+        Returns
+        -------
+        str
+            Size, batch × patch², numeric mode, memory format and ``+GAN`` when the GAN runs.
+        """
         return (f"{self.size} {self.batch}×{self.patch_px}² {self.dtype} "
                 f"{'channels-last' if self.channels_last else 'contiguous'}{' +GAN' if self.gan else ''}")
 
@@ -85,6 +108,11 @@ def time_steps(variants: list[StepVariant], repeats: int = 5, warmup: int = 2, s
     list of dict
         Per variant: its fields, ``label``, ``median_s``, ``min_s``, ``max_s``, ``times_s`` and the
         numeric path's reason.
+
+    Raises
+    ------
+    ValueError
+        If ``repeats`` < 1, ``warmup`` < 0, or a GAN variant's patch is smaller than ``GAN_MIN_PX``.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats={repeats}, warmup={warmup}: need repeats ≥ 1 and warmup ≥ 0")
@@ -128,9 +156,27 @@ def time_steps(variants: list[StepVariant], repeats: int = 5, warmup: int = 2, s
 
 
 def parameters(size: str) -> int:
-    """Parameter count of a named CGRDN size."""
+    """Return the parameter count of a named CGRDN size.
+
+    Parameters
+    ----------
+    size : str
+        A key of :data:`SIZES`.
+
+    Returns
+    -------
+    int
+        Number of trainable and non-trainable parameters of the generator.
+    """
     return sum(p.numel() for p in CGRDN(SIZES[size]).parameters())
 
 
 def path_of_this_machine() -> NumericPath:
+    """Return the numeric path ``"auto"`` chooses for training on this machine's CPU.
+
+    Returns
+    -------
+    NumericPath
+        bf16 autocast where the CPU multiplies bf16 natively, fp32 otherwise.
+    """
     return numeric_path("auto", "cpu", warn=False)

@@ -248,6 +248,11 @@ _KERAS_NAME = re.compile(r"^layer_with_weights-(\d+)/(kernel|bias)/\.ATTRIBUTES/
 def keras_conv_weights(tensors: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
     """Group Keras ``layer_with_weights-i/{kernel,bias}`` tensors by layer index i.
 
+    Parameters
+    ----------
+    tensors : dict of str to ndarray
+        Checkpoint key -> array (as from :func:`read_bundle`); keys of other forms are ignored.
+
     Returns
     -------
     list of dict
@@ -277,13 +282,35 @@ _KERAS_LAYER_NAME = re.compile(rb'root\.layer_with_weights-(\d+)"[^{]*\{"name": 
 
 
 def keras_layer_names(keras_metadata_path: str | Path) -> dict[int, str]:
-    """Layer names by ``layer_with_weights`` index, read from a SavedModel's ``keras_metadata.pb``."""
+    """Read the layer names by ``layer_with_weights`` index from a SavedModel's ``keras_metadata.pb``.
+
+    Parameters
+    ----------
+    keras_metadata_path : str or Path
+        The ``keras_metadata.pb`` file (scanned as bytes for the layers' JSON, not parsed as protobuf).
+
+    Returns
+    -------
+    dict of int to str
+        Index -> Keras layer name; empty when none is found.
+    """
     data = Path(keras_metadata_path).read_bytes()
     return {int(index): name.decode() for index, name in _KERAS_LAYER_NAME.findall(data)}
 
 
 def expected_r_em_layer_names(config) -> list[str]:
-    """The Keras names of the published model's 153 weighted layers, in ``layer_with_weights`` order."""
+    """Return the Keras names of the published model's weighted layers, in ``layer_with_weights`` order.
+
+    Parameters
+    ----------
+    config : CGRDNConfig
+        Its ``groups``, ``blocks_per_group`` and ``dense_layers`` set the count (153 at full size).
+
+    Returns
+    -------
+    list of str
+        One name per weighted layer, e.g. ``gen_g_1_rdb_1_cpl_1_1_conv``.
+    """
     names = ["gen_fst_0_conv", "gen_down_spl_0_conv"]
     for g in range(1, config.groups + 1):
         for r in range(1, config.blocks_per_group + 1):
@@ -300,10 +327,23 @@ def cgrdn_from_saved_model(model_dir: str | Path):
     weights by ``permute(3, 2, 0, 1)``. When ``keras_metadata.pb`` is present, the layer names are checked
     against the expected order as well as the shapes.
 
+    Parameters
+    ----------
+    model_dir : str or Path
+        A SavedModel folder (``tk_r_em/models/<name>``) holding ``variables/`` and, optionally,
+        ``keras_metadata.pb``.
+
+    Returns
+    -------
+    CGRDN
+        The model with the published weights, in eval mode on the CPU.
+
     Raises
     ------
+    FileNotFoundError
+        If ``variables/variables.index`` or ``variables/variables.data-00000-of-00001`` is missing.
     ValueError
-        If the number of layers, a name or a shape does not match the CGRDN.
+        If the number of layers, a name or a shape does not match the CGRDN, or the bundle is unreadable.
     """
     model_dir = Path(model_dir)
     layers = keras_conv_weights(read_bundle(model_dir / "variables"))
@@ -352,7 +392,14 @@ _R_EM_SDIST = re.compile(r"^tk[_\-.]r[_\-.]em-1\.0\.4\.tar\.gz$", re.IGNORECASE)
 
 
 def default_download_cache() -> Path:
-    """``$XDG_CACHE_HOME/stem-restore-bench/downloads`` (default ``~/.cache/…``)."""
+    """Return the folder where downloaded sdists are kept.
+
+    Returns
+    -------
+    Path
+        ``$XDG_CACHE_HOME/stem-restore-bench/downloads`` (``~/.cache/stem-restore-bench/downloads`` when the
+        variable is unset or empty); not created here.
+    """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "stem-restore-bench" / "downloads"
 
@@ -429,6 +476,14 @@ def import_r_em(path: str | Path, out_dir: str | Path, names=None) -> list[Path]
     -------
     list of Path
         The weights files written.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist or holds no ``tk_r_em`` models folder.
+    ValueError
+        If a name is not a ``tk_r_em`` model, ``path`` is a file that is not the sdist, or a SavedModel does
+        not match the CGRDN.
     """
     names = list(names or R_EM_MODELS)
     unknown = sorted(set(names) - set(R_EM_MODELS))

@@ -78,9 +78,28 @@ KEEP_CHECKPOINTS = 3
 
 @dataclass
 class TrainResult:
-    """Where a run ended: the last step, the run directory, the final validation metrics (averaged over
-    the ranks), this process's trained networks (the generator and its EMA, unwrapped), the numeric path
-    and why the chunk stopped (``"steps"``, ``"stop_at"`` or ``"time budget"``)."""
+    """Where a run ended.
+
+    Parameters
+    ----------
+    step : int
+        The last step trained.
+    run_dir : Path
+        The run directory.
+    validation : dict
+        The last validation metrics (``psnr_db``, ``ssim``, ``l1``; averaged over the ranks); empty when no
+        validation ran in this chunk.
+    generator : torch.nn.Module, optional
+        This process's trained generator (unwrapped).
+    ema : torch.nn.Module, optional
+        Its exponential moving average (the network that is validated and exported).
+    numeric_path : NumericPath, optional
+        The numeric path the chunk ran on.
+    stopped_by : str
+        Why the chunk stopped: ``"steps"``, ``"stop_at"`` or ``"time budget"``.
+    lineage : dict
+        The totals over all chunks at the last step (:mod:`restore.run_log`).
+    """
 
     step: int
     run_dir: Path
@@ -106,6 +125,26 @@ def validate(model: torch.nn.Module, dataset: Dataset, config: TrainingConfig, d
     Always float32 (no autocast), whatever the training's numeric path, so that curves of chunks run on
     different machines compare. With ``world`` > 1 (an initialised process group) rank r scores pairs
     r, r + world, … and the sums are all-reduced, so every rank returns the mean over all the pairs.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network to score (put in eval mode).
+    dataset : Dataset
+        Map-style validation pairs ``(x, y)``, each of shape (1, H, W).
+    config : TrainingConfig
+        Its ``val_batches``, ``batch_size`` and ``channels_last`` are used.
+    device : str or torch.device
+        Where the network runs.
+    rank : int
+        This process's rank (default 0).
+    world : int
+        Number of processes (default 1).
+
+    Returns
+    -------
+    dict
+        ``psnr_db`` [dB], ``ssim`` and ``l1`` (in the units of y), means over the scored pairs.
     """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
@@ -144,7 +183,18 @@ def _clip(parameters, limit: float) -> None:
 
 
 class TrainingRun:
-    """Networks, optimisers, their (de)serialisation and the optimiser step of one training run."""
+    """Networks, optimisers, their (de)serialisation and the optimiser step of one training run.
+
+    The networks are initialised from ``config.seed`` without touching the global torch RNG; the EMA starts
+    as a copy of the generator.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+        The run's configuration (network sizes, optimiser, losses, schedule).
+    device : torch.device
+        Where the networks live.
+    """
 
     def __init__(self, config: TrainingConfig, device: torch.device):
         self.config = config
@@ -160,6 +210,22 @@ class TrainingRun:
         self.lineage = new_lineage(warmup_steps=config.warmup_steps)
 
     def save(self, run_dir: Path, step: int, world: int = 1, lineage: dict | None = None) -> None:
+        """Write a checkpoint ``run_dir/checkpoints/step_NNNNNNNN`` and point ``latest.json`` at it.
+
+        The folder is written under a temporary name and renamed, ``latest.json`` last; only the newest
+        ``KEEP_CHECKPOINTS`` checkpoints are kept.
+
+        Parameters
+        ----------
+        run_dir : Path
+            The run directory.
+        step : int
+            The step the checkpoint stores.
+        world : int
+            Number of processes of the run (default 1), recorded for :meth:`load`.
+        lineage : dict, optional
+            The lineage to store (default: the run's lineage at its start).
+        """
         checkpoints = run_dir / "checkpoints"
         final = checkpoints / f"step_{step:08d}"
         scratch = checkpoints / f".tmp-step_{step:08d}"
@@ -179,6 +245,28 @@ class TrainingRun:
             shutil.rmtree(old, ignore_errors=True)
 
     def load(self, run_dir: Path, world: int = 1) -> int:
+        """Restore networks, optimisers and lineage from the checkpoint named by ``latest.json``.
+
+        Parameters
+        ----------
+        run_dir : Path
+            The run directory.
+        world : int
+            Number of processes of this resume (default 1); must equal the checkpoint's.
+
+        Returns
+        -------
+        int
+            The step the checkpoint was written at.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the run has no checkpoint, or a file of it is missing.
+        ValueError
+            If the number of processes, the training config or the synthetic recipe version differs from
+            the checkpoint's, or a file is corrupt or does not match the networks.
+        """
         latest = run_dir / "checkpoints" / "latest.json"
         if not latest.is_file():
             raise FileNotFoundError(f"{latest}: no checkpoint to resume from; start without --resume (or give "
@@ -204,7 +292,23 @@ class TrainingRun:
         return int(state["step"])
 
     def initialise_from(self, weights: Path) -> None:
-        """Generator and EMA from trained weights (a model or checkpoint ``.safetensors``); fresh optimisers."""
+        """Load the generator and EMA from trained weights (a model or checkpoint ``.safetensors``).
+
+        Optimisers and discriminator stay fresh; the lineage continues the weights' and the warm-up is
+        ``config.init_warmup_steps``. A different synthetic recipe version only warns (fine-tuning).
+
+        Parameters
+        ----------
+        weights : Path
+            CGRDN weights with their sidecar.
+
+        Raises
+        ------
+        ValueError
+            If the weights are not a CGRDN, are of another size than ``config.generator``, or are corrupt.
+        FileNotFoundError
+            If the weights or their sidecar are missing.
+        """
         state, sidecar = load_weights(weights)
         if sidecar.get("arch") != CGRDN.arch:
             raise ValueError(f"{weights}: arch {sidecar.get('arch')!r}; --init-from needs CGRDN generator weights")
@@ -223,10 +327,27 @@ class TrainingRun:
         self.lineage = new_lineage(sidecar, record, self.config.init_warmup_steps)
 
     def step(self, nets: tuple, x: torch.Tensor, y: torch.Tensor, step: int, path: NumericPath) -> dict:
-        """One optimiser step (discriminator first when the GAN is on); returns the logged losses.
+        """Take one optimiser step (discriminator first when the GAN is on); return the logged losses.
 
-        ``nets`` = (generator, discriminator, critic): the (DDP-wrapped, compiled) modules to run; the
-        critic is the unwrapped discriminator used for the generator's adversarial term.
+        Parameters
+        ----------
+        nets : tuple of torch.nn.Module
+            ``(generator, discriminator, critic)``: the (DDP-wrapped, compiled) modules to run; the critic is
+            the unwrapped discriminator used for the generator's adversarial term.
+        x : torch.Tensor
+            Distorted inputs, (B, 1, H, W), on the run's device.
+        y : torch.Tensor
+            Targets, (B, 1, H, W).
+        step : int
+            The step being taken (0-based): sets the learning rate, whether the GAN is on and the EMA decay.
+        path : NumericPath
+            Autocast (bf16) or float32 for the forward passes.
+
+        Returns
+        -------
+        dict
+            ``step`` (``step + 1``), ``lr``, ``loss`` (the weighted total), ``loss_d`` (NaN without the GAN)
+            and each unweighted loss term.
         """
         config = self.config
         generator, discriminator, critic = nets
@@ -301,6 +422,7 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
     Returns
     -------
     TrainResult
+        The last step, the final validation metrics, the trained networks and why the chunk stopped.
 
     Raises
     ------

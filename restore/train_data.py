@@ -23,7 +23,20 @@ from restore.training_config import TrainingConfig
 
 
 class ArrayPairDataset(Dataset):
-    """In-memory (x, y) pairs from arrays of shape (N, H, W), served as float32 tensors (1, H, W)."""
+    """In-memory (x, y) pairs from arrays of shape (N, H, W), served as float32 tensors (1, H, W).
+
+    Parameters
+    ----------
+    x : array_like
+        Distorted inputs, (N, H, W), finite; converted to float32.
+    y : array_like
+        Targets, same shape as ``x``, finite.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, are not (N, H, W) with N ≥ 1, or a value is NaN or infinite.
+    """
 
     def __init__(self, x, y):
         x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
@@ -34,19 +47,49 @@ class ArrayPairDataset(Dataset):
         self.x, self.y = torch.from_numpy(x[:, None]), torch.from_numpy(y[:, None])
 
     def __len__(self) -> int:
+        """Return the number of pairs.
+
+        Returns
+        -------
+        int
+            N.
+        """
         return len(self.x)
 
     def __getitem__(self, index: int):
+        """Return pair ``index``.
+
+        Parameters
+        ----------
+        index : int
+            Pair index, in [0, N).
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(x, y)``, each float32 of shape (1, H, W).
+        """
         return self.x[index], self.y[index]
 
 
 def data_kind(spec: str) -> str:
-    """The kind of a data spec: ``"synthetic"``, ``"cache"`` or ``"npz"``."""
+    """Return the kind of a data spec: ``"synthetic"``, ``"cache"`` or ``"npz"``.
+
+    Parameters
+    ----------
+    spec : str
+        A data spec ``kind:value``.
+
+    Returns
+    -------
+    str
+        The part before the first ``:`` (not checked to be a known kind).
+    """
     return spec.partition(":")[0]
 
 
 def resolve_dataset(spec: str, split: str, seed: int, size: int = 256) -> Dataset:
-    """Dataset for a data spec (see the module docstring).
+    """Return the dataset of a data spec (see the module docstring).
 
     Parameters
     ----------
@@ -59,10 +102,19 @@ def resolve_dataset(spec: str, split: str, seed: int, size: int = 256) -> Datase
     size : int
         Side [px] of synthetic pairs and of the crops taken from cached pairs; npz pairs keep their size.
 
+    Returns
+    -------
+    Dataset
+        Training: an :class:`ArrayPairDataset`, an infinite :class:`restore.dataset.SyntheticPairDataset`
+        or a :class:`restore.pair_cache.CachedPairDataset`; validation: a finite, map-style set. Items are
+        ``(x, y)`` float32 tensors of shape (1, H, W).
+
     Raises
     ------
     ValueError
         If the kind is unknown or the file/folder is not valid data.
+    FileNotFoundError
+        If the npz file or the cache folder does not exist.
     """
     kind, _, value = spec.partition(":")
     if kind == "npz":
@@ -84,9 +136,27 @@ def resolve_dataset(spec: str, split: str, seed: int, size: int = 256) -> Datase
 class StepBatchSampler(Sampler):
     """Yields the index batch of each step from ``start_step`` on, as a function of the step alone.
 
-    Finite data sets: ``batch_size`` indices drawn with a generator seeded by (seed, step, rank). Infinite
-    indexable streams (``length`` None): fresh consecutive indices ``((step·world + rank)·batch_size + j``,
-    so no pair is used twice and a resumed run draws exactly the pairs the interrupted one would have.
+    Finite data sets: ``batch_size`` indices drawn (with replacement) with a generator seeded by (seed,
+    step, rank). Infinite indexable streams (``size`` None): fresh consecutive indices
+    ``(step·world + rank)·batch_size + j``, so no pair is used twice and a resumed run draws exactly the
+    pairs the interrupted one would have.
+
+    Parameters
+    ----------
+    size : int or None
+        Number of items of a finite data set; None for an infinite indexable stream.
+    batch_size : int
+        Indices per batch.
+    seed : int
+        Training seed (finite data sets only).
+    start_step : int
+        First step to yield.
+    steps : int
+        Total steps of the schedule; the last batch is that of step ``steps − 1``.
+    rank : int
+        This process's rank (default 0).
+    world : int
+        Number of processes (default 1).
     """
 
     def __init__(self, size: int | None, batch_size: int, seed: int, start_step: int, steps: int,
@@ -95,9 +165,23 @@ class StepBatchSampler(Sampler):
         self.start_step, self.steps, self.rank, self.world = start_step, steps, rank, world
 
     def __len__(self) -> int:
+        """Return the number of batches still to yield.
+
+        Returns
+        -------
+        int
+            ``max(0, steps − start_step)``.
+        """
         return max(0, self.steps - self.start_step)
 
     def __iter__(self):
+        """Iterate over the index batches of steps ``start_step`` … ``steps − 1``.
+
+        Yields
+        ------
+        list of int
+            The ``batch_size`` item indices of one step.
+        """
         for step in range(self.start_step, self.steps):
             if self.size is None:
                 first = (step * self.world + self.rank) * self.batch_size
@@ -129,7 +213,31 @@ def _single_thread_worker(_worker_id: int) -> None:
 
 
 def step_batches(dataset, config: TrainingConfig, start_step: int, rank: int, world: int, pin: bool):
-    """Iterator over the (x, y) batches of steps ``start_step`` … ``config.steps − 1`` of this rank."""
+    """Return an iterator over the (x, y) batches of steps ``start_step`` … ``config.steps − 1`` of this rank.
+
+    Indexable data sets go through :class:`StepBatchSampler`; a plain stream (no ``__getitem__``) is read in
+    order, its first ``start_step`` batches generated and skipped.
+
+    Parameters
+    ----------
+    dataset : Dataset or IterableDataset
+        The training pairs, items ``(x, y)`` of shape (1, H, W).
+    config : TrainingConfig
+        Its ``batch_size``, ``seed``, ``steps`` and ``workers`` are used.
+    start_step : int
+        First step (the resumed step, 0 for a new run).
+    rank : int
+        This process's rank.
+    world : int
+        Number of processes.
+    pin : bool
+        Pin the batches' memory (for CUDA).
+
+    Returns
+    -------
+    iterator of tuple of torch.Tensor
+        Batches ``(x, y)``, each of shape (batch_size, 1, H, W).
+    """
     workers = dict(num_workers=config.workers, pin_memory=pin)
     if config.workers:
         workers["worker_init_fn"] = _single_thread_worker

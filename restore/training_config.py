@@ -43,9 +43,15 @@ class TrainingConfig:
     learning_rate : float
         Peak Adam learning rate, reached after ``warmup_steps`` of linear warm-up; then a cosine decay to
         ``learning_rate · final_lr_fraction``.
+    betas : tuple of float
+        Adam's (β₁, β₂) for generator and discriminator.
+    warmup_steps : int
+        Steps of linear learning-rate warm-up of a new run, ≥ 0.
     init_warmup_steps : int
         Warm-up instead of ``warmup_steps`` for a run started from trained weights (``--init-from``): the
         fresh Adam moments need a few steps at a low rate, the weights need no long warm-up.
+    final_lr_fraction : float
+        Learning rate at ``steps`` as a fraction of ``learning_rate``, in (0, 1].
     ema_decay : float
         Decay of the exponential moving average of the generator weights (the EMA is what is exported).
     grad_clip : float
@@ -72,6 +78,17 @@ class TrainingConfig:
         docs/benchmarks.md "CPU training step").
     compile : bool
         ``torch.compile`` of the networks (CUDA only: on the CPU it measured slower, see the same section).
+    generator : CGRDNConfig
+        Size of the generator (default: the published size).
+    discriminator : PatchGANConfig
+        Widths of the PatchGAN.
+    losses : LossWeights
+        Loss weights and parameters (eqs. 13–14).
+
+    Raises
+    ------
+    ValueError
+        If a value is outside its range or a data spec has no ``kind:``.
     """
 
     data: str = "synthetic:hrstem"
@@ -102,6 +119,13 @@ class TrainingConfig:
     losses: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self):
+        """Check the values; normalise ``bf16`` to a mode name and ``betas`` to a tuple of float.
+
+        Raises
+        ------
+        ValueError
+            If a value is outside its range or a data spec has no ``kind:``.
+        """
         if not isinstance(self.patch_size, int) or self.patch_size < 16 or self.patch_size % 2:
             raise ValueError(f"TrainingConfig.patch_size={self.patch_size!r}: must be an even integer ≥ 16")
         positive = ("steps", "batch_size", "val_every", "checkpoint_every", "log_every", "val_batches")
@@ -131,8 +155,22 @@ class TrainingConfig:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
 
     def learning_rate_at(self, step: int, warmup_steps: int | None = None) -> float:
-        """Linear warm-up over ``warmup_steps`` (default: the config's), then cosine decay to
-        ``final_lr_fraction`` at ``steps``."""
+        """Return the learning rate of a step: linear warm-up, then cosine decay to ``final_lr_fraction``.
+
+        Parameters
+        ----------
+        step : int
+            The step (0-based).
+        warmup_steps : int, optional
+            Warm-up length (default: the config's ``warmup_steps``; a run started ``--init-from`` passes
+            ``init_warmup_steps``).
+
+        Returns
+        -------
+        float
+            ``learning_rate·(step + 1)/warmup`` during the warm-up, then a cosine from ``learning_rate`` to
+            ``learning_rate·final_lr_fraction`` at ``steps`` (held there after).
+        """
         warmup = self.warmup_steps if warmup_steps is None else warmup_steps
         if step < warmup:
             return self.learning_rate * (step + 1) / warmup
@@ -141,6 +179,13 @@ class TrainingConfig:
         return self.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def to_dict(self) -> dict:
+        """Return the configuration as a JSON-serialisable dict (nested configs as dicts).
+
+        Returns
+        -------
+        dict
+            Field name -> value; :meth:`from_dict` reads it back.
+        """
         values = asdict(self)
         values["losses"] = self.losses.to_dict()
         values["betas"] = list(self.betas)
@@ -148,6 +193,25 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainingConfig:
+        """Build a configuration from a dict (a parsed TOML/JSON file or :meth:`to_dict`'s output).
+
+        Parameters
+        ----------
+        values : dict
+            Field name -> value; ``generator``, ``discriminator`` and ``losses`` as nested dicts. Missing
+            fields take their defaults.
+
+        Returns
+        -------
+        TrainingConfig
+            The configuration.
+
+        Raises
+        ------
+        ValueError
+            For an unknown key (top level or nested), a nested value that is not a dict, or a value outside
+            its range.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -167,7 +231,25 @@ class TrainingConfig:
 
     @classmethod
     def read(cls, path: str | Path) -> TrainingConfig:
-        """Read a ``.toml`` or ``.json`` config file."""
+        """Read a ``.toml`` or ``.json`` config file.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file; its suffix (``.toml`` or ``.json``) selects the parser.
+
+        Returns
+        -------
+        TrainingConfig
+            The configuration.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file does not exist.
+        ValueError
+            If the suffix is neither, the text cannot be parsed, or the content is not a valid configuration.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: training config not found")

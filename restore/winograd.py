@@ -267,6 +267,23 @@ class WinogradCGRDN(nn.Module):
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restore a batch, as :meth:`CGRDN.forward` does, with the dense blocks in the Winograd domain.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images (batch, 1, H, W), float32 on the CPU, H and W even, any intensity unit.
+
+        Returns
+        -------
+        torch.Tensor
+            The restored images, same shape and intensity scale.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not float32 on the CPU or has the wrong shape.
+        """
         check_input(x, self.config.in_channels)
         if x.device.type != "cpu" or x.dtype != torch.float32:
             raise ValueError(f"x: WinogradCGRDN runs float32 on the CPU, got {x.dtype} on {x.device}")

@@ -28,12 +28,33 @@ CACHE_SCHEMA = 2
 
 
 def cache_root() -> Path:
-    """Root of the cache: ``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``."""
+    """Return the root of the cache: ``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``.
+
+    Returns
+    -------
+    Path
+        The cache root directory (not created here).
+    """
     return Path(os.environ.get("STEM_BENCH_CACHE", Path.home() / ".cache" / "stem-restore-bench"))
 
 
 def cache_key(kind: str, recipe_json: str, versions: dict[str, str]) -> str:
-    """SHA-256 (first 20 hex digits) of the kind, the recipe and the abTEM/ase versions."""
+    """Return the SHA-256 (first 20 hex digits) of the kind, the recipe and the abTEM/ase versions.
+
+    Parameters
+    ----------
+    kind : str
+        Kind of result (the cache sub-directory), e.g. ``"pt001-thickness-series"``.
+    recipe_json : str
+        Canonical JSON of the recipe; it is parsed so that formatting does not change the key.
+    versions : dict of str to str
+        Library versions; only the ``"abtem"`` and ``"ase"`` entries enter the key.
+
+    Returns
+    -------
+    str
+        20 lowercase hex digits; :data:`CACHE_SCHEMA` is hashed too.
+    """
     payload = json.dumps(
         {"schema": CACHE_SCHEMA, "kind": kind, "recipe": json.loads(recipe_json),
          "abtem": versions.get("abtem"), "ase": versions.get("ase")},
@@ -44,25 +65,60 @@ def cache_key(kind: str, recipe_json: str, versions: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One cache entry: ``directory/result.npz`` + ``directory/meta.json`` and a ``partial/`` folder."""
+    """One cache entry: ``directory/result.npz`` + ``directory/meta.json`` and a ``partial/`` folder.
+
+    Parameters
+    ----------
+    directory : Path
+        Directory of the entry, ``<root>/<kind>/<key>`` (see :func:`cache_entry`).
+    """
 
     directory: Path
 
     @property
     def result_path(self) -> Path:
+        """Path of the result arrays.
+
+        Returns
+        -------
+        Path
+            ``directory/result.npz``.
+        """
         return self.directory / "result.npz"
 
     @property
     def meta_path(self) -> Path:
+        """Path of the metadata.
+
+        Returns
+        -------
+        Path
+            ``directory/meta.json``.
+        """
         return self.directory / "meta.json"
 
     @property
     def partial_directory(self) -> Path:
-        """Where resumable intermediate pieces (one file per finished unit of work) are kept."""
+        """Directory where resumable intermediate pieces (one file per finished unit of work) are kept.
+
+        Returns
+        -------
+        Path
+            ``directory/partial`` (not created here).
+        """
         return self.directory / "partial"
 
     def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-        """Arrays and metadata of a complete, verified entry; ``None`` when absent or corrupt."""
+        """Return the arrays and metadata of a complete, verified entry.
+
+        A corrupt or partial entry (unreadable, missing ``meta.json`` or hash mismatch) is reported on stderr
+        and its files are removed so that it is recomputed.
+
+        Returns
+        -------
+        tuple of (dict of str to numpy.ndarray, dict) or None
+            The arrays of ``result.npz`` and the parsed ``meta.json``; ``None`` when absent or corrupt.
+        """
         if not self.meta_path.exists() and not self.result_path.exists():
             return None
         try:
@@ -79,8 +135,18 @@ class CacheEntry:
         return arrays, meta
 
     def store(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        """Write the result, then its metadata (with the result's hash) last: a crash in between leaves an
-        entry without meta, which :meth:`load` treats as partial."""
+        """Write the result, then its metadata (with the result's hash) last.
+
+        A crash in between leaves an entry without meta, which :meth:`load` treats as partial. The
+        ``partial/`` directory is removed once the entry is complete.
+
+        Parameters
+        ----------
+        arrays : dict of str to numpy.ndarray
+            Arrays written to ``result.npz``.
+        meta : dict
+            JSON-serialisable metadata; ``result_sha256`` is added before it is written to ``meta.json``.
+        """
         write_arrays_atomic(self.result_path, arrays)
         write_json_atomic(self.meta_path, {**meta, "result_sha256": sha256_file(self.result_path)})
         if self.partial_directory.exists():
@@ -88,20 +154,60 @@ class CacheEntry:
 
 
 def cache_entry(kind: str, recipe_json: str, root: Path | None = None) -> CacheEntry:
-    """The entry for a recipe of a given kind under ``root`` (default :func:`cache_root`)."""
+    """Return the entry for a recipe of a given kind under ``root``.
+
+    Parameters
+    ----------
+    kind : str
+        Kind of result (the sub-directory of ``root``).
+    recipe_json : str
+        Canonical JSON of the recipe.
+    root : Path, optional
+        Cache root; default :func:`cache_root`.
+
+    Returns
+    -------
+    CacheEntry
+        The entry ``<root>/<kind>/<key>``, keyed with the installed abTEM/ase versions; it may not exist yet.
+    """
     key = cache_key(kind, recipe_json, library_versions(SIMULATION_PACKAGES))
     return CacheEntry(Path(root or cache_root()) / kind / key)
 
 
 def write_shipped_arrays(npz: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write shipped data: ``npz`` atomically, then ``npz.with_suffix('.json')`` holding ``meta`` plus the
-    SHA-256 of the npz (``result_sha256``)."""
+    """Write shipped data: the npz atomically, then its JSON holding ``meta`` and the npz's SHA-256.
+
+    Parameters
+    ----------
+    npz : Path
+        Destination of the arrays; the metadata goes to ``npz.with_suffix('.json')``.
+    arrays : dict of str to numpy.ndarray
+        Arrays to write.
+    meta : dict
+        JSON-serialisable metadata; ``result_sha256`` is added.
+    """
     write_arrays_atomic(npz, arrays)
     write_json_atomic(Path(npz).with_suffix(".json"), {**meta, "result_sha256": sha256_file(npz)})
 
 
 def read_shipped_arrays(npz: Path, what: str, regenerate: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Arrays and metadata of data written by :func:`write_shipped_arrays`, verified against the hash.
+    """Return the arrays and metadata of data written by :func:`write_shipped_arrays`, verified against the hash.
+
+    Parameters
+    ----------
+    npz : Path
+        The npz file; its metadata is read from ``npz.with_suffix('.json')``.
+    what : str
+        Description of the data, used in error messages.
+    regenerate : str
+        Command that rebuilds the data, quoted in error messages.
+
+    Returns
+    -------
+    arrays : dict of str to numpy.ndarray
+        The arrays of the npz.
+    meta : dict
+        The parsed JSON metadata (including ``result_sha256``).
 
     Raises
     ------

@@ -37,6 +37,11 @@ def supercell_wrap_check(
     phonon_configurations : int, optional
         Override of the number of configurations (``recipe.phonon_rms_displacement_angstrom = 0`` makes the
         comparison deterministic).
+    cache_dir : Path, optional
+        Cache root passed to :func:`~simulate.thickness_series.simulate_thickness_series` (default
+        ``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``).
+    progress : bool
+        Show a progress bar over phonon configurations.
 
     Returns
     -------
@@ -88,6 +93,11 @@ def potential_sampling_check(
         Recipe whose potential sampling is varied (every other field is kept).
     grid_points : tuple of int
         Grid sizes across the supercell (even, FFT-friendly); the largest is the reference.
+    cache_dir : Path, optional
+        Cache root passed to :func:`~simulate.thickness_series.simulate_thickness_series` (default
+        ``$STEM_BENCH_CACHE`` or ``~/.cache/stem-restore-bench``).
+    progress : bool
+        Show a progress bar over phonon configurations.
 
     Returns
     -------
@@ -126,7 +136,12 @@ def potential_sampling_check(
 
 
 def phonon_convergence(series: ThicknessSeries) -> dict[str, Any]:
-    """Standard error of the phonon-averaged cell-mean intensity versus the number of configurations.
+    """Measure the standard error of the phonon-averaged SCS versus the number of configurations.
+
+    Parameters
+    ----------
+    series : ThicknessSeries
+        Simulated series with its per-configuration intensities.
 
     Returns
     -------

@@ -69,7 +69,23 @@ def debye_waller_b(
 
 
 def rms_displacement(b_angstrom2: float) -> float:
-    """One-dimensional rms thermal displacement √⟨u_x²⟩ = √(B / 8π²) [Å] from B [Å²]."""
+    """Return the one-dimensional rms thermal displacement √⟨u_x²⟩ = √(B / 8π²) from B.
+
+    Parameters
+    ----------
+    b_angstrom2 : float
+        Debye–Waller factor B [Å²], ≥ 0.
+
+    Returns
+    -------
+    float
+        rms displacement along one Cartesian direction [Å] (abTEM's ``FrozenPhonons`` sigma).
+
+    Raises
+    ------
+    ValueError
+        If ``b_angstrom2`` is negative (or NaN).
+    """
     if not b_angstrom2 >= 0:
         raise ValueError(f"b_angstrom2={b_angstrom2!r} must be >= 0")
     return math.sqrt(b_angstrom2 / (8.0 * math.pi**2))

@@ -28,12 +28,34 @@ PT_ELASTIC_CONSTANTS_GPA = (346.7, 250.7, 76.5)
 
 
 def period_along_beam(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> float:
-    """Repeat distance along [112], a√6/2 [Å] (4.806 Å for Pt)."""
+    """Return the repeat distance along [112], a√6/2 (4.806 Å for Pt).
+
+    Parameters
+    ----------
+    lattice_constant : float
+        fcc lattice constant a [Å]; default that of Pt.
+
+    Returns
+    -------
+    float
+        Period along the beam [Å].
+    """
     return lattice_constant * math.sqrt(6.0) / 2.0
 
 
 def column_spacings(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> tuple[float, float]:
-    """Projected column spacings (along b = [1-10], along [111]) [Å]: a/(2√2) and a/√3."""
+    """Return the projected column spacings along b = [1-10] and along [111]: a/(2√2) and a/√3.
+
+    Parameters
+    ----------
+    lattice_constant : float
+        fcc lattice constant a [Å]; default that of Pt.
+
+    Returns
+    -------
+    tuple of (float, float)
+        Spacing along x = [1-10] and along y = [111] [Å] (1.387 Å and 2.266 Å for Pt).
+    """
     return lattice_constant / (2.0 * math.sqrt(2.0)), lattice_constant / math.sqrt(3.0)
 
 
@@ -69,6 +91,13 @@ class DislocationSpecimen:
     core_radius_angstrom: float = 5.0
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a field is out of range or the elastic constants are not those of a stable cubic crystal.
+        """
         if not (isinstance(self.periods, int) and 1 <= self.periods <= 100):
             raise ValueError(f"periods={self.periods!r} must be an integer in [1, 100]")
         if not 10.0 <= self.block_angstrom <= 400.0:
@@ -86,6 +115,13 @@ class DislocationSpecimen:
                              f"(0, block_angstrom/2 = {self.block_angstrom / 2}) Å")
 
     def to_dict(self) -> dict:
+        """Return the fields as a JSON-serialisable dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value, with ``elastic_constants_gpa`` as a list.
+        """
         values = asdict(self)
         values["elastic_constants_gpa"] = list(self.elastic_constants_gpa)
         return values
@@ -100,6 +136,7 @@ class ProjectedColumns:
     positions_angstrom : ndarray, shape (C, 2)
         (x, y) of every column [Å] (mean over its atoms), in the specimen's coordinates.
     atoms_per_column : ndarray of int, shape (C,)
+        Number of atoms in each column.
     reference_positions_angstrom : ndarray, shape (C, 2)
         (x, y) of the column in the perfect crystal before any displacement [Å].
     core_mask : ndarray of bool, shape (C,)
@@ -114,7 +151,21 @@ class ProjectedColumns:
 
 @dataclass(frozen=True)
 class EdgeDislocation:
-    """The built specimen: atoms in an orthogonal cell, the core and the Burgers vector (x, y) [Å]."""
+    """The built specimen: atoms in an orthogonal cell, the core and the Burgers vector (x, y) [Å].
+
+    Parameters
+    ----------
+    specimen : DislocationSpecimen
+        Description it was built from.
+    atoms : ase.Atoms
+        Displaced (and optionally relaxed) atoms, positions [Å], periodic orthogonal cell.
+    reference_positions : ndarray, shape (N, 3)
+        Perfect-crystal positions of the same atoms [Å], in the cell's coordinates.
+    core_position_angstrom : ndarray, shape (2,)
+        (x, y) of the dislocation core [Å] in the cell's coordinates.
+    burgers_vector_angstrom : ndarray, shape (2,)
+        (x, y) of the Burgers vector [Å]: (a/√2, 0).
+    """
 
     specimen: DislocationSpecimen
     atoms: Atoms
@@ -123,7 +174,13 @@ class EdgeDislocation:
     burgers_vector_angstrom: np.ndarray
 
     def columns(self) -> ProjectedColumns:
-        """Projected columns of the specimen (see :func:`project_columns`)."""
+        """Return the projected columns of the specimen (see :func:`project_columns`).
+
+        Returns
+        -------
+        ProjectedColumns
+            Columns with their core mask for ``specimen.core_radius_angstrom``.
+        """
         return project_columns(self.atoms.positions, self.reference_positions, self.core_position_angstrom,
                                self.specimen.core_radius_angstrom)
 
@@ -149,6 +206,11 @@ def project_columns(
     -------
     ProjectedColumns
         Columns sorted by row (y) then x of their reference position.
+
+    Raises
+    ------
+    ValueError
+        If the two position arrays do not both have shape (N, 3).
     """
     positions = np.asarray(positions, dtype=float)
     reference = np.asarray(reference_positions, dtype=float)
@@ -194,6 +256,7 @@ def build_edge_dislocation(specimen: DislocationSpecimen = DislocationSpecimen()
     Parameters
     ----------
     specimen : DislocationSpecimen
+        Size, material and relaxation settings; default the 6-period, 34 Å unrelaxed Pt block.
 
     Returns
     -------
@@ -239,6 +302,7 @@ def burgers_circuit(columns: ProjectedColumns, start_angstrom: np.ndarray, steps
     Parameters
     ----------
     columns : ProjectedColumns
+        Projected columns of the specimen (displaced and reference positions).
     start_angstrom : ndarray (2,)
         Where the circuit starts [Å].
     steps : (int, int)
@@ -250,6 +314,11 @@ def burgers_circuit(columns: ProjectedColumns, start_angstrom: np.ndarray, steps
     -------
     ndarray (2,)
         reference(end) − reference(start) [Å]: b for a circuit around the core, zero otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``steps`` is not two integers ≥ 1, or the walk leaves the specimen (no column within half a step).
     """
     if len(steps) != 2 or min(steps) < 1:
         raise ValueError(f"steps={steps!r} must be two integers >= 1")

@@ -3,7 +3,7 @@
 The particle keeps every atom of a perfect fcc lattice within ``diameter_cells · a / 2`` of a centre that
 sits on an atom, so its projection has the full 4mm symmetry about the central column and the particle
 is mirror-symmetric along the beam. With the default diameter of 11 unit cells (43.16 Å) it holds 2779
-atoms in 373 columns of 1 to 11 atoms. The paper quotes 333 columns for "diameter 11 unit cells"; no
+atoms in 373 columns of 2 to 11 atoms. The paper quotes 333 columns for "diameter 11 unit cells"; no
 centring of an 11-cell sphere gives that number (373–384 columns; a diameter of 10.5 cells centred on a
 tetrahedral site gives 332), so their construction differed in a way we cannot recover.
 """
@@ -26,11 +26,12 @@ class NanoparticleSpecimen:
     Attributes
     ----------
     diameter_cells : float
-        Sphere diameter in unit cells (the sphere keeps atoms at distance ≤ diameter/2 from its centre).
+        Sphere diameter in unit cells, in [1, 60] (the sphere keeps atoms at distance ≤ diameter/2 from its
+        centre).
     lattice_constant_angstrom : float
         fcc lattice constant a [Å].
     vacuum_angstrom : float
-        Empty space between the particle's outermost atoms and the cell edge, laterally [Å].
+        Empty space between the particle's outermost atoms and the cell edge, laterally [Å], ≥ 2.
     """
 
     diameter_cells: float = 11.0
@@ -38,6 +39,13 @@ class NanoparticleSpecimen:
     vacuum_angstrom: float = 2.8
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a field is out of its range.
+        """
         if not 1.0 <= self.diameter_cells <= 60.0:
             raise ValueError(f"diameter_cells={self.diameter_cells!r} must lie in [1, 60] unit cells")
         if not self.lattice_constant_angstrom > 0:
@@ -47,22 +55,52 @@ class NanoparticleSpecimen:
 
     @property
     def radius_angstrom(self) -> float:
+        """Sphere radius diameter_cells · a / 2 [Å].
+
+        Returns
+        -------
+        float
+            Radius [Å] (21.58 Å for the default).
+        """
         return self.diameter_cells * self.lattice_constant_angstrom / 2.0
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class Nanoparticle:
-    """The built particle: atoms in an orthogonal cell and the centre of the sphere (x, y, z) [Å]."""
+    """The built particle: atoms in an orthogonal cell and the centre of the sphere (x, y, z) [Å].
+
+    Parameters
+    ----------
+    specimen : NanoparticleSpecimen
+        Description it was built from.
+    atoms : ase.Atoms
+        Atoms on perfect fcc sites, positions [Å], in a periodic orthogonal cell.
+    centre_angstrom : numpy.ndarray
+        (x, y, z) of the sphere's centre [Å], shape (3,); an atom sits there.
+    """
 
     specimen: NanoparticleSpecimen
     atoms: Atoms
     centre_angstrom: np.ndarray
 
     def columns(self) -> ProjectedColumns:
-        """Projected [100] columns (every atom sits on its perfect-lattice site)."""
+        """Return the projected [100] columns (every atom sits on its perfect-lattice site).
+
+        Returns
+        -------
+        ProjectedColumns
+            Columns with their reference positions equal to their positions and no core.
+        """
         return project_columns(self.atoms.positions, self.atoms.positions)
 
 
@@ -75,10 +113,12 @@ def build_nanoparticle(specimen: NanoparticleSpecimen = NanoparticleSpecimen()) 
     Parameters
     ----------
     specimen : NanoparticleSpecimen
+        Diameter, lattice constant and vacuum; default an 11-cell Pt sphere.
 
     Returns
     -------
     Nanoparticle
+        The particle, its atoms shifted so that the sphere's centre lies at the middle of the cell.
     """
     a = specimen.lattice_constant_angstrom
     radius = specimen.radius_angstrom

@@ -18,13 +18,45 @@ def _check_grid(points_per_cell: int) -> int:
 
 
 def irreducible_indices(points_per_cell: int) -> np.ndarray:
-    """Grid indices (i, j) of the wedge 0 ≤ j ≤ i ≤ n/2, shape (m, 2), i along x, j along y."""
+    """Return the grid indices (i, j) of the wedge 0 ≤ j ≤ i ≤ n/2, i along x, j along y.
+
+    Parameters
+    ----------
+    points_per_cell : int
+        Scan points n per cell edge, an even integer ≥ 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer indices, shape (m, 2) with m = (n/2 + 1)(n/2 + 2)/2, ordered by i then j.
+
+    Raises
+    ------
+    ValueError
+        If ``points_per_cell`` is not an even integer ≥ 2.
+    """
     n = _check_grid(points_per_cell)
     return np.array([(i, j) for i in range(n // 2 + 1) for j in range(i + 1)], dtype=int)
 
 
 def fold_index_map(points_per_cell: int) -> np.ndarray:
-    """For each full-grid pixel [row=j, column=i], the index into :func:`irreducible_indices`, shape (n, n)."""
+    """Return, for each full-grid pixel [row=j, column=i], the index into :func:`irreducible_indices`.
+
+    Parameters
+    ----------
+    points_per_cell : int
+        Scan points n per cell edge, an even integer ≥ 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer map, shape (n, n).
+
+    Raises
+    ------
+    ValueError
+        If ``points_per_cell`` is not an even integer ≥ 2.
+    """
     n = _check_grid(points_per_cell)
     wedge = {tuple(ij): k for k, ij in enumerate(irreducible_indices(n))}
     fold = np.minimum(np.arange(n), n - np.arange(n))  # i → min(i, n − i): the two mirror lines
@@ -37,7 +69,25 @@ def fold_index_map(points_per_cell: int) -> np.ndarray:
 
 
 def unfold(wedge_values: np.ndarray, points_per_cell: int) -> np.ndarray:
-    """Full n × n images from values on the wedge (last axis = wedge positions); returns (..., n, n)."""
+    """Unfold values on the wedge into full n × n images.
+
+    Parameters
+    ----------
+    wedge_values : numpy.ndarray
+        Values at the wedge positions of :func:`irreducible_indices` along the last axis, shape (..., m).
+    points_per_cell : int
+        Scan points n per cell edge, an even integer ≥ 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        Images, shape (..., n, n), pixel [row=j, column=i].
+
+    Raises
+    ------
+    ValueError
+        If the last axis does not have one value per wedge position, or the grid is invalid.
+    """
     mapping = fold_index_map(points_per_cell)
     wedge_values = np.asarray(wedge_values)
     if wedge_values.shape[-1] != len(irreducible_indices(points_per_cell)):

@@ -25,8 +25,27 @@ from _shared.files import write_arrays_atomic, write_json_atomic
 from simulate.cache import CacheEntry, cache_entry
 
 
+def configuration_seed(phonon_seed: int, configuration: int) -> int:
+    """Return the seed of frozen-phonon configuration ``configuration`` (independent streams per configuration).
+
+    Parameters
+    ----------
+    phonon_seed : int
+        The recipe's phonon seed.
+    configuration : int
+        Configuration index k.
+
+    Returns
+    -------
+    int
+        Seed from ``numpy.random.SeedSequence([phonon_seed, k])``; it does not depend on the number of
+        configurations, so a run extended to more configurations keeps the first ones.
+    """
+    return int(np.random.SeedSequence([int(phonon_seed), int(configuration)]).generate_state(1)[0])
+
+
 def configurations_entry(kind: str, request: dict[str, Any], cache_dir=None) -> CacheEntry:
-    """The entry ``<cache>/<kind>-configurations/<key>/`` of a request (JSON-able dict).
+    """Return the entry ``<cache>/<kind>-configurations/<key>/`` of a request (JSON-able dict).
 
     Parameters
     ----------
@@ -37,6 +56,11 @@ def configurations_entry(kind: str, request: dict[str, Any], cache_dir=None) -> 
         left out of the key.
     cache_dir : path, optional
         Cache root (default :func:`simulate.cache.cache_root`).
+
+    Returns
+    -------
+    CacheEntry
+        The entry; its ``partial/`` folder holds the configurations.
     """
     return cache_entry(f"{kind}-configurations", json.dumps(_without_count(request), sort_keys=True), cache_dir)
 
@@ -48,7 +72,25 @@ def _without_count(value):
 
 
 def configuration_path(entry: CacheEntry, configuration: int) -> Path:
-    """The ``.npy`` of configuration ``configuration`` in ``entry``'s ``partial/`` folder."""
+    """Return the ``.npy`` of configuration ``configuration`` in ``entry``'s ``partial/`` folder.
+
+    Parameters
+    ----------
+    entry : CacheEntry
+        Entry that keeps the configurations.
+    configuration : int
+        Configuration index k, ≥ 0.
+
+    Returns
+    -------
+    Path
+        ``partial/configuration-kkkk.npy`` (its record is the ``.json`` beside it).
+
+    Raises
+    ------
+    ValueError
+        If ``configuration`` is not an integer ≥ 0.
+    """
     if int(configuration) != configuration or configuration < 0:
         raise ValueError(f"configuration={configuration!r} must be an integer >= 0")
     return entry.partial_directory / f"configuration-{configuration:04d}.npy"
@@ -56,9 +98,25 @@ def configuration_path(entry: CacheEntry, configuration: int) -> Path:
 
 def load_configuration(entry: CacheEntry, configuration: int, shape: tuple[int, ...]
                        ) -> tuple[np.ndarray | None, float | None]:
-    """A finished configuration's image and wall time [s], or ``(None, None)``.
+    """Return a finished configuration's image and wall time, or ``(None, None)``.
 
     A file of the wrong shape, with non-finite values or unreadable is removed so that it is recomputed.
+
+    Parameters
+    ----------
+    entry : CacheEntry
+        Entry that keeps the configurations.
+    configuration : int
+        Configuration index k, ≥ 0.
+    shape : tuple of int
+        Expected shape of the image.
+
+    Returns
+    -------
+    values : numpy.ndarray or None
+        The stored image, or None when it is absent or was removed.
+    seconds : float or None
+        Its recorded wall time [s]; None when unknown or when there is no image.
     """
     path = configuration_path(entry, configuration)
     if not path.exists():
@@ -78,7 +136,22 @@ def load_configuration(entry: CacheEntry, configuration: int, shape: tuple[int, 
 
 
 def save_configuration(entry: CacheEntry, configuration: int, values: np.ndarray, seconds: float | None) -> None:
-    """Store a finished configuration atomically: its record first, the image last (the image marks it done)."""
+    """Store a finished configuration atomically: its record first, the image last (the image marks it done).
+
+    The record holds the wall time, the 1/5/15-minute load average and the ``OMP_NUM_THREADS`` and
+    ``DASK_NUM_WORKERS`` settings.
+
+    Parameters
+    ----------
+    entry : CacheEntry
+        Entry that keeps the configurations.
+    configuration : int
+        Configuration index k, ≥ 0.
+    values : numpy.ndarray
+        The configuration's image.
+    seconds : float or None
+        Wall time of its computation [s]; None when unknown (computed on a cluster).
+    """
     path = configuration_path(entry, configuration)
     record = {"wall_time_s": seconds, "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
               "threads": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "DASK_NUM_WORKERS")}}
@@ -137,6 +210,7 @@ def run_configurations(build: Callable[[int], Any], count: int, pieces: CacheEnt
     Returns
     -------
     ConfigurationRun
+        The K = ``count`` images stacked along axis 0, the wall times and the number resumed.
     """
     import abtem  # noqa: PLC0415  (abTEM and its numba kernels load in seconds: only when simulating)
 

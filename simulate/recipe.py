@@ -22,7 +22,23 @@ _FFT_FRIENDLY_PRIMES = (2, 3, 5, 7)
 
 
 def electron_wavelength(energy_kv: float) -> float:
-    """Relativistic electron wavelength λ [Å] at an acceleration voltage [kV] (0.01969 Å at 300 kV)."""
+    """Return the relativistic electron wavelength λ at an acceleration voltage.
+
+    Parameters
+    ----------
+    energy_kv : float
+        Acceleration voltage [kV], > 0.
+
+    Returns
+    -------
+    float
+        λ [Å] (0.01969 Å at 300 kV).
+
+    Raises
+    ------
+    ValueError
+        If ``energy_kv`` is not positive.
+    """
     if not energy_kv > 0:
         raise ValueError(f"energy_kv={energy_kv!r} must be > 0")
     planck, mass, charge, light = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
@@ -32,11 +48,21 @@ def electron_wavelength(energy_kv: float) -> float:
 
 
 def fft_friendly_size(minimum: int) -> int:
-    """Smallest even integer ≥ ``minimum`` whose prime factors are all in 2, 3, 5, 7.
+    """Return the smallest even integer ≥ ``minimum`` whose prime factors are all in 2, 3, 5, 7.
 
     Even, because abTEM 1.0.11 gives wrong intensities on odd grids: measured here, a probe on a Pt [001]
     column at 40 atoms gave 0.398 of the beam on a 315² grid and 0.288 on 320² and 0.287 on a wider 480²
     supercell (docs/thickness_series.md).
+
+    Parameters
+    ----------
+    minimum : int
+        Lower bound on the size (values below 2 are raised to 2).
+
+    Returns
+    -------
+    int
+        The grid size.
     """
     n = max(int(minimum), 2)
     n += n % 2
@@ -111,29 +137,69 @@ class HAADFRecipe:
     projection: str = "infinite"
 
     def __post_init__(self) -> None:
+        """Validate the recipe with :func:`validate_recipe`.
+
+        Raises
+        ------
+        ValueError
+            If a field is invalid or the grid or scan cannot represent the requested detector and probe.
+        """
         validate_recipe(self)
 
     # Derived quantities -------------------------------------------------------------------------
     @property
     def supercell_extent_angstrom(self) -> float:
+        """Lateral size of the supercell, lateral_cells · a.
+
+        Returns
+        -------
+        float
+            Extent along x and y [Å].
+        """
         return self.lateral_cells * self.lattice_constant_angstrom
 
     @property
     def grid_points(self) -> int:
-        """Potential/wave grid points along x and y (FFT-friendly, sampling ≤ the requested one)."""
+        """Potential/wave grid points along x and y (FFT-friendly, sampling ≤ the requested one).
+
+        Returns
+        -------
+        int
+            Even number of grid points along each lateral axis.
+        """
         return fft_friendly_size(math.ceil(self.supercell_extent_angstrom / self.potential_sampling_angstrom - 1e-9))
 
     @property
     def actual_sampling_angstrom(self) -> float:
+        """Potential/wave sampling on the actual grid, extent / grid_points.
+
+        Returns
+        -------
+        float
+            Sampling [Å], at most ``potential_sampling_angstrom``.
+        """
         return self.supercell_extent_angstrom / self.grid_points
 
     @property
     def wavelength_angstrom(self) -> float:
+        """Relativistic electron wavelength at ``energy_kv``.
+
+        Returns
+        -------
+        float
+            λ [Å].
+        """
         return electron_wavelength(self.energy_kv)
 
     @property
     def cutoff_angle_mrad(self) -> float:
-        """Largest scattering angle the grid represents after abTEM's 2/3 antialiasing [mrad]."""
+        """Largest scattering angle the grid represents after abTEM's 2/3 antialiasing.
+
+        Returns
+        -------
+        float
+            Cutoff angle [mrad].
+        """
         # abTEM keeps frequencies below 2/3 of the Nyquist frequency 1/(2Δx); its grid quantisation
         # (integer number of reciprocal pixels) is reproduced so that the check agrees with abTEM's.
         reciprocal_sampling = 1.0 / self.supercell_extent_angstrom
@@ -142,28 +208,77 @@ class HAADFRecipe:
 
     @property
     def scan_sampling_angstrom(self) -> float:
+        """Scan step a / scan_points_per_cell.
+
+        Returns
+        -------
+        float
+            Step [Å].
+        """
         return self.lattice_constant_angstrom / self.scan_points_per_cell
 
     @property
     def nyquist_scan_sampling_angstrom(self) -> float:
-        """λ/(4α) [Å]: the HAADF image holds no frequency above 2α/λ."""
+        """Largest scan step that samples the image at Nyquist, λ/(4α).
+
+        Returns
+        -------
+        float
+            Step [Å]; the HAADF image holds no frequency above 2α/λ.
+        """
         return self.wavelength_angstrom / (4.0 * self.convergence_semiangle_mrad * 1e-3)
 
     @property
     def slice_thickness_angstrom(self) -> float:
+        """Multislice slice thickness a / slices_per_cell.
+
+        Returns
+        -------
+        float
+            Thickness [Å].
+        """
         return self.lattice_constant_angstrom / self.slices_per_cell
 
     # Serialisation ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
-        """Canonical JSON (sorted keys): the cache key is computed from it."""
+        """Return the canonical JSON (sorted keys): the cache key is computed from it.
+
+        Returns
+        -------
+        str
+            JSON of :meth:`to_dict`.
+        """
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> HAADFRecipe:
-        """Build a recipe from a mapping; unknown fields raise ``ValueError`` listing the valid ones."""
+        """Build a recipe from a mapping.
+
+        Parameters
+        ----------
+        values : dict
+            Field name to value; missing fields take their defaults.
+
+        Returns
+        -------
+        HAADFRecipe
+            The validated recipe.
+
+        Raises
+        ------
+        ValueError
+            For unknown fields (the message lists the valid ones) or an invalid recipe.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -173,7 +288,23 @@ class HAADFRecipe:
         return cls(**values)
 
     def replace(self, **changes: Any) -> HAADFRecipe:
-        """A copy with some fields changed (validated like a new recipe)."""
+        """Return a copy with some fields changed (validated like a new recipe).
+
+        Parameters
+        ----------
+        **changes
+            Field names and their new values.
+
+        Returns
+        -------
+        HAADFRecipe
+            The new recipe.
+
+        Raises
+        ------
+        ValueError
+            For unknown fields or an invalid recipe.
+        """
         return self.from_dict({**self.to_dict(), **changes})
 
 
@@ -187,7 +318,21 @@ def _is_int(value: Any) -> bool:
 
 
 def validate_recipe(recipe: HAADFRecipe) -> None:
-    """Check every field of a recipe; raise ``ValueError`` naming the field, its value and the valid range."""
+    """Check every field of a recipe; raise ``ValueError`` naming the field, its value and the valid range.
+
+    Besides the ranges of the fields, the detector's outer angle must lie within the grid's cutoff and the
+    scan step at or below the Nyquist step λ/(4α).
+
+    Parameters
+    ----------
+    recipe : HAADFRecipe
+        Recipe to check.
+
+    Raises
+    ------
+    ValueError
+        For the first invalid field.
+    """
     r = recipe
     _require(r.lattice_constant_angstrom > 0, "lattice_constant_angstrom", r.lattice_constant_angstrom, "> 0 Å")
     _require(0 < r.energy_kv <= 1000, "energy_kv", r.energy_kv, "a voltage in (0, 1000] kV")

@@ -19,25 +19,47 @@ _STEMS = {"dislocation": "pt112_dislocation_haadf", "nanoparticle": "pt_nanopart
 
 
 def shipped_path(kind: str) -> Path:
-    """Path of the shipped ``.npz`` of a kind ('dislocation' or 'nanoparticle')."""
+    """Return the path of the shipped ``.npz`` of a kind.
+
+    Parameters
+    ----------
+    kind : {'dislocation', 'nanoparticle'}
+        Specimen kind.
+
+    Returns
+    -------
+    Path
+        ``simulate/data/<stem>.npz`` (its metadata is the ``.json`` next to it).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown.
+    """
     if kind not in _STEMS:
         raise ValueError(f"kind={kind!r} must be one of {tuple(_STEMS)}")
     return DATA_DIRECTORY / f"{_STEMS[kind]}.npz"
 
 
 def load_shipped(kind: str):
-    """The shipped image of a kind, verified against the SHA-256 in its JSON.
+    """Load the shipped image of a kind, verified against the SHA-256 in its JSON.
+
+    Parameters
+    ----------
+    kind : {'dislocation', 'nanoparticle'}
+        Specimen kind.
 
     Returns
     -------
     SpecimenImage
+        The per-configuration images, their recipe and the ground-truth columns.
 
     Raises
     ------
     FileNotFoundError
         If the data are missing; regenerate them with ``bench simulate KIND --write-default``.
     ValueError
-        If the npz does not match its recorded hash.
+        If the npz does not match its recorded hash, or ``kind`` is unknown.
     """
     arrays, meta = read_shipped_arrays(shipped_path(kind), f"shipped {kind} image",
                                        f"bench simulate {kind} --write-default")
@@ -48,7 +70,18 @@ def load_shipped(kind: str):
 
 
 def write_shipped(image) -> Path:
-    """Store a :class:`~simulate.specimen_recipe.SpecimenImage` as its kind's shipped data (atomically)."""
+    """Store a :class:`~simulate.specimen_recipe.SpecimenImage` as its kind's shipped data (atomically).
+
+    Parameters
+    ----------
+    image : SpecimenImage
+        Image to ship; its configuration images are stored as float32.
+
+    Returns
+    -------
+    Path
+        Path of the written ``.npz``.
+    """
     npz = shipped_path(image.kind)
     write_shipped_arrays(npz, {
         "configuration_images": image.configuration_images.astype(np.float32),

@@ -22,7 +22,7 @@ from _shared.provenance import SIMULATION_PACKAGES, hardware, library_versions
 from simulate.cache import cache_entry
 from simulate.dislocation import DislocationSpecimen, ProjectedColumns, build_edge_dislocation, period_along_beam
 from simulate.nanoparticle import NanoparticleSpecimen, build_nanoparticle
-from simulate.phonon_configurations import configurations_entry, run_configurations
+from simulate.phonon_configurations import configuration_seed, configurations_entry, run_configurations
 from simulate.recipe import fft_friendly_size
 from simulate.specimen_data import load_shipped, shipped_path
 from simulate.specimen_recipe import KINDS, SpecimenImage, SpecimenImageRecipe, default_recipe, fidelity
@@ -30,7 +30,23 @@ from simulate.specimen_recipe import KINDS, SpecimenImage, SpecimenImageRecipe, 
 
 @dataclass(frozen=True)
 class Specimen:
-    """A built specimen ready for abTEM: atoms, plane spacing along the beam and its projected truth."""
+    """A built specimen ready for abTEM: atoms, plane spacing along the beam and its projected truth.
+
+    Parameters
+    ----------
+    kind : str
+        'dislocation' or 'nanoparticle'.
+    parameters : dict
+        The specimen description's ``to_dict()``.
+    atoms : ase.Atoms
+        Atoms in a periodic orthogonal cell, positions [Å]; z is the beam direction.
+    plane_spacing_angstrom : float
+        Distance between atomic planes along the beam [Å].
+    centre_angstrom : numpy.ndarray
+        (x, y) of the dislocation core or the particle centre [Å], shape (2,); the scan is centred on it.
+    columns : ProjectedColumns
+        Projected columns of the whole specimen, in the cell's coordinates.
+    """
 
     kind: str
     parameters: dict[str, Any]
@@ -41,7 +57,25 @@ class Specimen:
 
 
 def build_specimen(kind: str, parameters: DislocationSpecimen | NanoparticleSpecimen | None = None) -> Specimen:
-    """Build a specimen of a kind ('dislocation' or 'nanoparticle') with default or given parameters."""
+    """Build a specimen of a kind with default or given parameters.
+
+    Parameters
+    ----------
+    kind : {'dislocation', 'nanoparticle'}
+        Specimen kind.
+    parameters : DislocationSpecimen or NanoparticleSpecimen, optional
+        Specimen description matching ``kind``; default the class defaults.
+
+    Returns
+    -------
+    Specimen
+        Atoms, plane spacing (a√6/12 for the dislocation, a/2 for the particle), centre and columns.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown.
+    """
     if kind == "dislocation":
         parameters = parameters or DislocationSpecimen()
         built = build_edge_dislocation(parameters)
@@ -59,17 +93,44 @@ def build_specimen(kind: str, parameters: DislocationSpecimen | NanoparticleSpec
 
 
 def scan_origin(specimen: Specimen, recipe: SpecimenImageRecipe) -> np.ndarray:
-    """(x, y) [Å] of the first scan position: the scan grid is symmetric about the specimen's centre (the
-    centre is a scan position when the number of scan points is odd)."""
+    """Return the (x, y) of the first scan position.
+
+    The scan grid is symmetric about the specimen's centre (the centre is a scan position when the number
+    of scan points is odd).
+
+    Parameters
+    ----------
+    specimen : Specimen
+        The built specimen.
+    recipe : SpecimenImageRecipe
+        Imaging settings.
+
+    Returns
+    -------
+    numpy.ndarray
+        (x, y) [Å], shape (2,), in the cell's coordinates.
+    """
     half = (recipe.scan_points - 1) * recipe.scan_sampling_angstrom / 2.0
     return specimen.centre_angstrom - half
 
 
 def grid_points(specimen: Specimen, recipe: SpecimenImageRecipe) -> tuple[int, int]:
-    """FFT-friendly potential grid (nx, ny) with sampling at most the microscope's.
+    """Return the FFT-friendly potential grid (nx, ny) with sampling at most the microscope's.
 
     With PRISM the grid is a multiple of the interpolation factor, so the probe window is a whole number
     of pixels and abTEM preserves the normalisation exactly.
+
+    Parameters
+    ----------
+    specimen : Specimen
+        The built specimen.
+    recipe : SpecimenImageRecipe
+        Imaging settings.
+
+    Returns
+    -------
+    tuple of (int, int)
+        Grid points along x and y.
     """
     extent = specimen.atoms.cell.lengths()[:2]
     step = recipe.microscope.potential_sampling_angstrom
@@ -78,14 +139,43 @@ def grid_points(specimen: Specimen, recipe: SpecimenImageRecipe) -> tuple[int, i
 
 
 def potential_sampling_angstrom(specimen: Specimen, recipe: SpecimenImageRecipe) -> float:
-    """Actual potential sampling [Å] of the simulation (the coarser of x and y): the HAADF intensity depends on it
-    by several % at these samplings, so a counting library must be simulated on the same one."""
+    """Return the actual potential sampling of the simulation (the coarser of x and y).
+
+    The HAADF intensity depends on it by several % at these samplings, so a counting library must be
+    simulated on the same one.
+
+    Parameters
+    ----------
+    specimen : Specimen
+        The built specimen.
+    recipe : SpecimenImageRecipe
+        Imaging settings.
+
+    Returns
+    -------
+    float
+        Sampling [Å].
+    """
     extent = specimen.atoms.cell.lengths()[:2]
     return float(max(e / g for e, g in zip(extent, grid_points(specimen, recipe))))
 
 
 def check_geometry(specimen: Specimen, recipe: SpecimenImageRecipe) -> None:
-    """Raise ``ValueError`` if the scan leaves the cell or the detector lies beyond the simulated cutoff."""
+    """Raise ``ValueError`` if the scan leaves the cell or the detector lies beyond the simulated cutoff.
+
+    Parameters
+    ----------
+    specimen : Specimen
+        The built specimen.
+    recipe : SpecimenImageRecipe
+        Imaging settings.
+
+    Raises
+    ------
+    ValueError
+        If the field of view does not fit in the cell, or the detector's outer angle exceeds the 2/3
+        antialiasing cutoff of the grid (the smaller of x and y).
+    """
     extent = specimen.atoms.cell.lengths()[:2]
     start = scan_origin(specimen, recipe)
     end = start + (recipe.scan_points - 1) * recipe.scan_sampling_angstrom
@@ -102,7 +192,20 @@ def check_geometry(specimen: Specimen, recipe: SpecimenImageRecipe) -> None:
 
 
 def slice_thicknesses(specimen: Specimen, recipe: SpecimenImageRecipe) -> list[float]:
-    """Explicit slice thicknesses [Å] covering the cell height (the last slice takes the remaining planes)."""
+    """Return explicit slice thicknesses covering the cell height (the last slice takes the remaining planes).
+
+    Parameters
+    ----------
+    specimen : Specimen
+        The built specimen.
+    recipe : SpecimenImageRecipe
+        Imaging settings.
+
+    Returns
+    -------
+    list of float
+        Slice thicknesses [Å], ``planes_per_slice`` plane spacings each.
+    """
     planes = int(round(specimen.atoms.cell.lengths()[2] / specimen.plane_spacing_angstrom))
     full, rest = divmod(planes, recipe.planes_per_slice)
     thicknesses = [recipe.planes_per_slice * specimen.plane_spacing_angstrom] * full
@@ -110,15 +213,49 @@ def slice_thicknesses(specimen: Specimen, recipe: SpecimenImageRecipe) -> list[f
 
 
 def phonon_seed(recipe: SpecimenImageRecipe, configuration: int) -> int:
-    """Seed of frozen-phonon configuration ``configuration`` (independent streams per configuration)."""
-    return int(np.random.SeedSequence([recipe.microscope.phonon_seed, configuration]).generate_state(1)[0])
+    """Return the seed of frozen-phonon configuration ``configuration`` (independent streams per configuration).
+
+    Parameters
+    ----------
+    recipe : SpecimenImageRecipe
+        Imaging settings; its microscope's ``phonon_seed`` is used.
+    configuration : int
+        Configuration index k.
+
+    Returns
+    -------
+    int
+        Seed from ``numpy.random.SeedSequence([phonon_seed, k])``; it does not depend on the count.
+    """
+    return configuration_seed(recipe.microscope.phonon_seed, configuration)
 
 
 def build_measurement(specimen: Specimen, recipe: SpecimenImageRecipe, configuration: int,
                       scan_points: tuple[int, int] | None = None):
-    """The lazy abTEM HAADF measurement of one phonon configuration (array indexed [x, y]).
+    """Build the lazy abTEM HAADF measurement of one phonon configuration (array indexed [x, y]).
 
-    ``scan_points`` limits the scan to its first (nx, ny) positions (a small piece, for timing and tests).
+    Parameters
+    ----------
+    specimen : Specimen
+        The built specimen.
+    recipe : SpecimenImageRecipe
+        Imaging settings.
+    configuration : int
+        Phonon configuration index k (sets the seed of the displacements).
+    scan_points : tuple of (int, int), optional
+        Limits the scan to its first (nx, ny) positions (a small piece, for timing and tests); default the
+        whole field of view.
+
+    Returns
+    -------
+    abtem.measurements.BaseMeasurements
+        Lazy annular-detector measurement (PRISM ``SMatrix`` or plain multislice scan), intensity as a
+        fraction of the incident beam.
+
+    Raises
+    ------
+    ValueError
+        If the geometry check fails (see :func:`check_geometry`).
     """
     import abtem
 
@@ -194,6 +331,7 @@ def simulate_specimen_image(
     Returns
     -------
     SpecimenImage
+        Per-configuration images (float32) and the columns inside the scanned square, in image coordinates.
 
     Raises
     ------

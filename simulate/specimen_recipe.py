@@ -48,6 +48,14 @@ class SpecimenImageRecipe:
     prism_interpolation: int = 4
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a field is out of range, the scan step exceeds the microscope's Nyquist step λ/(4α), or the
+            method is unknown.
+        """
         if not 0 < self.field_of_view_angstrom <= 400:
             raise ValueError(f"field_of_view_angstrom={self.field_of_view_angstrom!r} must lie in (0, 400] Å")
         nyquist = self.microscope.nyquist_scan_sampling_angstrom
@@ -63,21 +71,59 @@ class SpecimenImageRecipe:
 
     @property
     def scan_points(self) -> int:
-        """Scan positions per side: odd, so that the specimen's centre is one of them."""
+        """Scan positions per side: odd, so that the specimen's centre is one of them.
+
+        Returns
+        -------
+        int
+            2 · round(field_of_view / scan_sampling / 2) + 1.
+        """
         return 2 * int(round(self.field_of_view_angstrom / self.scan_sampling_angstrom / 2.0)) + 1
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-serialisable dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value, with ``microscope`` as :meth:`HAADFRecipe.to_dict`.
+        """
         values = asdict(self)
         values["microscope"] = self.microscope.to_dict()
         return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SpecimenImageRecipe:
+        """Build a recipe from the output of :meth:`to_dict`.
+
+        Parameters
+        ----------
+        values : dict
+            Field name to value; ``microscope`` is a dict for :meth:`HAADFRecipe.from_dict`.
+
+        Returns
+        -------
+        SpecimenImageRecipe
+            The validated recipe.
+
+        Raises
+        ------
+        ValueError
+            If a field is unknown or invalid (``KeyError`` if ``microscope`` is missing).
+        """
         return cls(**{**values, "microscope": HAADFRecipe.from_dict(values["microscope"])})
 
 
 def fidelity(recipe: SpecimenImageRecipe) -> dict[str, Any]:
-    """How a recipe departs from the faithful microscope recipe (:data:`DEFAULT_RECIPE`).
+    """Describe how a recipe departs from the faithful microscope recipe (:data:`DEFAULT_RECIPE`).
+
+    Only the physical fields of the microscope are compared (voltage, probe, detector, potential sampling,
+    phonons, parametrisation, projection), plus the PRISM interpolation.
+
+    Parameters
+    ----------
+    recipe : SpecimenImageRecipe
+        Recipe to compare.
 
     Returns
     -------
@@ -107,6 +153,7 @@ class SpecimenImage:
     specimen : dict
         Parameters of the specimen (:class:`DislocationSpecimen` or :class:`NanoparticleSpecimen` fields).
     recipe : SpecimenImageRecipe
+        How the image was simulated.
     configuration_images : ndarray, shape (K, H, W)
         Detected intensity [fraction of the incident beam] per phonon configuration; pixel [row, column]
         is the probe at (x, y) = (column, row) · pixel size in image coordinates.
@@ -125,11 +172,24 @@ class SpecimenImage:
 
     @property
     def image(self) -> np.ndarray:
-        """Phonon-averaged image (H, W) [fraction of the incident beam]."""
+        """Phonon-averaged image (H, W) [fraction of the incident beam].
+
+        Returns
+        -------
+        numpy.ndarray
+            Mean of the configuration images, shape (H, W).
+        """
         return self.configuration_images.mean(axis=0)
 
     @property
     def pixel_size_angstrom(self) -> float:
+        """Pixel size of the image, the recipe's scan step.
+
+        Returns
+        -------
+        float
+            Pixel size [Å].
+        """
         return self.recipe.scan_sampling_angstrom
 
 
@@ -143,9 +203,27 @@ NANOPARTICLE_PHONON_CONFIGURATIONS = 16
 
 
 def default_recipe(kind: str) -> SpecimenImageRecipe:
-    """The shipped imaging recipe of a kind: Nyquist scan step, PRISM with a ≈ 12 Å probe window
-    (f = 3 for the 36 Å dislocation cell, f = 4 for the 49 Å particle cell), reduced microscope (one
-    phonon configuration for the dislocation, :data:`NANOPARTICLE_PHONON_CONFIGURATIONS` for the particle)."""
+    """Return the shipped imaging recipe of a kind.
+
+    Nyquist scan step (rounded down to 0.1 pm), PRISM with a ≈ 12 Å probe window (f = 3 for the 36 Å
+    dislocation cell, f = 4 for the 44.8 Å particle cell), reduced microscope (one phonon configuration for
+    the dislocation, :data:`NANOPARTICLE_PHONON_CONFIGURATIONS` for the particle).
+
+    Parameters
+    ----------
+    kind : {'dislocation', 'nanoparticle'}
+        Specimen kind.
+
+    Returns
+    -------
+    SpecimenImageRecipe
+        The recipe (dislocation: 24 Å field, 3 planes per slice; particle: 43 Å field, 2 planes per slice).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown.
+    """
     nyquist = math.floor(REDUCED_MICROSCOPE.nyquist_scan_sampling_angstrom * 1e4) / 1e4
     if kind == "dislocation":
         # three atomic planes (2.40 Å) per slice: each slice holds at most one atom of every column

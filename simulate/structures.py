@@ -72,11 +72,33 @@ def pt_001_supercell(
 
 
 def column_positions_in_cell(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> np.ndarray:
-    """Projected column positions (x, y) [Å] of one a × a cell of Pt [001], shape (4, 2)."""
+    """Return the projected column positions (x, y) of one a × a cell of Pt [001].
+
+    Parameters
+    ----------
+    lattice_constant : float
+        Cubic lattice constant a [Å]; default that of Pt.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions [Å], shape (4, 2): (0, 0), (a/2, 0), (0, a/2), (a/2, a/2).
+    """
     half = lattice_constant / 2.0
     return np.array([[0.0, 0.0], [half, 0.0], [0.0, half], [half, half]])
 
 
 def area_per_column(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> float:
-    """Projected area per column a²/4 [Å²] (3.85 Å² for Pt)."""
+    """Return the projected area per column, a²/4.
+
+    Parameters
+    ----------
+    lattice_constant : float
+        Cubic lattice constant a [Å]; default that of Pt.
+
+    Returns
+    -------
+    float
+        Area per column [Å²] (3.85 Å² for Pt).
+    """
     return lattice_constant**2 / 4.0

@@ -20,7 +20,7 @@ import numpy as np
 from _shared.provenance import SIMULATION_PACKAGES, hardware, library_versions
 from simulate import p4mm
 from simulate.cache import cache_entry, read_shipped_arrays, write_shipped_arrays
-from simulate.phonon_configurations import run_configurations
+from simulate.phonon_configurations import configuration_seed, run_configurations
 from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe
 from simulate.structures import area_per_column, column_positions_in_cell, pt_001_supercell
 
@@ -58,8 +58,14 @@ class ThicknessSeries:
 
     @cached_property
     def images(self) -> np.ndarray:
-        """Phonon-averaged images, shape (T, n, n) [fraction of beam]; ``images[t, row, column]`` is the
-        probe at (x, y) = (column, row) · pixel size from a column at the origin. Computed once, read-only."""
+        """Phonon-averaged images of the unit cell for every thickness.
+
+        Returns
+        -------
+        numpy.ndarray
+            Read-only, shape (T, n, n) [fraction of the incident beam]; ``images[t, row, column]`` is the
+            probe at (x, y) = (column, row) · pixel size from a column at the origin. Computed once.
+        """
         mean = self.configuration_intensities.mean(axis=0)
         n = self.recipe.scan_points_per_cell
         images = p4mm.unfold(mean, n) if self.recipe.use_p4mm_symmetry else mean.reshape(mean.shape[0], n, n)
@@ -68,20 +74,46 @@ class ThicknessSeries:
 
     @property
     def atoms_per_column(self) -> np.ndarray:
-        """Atoms per column of each exit plane, 0 … max_thickness_atoms, shape (T,)."""
+        """Atoms per column of each exit plane.
+
+        Returns
+        -------
+        numpy.ndarray
+            Integers 0 … max_thickness_atoms, shape (T,).
+        """
         return np.arange(self.configuration_intensities.shape[1])
 
     @property
     def thickness_angstrom(self) -> np.ndarray:
+        """Specimen thickness of each exit plane, atoms per column × a.
+
+        Returns
+        -------
+        numpy.ndarray
+            Thickness [Å], shape (T,).
+        """
         return self.atoms_per_column * self.recipe.lattice_constant_angstrom
 
     @property
     def pixel_size_angstrom(self) -> float:
+        """Pixel size of the images, the recipe's scan step a / n.
+
+        Returns
+        -------
+        float
+            Pixel size [Å].
+        """
         return self.recipe.scan_sampling_angstrom
 
     @property
     def column_positions_angstrom(self) -> np.ndarray:
-        """True (x, y) column positions [Å] in the cell, shape (4, 2)."""
+        """True (x, y) column positions in the cell.
+
+        Returns
+        -------
+        numpy.ndarray
+            Positions [Å], shape (4, 2).
+        """
         return column_positions_in_cell(self.recipe.lattice_constant_angstrom)
 
     @cached_property
@@ -96,18 +128,35 @@ class ThicknessSeries:
 
     @property
     def configuration_scs_angstrom2(self) -> np.ndarray:
-        """Cell-integrated SCS per column of each phonon configuration [Å²], shape (K, T)."""
+        """Cell-integrated SCS per column of each phonon configuration.
+
+        Returns
+        -------
+        numpy.ndarray
+            SCS [Å²], shape (K, T).
+        """
         return self._cell_means * area_per_column(self.recipe.lattice_constant_angstrom)
 
     @property
     def scs_angstrom2(self) -> np.ndarray:
-        """Exact cell-integrated scattering cross section per column [Å²]: mean cell intensity × a²/4."""
+        """Exact cell-integrated scattering cross section per column: mean cell intensity × a²/4.
+
+        Returns
+        -------
+        numpy.ndarray
+            Phonon-averaged SCS [Å²], shape (T,).
+        """
         return self.configuration_scs_angstrom2.mean(axis=0)
 
     @property
     def scs_standard_error_angstrom2(self) -> np.ndarray:
-        """Standard error of :attr:`scs_angstrom2` from the spread over phonon configurations [Å²]
-        (NaN with a single configuration)."""
+        """Standard error of :attr:`scs_angstrom2` from the spread over phonon configurations.
+
+        Returns
+        -------
+        numpy.ndarray
+            Standard error [Å²], shape (T,); NaN with a single configuration.
+        """
         scs = self.configuration_scs_angstrom2
         k = scs.shape[0]
         if k < 2:
@@ -115,7 +164,23 @@ class ThicknessSeries:
         return scs.std(axis=0, ddof=1) / np.sqrt(k)
 
     def image(self, atoms_per_column: int) -> np.ndarray:
-        """Noise-free image (n, n) of one unit cell at a thickness given in atoms per column."""
+        """Return the noise-free image of one unit cell at a thickness given in atoms per column.
+
+        Parameters
+        ----------
+        atoms_per_column : int
+            Thickness [atoms per column], 0 … max_thickness_atoms.
+
+        Returns
+        -------
+        numpy.ndarray
+            Read-only image, shape (n, n) [fraction of the incident beam].
+
+        Raises
+        ------
+        ValueError
+            If ``atoms_per_column`` is not an integer in range.
+        """
         maximum = self.atoms_per_column[-1]
         if int(atoms_per_column) != atoms_per_column or not 0 <= atoms_per_column <= maximum:
             raise ValueError(f"atoms_per_column={atoms_per_column!r} must be an integer in [0, {maximum}]")
@@ -123,10 +188,20 @@ class ThicknessSeries:
 
 
 def scan_positions(recipe: HAADFRecipe) -> np.ndarray:
-    """Probe positions (x, y) [Å] of the simulated scan, shape (P, 2).
+    """Return the probe positions (x, y) of the simulated scan.
 
     The scanned cell starts at a column near the middle of the supercell, so that the probe sits as far
     from the supercell edges as the periodic boundary allows.
+
+    Parameters
+    ----------
+    recipe : HAADFRecipe
+        Recipe (scan points, symmetry, supercell size).
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions [Å], shape (P, 2): the p4mm wedge, or the full n × n grid row by row.
     """
     n = recipe.scan_points_per_cell
     if recipe.use_p4mm_symmetry:
@@ -139,12 +214,39 @@ def scan_positions(recipe: HAADFRecipe) -> np.ndarray:
 
 
 def phonon_seed(recipe: HAADFRecipe, configuration: int) -> int:
-    """Seed of frozen-phonon configuration ``configuration`` (independent streams per configuration)."""
-    return int(np.random.SeedSequence([recipe.phonon_seed, configuration]).generate_state(1)[0])
+    """Return the seed of frozen-phonon configuration ``configuration`` (independent streams per configuration).
+
+    Parameters
+    ----------
+    recipe : HAADFRecipe
+        Recipe; its ``phonon_seed`` is used.
+    configuration : int
+        Configuration index k.
+
+    Returns
+    -------
+    int
+        Seed from ``numpy.random.SeedSequence([phonon_seed, k])``; it does not depend on the count.
+    """
+    return configuration_seed(recipe.phonon_seed, configuration)
 
 
 def build_configuration(recipe: HAADFRecipe, configuration: int):
-    """The lazy abTEM measurement of one phonon configuration: intensity of shape (T, P)."""
+    """Build the lazy abTEM measurement of one phonon configuration.
+
+    Parameters
+    ----------
+    recipe : HAADFRecipe
+        Physical and numerical settings.
+    configuration : int
+        Phonon configuration index k (sets the seed of the displacements).
+
+    Returns
+    -------
+    abtem.measurements.BaseMeasurements
+        Lazy annular-detector measurement, intensity [fraction of the incident beam] of shape (T, P): every
+        exit plane 0 … max_thickness_atoms at every position of :func:`scan_positions`.
+    """
     import abtem
 
     atoms = pt_001_supercell(recipe.lateral_cells, recipe.max_thickness_atoms, recipe.lattice_constant_angstrom)
@@ -204,6 +306,7 @@ def simulate_thickness_series(
     Returns
     -------
     ThicknessSeries
+        The series with its per-configuration intensities and run metadata.
 
     Raises
     ------
@@ -235,7 +338,23 @@ def simulate_thickness_series(
 
 
 def resolve_device(device: str) -> str:
-    """'cpu' or 'gpu' for abTEM; 'auto' is 'gpu' when CuPy sees a CUDA device."""
+    """Resolve the device abTEM computes on; 'auto' is 'gpu' when CuPy sees a CUDA device.
+
+    Parameters
+    ----------
+    device : {'auto', 'cpu', 'gpu'}
+        Requested device.
+
+    Returns
+    -------
+    str
+        'cpu' or 'gpu'.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not one of the accepted values.
+    """
     if device not in ("auto", "cpu", "gpu"):
         raise ValueError(f"device={device!r} must be 'auto', 'cpu' or 'gpu'")
     if device != "auto":
@@ -262,7 +381,18 @@ def _run_metadata(wall_seconds: float, cpu_seconds: float, scheduler: str | None
 
 
 def shipped_series_recipe(stem: str) -> HAADFRecipe | None:
-    """The recipe of a shipped series (a stem of :data:`SHIPPED_SERIES`), or None when its file is absent."""
+    """Return the recipe of a shipped series, or None when its file is absent.
+
+    Parameters
+    ----------
+    stem : str
+        File stem, a key of :data:`SHIPPED_SERIES`.
+
+    Returns
+    -------
+    HAADFRecipe or None
+        The recipe recorded in the series' JSON.
+    """
     meta_path = (DATA_DIRECTORY / stem).with_suffix(".json")
     if not meta_path.exists():
         return None
@@ -270,7 +400,17 @@ def shipped_series_recipe(stem: str) -> HAADFRecipe | None:
 
 
 def load_shipped_series(recipe: HAADFRecipe) -> ThicknessSeries | None:
-    """The shipped series with exactly this recipe, verified against its recorded SHA-256; None if none ships.
+    """Load the shipped series with exactly this recipe, verified against its recorded SHA-256.
+
+    Parameters
+    ----------
+    recipe : HAADFRecipe
+        Recipe to look for.
+
+    Returns
+    -------
+    ThicknessSeries or None
+        The shipped series, or None if none ships with this recipe.
 
     Raises
     ------
@@ -289,6 +429,18 @@ def load_shipped_series(recipe: HAADFRecipe) -> ThicknessSeries | None:
 def write_shipped_series(series: ThicknessSeries, stem: str) -> Path:
     """Store a series as one of the package's shipped series (recipe, versions, run time and hash beside it).
 
+    Parameters
+    ----------
+    series : ThicknessSeries
+        Series to ship.
+    stem : str
+        File stem, a key of :data:`SHIPPED_SERIES`.
+
+    Returns
+    -------
+    Path
+        Path of the written ``.npz``.
+
     Raises
     ------
     ValueError
@@ -305,7 +457,13 @@ def write_shipped_series(series: ThicknessSeries, stem: str) -> Path:
 
 
 def embedded_default_recipe() -> HAADFRecipe | None:
-    """The recipe of the shipped default series, or None when the package was installed without its data."""
+    """Return the recipe of the shipped default series.
+
+    Returns
+    -------
+    HAADFRecipe or None
+        The recipe, or None when the package was installed without its data.
+    """
     return shipped_series_recipe(EMBEDDED_DEFAULT.name)
 
 
@@ -313,7 +471,14 @@ REGENERATE_DEFAULT = SHIPPED_SERIES[EMBEDDED_DEFAULT.name]
 
 
 def load_embedded_default() -> ThicknessSeries:
-    """The shipped thickness series of :data:`DEFAULT_RECIPE`, verified against its recorded SHA-256.
+    """Load the shipped default thickness series, verified against its recorded SHA-256.
+
+    The recipe is the one recorded with the data (that of :data:`DEFAULT_RECIPE` when they are current).
+
+    Returns
+    -------
+    ThicknessSeries
+        The series with its recorded recipe and metadata.
 
     Raises
     ------
@@ -330,5 +495,16 @@ def load_embedded_default() -> ThicknessSeries:
 
 
 def write_embedded_default(series: ThicknessSeries) -> Path:
-    """Store a series as the package's embedded default (recipe, versions, run time and hash beside it)."""
+    """Store a series as the package's embedded default (recipe, versions, run time and hash beside it).
+
+    Parameters
+    ----------
+    series : ThicknessSeries
+        Series to store.
+
+    Returns
+    -------
+    Path
+        Path of the written ``.npz``.
+    """
     return write_shipped_series(series, EMBEDDED_DEFAULT.name)

@@ -16,7 +16,13 @@ from bench.studies import get_study, studies
 
 
 def gated_studies() -> list:
-    """The registered studies with a regression gate, in the paper's order."""
+    """Return the registered studies with a regression gate, in the paper's order.
+
+    Returns
+    -------
+    list of bench.studies.base.Study
+        The studies whose ``gate`` is not None.
+    """
     return [study for study in studies() if study.gate is not None]
 
 
@@ -37,7 +43,23 @@ def _load(directory: str, study: str, option: str):
 
 
 def parse_studies(text: str | None) -> tuple[str, ...]:
-    """``--studies`` → the studies to run (default every gated study); ValueError for an unknown or empty list."""
+    """Parse ``--studies`` into the gated studies to run.
+
+    Parameters
+    ----------
+    text : str or None
+        Comma-separated study names; None selects every gated study.
+
+    Returns
+    -------
+    tuple of str
+        The chosen study names, in the paper's order.
+
+    Raises
+    ------
+    ValueError
+        For an empty list or a name that is not a gated study.
+    """
     names = tuple(study.name for study in gated_studies())
     if text is None:
         return names
@@ -119,7 +141,13 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``bench check`` to the command line."""
+    """Add ``bench check`` to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
     from bench.commands.run import add_study_arguments
 
     gated = gated_studies()

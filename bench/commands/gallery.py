@@ -65,6 +65,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    """Add ``bench gallery`` to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
     kinds = "; ".join(f"{name}: {text}" for name, (text, _) in GALLERIES.items())
     parser = subparsers.add_parser("gallery", help="write gallery figures of the simulation models",
                                    description=f"Write gallery figures. Kinds: {kinds}.")

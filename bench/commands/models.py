@@ -1,8 +1,15 @@
-"""``bench models list``, ``import-r-em PATH`` and ``export RUN --name``: the restoration model registry."""
+"""``bench models list``, ``import-r-em PATH``, ``export RUN --name`` and ``fidelity MODEL…``: the model registry."""
 from __future__ import annotations
 
 
 def register(subparsers) -> None:
+    """Add ``bench models`` and its actions to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
     parser = subparsers.add_parser("models", help="list restoration models; import the published tk_r_em models",
                                    description="Manage the restoration model registry (names arch.tag).")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -37,10 +44,35 @@ def register(subparsers) -> None:
                                "end of its schedule) instead of the final model")
     exporter.add_argument("--notes", default=None, help="free text stored in the sidecar")
     exporter.set_defaults(handler=run_export)
+    fidelity = actions.add_parser(
+        "fidelity", help="what a model changes in noise-free images (the infinite-dose limit of precision-vs-dose)",
+        description="Restore the expected, noise-free images of the precision-vs-dose series (dose only sets the "
+                    "intensity scale) and fit them as the study does: the position shifts, SCS changes, widths and "
+                    "contrast a method introduces there are a lower bound on its high-dose bias. Seconds per "
+                    "model: a training campaign's quick check of each checkpoint.")
+    fidelity.add_argument("methods", nargs="+", metavar="METHOD",
+                          help="models (arch.tag or PATH.safetensors, with +fp32/+bf16) or bm3d; raw is always shown")
+    fidelity.add_argument("--preset", default="quick", help="precision-vs-dose preset whose series and fit are used")
+    fidelity.add_argument("--thicknesses", default=None, help="comma-separated atoms per column (default: preset's)")
+    fidelity.add_argument("--dose", type=float, default=5e4, help="dose [e⁻/Å²] setting the intensity scale")
+    fidelity.add_argument("--output", default=None, help="also write the table as parquet here")
+    fidelity.set_defaults(handler=run_fidelity)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
 
 
 def run_list(args) -> int:
+    """Print the known and installed models.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        Exit status, 0 on success.
+    """
     from restore.registry import list_models, user_model_dir
 
     print(f"user model directory: {user_model_dir()}")
@@ -51,6 +83,23 @@ def run_list(args) -> int:
 
 
 def run_import(args) -> int:
+    """Import the published tk_r_em models from an sdist, its folder or pip.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        Exit status, 0 on success.
+
+    Raises
+    ------
+    ValueError
+        If both or neither of PATH and ``--download`` are given.
+    """
     from restore.registry import user_model_dir
     from restore.tf_import import download_r_em, import_r_em
 
@@ -69,10 +118,73 @@ def run_import(args) -> int:
 
 
 def run_export(args) -> int:
+    """Install a training run's EMA generator (or a checkpoint's) as a named model.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        Exit status, 0 on success.
+    """
     from restore.export import export_run
     from restore.registry import PACKAGE_WEIGHTS
 
     path = export_run(args.run, args.name, args.output or PACKAGE_WEIGHTS, hardware=args.hardware, notes=args.notes,
                       checkpoint=args.checkpoint)
     print(f"wrote {path} (+ {path.with_suffix('.json').name})")
+    return 0
+
+
+def run_fidelity(args) -> int:
+    """Print what each method changes in the noise-free precision-vs-dose images.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        Exit status, 0 on success.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset or method, or a method that trains on the study's noisy data.
+    """
+    from dataclasses import replace
+
+    from _shared.files import write_table_atomic
+    from bench.commands.run import parse_list
+    from bench.fidelity import fidelity_verdict, format_fidelity, noise_free_fidelity
+    from bench.methods import POISSON, learns_from_data, make_method
+    from bench.studies.precision_vs_dose import PRESETS
+
+    if args.preset not in PRESETS:
+        raise ValueError(f"--preset {args.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+    preset = PRESETS[args.preset]
+    thicknesses = parse_list(args.thicknesses, int, "thicknesses")
+    if thicknesses:
+        preset = replace(preset, thicknesses=thicknesses)
+    specs = ["raw"] + [spec for spec in args.methods if spec != "raw"]
+    methods = [make_method(spec) for spec in specs]
+    trained = [m.name for m in methods if learns_from_data(m)]
+    if trained:
+        raise ValueError(f"{', '.join(trained)} train(s) on a study's noisy data, which noise-free images do not "
+                         "provide; give pretrained models or bm3d")
+    restorers = {m.name: (lambda images, m=m: m(images, POISSON)) for m in methods}
+    table = noise_free_fidelity(restorers, preset=preset, dose_e_per_A2=args.dose)
+    print(f"noise-free Pt [001] images at {args.dose:g} e⁻/Å² ({preset.pixel_size_angstrom} Å pixels), fitted as "
+          f"precision-vs-dose ({args.preset}) fits a realisation:")
+    print(format_fidelity(table, list(restorers)))
+    for name, ok in fidelity_verdict(table).items():
+        print(f"{name}: {'within' if ok else 'OUTSIDE'} 0.5 pm and 2 % at every thickness")
+    if args.output:
+        write_table_atomic(args.output, table)
+        print(f"wrote {args.output}")
     return 0

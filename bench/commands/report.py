@@ -21,7 +21,13 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``bench report`` to the command line."""
+    """Add ``bench report`` to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
     parser = subparsers.add_parser(
         "report", help="write figures and an HTML report of a results directory",
         description="Write paper-style figures (PNG and PDF) and one self-contained HTML report (tables, "

@@ -36,6 +36,13 @@ every file was restored, 1 when some were not (listed at the end), 2 for bad inp
 
 
 def register(subparsers) -> None:
+    """Add ``bench restore`` to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
     parser = subparsers.add_parser(
         "restore", help="restore (S)TEM images with a CGRDN model", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,7 +94,22 @@ def _extension(text: str) -> str:
 
 
 def check_options(args) -> None:
-    """Validate the numbers, the output type, the model name and the device; ValueError names the option."""
+    """Validate the numbers, the output type, the model name and the device before any file is read.
+
+    Replaces ``args.device`` by its checked torch spelling.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``bench restore`` options.
+
+    Raises
+    ------
+    ValueError
+        For an odd or too small ``--tile`` (even, ≥ 16 px), a bad ``--overlap``, ``--batch-size`` < 1, an
+        unwritable ``--format``, a pickled or unknown model, an unusable device, or Winograd off the CPU or
+        with bf16; the message names the option.
+    """
     from bench.cli import check_device, check_model_spec
 
     if args.tile < 16 or args.tile % 2:
@@ -140,7 +162,22 @@ def _check_algorithm(algorithm: str, device: str | None) -> None:
 # Output names ---------------------------------------------------------------------------------------------
 
 def output_paths(inputs: list[Path], output: Path, extension: str | None) -> list[Path]:
-    """The output file of each input (see the module docstring).
+    """Return the output file of each input (see the module docstring).
+
+    Parameters
+    ----------
+    inputs : list of Path
+        The input image files.
+    output : Path
+        The ``-o`` argument: a file (one input only; its extension chooses the type) or a folder.
+    extension : str or None
+        The ``--format`` type (``tif``, ``.h5``, …) for outputs in a folder; None keeps the input's type
+        (.tif for PNG and vendor inputs).
+
+    Returns
+    -------
+    list of Path
+        One output path per input, in the order of ``inputs``.
 
     Raises
     ------
@@ -191,6 +228,18 @@ def output_paths(inputs: list[Path], output: Path, extension: str | None) -> lis
 def check_inputs(inputs: list[Path], grey: bool) -> list[tuple[int, ...]]:
     """Read and check every input (readable, grey, sides ≥ 8 px, finite); return their shapes.
 
+    Parameters
+    ----------
+    inputs : list of Path
+        The input image files.
+    grey : bool
+        Convert colour images to grey instead of refusing them (``--grey``).
+
+    Returns
+    -------
+    list of tuple of int
+        The array shape of each input, ``(height, width)`` or ``(frames, height, width)``.
+
     Raises
     ------
     ValueError
@@ -226,9 +275,22 @@ def check_inputs(inputs: list[Path], grey: bool) -> list[tuple[int, ...]]:
 # Progress --------------------------------------------------------------------------------------------------
 
 class TileProgress:
-    """A tqdm bar on stderr counting restored tiles: a forward hook on every module, counting the batches
-    of the network itself (or of its Winograd evaluation), so that :mod:`restore.inference` needs no
-    callback."""
+    """A tqdm bar on stderr counting restored tiles.
+
+    A global forward hook on every module counts the batches of the network itself (or of its Winograd
+    evaluation), so that :mod:`restore.inference` needs no callback. Use it as a context manager.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The restoration network whose forward calls are counted.
+    total : int
+        The number of tiles expected (all frames of the file).
+    description : str
+        The label of the bar (the input file's name).
+    disable : bool
+        Hide the bar (``--quiet``).
+    """
 
     def __init__(self, model, total: int, description: str, disable: bool):
         from tqdm.auto import tqdm
@@ -244,12 +306,26 @@ class TileProgress:
             self.bar.update(int(output.shape[0]))
 
     def __enter__(self):
+        """Register the forward hook.
+
+        Returns
+        -------
+        TileProgress
+            This object.
+        """
         from torch.nn.modules.module import register_module_forward_hook
 
         self.handle = register_module_forward_hook(self._hook)
         return self
 
     def __exit__(self, *exc) -> None:
+        """Remove the forward hook and close the bar.
+
+        Parameters
+        ----------
+        *exc
+            The exception type, value and traceback (ignored; exceptions propagate).
+        """
         self.handle.remove()
         self.bar.close()
 
@@ -268,6 +344,23 @@ def _load_model(spec: str):
 
 
 def run(args) -> int:
+    """Run ``bench restore``: check everything, then restore each input and write its output.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``bench restore`` options.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when every file was restored, 1 when some were not (listed on stderr).
+
+    Raises
+    ------
+    ValueError
+        For a bad option, output name or input, before anything is written.
+    """
     from restore import inference
     from restore.imageio import read_image, write_image
 

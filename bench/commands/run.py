@@ -21,7 +21,28 @@ from bench.studies.base import RunOptions, Study
 
 
 def parse_list(text: str | None, kind, name: str):
-    """``"500,5e4"`` → (500.0, 50000.0); None stays None; an empty list is an error."""
+    """Parse a comma-separated option value: ``"500,5e4"`` → (500.0, 50000.0).
+
+    Parameters
+    ----------
+    text : str or None
+        The option's text; None (option not given) is returned as None.
+    kind : type
+        The type of each entry (``float``, ``int`` or ``str``); for ``int``, entries such as ``"5.0"`` are
+        accepted when they are whole numbers.
+    name : str
+        The option's name without dashes, used in error messages.
+
+    Returns
+    -------
+    tuple or None
+        The entries converted by ``kind``, or None when ``text`` is None.
+
+    Raises
+    ------
+    ValueError
+        For an empty list or an entry that ``kind`` cannot convert.
+    """
     if text is None:
         return None
     items = [item.strip() for item in str(text).split(",") if item.strip()]
@@ -47,7 +68,19 @@ PRESET_OPTIONS = {
 
 
 def preset_overrides(study: Study, given: dict) -> dict:
-    """The preset fields set by the options ``given`` (option -> value, None when not given).
+    """Return the preset fields set by the options ``given``.
+
+    Parameters
+    ----------
+    study : Study
+        The study whose preset the options change.
+    given : dict
+        Option name (a key of :data:`PRESET_OPTIONS`) -> its command-line value, None when not given.
+
+    Returns
+    -------
+    dict
+        Preset field -> parsed value, for the options given.
 
     Raises
     ------
@@ -69,8 +102,32 @@ def preset_overrides(study: Study, given: dict) -> dict:
 
 
 def build_methods(specs: list[str] | None, models: list[str] | None, device: str | None):
-    """The methods to compare and a note on the default model; every spec is validated here, and every
-    checkpoint is loaded once, so that a damaged one fails before any task runs."""
+    """Build the methods to compare and a note on the default model.
+
+    Every spec is validated here, and every checkpoint is loaded once, so that a damaged one fails before
+    any task runs.
+
+    Parameters
+    ----------
+    specs : list of str or None
+        The ``--methods`` names; None (or empty) takes the default methods.
+    models : list of str or None
+        The ``--model`` names or ``.safetensors`` paths, added after ``specs``.
+    device : str or None
+        Where CNN methods run (torch spelling); None chooses automatically.
+
+    Returns
+    -------
+    methods : list of Method
+        The methods, in the order given.
+    note : str or None
+        Why a default method is missing, when the defaults are used and one is; else None.
+
+    Raises
+    ------
+    ValueError
+        For a pickled or unknown method, a method given twice, or a checkpoint that cannot be loaded.
+    """
     from bench.cli import check_model_spec
     from bench.methods import default_methods, make_method
 
@@ -109,19 +166,56 @@ def _check_loadable(method) -> None:
 
 
 def check_workers(workers: int | None) -> None:
-    """ValueError unless ``workers`` is None or at least 1."""
+    """Check the ``--workers`` value.
+
+    Parameters
+    ----------
+    workers : int or None
+        Local worker processes; None means one per CPU core.
+
+    Raises
+    ------
+    ValueError
+        If ``workers`` is less than 1.
+    """
     if workers is not None and workers < 1:
         raise ValueError(f"--workers {workers}: give at least 1 worker process (1 runs in this process)")
 
 
 def run_options(args: argparse.Namespace, on_task_done=None) -> RunOptions:
-    """The :class:`RunOptions` of the parsed command line."""
+    """Return the :class:`RunOptions` of the parsed command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (``scheduler``, ``workers``, ``quiet``).
+    on_task_done : callable or None, optional
+        Called with each stored task key.
+
+    Returns
+    -------
+    RunOptions
+        How the run is executed.
+    """
     return RunOptions(scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
                       on_task_done=on_task_done)
 
 
 def run_study(args: argparse.Namespace, *, on_task_done=None) -> Path:
-    """Validate the options, then run (or resume) ``args.study``; return the results directory."""
+    """Validate the options, then run (or resume) ``args.study``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``bench run`` options.
+    on_task_done : callable or None, optional
+        Called with each stored task key (tests stop a run part-way with it).
+
+    Returns
+    -------
+    Path
+        The results directory.
+    """
     from bench.cli import check_device
     from bench.runner import default_output
     from bench.runner import run_study as run
@@ -160,7 +254,13 @@ def _terminate(signum, frame):
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``bench run`` and ``bench check``."""
+    """Add the options shared by ``bench run`` and ``bench check``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
+    """
     parser.add_argument("--recipe", default=None, choices=("default", "coarse"),
                         help="the simulated bulk Pt [001] thickness series that the precision study cuts its "
                              "images from: 'default' = the shipped series, 0–75 atoms per column; 'coarse' = a "
@@ -193,7 +293,13 @@ def _studies_text() -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``bench run`` to the command line."""
+    """Add ``bench run`` to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
     from reports.html import ESTIMATORS
 
     parser = subparsers.add_parser(

@@ -144,6 +144,13 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench simulate`` to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
     parser = subparsers.add_parser(
         "simulate",
         help="simulate HAADF images with abTEM (cached)",

@@ -12,6 +12,13 @@ import os
 
 
 def register(subparsers) -> None:
+    """Add ``bench train``, ``bench train-cache`` and ``bench train-step`` to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
     parser = subparsers.add_parser(
         "train", help="train the CGRDN on synthetic pairs (CPU or GPU, in resumable chunks)",
         description="Train the CGRDN (+ relativistic PatchGAN) from a TOML/JSON TrainingConfig. The numeric "
@@ -48,6 +55,18 @@ def _weights(name_or_path: str):
 
 
 def run(args) -> int:
+    """Run ``bench train``: train (or resume) the CGRDN from a config and print a summary on rank 0.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``bench train`` options.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from restore.train import train
     from restore.training_config import TrainingConfig
 
@@ -91,6 +110,18 @@ def _register_cache(subparsers) -> None:
 
 
 def run_cache(args) -> int:
+    """Run ``bench train-cache build|verify``: build (or extend) a pair cache, or verify one.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``bench train-cache`` options; ``args.action`` is ``build`` or ``verify``.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from restore.pair_cache import build_pair_cache, default_cache_dir, spec_of, verify_pair_cache
 
     if args.action == "verify":
@@ -129,6 +160,18 @@ def _register_step(subparsers) -> None:
 
 
 def run_step(args) -> int:
+    """Run ``bench train-step``: time one optimiser step per variant and print a Markdown table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``bench train-step`` options.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     import json
 
     import torch

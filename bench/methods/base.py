@@ -38,6 +38,14 @@ class NoiseModel:
     offset: float = 0.0
 
     def __post_init__(self) -> None:
+        """Check the fields.
+
+        Raises
+        ------
+        ValueError
+            For a gain that is not a positive finite number, a negative or non-finite read noise, or a
+            non-finite offset.
+        """
         if not (math.isfinite(self.gain) and self.gain > 0):
             raise ValueError(f"NoiseModel.gain={self.gain!r} must be a positive number of units per electron")
         if not (math.isfinite(self.read_noise) and self.read_noise >= 0):
@@ -47,6 +55,13 @@ class NoiseModel:
 
     @property
     def pure_poisson(self) -> bool:
+        """Whether the model is plain Poisson counting (gain 1, no read noise, no offset).
+
+        Returns
+        -------
+        bool
+            True for gain 1, read noise 0 and offset 0.
+        """
         return self.gain == 1.0 and self.read_noise == 0.0 and self.offset == 0.0
 
 
@@ -54,11 +69,28 @@ POISSON = NoiseModel()
 
 
 def stem_noise_model(sigma_counts: float | None, *, scale: float = 1.0) -> NoiseModel:
-    """The Poisson–Gaussian model of an S(T)EM detector signal (paper eqs. 45-46).
+    """Return the Poisson–Gaussian model of an S(T)EM detector signal (paper eqs. 45-46).
 
     Eq. 46 keeps one count per detected electron and adds a signal-independent Gaussian of standard
     deviation ``sigma_counts`` (``PmtParams.sigma_counts``; None for a pure counting detector). ``scale``
     multiplies the signal (e.g. 1/α for a training pair, whose x is in the units of its target).
+
+    Parameters
+    ----------
+    sigma_counts : float or None
+        Standard deviation of the additive Gaussian noise [counts]; None (or 0) for none.
+    scale : float, default 1.0
+        Detector units per count (> 0); multiplies both the gain and the read noise.
+
+    Returns
+    -------
+    NoiseModel
+        Gain ``scale``, read noise ``scale · sigma_counts`` [detector units], offset 0.
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not a positive finite number.
     """
     if not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale={scale!r} must be a positive factor (detector units per count)")
@@ -70,9 +102,33 @@ class Method(Protocol):
 
     name: str
 
-    def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray: ...
+    def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray:
+        """Restore a stack of images.
 
-    def provenance(self) -> dict[str, Any]: ...
+        Parameters
+        ----------
+        images : ndarray, shape (B, H, W)
+            Images in detector units.
+        noise : NoiseModel, default POISSON
+            The detector's noise model.
+
+        Returns
+        -------
+        ndarray, shape (B, H, W)
+            The restored images, in the same units.
+        """
+        ...
+
+    def provenance(self) -> dict[str, Any]:
+        """Return what identifies the method in the results' records.
+
+        Returns
+        -------
+        dict
+            JSON-ready description: at least ``name`` and ``kind``, plus what fixes the result (versions,
+            weights and their SHA-256, options).
+        """
+        ...
 
 
 @dataclass(frozen=True)
@@ -104,13 +160,30 @@ class TrainingData:
     high_dose_frames: str = ""
 
     def offers(self) -> frozenset[str]:
-        """What the data offers, as the names in a method's ``needs``: 'same_field', 'high_dose'."""
+        """Return what the data offers, as the names in a method's ``needs``.
+
+        Returns
+        -------
+        frozenset of str
+            A subset of {'same_field', 'high_dose'}.
+        """
         return frozenset(name for name, present in (("same_field", self.same_field),
                                                     ("high_dose", self.high_dose is not None)) if present)
 
 
 def learns_from_data(method: Any) -> bool:
-    """Whether ``method`` trains on the study's data (it then takes a :class:`TrainingData`)."""
+    """Tell whether ``method`` trains on the study's data (it then takes a :class:`TrainingData`).
+
+    Parameters
+    ----------
+    method : object
+        Any method.
+
+    Returns
+    -------
+    bool
+        The method's ``learns_from_data`` attribute (False when it has none).
+    """
     return bool(getattr(method, "learns_from_data", False))
 
 
@@ -142,7 +215,17 @@ def apply_method(method: Method, images: np.ndarray, noise: NoiseModel = POISSON
 
 
 def as_stack(images: np.ndarray) -> np.ndarray:
-    """``images`` as a float64 (B, H, W) stack, checked.
+    """Return ``images`` as a float64 (B, H, W) stack, checked.
+
+    Parameters
+    ----------
+    images : array_like
+        The images, shape (B, H, W).
+
+    Returns
+    -------
+    ndarray, shape (B, H, W)
+        The images as float64.
 
     Raises
     ------
@@ -189,12 +272,24 @@ _FAMILIES: dict[str, MethodFamily] = {}
 
 
 def register_method_family(family: MethodFamily) -> MethodFamily:
-    """Add a method family (called once, in its module); returns it.
+    """Add a method family (called once, in its module).
+
+    Registering the same family again (same name and usage, e.g. on a module reload) replaces it.
+
+    Parameters
+    ----------
+    family : MethodFamily
+        The family to add.
+
+    Returns
+    -------
+    MethodFamily
+        ``family`` itself.
 
     Raises
     ------
     ValueError
-        If another family has the name.
+        If another family (with another usage) has the name.
     """
     previous = _FAMILIES.get(family.name)
     if previous is not None and previous.usage != family.usage:
@@ -204,7 +299,13 @@ def register_method_family(family: MethodFamily) -> MethodFamily:
 
 
 def method_families() -> list[MethodFamily]:
-    """Every registered family (every module of :mod:`bench.methods` is imported), in their order."""
+    """Return every registered family, in their order; every module of :mod:`bench.methods` is imported first.
+
+    Returns
+    -------
+    list of MethodFamily
+        Sorted by ``order``, then name.
+    """
     package = importlib.import_module("bench.methods")
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"bench.methods.{info.name}")
@@ -213,6 +314,18 @@ def method_families() -> list[MethodFamily]:
 
 def make_method(spec: str, *, device: str | None = None) -> Method:
     """Build a method from its command-line name (``raw``, ``bm3d``, ``arch.tag``, ``PATH.safetensors`` …).
+
+    Parameters
+    ----------
+    spec : str
+        The method's name; surrounding blanks are ignored.
+    device : str or None, optional
+        Where a CNN runs (torch spelling); None chooses automatically.
+
+    Returns
+    -------
+    Method
+        The method built by the first family that matches ``spec``.
 
     Raises
     ------
@@ -231,11 +344,17 @@ def make_method(spec: str, *, device: str | None = None) -> Method:
 
 
 def default_methods(*, device: str | None = None) -> tuple[list[Method], str | None]:
-    """The methods compared by default: each family's defaults that can be built here.
+    """Build the methods compared by default: each family's defaults that can be built here.
+
+    Parameters
+    ----------
+    device : str or None, optional
+        Where CNN methods run (torch spelling); None chooses automatically.
 
     Returns
     -------
     methods : list of Method
+        The defaults that could be built, in the families' order.
     note : str or None
         Why a default method is missing, when one is.
     """
@@ -252,5 +371,16 @@ def default_methods(*, device: str | None = None) -> tuple[list[Method], str | N
 
 
 def method_label(method: Method) -> str:
-    """The name a method's results carry."""
+    """Return the name a method's results carry.
+
+    Parameters
+    ----------
+    method : Method
+        The method.
+
+    Returns
+    -------
+    str
+        ``method.name`` as a string.
+    """
     return str(method.name)

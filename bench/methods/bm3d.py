@@ -15,7 +15,18 @@ from bench.methods.base import POISSON, MethodFamily, NoiseModel, as_stack, regi
 
 
 def anscombe(counts: np.ndarray) -> np.ndarray:
-    """Anscombe transform 2√(z + 3/8) of Poisson counts z ≥ 0: variance ≈ 1 for λ ≳ 4."""
+    """Apply the Anscombe transform 2√(z + 3/8) to Poisson counts z ≥ 0: variance ≈ 1 for λ ≳ 4.
+
+    Parameters
+    ----------
+    counts : ndarray
+        Poisson counts z; negative values are clipped to 0.
+
+    Returns
+    -------
+    ndarray
+        The transformed values, float64, same shape.
+    """
     return 2.0 * np.sqrt(np.maximum(np.asarray(counts, dtype=np.float64), 0.0) + 0.375)
 
 
@@ -48,6 +59,18 @@ def generalized_anscombe(values: np.ndarray, noise: NoiseModel) -> np.ndarray:
 
     f(z) = 2√(max(y + 3/8 + s², 0)) with y = (z − offset)/gain and s = σ/gain; for pure Poisson counts it
     is the Anscombe transform.
+
+    Parameters
+    ----------
+    values : ndarray
+        Measured values z [detector units].
+    noise : NoiseModel
+        Gain, read noise σ and offset of the detector.
+
+    Returns
+    -------
+    ndarray
+        The transformed values, float64, same shape.
     """
     scaled = (np.asarray(values, dtype=np.float64) - noise.offset) / noise.gain
     sigma = noise.read_noise / noise.gain
@@ -58,7 +81,19 @@ def inverse_generalized_anscombe(transformed: np.ndarray, noise: NoiseModel) -> 
     """Closed-form approximation of the exact unbiased inverse of :func:`generalized_anscombe`.
 
     The Poisson closed form minus s² (s = σ/gain), clipped at zero and mapped back to detector units
-    (Mäkitalo & Foi 2013). Returns gain·λ + offset.
+    (Mäkitalo & Foi 2013).
+
+    Parameters
+    ----------
+    transformed : ndarray
+        Denoised values D in the transformed domain.
+    noise : NoiseModel
+        The noise model the forward transform used.
+
+    Returns
+    -------
+    ndarray
+        Estimated means gain·λ + offset [detector units], λ ≥ 0.
     """
     sigma = noise.read_noise / noise.gain
     # below the transform of zero counts the Poisson closed form is 0 (see inverse_anscombe_unbiased)
@@ -76,6 +111,20 @@ class BM3DMethod:
     name: str = "bm3d"
 
     def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray:
+        """Denoise each image: VST, BM3D with σ = 1, unbiased inverse VST.
+
+        Parameters
+        ----------
+        images : ndarray, shape (B, H, W)
+            Images in detector units.
+        noise : NoiseModel, default POISSON
+            The detector's noise model.
+
+        Returns
+        -------
+        ndarray, shape (B, H, W)
+            The denoised images [detector units], float64.
+        """
         import bm3d
 
         stack = as_stack(images)
@@ -97,6 +146,13 @@ class BM3DMethod:
         return out
 
     def provenance(self) -> dict[str, Any]:
+        """Return the method's record: BM3D version, profile, thread count and VST.
+
+        Returns
+        -------
+        dict
+            ``name``, ``kind``, ``bm3d_version``, ``profile``, ``num_threads`` and ``vst``.
+        """
         from importlib.metadata import version
 
         return {"name": self.name, "kind": "bm3d", "bm3d_version": version("bm3d"), "profile": "np",

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from _shared.model_spec import split_numeric
 from bench.methods.base import POISSON, MethodFamily, NoiseModel, as_stack, register_method_family
 
 DEFAULT_MODEL = "cgrdn.hrstem_default"
-NUMERIC_SUFFIXES = ("auto", "bf16", "fp32")
 
 _MODEL_CACHE: dict[tuple[str, str], Any] = {}
 
@@ -49,6 +49,20 @@ class CNNMethod:
         return _MODEL_CACHE[key]
 
     def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray:
+        """Restore the stack with the network, tile by tile, batching tiles across the images.
+
+        Parameters
+        ----------
+        images : ndarray, shape (B, H, W)
+            Images in detector units.
+        noise : NoiseModel, default POISSON
+            The detector's noise model (unused: the network normalises each image).
+
+        Returns
+        -------
+        ndarray, shape (B, H, W)
+            The restored images [detector units], float64.
+        """
         import torch
 
         from restore.inference import restore_stack
@@ -61,32 +75,29 @@ class CNNMethod:
         return np.asarray(restored, dtype=np.float64)
 
     def numeric_path(self):
-        """The :class:`restore.numerics.NumericPath` this method runs on (in this process)."""
+        """Return the numeric path this method runs on (in this process).
+
+        Returns
+        -------
+        restore.numerics.NumericPath
+            The arithmetic chosen for ``numeric`` on ``device``.
+        """
         from restore.inference import numeric_path_for
 
         return numeric_path_for(self.numeric, self.device)
 
     def provenance(self) -> dict[str, Any]:
+        """Return the method's record: weights, their SHA-256, architecture and numeric path.
+
+        Returns
+        -------
+        dict
+            ``name``, ``kind``, ``weights``, ``sha256``, ``arch``, ``config``, ``modality`` (from the sidecar)
+            and ``numeric_path``.
+        """
         return {"name": self.name, "kind": "cnn", "weights": self.weights, "sha256": self.sha256,
                 "arch": self.sidecar.get("arch"), "config": self.sidecar.get("config"),
                 "modality": self.sidecar.get("modality"), "numeric_path": self.numeric_path().to_dict()}
-
-
-def split_numeric(spec: str) -> tuple[str, str]:
-    """``"cgrdn.x+bf16"`` → ``("cgrdn.x", "bf16")``; without a suffix the mode is ``"auto"``.
-
-    Raises
-    ------
-    ValueError
-        If the suffix is not one of auto, bf16, fp32.
-    """
-    base, at, suffix = str(spec).rpartition("+")
-    if not at or "." in suffix or "/" in suffix or "\\" in suffix:  # a '+' inside a name or path
-        return str(spec), "auto"
-    if suffix.lower() not in NUMERIC_SUFFIXES:
-        raise ValueError(f"model {spec!r}: unknown numeric suffix +{suffix}; use +auto, +bf16 or +fp32 "
-                         "(or none, which is +auto)")
-    return base, suffix.lower()
 
 
 def cnn_method(name_or_path: str, *, device: str | None = None) -> CNNMethod:

@@ -16,9 +16,30 @@ class RawMethod:
     name: str = "raw"
 
     def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray:
+        """Return a checked float64 copy of the images.
+
+        Parameters
+        ----------
+        images : ndarray, shape (B, H, W)
+            Images in detector units.
+        noise : NoiseModel, default POISSON
+            The detector's noise model (unused).
+
+        Returns
+        -------
+        ndarray, shape (B, H, W)
+            The images, unchanged.
+        """
         return as_stack(images).copy()
 
     def provenance(self) -> dict[str, Any]:
+        """Return the method's record.
+
+        Returns
+        -------
+        dict
+            ``name`` and ``kind`` ('raw').
+        """
         return {"name": self.name, "kind": "raw"}
 
 

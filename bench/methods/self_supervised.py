@@ -42,7 +42,15 @@ NEED_TEXT = {"same_field": "two or more independent noisy frames of the same fie
 
 @dataclass(frozen=True)
 class SelfSupervisedMethod:
-    """One self-supervised denoiser (``name`` in :data:`KINDS`), trained afresh on every call."""
+    """One self-supervised denoiser (``name`` in :data:`KINDS`), trained afresh on every call.
+
+    Parameters
+    ----------
+    name : str
+        'n2v2', 'structn2v', 'n2n' or 'hourglass'.
+    device : str or None, default None
+        Torch device of training and inference; None runs on the CPU.
+    """
 
     name: str
     device: str | None = None
@@ -51,20 +59,53 @@ class SelfSupervisedMethod:
     whole_point: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
+        """Check the name.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not in :data:`KINDS`.
+        """
         if self.name not in KINDS:
             raise ValueError(f"self-supervised method {self.name!r} is unknown; valid: {', '.join(KINDS)}")
 
     @property
     def needs(self) -> tuple[str, ...]:
-        """What the study must offer ('same_field', 'high_dose')."""
+        """What the study must offer ('same_field', 'high_dose').
+
+        Returns
+        -------
+        tuple of str
+            Empty for n2v2 and structn2v.
+        """
         return NEEDS[self.name]
 
     @property
     def trains_on_restored_images(self) -> bool:
-        """Whether it learns from the very images it restores (its gains then include that advantage)."""
+        """Whether it learns from the very images it restores (its gains then include that advantage).
+
+        Returns
+        -------
+        bool
+            False only for hourglass.
+        """
         return self.name != "hourglass"
 
     def __call__(self, images: np.ndarray, noise: NoiseModel = POISSON) -> np.ndarray:
+        """Train with the default budget and seed 0, then restore ``images`` (see :meth:`restore`).
+
+        Parameters
+        ----------
+        images : ndarray, shape (B, H, W)
+            Noisy images in detector units.
+        noise : NoiseModel, default POISSON
+            Not used.
+
+        Returns
+        -------
+        ndarray, shape (B, H, W)
+            The restored images, float64.
+        """
         return self.restore(images, noise)[0]
 
     def restore(self, images: np.ndarray, noise: NoiseModel = POISSON,
@@ -142,6 +183,13 @@ class SelfSupervisedMethod:
                               trained_on=training.high_dose_frames, device=self.device)
 
     def provenance(self) -> dict[str, Any]:
+        """Return the method's record.
+
+        Returns
+        -------
+        dict
+            ``name``, ``kind``, ``description``, ``trains_on_restored_images``, ``needs`` and ``device``.
+        """
         return {"name": self.name, "kind": "self_supervised", "description": KINDS[self.name],
                 "trains_on_restored_images": self.trains_on_restored_images, "needs": list(self.needs),
                 "device": self.device or "cpu"}

@@ -18,7 +18,19 @@ _REGISTRY: dict[str, Study] = {}
 
 
 def register_study(study: Study) -> Study:
-    """Add a study to the registry (called once, at the end of its module); returns it.
+    """Add a study to the registry (called once, at the end of its module).
+
+    Registering an instance of the same class again (e.g. on a module reload) replaces it.
+
+    Parameters
+    ----------
+    study : Study
+        The study instance; its ``name`` is the registry key.
+
+    Returns
+    -------
+    Study
+        ``study`` itself.
 
     Raises
     ------
@@ -39,18 +51,40 @@ def _import_all() -> None:
 
 
 def studies() -> list[Study]:
-    """Every registered study, in the paper's order."""
+    """Return every registered study, in the paper's order; every module of this package is imported first.
+
+    Returns
+    -------
+    list of Study
+        Sorted by the studies' ``order``, then name.
+    """
     _import_all()
     return sorted(_REGISTRY.values(), key=lambda study: (study.order, study.name))
 
 
 def study_names() -> list[str]:
-    """The names of :func:`studies`."""
+    """Return the names of :func:`studies`.
+
+    Returns
+    -------
+    list of str
+        The study names, in the paper's order.
+    """
     return [study.name for study in studies()]
 
 
 def get_study(name: str) -> Study:
-    """The registered study called ``name``.
+    """Return the registered study called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The study's name (``precision-vs-dose``, ``atom-counting``, …).
+
+    Returns
+    -------
+    Study
+        The registered instance.
 
     Raises
     ------

@@ -4,7 +4,7 @@ Set-up. The shipped noise-free HAADF image of the spherical Pt nanoparticle (``s
 seen along [100], is distorted at each dose with the fixed benchmark set of
 ``simulate.distortions.benchmark_stem_params`` (jitter, Poisson, PMT, fast-scan PSF), exactly as in the
 dislocation study. Every method restores it; Gaussian columns are fitted by least squares and their SCS
-(fitted volume / (g · D · Δ²)) are counted two ways:
+(fitted volume / (D · Δ²): one count per electron) are counted two ways:
 
 - library matching (``fitting.count_by_library``) against a library of the same estimator on the shipped
   bulk Pt [001] thickness series at the image's pixel size (``bench.library``), stored with the results;
@@ -41,7 +41,20 @@ PRESETS = DISTORTED_SPECIMEN_PRESETS
 
 
 def fit_options(preset: CountingPreset, truth: np.ndarray) -> dict:
-    """Keyword options of :func:`fitting.fit_columns` of the study's protocol (:mod:`bench.studies.fit_protocol`)."""
+    """Return the keyword options of :func:`fitting.fit_columns` of the study's protocol.
+
+    Parameters
+    ----------
+    preset : CountingPreset
+        The study's preset (search radius fraction, objective tolerance, iteration cap).
+    truth : ndarray, shape (N, 2)
+        True column positions (x, y) [Å]; their smallest spacing sets the search radius.
+
+    Returns
+    -------
+    dict
+        The options of :func:`bench.studies.fit_protocol.fit_options`.
+    """
     from bench.studies import fit_protocol
 
     return fit_protocol.fit_options(truth, fraction=preset.search_radius_fraction,
@@ -50,7 +63,26 @@ def fit_options(preset: CountingPreset, truth: np.ndarray) -> dict:
 
 
 def fit_particle(images, truth: np.ndarray, pixel_size: float, preset: CountingPreset, width=None):
-    """Fit the columns of (B, H, W) images by the study's protocol: starts snapped to the image's peaks."""
+    """Fit the columns of images by the study's protocol: starts snapped to the image's peaks.
+
+    Parameters
+    ----------
+    images : ndarray, shape (H, W) or (B, H, W)
+        The images.
+    truth : ndarray, shape (N, 2)
+        True column positions (x, y) [Å].
+    pixel_size : float
+        Pixel size [Å].
+    preset : CountingPreset
+        The study's preset (fit protocol).
+    width : float, optional
+        Starting Gaussian width ρ [Å]; None searches for it.
+
+    Returns
+    -------
+    fitting.ColumnFit
+        The fit, with leading dimension B (1 for a single image).
+    """
     from bench.studies import fit_protocol
 
     return fit_protocol.fit_from_peaks(images, truth, pixel_size, fraction=preset.search_radius_fraction,
@@ -59,7 +91,30 @@ def fit_particle(images, truth: np.ndarray, pixel_size: float, preset: CountingP
 
 
 def reference(specimen_image, series, preset: CountingPreset) -> dict:
-    """Noise-free fit of the particle and the counting library of the same estimator."""
+    """Fit the noise-free particle and build the counting library of the same estimator.
+
+    Parameters
+    ----------
+    specimen_image : simulate.specimen_images.SpecimenImage
+        The shipped noise-free particle image with its ground-truth columns.
+    series : simulate.thickness_series.ThicknessSeries
+        The library's bulk Pt [001] thickness series (:func:`bench.library.matched_library_recipe`).
+    preset : CountingPreset
+        The study's preset (fit protocol).
+
+    Returns
+    -------
+    dict
+        ``image`` [fraction of the beam], ``truth`` (N, 2) [Å], ``atoms`` (N,), ``width`` [Å], ``scs`` (N,)
+        [Å²] of the noise-free fit, ``pixel_size`` [Å], ``library`` (Gaussian-volume SCS of 0 … T atoms
+        [Å²]), ``library_record`` (the library as a dict) and ``noise_free_correct_fraction`` (the fraction
+        of columns library matching counts right on the noise-free image).
+
+    Raises
+    ------
+    ValueError
+        If the noise-free fit does not converge or flags a column.
+    """
     from bench.library import build_counting_library
     from fitting import count_by_library
 
@@ -85,7 +140,22 @@ def reference(specimen_image, series, preset: CountingPreset) -> dict:
 
 
 def run_task(params: dict):
-    """Distort, restore, fit and count one block of realisations; one row per realisation and column."""
+    """Distort, restore, fit and count one task's realisations (runs in a worker process).
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (:func:`bench.studies.distorted_specimen.dose_block_tasks`).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per realisation and column: position error [pm], SCS [Å²] (fitted volume / (D · Δ²)), SCS
+        error [%] against the noise-free fit, true atoms and the counts by library matching and by GMM/ICL
+        (non-finite SCS counted as 0), flag, training time [s].
+    arrays : dict or None
+        For the task holding realisation 0: its restored image and fitted positions.
+    """
     import pandas as pd
 
     from bench.methods import apply_method, stem_noise_model
@@ -127,7 +197,24 @@ def run_task(params: dict):
 
 
 def summarise(table, preset: CountingPreset, noise_free_correct_fraction: float = float("nan")):
-    """Position MAE, SCS MPE and the fractions of correctly counted columns, with 95 % intervals."""
+    """Summarise position MAE, SCS MPE and the fractions of correctly counted columns, with 95 % intervals.
+
+    The intervals are percentile-bootstrap intervals of the per-image values over realisations.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The realisations table (rows of :func:`run_task`).
+    preset : CountingPreset
+        The study's preset (seed and bootstrap resamples).
+    noise_free_correct_fraction : float, optional
+        The noise-free ceiling of library matching, copied into every row (default NaN).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method and dose.
+    """
     import pandas as pd
 
     rng = np.random.default_rng(preset.seed)
@@ -153,7 +240,17 @@ def summarise(table, preset: CountingPreset, noise_free_correct_fraction: float 
 
 
 def write_examples(store, tasks, ref: dict) -> None:
-    """The first restored realisation of each method and dose with its fitted positions."""
+    """Store the first restored realisation of each method and dose with its fitted positions.
+
+    Parameters
+    ----------
+    store : ResultStore
+        The results directory.
+    tasks : sequence of Task
+        Every task of the run.
+    ref : dict
+        The noise-free reference (:func:`reference`).
+    """
     images, index = {"noise_free": ref["image"].astype(np.float32), "truth": ref["truth"]}, []
     for task in tasks:
         arrays = store.read_arrays(task.key)
@@ -191,8 +288,21 @@ class AtomCounting(DistortedSpecimenStudy):
     gate = Gate(compare_counting, "the fraction of columns library matching miscounts, per dose")
 
     def inputs(self, preset: CountingPreset) -> Inputs:
-        """The shipped particle image and the recipe of its counting library's thickness series: the image's
-        own microscope, slicing and potential sampling, up to two atoms past the thickest column."""
+        """Name the shipped particle image and the recipe of its counting library's thickness series.
+
+        The recipe has the image's own microscope, slicing and potential sampling, up to two atoms past the
+        thickest column; it enters the configuration.
+
+        Parameters
+        ----------
+        preset : CountingPreset
+            The study's preset.
+
+        Returns
+        -------
+        Inputs
+            The specimen's inputs plus ``data["library_recipe"]``.
+        """
         from bench.library import matched_library_recipe
 
         inputs = super().inputs(preset)
@@ -204,7 +314,22 @@ class AtomCounting(DistortedSpecimenStudy):
         return inputs
 
     def load(self, preset: CountingPreset, inputs: Inputs, options) -> Inputs:
-        """Simulate (or read from the cache) the library's thickness series."""
+        """Simulate (or read from the cache) the library's thickness series.
+
+        Parameters
+        ----------
+        preset : CountingPreset
+            The study's preset.
+        inputs : Inputs
+            What :meth:`inputs` named.
+        options : RunOptions
+            Scheduler and progress bars of the simulation.
+
+        Returns
+        -------
+        Inputs
+            ``inputs`` with ``data["series"]`` and the series' recipe and metadata in the provenance.
+        """
         from simulate.thickness_series import simulate_thickness_series
 
         series = simulate_thickness_series(inputs.data["library_recipe"], scheduler=options.scheduler,
@@ -214,7 +339,24 @@ class AtomCounting(DistortedSpecimenStudy):
         return inputs
 
     def prepare(self, preset: CountingPreset, inputs: Inputs, store, options) -> dict:
-        """The noise-free fit and the counting library (``library.json``)."""
+        """Fit the noise-free particle, build the counting library and write it (``library.json``).
+
+        Parameters
+        ----------
+        preset : CountingPreset
+            The study's preset.
+        inputs : Inputs
+            The loaded inputs (``specimen`` and ``series``).
+        store : ResultStore
+            The results directory.
+        options : RunOptions
+            How the run is executed (unused).
+
+        Returns
+        -------
+        dict
+            The reference (:func:`reference`), shared by every task.
+        """
         ref = reference(inputs.data["specimen"], inputs.data["series"], preset)
         store.write_record("library", ref["library_record"])
         return ref
@@ -223,7 +365,24 @@ class AtomCounting(DistortedSpecimenStudy):
     not_sent = ("library_record", "noise_free_correct_fraction")  # for the summary, not the tasks
 
     def finish(self, preset: CountingPreset, shared: dict, tasks, store):
-        """Examples, ``realisations`` and ``summary`` (with the noise-free ceiling)."""
+        """Write the examples, ``realisations`` and ``summary`` (with the noise-free ceiling).
+
+        Parameters
+        ----------
+        preset : CountingPreset
+            The study's preset.
+        shared : dict
+            The reference of :meth:`prepare`.
+        tasks : sequence of Task
+            Every task of the run.
+        store : ResultStore
+            The results directory.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The summary table (:func:`summarise`).
+        """
         write_examples(store, tasks, shared)
         return store.write_summary(lambda table: summarise(table, preset, shared["noise_free_correct_fraction"]))
 

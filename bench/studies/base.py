@@ -105,15 +105,39 @@ class Study:
     # Presets ---------------------------------------------------------------------------------------------
     @property
     def preset_type(self) -> type:
-        """The study's frozen preset dataclass."""
+        """The study's frozen preset dataclass.
+
+        Returns
+        -------
+        type
+            The type of the default preset.
+        """
         return type(self.presets[self.default_preset])
 
     def preset_fields(self) -> tuple[str, ...]:
-        """Names of the preset's fields (what the command line may override)."""
+        """Return the names of the preset's fields (what the command line may override).
+
+        Returns
+        -------
+        tuple of str
+            The field names, in declaration order.
+        """
         return tuple(f.name for f in fields(self.preset_type))
 
     def configure(self, preset: str | Any | None = None, **overrides: Any) -> Any:
-        """A named (or given) preset with ``overrides`` applied (None values ignored), validated.
+        """Return a named (or given) preset with ``overrides`` applied (None values ignored), validated.
+
+        Parameters
+        ----------
+        preset : str or dataclass or None, optional
+            A preset name of :attr:`presets`, a preset instance, or None for :attr:`default_preset`.
+        **overrides
+            Preset fields to replace.
+
+        Returns
+        -------
+        dataclass
+            The configured preset.
 
         Raises
         ------
@@ -123,26 +147,83 @@ class Study:
         return configure_preset(self.presets, preset or self.default_preset, overrides)
 
     def config(self, preset: Any, inputs: Inputs) -> dict[str, Any]:
-        """The run's configuration: the preset's, plus what the inputs add."""
+        """Return the run's configuration: the preset's, plus what the inputs add.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+        inputs : Inputs
+            The run's inputs (:meth:`inputs`).
+
+        Returns
+        -------
+        dict
+            The configuration the results directory is checked against (and hashed).
+        """
         return {**preset.to_config(), **inputs.config}
 
     def seeds(self, preset: Any) -> dict[str, Any]:
-        """Seeds recorded in the manifest."""
+        """Return the seeds recorded in the manifest.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+
+        Returns
+        -------
+        dict
+            ``noise`` and ``bootstrap`` seeds (both the preset's ``seed`` by default).
+        """
         return {"noise": preset.seed, "bootstrap": preset.seed}
 
     def describe(self, preset: Any) -> str:
-        """One line on what a run of ``preset`` covers (printed by ``bench run``)."""
+        """Return one line on what a run of ``preset`` covers (printed by ``bench run``).
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+
+        Returns
+        -------
+        str
+            The description.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     # Methods that learn from the data --------------------------------------------------------------------
     def training_offers(self, preset: Any) -> dict[str, str]:
-        """What the study gives methods that learn from data, beyond the images they restore: 'same_field'
-        (independent noisy frames of one field) and/or 'high_dose' (high-dose noisy frames of other fields or
-        thicknesses), each with one sentence saying what it is. Default: nothing."""
+        """Return what the study gives methods that learn from data, beyond the images they restore.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+
+        Returns
+        -------
+        dict
+            'same_field' (independent noisy frames of one field) and/or 'high_dose' (high-dose noisy frames of
+            other fields or thicknesses), each with one sentence saying what it is. Default: empty.
+        """
         return {}
 
     def check_methods(self, preset: Any, methods: Sequence[Any]) -> None:
         """Refuse, before any work, a method that needs data the study does not offer.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+        methods : sequence of Method
+            The methods to compare; their ``needs`` (if any) are checked.
 
         Raises
         ------
@@ -161,7 +242,17 @@ class Study:
 
     # Inputs ----------------------------------------------------------------------------------------------
     def inputs(self, preset: Any) -> Inputs:
-        """What the run reads besides its preset, cheaply (no simulation): configuration and provenance.
+        """Name what the run reads besides its preset, cheaply (no simulation): configuration and provenance.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+
+        Returns
+        -------
+        Inputs
+            Configuration and provenance entries; ``data`` still empty. Default: nothing.
 
         Raises
         ------
@@ -171,28 +262,120 @@ class Study:
         return Inputs()
 
     def load(self, preset: Any, inputs: Inputs, options: RunOptions) -> Inputs:
-        """Load (or simulate) the inputs into ``inputs.data``; may add provenance. Default: nothing to load."""
+        """Load (or simulate) the inputs into ``inputs.data``; may add provenance. Default: nothing to load.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+        inputs : Inputs
+            What :meth:`inputs` named.
+        options : RunOptions
+            How the run is executed (progress bars, scheduler).
+
+        Returns
+        -------
+        Inputs
+            ``inputs``, filled.
+        """
         return inputs
 
     # Steps -----------------------------------------------------------------------------------------------
     def prepare(self, preset: Any, inputs: Inputs, store: ResultStore, options: RunOptions) -> dict:
-        """Noise-free references shared by every task (written to ``store`` as needed); read-only afterwards."""
+        """Compute the noise-free references shared by every task (written to ``store`` as needed).
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+        inputs : Inputs
+            The loaded inputs.
+        store : ResultStore
+            The results directory.
+        options : RunOptions
+            How the run is executed.
+
+        Returns
+        -------
+        dict
+            The shared references, read-only afterwards.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     def plan(self, preset: Any, methods: Sequence[Any], shared: dict) -> list[Task]:
-        """One task per method and block of work."""
+        """Split the run into tasks: one per method and block of work.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+        methods : sequence of Method
+            The methods compared.
+        shared : dict
+            What :meth:`prepare` returned.
+
+        Returns
+        -------
+        list of Task
+            The tasks, each run by :attr:`run_task`.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     # a module-level function ``params -> (table, arrays or None)``, run in worker processes
     run_task: ClassVar[Callable[[dict], tuple[Any, dict | None]]]
 
     def finish(self, preset: Any, shared: dict, tasks: Sequence[Task], store: ResultStore) -> Any:
-        """Gather examples, write ``realisations`` and ``summary``; return the summary table."""
+        """Gather examples, write ``realisations`` and ``summary``; return the summary table.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+        shared : dict
+            What :meth:`prepare` returned.
+        tasks : sequence of Task
+            Every task of the run (all stored by now).
+        store : ResultStore
+            The results directory.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The summary table.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     def execute(self, preset: Any, inputs: Inputs, methods: Sequence[Any], store: ResultStore,
                 options: RunOptions | None = None) -> Any:
         """Run (or resume) the study into ``store``: prepare, plan, run the tasks, finish.
+
+        Parameters
+        ----------
+        preset : dataclass
+            The study's preset (:meth:`configure`).
+        inputs : Inputs
+            The loaded inputs (:meth:`load`).
+        methods : sequence of Method
+            The methods compared.
+        store : ResultStore
+            The open results directory; tasks already stored are not run again.
+        options : RunOptions, optional
+            How the run is executed (default :class:`RunOptions`).
 
         Returns
         -------

@@ -51,7 +51,20 @@ SCENARIO_TRAINING_SPECIMEN = "dislocation"  # hourglass's high-dose frames
 
 
 def electrons_per_probe(beam_current_pA: float, dwell_time_us: float) -> float:
-    """Electrons per probe position, I·t/e, for a beam current [pA] and a dwell time [µs]."""
+    """Return the electrons per probe position, I·t/e.
+
+    Parameters
+    ----------
+    beam_current_pA : float
+        Beam current I [pA].
+    dwell_time_us : float
+        Dwell time t per probe position [µs].
+
+    Returns
+    -------
+    float
+        Electrons per probe position (per pixel).
+    """
     return beam_current_pA * 1e-12 * dwell_time_us * 1e-6 / ELEMENTARY_CHARGE_C
 
 
@@ -73,6 +86,14 @@ class DenoisePreset:
     training: SelfSupervisedBudget = QUICK_BUDGET
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            For no or unknown modalities, fewer than 2 images, a side below 16 px, a block size below 1, or a
+            beam current or dwell time that is not a positive number.
+        """
         if not self.modalities:
             raise ValueError(f"modalities is empty: give at least one of {', '.join(MODALITIES)}")
         unknown = [m for m in self.modalities if m not in MODALITIES]
@@ -87,6 +108,14 @@ class DenoisePreset:
             raise ValueError(f"dwell_time_us={self.dwell_time_us!r} must be a positive time in µs")
 
     def to_config(self) -> dict[str, Any]:
+        """Return the preset as the run's configuration.
+
+        Returns
+        -------
+        dict
+            The fields (modalities as a list); beam current, dwell time and training budget only where they
+            differ from the named preset's (:func:`bench.studies.presets.omit_named_values`).
+        """
         config = asdict(self)
         config["modalities"] = list(self.modalities)
         return omit_named_values(config, self, PRESETS, ("beam_current_pA", "dwell_time_us", "training"))
@@ -101,7 +130,17 @@ PRESETS = {
 
 
 def noise_model(record: dict):
-    """The Poisson–Gaussian noise model of a validation image from its record (see the module docstring).
+    """Return the Poisson–Gaussian noise model of a validation image from its record (see the module docstring).
+
+    Parameters
+    ----------
+    record : dict
+        The pair's record (``x_scale`` and ``distortion_params`` with ``pmt`` or ``conversion_gain``).
+
+    Returns
+    -------
+    NoiseModel
+        Gain and read noise in the units of the pair's x.
 
     Raises
     ------
@@ -127,8 +166,24 @@ def noise_model(record: dict):
 
 
 def plan(preset: DenoisePreset, methods, shared: dict | None = None) -> list[Task]:
-    """One task per method, modality and block of images (all images of a modality in one task for a method
-    that trains one network per modality)."""
+    """Split a run into tasks: one per method, modality and block of images.
+
+    A method that trains one network per modality gets all images of a modality in one task.
+
+    Parameters
+    ----------
+    preset : DenoisePreset
+        The study's preset.
+    methods : sequence of Method
+        The methods compared.
+    shared : dict, optional
+        What :meth:`Denoise.prepare` returned (``scenario`` and ``training_image``, needed for the scenario).
+
+    Returns
+    -------
+    list of Task
+        The tasks, keyed ``METHOD__MODALITY__iFIRST``.
+    """
     shared = shared or {}
     tasks = []
     for method in methods:
@@ -146,8 +201,22 @@ def plan(preset: DenoisePreset, methods, shared: dict | None = None) -> list[Tas
 
 
 def scenario_frames(params: dict):
-    """Frames ``first … first + count − 1`` of the scenario (each from its own seed), the clean image in counts
-    and the detector's noise model."""
+    """Draw frames ``first … first + count − 1`` of the scenario, each from its own seed.
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (``preset``, ``scenario``, ``first``, ``count``).
+
+    Returns
+    -------
+    frames : ndarray, shape (count, H, W)
+        Noisy frames in counts (Poisson counting and the PMT's Gaussian).
+    clean : ndarray, shape (H, W)
+        The expected counts D·Δ²·intensity.
+    noise : NoiseModel
+        The detector's noise model (in counts).
+    """
     from bench.methods import stem_noise_model
     from simulate.distortions import PmtParams, detector_noise
 
@@ -161,9 +230,22 @@ def scenario_frames(params: dict):
 
 
 def training_data(params: dict):
-    """What a self-supervised method may train on: nothing beyond the images for the validation pairs (each a
-    different field); for the scenario, its frames are of one field and hourglass gets high-dose frames of the
-    dislocation image."""
+    """Return what a self-supervised method may train on in this task.
+
+    Nothing beyond the images for the validation pairs (each a different field); for the scenario, its frames
+    are of one field and hourglass gets high-dose frames of the dislocation image.
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (``method``, ``preset``, ``modality``, and for the scenario ``scenario`` and
+        possibly ``training_image``).
+
+    Returns
+    -------
+    TrainingData or None
+        None for a method that does not learn from data.
+    """
     from bench.methods import TrainingData, learns_from_data
     from bench.studies.training_data import high_dose_frames, synthesised_pairs
     from simulate.distortions import PmtParams, detector_noise
@@ -192,7 +274,23 @@ def training_data(params: dict):
 
 
 def run_task(params: dict):
-    """Generate a block of validation pairs (or scenario frames), restore x, score against y."""
+    """Generate a block of validation pairs (or scenario frames), restore x, score against y.
+
+    Runs in a worker process.
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (:func:`plan`).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per image: PSNR [dB], SSIM, data range (max − min of y), training time [s] and dose [e⁻/Å²]
+        (NaN for the validation pairs).
+    arrays : dict or None
+        For the task holding image 0: the first image's measured, restored and clean arrays.
+    """
     import pandas as pd
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
@@ -232,7 +330,20 @@ def run_task(params: dict):
 
 
 def summarise(table, preset: DenoisePreset):
-    """Mean PSNR and SSIM per method and modality with percentile-bootstrap 95 % intervals over images."""
+    """Summarise mean PSNR and SSIM per method and modality with percentile-bootstrap 95 % intervals over images.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The realisations table (rows of :func:`run_task`).
+    preset : DenoisePreset
+        The study's preset (seed and bootstrap resamples).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per modality and method, with mean training time [s] and dose.
+    """
     import pandas as pd
 
     rows = []
@@ -251,7 +362,15 @@ def summarise(table, preset: DenoisePreset):
 
 
 def write_examples(store, tasks) -> None:
-    """The first restored pair of each method and modality, and each modality's clean image."""
+    """Store the first restored image of each method and modality, and each modality's clean image.
+
+    Parameters
+    ----------
+    store : ResultStore
+        The results directory.
+    tasks : sequence of Task
+        Every task of the run.
+    """
     images, index = {}, []
     for task in tasks:
         arrays = store.read_arrays(task.key)
@@ -293,12 +412,34 @@ class Denoise(Study):
                 "estimator": "it scores PSNR and SSIM, it fits no columns"}
 
     def seeds(self, preset: DenoisePreset) -> dict[str, Any]:
-        """The bootstrap seed (also the scenario frames' and the training's) and the validation pairs' seed."""
+        """Return the seeds recorded in the manifest.
+
+        Parameters
+        ----------
+        preset : DenoisePreset
+            The study's preset.
+
+        Returns
+        -------
+        dict
+            The bootstrap seed (also the scenario frames' and the training's) and the validation pairs' seed.
+        """
         return {"bootstrap": preset.seed, "scenario_frames": preset.seed, "training": preset.seed,
                 "validation_set": "restore.dataset.VALIDATION_SEED"}
 
     def describe(self, preset: DenoisePreset) -> str:
-        """Pairs per modality, their size and the modalities; the scenario's dose."""
+        """Return one line on the images per modality, their size and the modalities; the scenario's dose.
+
+        Parameters
+        ----------
+        preset : DenoisePreset
+            The study's preset.
+
+        Returns
+        -------
+        str
+            The description.
+        """
         text = (f"{preset.images} images per modality ({', '.join(preset.modalities)}); validation pairs of "
                 f"{preset.size}² px")
         if SCENARIO in preset.modalities:
@@ -308,7 +449,21 @@ class Denoise(Study):
         return text
 
     def training_offers(self, preset: DenoisePreset) -> dict[str, str]:
-        """Only the scenario's frames are of one field, and only it has high-dose frames of another field."""
+        """Return what the study gives methods that learn from data.
+
+        Only the scenario's frames are of one field, and only it has high-dose frames of another field; so
+        nothing is offered unless the scenario is the only modality.
+
+        Parameters
+        ----------
+        preset : DenoisePreset
+            The study's preset.
+
+        Returns
+        -------
+        dict
+            'same_field' and 'high_dose' with one sentence each, or empty.
+        """
         if any(m != SCENARIO for m in preset.modalities):
             return {}
         return {"same_field": f"the {preset.images} frames of the scenario: independent noisy frames of one field",
@@ -316,7 +471,24 @@ class Denoise(Study):
                              f"{preset.training.hourglass_dose_factor:g} × the scenario's dose (Poisson and PMT)"}
 
     def prepare(self, preset: DenoisePreset, inputs, store, options) -> dict:
-        """The scenario's noise-free image and dose (validation pairs are generated in the tasks).
+        """Load the scenario's noise-free image and dose (validation pairs are generated in the tasks).
+
+        Parameters
+        ----------
+        preset : DenoisePreset
+            The study's preset.
+        inputs : Inputs
+            The inputs (none for this study).
+        store : ResultStore
+            The results directory (nothing is written).
+        options : RunOptions
+            How the run is executed (unused).
+
+        Returns
+        -------
+        dict
+            Empty without the scenario; else ``scenario`` (image [fraction of the beam], pixel size [Å],
+            electrons per probe position, dose [e⁻/Å²]) and ``training_image`` (hourglass's other field).
 
         Raises
         ------
@@ -338,13 +510,45 @@ class Denoise(Study):
                 "training_image": np.maximum(other.image, 0.0).astype(np.float64)}
 
     def plan(self, preset: DenoisePreset, methods, shared: dict) -> list[Task]:
-        """One task per method, modality and block of images."""
+        """Split the run into tasks: one per method, modality and block of images.
+
+        Parameters
+        ----------
+        preset : DenoisePreset
+            The study's preset.
+        methods : sequence of Method
+            The methods compared.
+        shared : dict
+            What :meth:`prepare` returned.
+
+        Returns
+        -------
+        list of Task
+            The tasks (:func:`plan`).
+        """
         return plan(preset, methods, shared)
 
     run_task = staticmethod(run_task)
 
     def finish(self, preset: DenoisePreset, shared: dict, tasks, store):
-        """Examples, ``realisations`` and ``summary``."""
+        """Write the examples, ``realisations`` and ``summary``.
+
+        Parameters
+        ----------
+        preset : DenoisePreset
+            The study's preset.
+        shared : dict
+            What :meth:`prepare` returned (unused).
+        tasks : sequence of Task
+            Every task of the run.
+        store : ResultStore
+            The results directory.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The summary table (:func:`summarise`).
+        """
         write_examples(store, tasks)
         return store.write_summary(lambda table: summarise(table, preset))
 

@@ -3,8 +3,8 @@
 Set-up. The shipped noise-free HAADF image of the Pt [112] edge dislocation (``simulate.specimen_data``)
 is distorted at each dose with the fixed benchmark set of ``simulate.distortions.benchmark_stem_params``:
 scan-line jitter, Poisson counting at dose D, scintillator/PMT noise and the causal fast-scan PSF. Every
-method restores the distorted image (BM3D's VST uses the PMT's Poisson–Gaussian model: gain g·(1 + ε),
-read noise g·r); Gaussian columns are then fitted by least squares by the protocol of
+method restores the distorted image (BM3D's VST uses the detector's Poisson–Gaussian model of eq. 46: one
+count per electron plus the PMT's Gaussian, ``bench.methods.stem_noise_model``); Gaussian columns are then fitted by least squares by the protocol of
 :mod:`bench.studies.fit_protocol` (starts on the image's peaks within a quarter spacing of the true
 positions, heights ≥ 0, every column within that radius of its start): from the undistorted positions a
 column at 5·10² e⁻/Å² could run Ångströms away and dominate the mean error.
@@ -12,7 +12,7 @@ column at 5·10² e⁻/Å² could run Ångströms away and dominate the mean err
 Scores per method and dose, for the core columns (within the core radius) and for all columns: the mean
 absolute position error [pm] against the true positions, and the mean absolute percentage SCS error
 against the SCS the same estimator finds in the noise-free image, each with a percentile-bootstrap 95 %
-interval over realisations. SCS are the fitted volumes divided by g · D · Δ². Every column counts, also
+interval over realisations. SCS are the fitted volumes divided by D · Δ² (counts per electron: 1). Every column counts, also
 where the fit is flagged (not converged, negative height, left its cell); the flagged fraction is reported.
 """
 from __future__ import annotations
@@ -33,7 +33,26 @@ PRESETS = DISTORTED_SPECIMEN_PRESETS
 
 
 def fit_image(images, truth: np.ndarray, pixel_size: float, preset: DislocationPreset, width=None):
-    """Fit (H, W) or (B, H, W) images by the study's protocol (:mod:`bench.studies.fit_protocol`)."""
+    """Fit images by the study's protocol (:mod:`bench.studies.fit_protocol`).
+
+    Parameters
+    ----------
+    images : ndarray, shape (H, W) or (B, H, W)
+        The images.
+    truth : ndarray, shape (N, 2)
+        True column positions (x, y) [Å].
+    pixel_size : float
+        Pixel size [Å].
+    preset : DislocationPreset
+        The study's preset (search radius fraction, objective tolerance, iteration cap).
+    width : float, optional
+        Starting Gaussian width ρ [Å]; None searches for it.
+
+    Returns
+    -------
+    fitting.ColumnFit
+        The fit, with leading dimension B (1 for a single image).
+    """
     from bench.studies import fit_protocol
 
     return fit_protocol.fit_from_peaks(images, truth, pixel_size, fraction=preset.search_radius_fraction,
@@ -42,7 +61,22 @@ def fit_image(images, truth: np.ndarray, pixel_size: float, preset: DislocationP
 
 
 def reference(specimen_image, preset: DislocationPreset) -> dict:
-    """Noise-free image, true positions, core mask and the reference fit (width, SCS per column [Å²])."""
+    """Fit the noise-free specimen image: the references every task compares with.
+
+    Parameters
+    ----------
+    specimen_image : simulate.specimen_images.SpecimenImage
+        The shipped noise-free image with its ground-truth columns.
+    preset : DislocationPreset
+        The study's preset (fit protocol).
+
+    Returns
+    -------
+    dict
+        ``image`` (clipped at 0) [fraction of the beam], ``truth`` (N, 2) [Å], ``core`` (N,) bool, ``width``
+        [Å] and ``scs`` (N,) of the reference fit (fitted volumes [Å²]),
+        ``pixel_size`` [Å] and ``columns``.
+    """
     image = np.maximum(specimen_image.image, 0.0)
     truth = specimen_image.columns.positions_angstrom
     fit = fit_image(image, truth, specimen_image.pixel_size_angstrom, preset)
@@ -55,10 +89,21 @@ CIRCUIT_STEPS = (8, 4)  # nearest-neighbour steps along x (1.387 Å) and y (2.26
 
 
 def burgers_check(columns, fitted_positions: np.ndarray) -> dict:
-    """Burgers circuit around the core walked on fitted column positions (``simulate.dislocation``).
+    """Walk the Burgers circuit around the core on fitted column positions (``simulate.dislocation``).
 
-    Returns the circuit's corners [Å] (for drawing) and its closure failure [Å]: the Burgers vector
-    b = (2.775, 0) Å when the fitted columns still show the dislocation, NaN when the walk loses its way.
+    Parameters
+    ----------
+    columns : simulate.dislocation.ProjectedColumns
+        The true columns (atoms, reference positions, core mask).
+    fitted_positions : ndarray, shape (N, 2)
+        Fitted (x, y) of the same columns [Å].
+
+    Returns
+    -------
+    dict
+        ``circuit_corners_angstrom`` (five corners, closed, for drawing) and ``burgers_closure_angstrom``:
+        the closure failure [Å], the Burgers vector b = (2.775, 0) Å when the fitted columns still show the
+        dislocation, NaN when the walk loses its way.
     """
     from simulate.dislocation import ProjectedColumns, burgers_circuit, column_spacings
 
@@ -77,7 +122,21 @@ def burgers_check(columns, fitted_positions: np.ndarray) -> dict:
 
 
 def run_task(params: dict):
-    """Distort, restore and fit one block of realisations; one row per realisation and column."""
+    """Distort, restore and fit one task's realisations (runs in a worker process).
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (:func:`bench.studies.distorted_specimen.dose_block_tasks`).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per realisation and column: position error [pm], SCS [Å²] (fitted volume / (D · Δ²)), SCS
+        error [%] against the reference fit, core and flag columns, training time [s].
+    arrays : dict or None
+        For the task holding realisation 0: its measured and restored images and fitted positions.
+    """
     import pandas as pd
 
     from bench.methods import apply_method, stem_noise_model
@@ -121,7 +180,22 @@ def _mean_with_interval(values: np.ndarray, rng, bootstrap: int) -> tuple[float,
 
 
 def summarise(table, preset: DislocationPreset):
-    """Position MAE [pm] and SCS MPE [%] per method, dose and region (core / all), with 95 % intervals."""
+    """Summarise position MAE [pm] and SCS MPE [%] per method, dose and region (core / all), with 95 % intervals.
+
+    The intervals are percentile-bootstrap intervals over realisations (the per-image means resampled).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The realisations table (rows of :func:`run_task`).
+    preset : DislocationPreset
+        The study's preset (seed and bootstrap resamples).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per region, method and dose, with the flagged fraction.
+    """
     import pandas as pd
 
     rng = np.random.default_rng(preset.seed)
@@ -142,7 +216,17 @@ def summarise(table, preset: DislocationPreset):
 
 
 def write_examples(store, tasks, ref: dict) -> None:
-    """The first restored realisation of each method and dose with its fitted positions and Burgers circuit."""
+    """Store the first restored realisation of each method and dose with its fitted positions and Burgers circuit.
+
+    Parameters
+    ----------
+    store : ResultStore
+        The results directory.
+    tasks : sequence of Task
+        Every task of the run.
+    ref : dict
+        The noise-free reference (:func:`reference`).
+    """
     images, index = {"noise_free": ref["image"].astype(np.float32), "truth": ref["truth"], "core": ref["core"]}, []
     for task in tasks:
         arrays = store.read_arrays(task.key)
@@ -177,7 +261,24 @@ class Dislocation(DistortedSpecimenStudy):
         figures=dislocation_report_figures, fits_columns=True)
 
     def prepare(self, preset: DislocationPreset, inputs, store, options) -> dict:
-        """The noise-free reference fit; the ``reference`` table."""
+        """Fit the noise-free image and write the ``reference`` table.
+
+        Parameters
+        ----------
+        preset : DislocationPreset
+            The study's preset.
+        inputs : Inputs
+            The loaded inputs (``data["specimen"]``).
+        store : ResultStore
+            The results directory.
+        options : RunOptions
+            How the run is executed (unused).
+
+        Returns
+        -------
+        dict
+            The reference (:func:`reference`), shared by every task.
+        """
         import pandas as pd
 
         ref = reference(inputs.data["specimen"], preset)
@@ -191,7 +292,24 @@ class Dislocation(DistortedSpecimenStudy):
     not_sent = ("columns",)  # the Burgers circuit is walked in the main process
 
     def finish(self, preset: DislocationPreset, shared: dict, tasks, store):
-        """Examples, ``realisations`` and ``summary``."""
+        """Write the examples, ``realisations`` and ``summary``.
+
+        Parameters
+        ----------
+        preset : DislocationPreset
+            The study's preset.
+        shared : dict
+            The reference of :meth:`prepare`.
+        tasks : sequence of Task
+            Every task of the run.
+        store : ResultStore
+            The results directory.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The summary table (:func:`summarise`).
+        """
         write_examples(store, tasks, shared)
         return store.write_summary(lambda table: summarise(table, preset))
 

@@ -19,11 +19,25 @@ SPECIMEN_OPTIONS = "use --doses, --realisations"
 
 
 def dose_block_tasks(preset: Any, methods: Sequence[Any], reference: dict) -> list[Task]:
-    """One task per method, dose of ``preset.doses`` and block of ``preset.block_size`` realisations (every block
-    of a dose in one task for a method that trains one network per point).
+    """Split a run into tasks: one per method, dose and block of ``preset.block_size`` realisations.
 
-    Each task's params hold the method, the dose [e⁻/Å²] and its index, the blocks' (first, count), the first
-    realisation and their total, the preset and ``reference`` (shared by all tasks, read only).
+    A method that trains one network per point gets every block of a dose in one task. Each task's params
+    hold the method, the dose [e⁻/Å²] and its index, the blocks' (first, count), the first realisation and
+    their total, the preset and ``reference`` (shared by all tasks, read only).
+
+    Parameters
+    ----------
+    preset : DistortedSpecimenPreset
+        The study's preset (doses, realisations, block size).
+    methods : sequence of Method
+        The methods compared.
+    reference : dict
+        The shared noise-free references sent with every task.
+
+    Returns
+    -------
+    list of Task
+        The tasks, keyed ``METHOD__dDOSE__rFIRST``.
     """
     tasks = []
     for method in methods:
@@ -38,7 +52,24 @@ def dose_block_tasks(preset: Any, methods: Sequence[Any], reference: dict) -> li
 
 
 def distorted_realisations(params: dict, distortion) -> np.ndarray:
-    """The distorted images of a task's realisations, block by block with each block's own seed."""
+    """Draw the distorted images of a task's realisations, block by block with each block's own seed.
+
+    The seed of a block depends on the preset's seed, the dose index and the block's first realisation, not
+    on the method (common random numbers).
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (``preset``, ``reference`` with its noise-free ``image``, ``dose_index``, and
+        ``blocks`` or ``first`` and ``count``).
+    distortion : simulate.distortions.StemDistortionParams
+        The benchmark distortions at the task's dose.
+
+    Returns
+    -------
+    ndarray, shape (R, H, W)
+        The R distorted realisations in counts (with the PMT's Gaussian noise), float64, in block order.
+    """
     from simulate.distortions import apply_stem_distortions
 
     preset, image = params["preset"], params["reference"]["image"]
@@ -60,8 +91,23 @@ def _acquire(preset: DistortedSpecimenPreset, pixel_size: float, stack, dose: fl
 
 
 def training_data(params: dict, pmt):
-    """What a self-supervised method may train on in this task (None for the other methods): the task's
-    realisations as frames of one field; for hourglass, high-dose frames of the other shipped specimen."""
+    """Return what a self-supervised method may train on in this task.
+
+    The task's realisations are frames of one field; hourglass gets high-dose frames of the other shipped
+    specimen, acquired with the benchmark distortions.
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (``method``, ``preset``, ``reference``, ``dose``, ``dose_index``).
+    pmt : simulate.distortions.PmtParams or None
+        The PMT noise added to hourglass's synthesised low-dose inputs; None for pure Poisson counting.
+
+    Returns
+    -------
+    TrainingData or None
+        None for a method that does not learn from data.
+    """
     from functools import partial
 
     from bench.methods import TrainingData, learns_from_data
@@ -107,6 +153,14 @@ class DistortedSpecimenPreset:
     training: SelfSupervisedBudget = QUICK_BUDGET
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            For invalid doses, fewer than 2 realisations, a block size or iteration cap below 1, a search radius
+            fraction outside (0, 0.5) or a non-positive objective tolerance.
+        """
         check_doses(self.doses)
         check_integer("realisations", self.realisations, 2)
         check_integer("block_size", self.block_size, 1)
@@ -118,6 +172,14 @@ class DistortedSpecimenPreset:
             raise ValueError(f"objective_tolerance={self.objective_tolerance!r} must be positive")
 
     def to_config(self) -> dict[str, Any]:
+        """Return the preset as the run's configuration.
+
+        Returns
+        -------
+        dict
+            The fields (doses as a list of floats); the training budget only where it differs from the named
+            preset's (:func:`bench.studies.presets.omit_named_values`).
+        """
         config = asdict(self)
         config["doses"] = [float(d) for d in self.doses]
         return omit_named_values(config, self, DISTORTED_SPECIMEN_PRESETS, ("training",))
@@ -143,15 +205,48 @@ class DistortedSpecimenStudy(Study):
     not_sent: ClassVar[tuple[str, ...]] = ()  # keys of the shared references the tasks do not need
 
     def seeds(self, preset: DistortedSpecimenPreset) -> dict[str, Any]:
-        """One seed for the distortions and the bootstrap."""
+        """Return the seeds recorded in the manifest: one seed for the distortions and the bootstrap.
+
+        Parameters
+        ----------
+        preset : DistortedSpecimenPreset
+            The study's preset.
+
+        Returns
+        -------
+        dict
+            ``distortions`` and ``bootstrap``, both ``preset.seed``.
+        """
         return {"distortions": preset.seed, "bootstrap": preset.seed}
 
     def describe(self, preset: DistortedSpecimenPreset) -> str:
-        """Doses and realisations."""
+        """Return one line on the doses and realisations of a run.
+
+        Parameters
+        ----------
+        preset : DistortedSpecimenPreset
+            The study's preset.
+
+        Returns
+        -------
+        str
+            The doses [e⁻/Å²] and realisations per dose.
+        """
         return f"doses {', '.join(f'{d:g}' for d in preset.doses)} e⁻/Å², {preset.realisations} realisations"
 
     def inputs(self, preset: DistortedSpecimenPreset) -> Inputs:
-        """The shipped specimen image (its specimen and recipe enter the configuration)."""
+        """Name the shipped specimen image as the input (its specimen and recipe enter the configuration).
+
+        Parameters
+        ----------
+        preset : DistortedSpecimenPreset
+            The study's preset.
+
+        Returns
+        -------
+        Inputs
+            Configuration, provenance and, in ``data["specimen"]``, the loaded image.
+        """
         from simulate.specimen_data import load_shipped
 
         specimen = load_shipped(self.specimen_kind)
@@ -161,8 +256,21 @@ class DistortedSpecimenStudy(Study):
                       data={"specimen": specimen})
 
     def training_offers(self, preset: DistortedSpecimenPreset) -> dict[str, str]:
-        """The realisations of a dose are frames of one field (each with its own scan jitter); hourglass gets
-        high-dose frames of the other shipped specimen."""
+        """Return what the study gives methods that learn from data.
+
+        The realisations of a dose are frames of one field (each with its own scan jitter); hourglass gets
+        high-dose frames of the other shipped specimen.
+
+        Parameters
+        ----------
+        preset : DistortedSpecimenPreset
+            The study's preset.
+
+        Returns
+        -------
+        dict
+            'same_field' and 'high_dose', each with one sentence saying what it is.
+        """
         return {"same_field": "the realisations of a dose: independent frames of one field (each with its own scan "
                               "jitter, so not exactly the same field)",
                 "high_dose": f"{HIGH_DOSE_FRAMES} frames of the shipped {self.training_specimen} image at "
@@ -170,8 +278,24 @@ class DistortedSpecimenStudy(Study):
                              "distortions"}
 
     def plan(self, preset: DistortedSpecimenPreset, methods: Sequence[Any], shared: dict) -> list[Task]:
-        """One task per method, dose and block of realisations; each carries the shared references (and, where a
-        method needs it, the other specimen's noise-free image, of which it gets only high-dose noisy frames).
+        """Split the run into tasks: one per method, dose and block of realisations.
+
+        Each task carries the shared references (and, where a method needs it, the other specimen's noise-free
+        image, of which it gets only high-dose noisy frames).
+
+        Parameters
+        ----------
+        preset : DistortedSpecimenPreset
+            The study's preset.
+        methods : sequence of Method
+            The methods compared.
+        shared : dict
+            What :meth:`prepare` returned; the keys in :attr:`not_sent` are left out of the tasks.
+
+        Returns
+        -------
+        list of Task
+            The tasks (:func:`dose_block_tasks`).
 
         Raises
         ------

@@ -19,7 +19,25 @@ import numpy as np
 
 
 def search_radius(truth: np.ndarray, fraction: float) -> float:
-    """``fraction`` × the smallest nearest-neighbour distance of the true (N, 2) positions [Å]."""
+    """Return ``fraction`` × the smallest nearest-neighbour distance of the true positions.
+
+    Parameters
+    ----------
+    truth : ndarray, shape (N, 2)
+        True column positions (x, y) [Å], N ≥ 2.
+    fraction : float
+        Fraction of the spacing, in (0, 0.5).
+
+    Returns
+    -------
+    float
+        The search radius [Å].
+
+    Raises
+    ------
+    ValueError
+        For ``fraction`` outside (0, 0.5) or fewer than two columns.
+    """
     from scipy.spatial import cKDTree
 
     if not 0 < fraction < 0.5:
@@ -32,14 +50,55 @@ def search_radius(truth: np.ndarray, fraction: float) -> float:
 
 
 def fit_options(truth: np.ndarray, *, fraction: float, objective_tolerance: float, max_iterations: int) -> dict:
-    """Keyword options of :func:`fitting.fit_columns` for the protocol (``max_displacement`` is the radius)."""
+    """Return the keyword options of :func:`fitting.fit_columns` for the protocol.
+
+    Parameters
+    ----------
+    truth : ndarray, shape (N, 2)
+        True column positions (x, y) [Å].
+    fraction : float
+        Search radius as a fraction of the smallest column spacing, in (0, 0.5).
+    objective_tolerance : float
+        Converged when a step lowers the cost by less than this many units of one pixel's noise.
+    max_iterations : int
+        Iteration cap of the fit.
+
+    Returns
+    -------
+    dict
+        ``max_displacement`` (the search radius [Å]), ``nonnegative`` (True), ``objective_tolerance`` and
+        ``max_iterations``.
+    """
     return {"max_displacement": search_radius(truth, fraction), "nonnegative": True,
             "objective_tolerance": float(objective_tolerance), "max_iterations": int(max_iterations)}
 
 
 def fit_from_peaks(images, truth: np.ndarray, pixel_size: float, *, fraction: float, objective_tolerance: float,
                    max_iterations: int, width=None):
-    """Fit (H, W) or (B, H, W) images by the protocol; returns a :class:`fitting.ColumnFit`."""
+    """Fit images by the protocol: start on the peaks near the true positions, fit within the search radius.
+
+    Parameters
+    ----------
+    images : ndarray, shape (H, W) or (B, H, W)
+        The images.
+    truth : ndarray, shape (N, 2)
+        True column positions (x, y) [Å].
+    pixel_size : float
+        Pixel size [Å].
+    fraction : float
+        Search radius as a fraction of the smallest column spacing, in (0, 0.5).
+    objective_tolerance : float
+        Converged when a step lowers the cost by less than this many units of one pixel's noise.
+    max_iterations : int
+        Iteration cap of the fit.
+    width : float, optional
+        Starting Gaussian width ρ [Å]; None lets :func:`fitting.fit_columns` search for it.
+
+    Returns
+    -------
+    fitting.ColumnFit
+        The fit, with leading dimension B (1 for a single image).
+    """
     from fitting import fit_columns, snap_to_peaks
 
     options = fit_options(truth, fraction=fraction, objective_tolerance=objective_tolerance,

@@ -28,12 +28,34 @@ OFFERS = {"same_field": "the realisations of a dose and thickness: independent P
 
 
 def dose_label(dose: float) -> str:
-    """``5e+04`` → ``5e04`` (task keys)."""
+    """Format a dose for task keys: 50000 → ``5e04``.
+
+    Parameters
+    ----------
+    dose : float
+        Electron dose [e⁻/Å²].
+
+    Returns
+    -------
+    str
+        The dose with one significant digit, in exponent form without the ``+``.
+    """
     return f"{dose:.0e}".replace("+", "")
 
 
 def example_thicknesses(preset: Any) -> tuple[int, ...]:
-    """The preset's example thicknesses that are run, else the middle thickness of the run."""
+    """Return the preset's example thicknesses that are run, else the middle thickness of the run.
+
+    Parameters
+    ----------
+    preset : PrecisionPreset
+        The study's preset (``example_atoms``, ``thicknesses``).
+
+    Returns
+    -------
+    tuple of int
+        Thicknesses [atoms per column] whose first realisation block is kept as an example image.
+    """
     chosen = tuple(t for t in preset.example_atoms if t in preset.thicknesses)
     return chosen or (sorted(preset.thicknesses)[len(preset.thicknesses) // 2],)
 
@@ -69,8 +91,26 @@ def neighbour_views(series: Any, atoms: int, *, cells: tuple[int, ...], pixel_si
 
 
 def plan(preset: Any, methods, references: dict) -> list[Task]:
-    """One task per method, dose, thickness and block of realisations (all blocks of a point in one task for a
-    method that trains one network per point)."""
+    """Split the study into tasks: one per method, dose, thickness and block of realisations.
+
+    A method that trains one network per point (``whole_point``) gets all blocks of a point in one task.
+
+    Parameters
+    ----------
+    preset : PrecisionPreset
+        The study's preset.
+    methods : sequence of Method
+        The methods compared.
+    references : dict
+        Per thickness [atoms per column], the noise-free reference of
+        :func:`bench.studies.precision_vs_dose.prepare_references` (image, truth, central columns, width, SCS,
+        neighbouring fields of view).
+
+    Returns
+    -------
+    list of Task
+        The tasks, keyed ``METHOD__dDOSE__tATOMS__rFIRST``.
+    """
     tasks = []
     examples = example_thicknesses(preset)
     for method in methods:
@@ -95,12 +135,41 @@ def plan(preset: Any, methods, references: dict) -> list[Task]:
 
 
 def noise_seed(seed: int, atoms: int, dose_index: int, first: int) -> int:
-    """Seed of one block of noise realisations; independent of the method (common random numbers)."""
+    """Return the seed of one block of noise realisations; independent of the method (common random numbers).
+
+    Parameters
+    ----------
+    seed : int
+        The preset's seed.
+    atoms : int
+        Thickness [atoms per column].
+    dose_index : int
+        Index of the dose in the preset's doses.
+    first : int
+        Index of the block's first realisation.
+
+    Returns
+    -------
+    int
+        A 32-bit seed drawn from ``numpy.random.SeedSequence`` of the four numbers.
+    """
     return int(np.random.SeedSequence([seed, atoms, dose_index, first]).generate_state(1)[0])
 
 
 def measured_counts(params: dict) -> np.ndarray:
-    """The noisy count images of a task's realisations, block by block with each block's own seed."""
+    """Draw the noisy count images of a task's realisations, block by block with each block's own seed.
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (``image``, ``dose``, ``pixel_size``, ``seed``, ``atoms``, ``dose_index``, and
+        ``blocks`` or ``first`` and ``count``).
+
+    Returns
+    -------
+    ndarray, shape (R, H, W)
+        Poisson counts of the R realisations, in block order.
+    """
     from simulate.distortions import poisson_noise
 
     stacks = []
@@ -113,8 +182,22 @@ def measured_counts(params: dict) -> np.ndarray:
 
 
 def training_data(params: dict):
-    """What a self-supervised method may train on in this task (None for the other methods): the task's
-    realisations are frames of one field; hourglass gets high-dose frames of the neighbouring thicknesses."""
+    """Return what a self-supervised method may train on in this task.
+
+    The task's realisations are frames of one field; hourglass gets high-dose frames of the neighbouring
+    thicknesses.
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (``method``, ``training``, ``dose``, ``pixel_size``, ``seed``, ``atoms``,
+        ``dose_index``, ``neighbours``, ``neighbour_atoms``).
+
+    Returns
+    -------
+    TrainingData or None
+        None for a method that does not learn from data.
+    """
     from bench.methods import TrainingData, learns_from_data
     from bench.studies.training_data import high_dose_frames, synthesised_pairs
 

@@ -91,6 +91,14 @@ class PrecisionPreset:
     training: SelfSupervisedBudget = QUICK_BUDGET
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            For empty, repeated or invalid thicknesses or doses, fewer than 2 realisations, a block size below 1,
+            an unknown estimator or thickness series, a non-positive pixel size or fewer than 100 resamples.
+        """
         if not self.thicknesses:
             raise ValueError("thicknesses is empty: give at least one thickness in atoms per column (e.g. 2,5,10)")
         if any(int(t) != t or t < 1 for t in self.thicknesses):
@@ -116,7 +124,14 @@ class PrecisionPreset:
                              f"{', '.join(THICKNESS_SERIES)} (--recipe)")
 
     def to_config(self) -> dict[str, Any]:
-        """The configuration recorded (and hashed) in the manifest; the series enters as its recipe."""
+        """Return the configuration recorded (and hashed) in the manifest; the series enters as its recipe.
+
+        Returns
+        -------
+        dict
+            The fields without ``thickness_series`` (tuples as lists); the training budget only where it
+            differs from the named preset's (:func:`bench.studies.presets.omit_named_values`).
+        """
         config = asdict(self)
         del config["thickness_series"]
         config["thicknesses"] = [int(t) for t in self.thicknesses]
@@ -138,25 +153,62 @@ PRESETS = {
 # Preparation (main process) -------------------------------------------------------------------------------
 
 def series_recipe(name: str):
-    """The recipe of a named thickness series: 'default' (the shipped one) or 'coarse'.
+    """Return the recipe of a named thickness series.
+
+    Parameters
+    ----------
+    name : str
+        'default' (the shipped series) or 'coarse'.
+
+    Returns
+    -------
+    simulate.recipe.HAADFRecipe
+        The series' recipe.
 
     Raises
     ------
     ValueError
         For an unknown name.
+    FileNotFoundError
+        For 'default' when the package was installed without its data.
     """
     from simulate.recipe import COARSE_RECIPE
     from simulate.thickness_series import embedded_default_recipe
 
     if name == "default":
-        return embedded_default_recipe()
+        recipe = embedded_default_recipe()
+        if recipe is None:
+            raise FileNotFoundError("the shipped default thickness series (simulate/data/pt001_haadf_default.*) is "
+                                    "missing from this installation; reinstall the package with its data, or "
+                                    "regenerate it with `bench simulate thickness-series --force --write-default`")
+        return recipe
     if name == "coarse":
         return COARSE_RECIPE
     raise ValueError(f"thickness series {name!r} is unknown; valid: {', '.join(THICKNESS_SERIES)}")
 
 
 def load_series(name: str, *, scheduler: str | None = None, progress: bool = True):
-    """The named thickness series: the shipped default, or the coarse one simulated (or read from the cache)."""
+    """Return the named thickness series: the shipped default, or the coarse one simulated (or read from the cache).
+
+    Parameters
+    ----------
+    name : str
+        'default' or 'coarse'.
+    scheduler : str or None, optional
+        Address of a dask.distributed scheduler for the simulation; None simulates locally.
+    progress : bool, default True
+        Show the simulation's progress bar.
+
+    Returns
+    -------
+    simulate.thickness_series.ThicknessSeries
+        The noise-free bulk Pt [001] thickness series.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     from simulate.thickness_series import load_embedded_default, simulate_thickness_series
 
     if name == "default":
@@ -165,7 +217,20 @@ def load_series(name: str, *, scheduler: str | None = None, progress: bool = Tru
 
 
 def check_series(preset: PrecisionPreset, series) -> None:
-    """Raise ValueError when a requested thickness is not in the series."""
+    """Check that the series reaches every thickness the preset asks for.
+
+    Parameters
+    ----------
+    preset : PrecisionPreset
+        The study's preset.
+    series : simulate.thickness_series.ThicknessSeries
+        The thickness series.
+
+    Raises
+    ------
+    ValueError
+        When a requested thickness exceeds the series' thickest column.
+    """
     maximum = int(series.atoms_per_column[-1])
     missing = [t for t in preset.thicknesses if t > maximum]
     if missing:
@@ -174,14 +239,33 @@ def check_series(preset: PrecisionPreset, series) -> None:
 
 
 def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
-    """Noise-free fields of view, their reference fit and the raw-data CRLB.
+    """Build the noise-free fields of view, their reference fit and the raw-data CRLB.
+
+    Parameters
+    ----------
+    preset : PrecisionPreset
+        The study's preset.
+    series : simulate.thickness_series.ThicknessSeries
+        The thickness series.
+    progress : bool, default False
+        Show a progress bar over the thicknesses.
 
     Returns
     -------
     references : dict int -> dict
         Per thickness: image [fraction of beam], true positions (C, 2) [Å], central column indices,
-        reference width [Å], SCS [Å²] and background of the noise-free fit.
-    reference_table, crlb_table : pandas.DataFrame
+        reference width [Å], SCS [Å²] and background of the noise-free fit, and the two nearest other
+        thicknesses with their noise-free fields of view (hourglass's fields).
+    reference_table : pandas.DataFrame
+        Per thickness and central column: true and reference-fit positions [Å], reference SCS, width,
+        background and the exact cell-integrated SCS [Å²].
+    crlb_table : pandas.DataFrame
+        Per thickness and dose: the Poisson CRLB of the raw data for positions [pm] and SCS [%].
+
+    Raises
+    ------
+    ValueError
+        If no column lies ``border_angstrom`` from the edge of the field of view.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -232,7 +316,21 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
 # One task (worker process; its plan, noise and training data: bench.studies.precision_tasks) ----------
 
 def run_task(params: dict):
-    """Simulate, restore and fit one block of realisations; return the tidy per-column table."""
+    """Simulate, restore and fit one task's realisations (runs in a worker process).
+
+    Parameters
+    ----------
+    params : dict
+        The task's parameters (:func:`bench.studies.precision_tasks.plan`).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per realisation and central column: x and y errors [pm], SCS [Å²] (fitted volume / (D · Δ²)),
+        SCS error [%] against the noise-free fit, width [Å], flag and training time [s].
+    arrays : dict or None
+        For an example task: its first measured and restored images.
+    """
     import pandas as pd
 
     from bench.methods import POISSON, apply_method
@@ -271,7 +369,27 @@ def run_task(params: dict):
 # Summary ----------------------------------------------------------------------------------------------
 
 def summarise(tasks_table, crlb_table, reference_table, preset: PrecisionPreset):
-    """Per method, dose and thickness: precision, bias and RMSE with 95 % intervals, beside the CRLB."""
+    """Summarise per method, dose and thickness: precision, bias and RMSE with 95 % intervals, beside the CRLB.
+
+    Flagged fits are left out of the statistics (their fraction is reported).
+
+    Parameters
+    ----------
+    tasks_table : pandas.DataFrame
+        The realisations table (rows of :func:`run_task`).
+    crlb_table : pandas.DataFrame
+        The CRLB per thickness and dose (:func:`prepare_references`).
+    reference_table : pandas.DataFrame
+        The reference fit per thickness and column (:func:`prepare_references`).
+    preset : PrecisionPreset
+        The study's preset (seed and bootstrap resamples).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method, dose and thickness: position statistics [pm], SCS statistics [%], mean,
+        reference and exact SCS [Å²], and the CRLB columns.
+    """
     import pandas as pd
 
     from bench.studies.statistics import summarise_errors
@@ -310,7 +428,17 @@ def summarise(tasks_table, crlb_table, reference_table, preset: PrecisionPreset)
 
 
 def write_examples(store, tasks, references) -> None:
-    """Gather the example images of finished tasks into ``examples.npz`` with an ``examples.json`` index."""
+    """Gather the example images of finished tasks into ``examples.npz`` with an ``examples.json`` index.
+
+    Parameters
+    ----------
+    store : ResultStore
+        The results directory.
+    tasks : sequence of Task
+        Every task of the run.
+    references : dict
+        The noise-free references per thickness (:func:`prepare_references`).
+    """
 
     images, index = {}, []
     shown = sorted({t.params["atoms"] for t in tasks if t.params["example"]})
@@ -366,23 +494,83 @@ class PrecisionVsDose(Study):
     float_format = "{:.3g}"
 
     def describe(self, preset: PrecisionPreset) -> str:
-        """Thicknesses, doses, realisations and the estimator."""
+        """Return one line on the thicknesses, doses, realisations and the estimator of a run.
+
+        Parameters
+        ----------
+        preset : PrecisionPreset
+            The study's preset.
+
+        Returns
+        -------
+        str
+            The description.
+        """
         return (f"{len(preset.thicknesses)} thicknesses, doses {', '.join(f'{d:g}' for d in preset.doses)} e⁻/Å², "
                 f"{preset.realisations} realisations, estimator: {ESTIMATORS[preset.fit_method]}")
 
     def training_offers(self, preset: PrecisionPreset) -> dict[str, str]:
-        """The realisations of a point are frames of one field; hourglass gets high-dose frames of the two
-        nearest other thicknesses."""
+        """Return what the study gives methods that learn from data.
+
+        The realisations of a point are frames of one field; hourglass gets high-dose frames of the two
+        nearest other thicknesses.
+
+        Parameters
+        ----------
+        preset : PrecisionPreset
+            The study's preset.
+
+        Returns
+        -------
+        dict
+            'same_field' and 'high_dose', each with one sentence saying what it is.
+        """
         factor = f"{preset.training.hourglass_dose_factor:g}"
         return {need: text.replace("hourglass_dose_factor", factor) for need, text in OFFERS.items()}
 
     def inputs(self, preset: PrecisionPreset) -> Inputs:
-        """The thickness series' recipe (configuration) and the estimator (provenance)."""
+        """Name the thickness series' recipe (configuration) and the estimator (provenance).
+
+        Parameters
+        ----------
+        preset : PrecisionPreset
+            The study's preset.
+
+        Returns
+        -------
+        Inputs
+            The configuration and provenance entries.
+
+        Raises
+        ------
+        ValueError
+            For an unknown thickness series.
+        """
         recipe = series_recipe(preset.thickness_series)
         return Inputs(config={"thickness_series_recipe": recipe.to_dict()}, provenance={"estimator": preset.fit_method})
 
     def load(self, preset: PrecisionPreset, inputs: Inputs, options) -> Inputs:
-        """Load (or simulate) the thickness series and check that it holds every thickness asked for."""
+        """Load (or simulate) the thickness series and check that it holds every thickness asked for.
+
+        Parameters
+        ----------
+        preset : PrecisionPreset
+            The study's preset.
+        inputs : Inputs
+            What :meth:`inputs` named.
+        options : RunOptions
+            Scheduler and progress bars of the simulation.
+
+        Returns
+        -------
+        Inputs
+            ``inputs`` with ``data["series"]`` and the series' recipe and metadata in the provenance.
+
+        Raises
+        ------
+        ValueError
+            If the series was made by another recipe than the one recorded, or lacks a thickness.
+        """
         series = load_series(preset.thickness_series, scheduler=options.scheduler, progress=options.progress)
         if series.recipe.to_dict() != inputs.config["thickness_series_recipe"]:
             raise ValueError(f"the {preset.thickness_series} thickness series on disk was made by another recipe "
@@ -393,7 +581,24 @@ class PrecisionVsDose(Study):
         return inputs
 
     def prepare(self, preset: PrecisionPreset, inputs: Inputs, store, options) -> dict:
-        """Noise-free references, their fit and the raw-data CRLB; ``reference`` and ``crlb`` tables."""
+        """Compute the noise-free references, their fit and the raw-data CRLB; write ``reference`` and ``crlb``.
+
+        Parameters
+        ----------
+        preset : PrecisionPreset
+            The study's preset.
+        inputs : Inputs
+            The loaded inputs (``data["series"]``).
+        store : ResultStore
+            The results directory.
+        options : RunOptions
+            How the run is executed (progress bars).
+
+        Returns
+        -------
+        dict
+            ``references``, ``reference_table`` and ``crlb_table`` (:func:`prepare_references`).
+        """
         series = inputs.data["series"]
         check_series(preset, series)
         references, reference_table, crlb_table = prepare_references(preset, series, options.progress)
@@ -402,13 +607,45 @@ class PrecisionVsDose(Study):
         return {"references": references, "reference_table": reference_table, "crlb_table": crlb_table}
 
     def plan(self, preset: PrecisionPreset, methods, shared: dict) -> list[Task]:
-        """One task per method, dose, thickness and block of realisations."""
+        """Split the run into tasks: one per method, dose, thickness and block of realisations.
+
+        Parameters
+        ----------
+        preset : PrecisionPreset
+            The study's preset.
+        methods : sequence of Method
+            The methods compared.
+        shared : dict
+            What :meth:`prepare` returned.
+
+        Returns
+        -------
+        list of Task
+            The tasks (:func:`bench.studies.precision_tasks.plan`).
+        """
         return plan(preset, methods, shared["references"])
 
     run_task = staticmethod(run_task)
 
     def finish(self, preset: PrecisionPreset, shared: dict, tasks, store):
-        """Examples, then ``realisations`` (every method run in this directory) and ``summary``."""
+        """Write the examples, then ``realisations`` (every method run in this directory) and ``summary``.
+
+        Parameters
+        ----------
+        preset : PrecisionPreset
+            The study's preset.
+        shared : dict
+            What :meth:`prepare` returned.
+        tasks : sequence of Task
+            Every task of the run.
+        store : ResultStore
+            The results directory.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The summary table (:func:`summarise`).
+        """
         write_examples(store, tasks, shared["references"])
         return store.write_summary(lambda table: summarise(table, shared["crlb_table"], shared["reference_table"],
                                                            preset))

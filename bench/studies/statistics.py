@@ -59,15 +59,15 @@ STATISTICS = {"precision": _precision, "bias": _bias_rms, "signed_bias": _bias_s
 
 def summarise_errors(errors: np.ndarray, statistics: tuple[str, ...], *, bootstrap: int = 1000,
                      seed: int = 0) -> dict[str, float]:
-    """Statistics of an (R, C) error array and their percentile-bootstrap 95 % intervals.
+    """Statistics of an (R, C) error array and their 95 % intervals (chi-square or basic bootstrap).
 
     Parameters
     ----------
     errors : ndarray, shape (R, C) or (R, C, K)
         Estimate minus truth; a trailing axis K (e.g. x and y) is pooled with the columns.
     statistics : tuple of str
-        Names from :data:`STATISTICS`: precision, bias (RMS over columns of the mean error), signed_bias,
-        rmse.
+        Names from :data:`STATISTICS`: precision, bias (RMS over columns of the mean error, noise part
+        removed), signed_bias, abs_signed_bias, rmse.
     bootstrap : int
         Resamples of the realisations (≥ 100).
     seed : int
@@ -128,10 +128,35 @@ def _chi_square_interval(array: np.ndarray, value: float, alpha: float) -> tuple
 
 def paired_difference(candidate: np.ndarray, baseline: np.ndarray, statistic: str, *, bootstrap: int = 1000,
                       seed: int = 0) -> tuple[float, float, float]:
-    """statistic(candidate) − statistic(baseline) with a paired bootstrap 95 % interval.
+    """Return statistic(candidate) − statistic(baseline) with a paired bootstrap 95 % interval.
 
     Both arrays are (R, C[, K]) errors of the same noise realisations (common random numbers), so the
-    realisations are resampled jointly.
+    realisations are resampled jointly; the interval is the percentile interval of the resampled differences.
+
+    Parameters
+    ----------
+    candidate : ndarray, shape (R, C) or (R, C, K)
+        Errors (estimate minus truth) of the candidate method.
+    baseline : ndarray
+        Errors of the baseline method on the same realisations, same shape.
+    statistic : str
+        A name from :data:`STATISTICS`.
+    bootstrap : int, default 1000
+        Resamples of the realisations.
+    seed : int, default 0
+        Seed of the resampling.
+
+    Returns
+    -------
+    difference : float
+        The difference of the statistic on all realisations.
+    low, high : float
+        The 95 % interval of the difference (NaN when no resample gives a finite value).
+
+    Raises
+    ------
+    ValueError
+        If the two arrays differ in shape.
     """
     a = np.asarray(candidate, dtype=np.float64)
     b = np.asarray(baseline, dtype=np.float64)

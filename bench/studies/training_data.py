@@ -24,8 +24,25 @@ HIGH_DOSE_FRAMES = 4  # high-dose frames per other field or thickness
 
 
 def task_blocks(method: Any, realisations: int, block_size: int) -> list[tuple[tuple[int, int], ...]]:
-    """The (first, count) blocks of realisations of each task of ``method``: one block per task, or all of them
-    in one task for a method that trains one network per point."""
+    """Return the (first, count) blocks of realisations of each task of ``method``.
+
+    One block per task, or all of them in one task for a method that trains one network per point
+    (``whole_point``).
+
+    Parameters
+    ----------
+    method : Method
+        The method.
+    realisations : int
+        Noise realisations per point.
+    block_size : int
+        Realisations per block.
+
+    Returns
+    -------
+    list of tuple of (int, int)
+        Per task, its blocks ``(first, count)``.
+    """
     every = tuple(blocks(realisations, block_size))
     if getattr(method, "whole_point", False):
         return [every]
@@ -33,7 +50,23 @@ def task_blocks(method: Any, realisations: int, block_size: int) -> list[tuple[t
 
 
 def neighbour_thicknesses(atoms: int, maximum: int, count: int = 2) -> tuple[int, ...]:
-    """The ``count`` thicknesses of 1 … ``maximum`` atoms nearest to ``atoms``, ``atoms`` itself excluded.
+    """Return the ``count`` thicknesses of 1 … ``maximum`` atoms nearest to ``atoms``, ``atoms`` itself excluded.
+
+    Ties go to the thinner thickness.
+
+    Parameters
+    ----------
+    atoms : int
+        The thickness restored [atoms per column].
+    maximum : int
+        The series' thickest column [atoms].
+    count : int, default 2
+        How many thicknesses.
+
+    Returns
+    -------
+    tuple of int
+        The thicknesses, increasing.
 
     Raises
     ------

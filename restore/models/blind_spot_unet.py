@@ -43,16 +43,49 @@ class BlindSpotUNetConfig:
     top_skip: bool = False
 
     def __post_init__(self) -> None:
+        """Check the sizes.
+
+        Raises
+        ------
+        ValueError
+            If ``features`` is not an integer ≥ 1 or ``depth`` not an integer from 1 to 4.
+        """
         if int(self.features) != self.features or self.features < 1:
             raise ValueError(f"features={self.features!r} must be an integer >= 1")
         if int(self.depth) != self.depth or not 1 <= self.depth <= 4:
             raise ValueError(f"depth={self.depth!r} must be an integer from 1 to 4")
 
     def to_dict(self) -> dict:
+        """Return the sizes as a JSON-serialisable dict (the ``config`` of a checkpoint sidecar).
+
+        Returns
+        -------
+        dict
+            ``features``, ``depth`` and ``top_skip``.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, config: dict) -> BlindSpotUNetConfig:
+        """Build a configuration from :meth:`to_dict`'s output.
+
+        Parameters
+        ----------
+        config : dict
+            Field name -> value; missing fields take their defaults.
+
+        Returns
+        -------
+        BlindSpotUNetConfig
+            The configuration.
+
+        Raises
+        ------
+        TypeError
+            For an unknown field.
+        ValueError
+            For a value outside its range.
+        """
         return cls(**config)
 
 
@@ -70,6 +103,18 @@ class MaxBlurPool(nn.Module):
         self.register_buffer("kernel", (taps[:, None] * taps[None, :] / 16.0)[None, None], persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Down-sample ``x`` by 2 in height and width.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Feature maps, (B, C, H, W).
+
+        Returns
+        -------
+        torch.Tensor
+            (B, C, ⌈H/2⌉, ⌈W/2⌉) feature maps.
+        """
         peak = F.max_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), kernel_size=2, stride=1)
         channels = peak.shape[1]
         blurred = F.conv2d(F.pad(peak, (1, 1, 1, 1), mode="reflect"), self.kernel.expand(channels, 1, 3, 3),
@@ -78,7 +123,13 @@ class MaxBlurPool(nn.Module):
 
 
 class BlindSpotUNet(nn.Module):
-    """The U-Net of N2V2 (see the module docstring); maps (B, 1, H, W) to (B, 1, H, W)."""
+    """The U-Net of N2V2 (see the module docstring); maps (B, 1, H, W) to (B, 1, H, W).
+
+    Parameters
+    ----------
+    config : BlindSpotUNetConfig, optional
+        Network sizes; the defaults of :class:`BlindSpotUNetConfig` when omitted.
+    """
 
     arch = "blind_spot_unet"
 
@@ -100,10 +151,33 @@ class BlindSpotUNet(nn.Module):
 
     @property
     def multiple(self) -> int:
-        """Heights and widths must be multiples of this (2^depth)."""
+        """Heights and widths must be multiples of this (2^depth).
+
+        Returns
+        -------
+        int
+            ``2 ** config.depth``.
+        """
         return 2 ** self.config.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Noisy images, (B, 1, H, W); H and W multiples of :attr:`multiple`.
+
+        Returns
+        -------
+        torch.Tensor
+            Predicted clean images, (B, 1, H, W).
+
+        Raises
+        ------
+        ValueError
+            If H or W is not a multiple of :attr:`multiple`.
+        """
         if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
             raise ValueError(f"input of {tuple(x.shape[-2:])} px: height and width must be multiples of "
                              f"{self.multiple} (pad the image first)")

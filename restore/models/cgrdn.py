@@ -31,7 +31,22 @@ from restore.models.register import NamedWeights, register_architecture, registe
 
 
 def normalisation(x: torch.Tensor, std_floor: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image shift (mean) and scale (max(population std, ``std_floor``)) over the last two axes, float32."""
+    """Return the per-image shift (mean) and scale (max(population std, ``std_floor``)) over the last two axes.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, (..., H, W), any float dtype.
+    std_floor : float
+        Lower bound of the scale, in the intensity units of ``x``.
+
+    Returns
+    -------
+    shift : torch.Tensor
+        Mean over H and W, float32, shape (..., 1, 1).
+    scale : torch.Tensor
+        ``max(std, std_floor)``, float32, shape (..., 1, 1).
+    """
     x32 = x.float()
     shift = x32.mean(dim=(-2, -1), keepdim=True)
     scale = x32.var(dim=(-2, -1), keepdim=True, unbiased=False).sqrt().clamp_min(std_floor)
@@ -39,7 +54,20 @@ def normalisation(x: torch.Tensor, std_floor: float) -> tuple[torch.Tensor, torc
 
 
 def check_input(x: torch.Tensor, in_channels: int) -> None:
-    """Raise ``ValueError`` unless x is (batch, in_channels, H, W) with even H and W (stride-2 down/up-sampling)."""
+    """Raise ``ValueError`` unless x is (batch, in_channels, H, W) with even H and W (stride-2 down/up-sampling).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The network input to check.
+    in_channels : int
+        Required number of channels.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 4-D with ``in_channels`` channels, or H or W is odd.
+    """
     if x.ndim != 4 or x.shape[1] != in_channels:
         raise ValueError(f"x: expected shape (batch, {in_channels}, H, W), got {tuple(x.shape)}")
     if x.shape[-2] % 2 or x.shape[-1] % 2:
@@ -48,18 +76,48 @@ def check_input(x: torch.Tensor, in_channels: int) -> None:
 
 
 class DenseLayer(nn.Module):
-    """3×3 conv + ReLU whose output is concatenated after its input: [input, new]."""
+    """3×3 conv + ReLU whose output is concatenated after its input: [input, new].
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input.
+    growth : int
+        Channels added (output channels of the convolution).
+    """
 
     def __init__(self, in_channels: int, growth: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, growth, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Append the new features to the input.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Feature maps, (B, in_channels, H, W).
+
+        Returns
+        -------
+        torch.Tensor
+            (B, in_channels + growth, H, W).
+        """
         return torch.cat([x, torch.relu(self.conv(x))], dim=1)
 
 
 class ResidualDenseBlock(nn.Module):
-    """RDB: ``dense_layers`` dense layers, a 1×1 fusion back to ``features`` channels, local residual."""
+    """RDB: ``dense_layers`` dense layers, a 1×1 fusion back to ``features`` channels, local residual.
+
+    Parameters
+    ----------
+    features : int
+        Channels of the block's input and output.
+    growth : int
+        Channels added by each dense layer.
+    dense_layers : int
+        Number of dense layers.
+    """
 
     def __init__(self, features: int, growth: int, dense_layers: int):
         super().__init__()
@@ -67,11 +125,35 @@ class ResidualDenseBlock(nn.Module):
         self.fusion = nn.Conv2d(features + dense_layers * growth, features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Feature maps, (B, features, H, W).
+
+        Returns
+        -------
+        torch.Tensor
+            ``x`` plus the fused dense features, (B, features, H, W).
+        """
         return x + self.fusion(self.dense(x))
 
 
 class GroupedResidualDenseBlock(nn.Module):
-    """GRDB: a chain of RDBs whose outputs are concatenated, fused by a 1×1 conv and added to the input."""
+    """GRDB: a chain of RDBs whose outputs are concatenated, fused by a 1×1 conv and added to the input.
+
+    Parameters
+    ----------
+    features : int
+        Channels of the group's input and output.
+    growth : int
+        Channels added by each dense layer.
+    dense_layers : int
+        Dense layers per RDB.
+    blocks : int
+        Number of RDBs.
+    """
 
     def __init__(self, features: int, growth: int, dense_layers: int, blocks: int):
         super().__init__()
@@ -79,6 +161,18 @@ class GroupedResidualDenseBlock(nn.Module):
         self.fusion = nn.Conv2d(blocks * features, features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the group.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Feature maps, (B, features, H, W).
+
+        Returns
+        -------
+        torch.Tensor
+            ``x`` plus the fused outputs of all RDBs, (B, features, H, W).
+        """
         outputs, h = [], x
         for block in self.blocks:
             h = block(h)
@@ -95,8 +189,8 @@ class CGRDN(nn.Module):
 
     Parameters
     ----------
-    config : CGRDNConfig
-        Sizes of the network.
+    config : CGRDNConfig, optional
+        Sizes of the network; the published size (:meth:`CGRDNConfig.full`) when omitted.
 
     Notes
     -----
@@ -117,7 +211,13 @@ class CGRDN(nn.Module):
         self.tail = nn.Conv2d(c.features, c.in_channels, 3, padding=1)
 
     def conv_layers(self) -> list[nn.Module]:
-        """All convolutions in the Keras ``layer_with_weights-i`` order (see the module docstring)."""
+        """Return all convolutions in the Keras ``layer_with_weights-i`` order (see the module docstring).
+
+        Returns
+        -------
+        list of torch.nn.Module
+            The ``Conv2d`` and ``ConvTranspose2d`` modules, ``config.n_conv_layers`` of them.
+        """
         layers: list[nn.Module] = [self.head, self.down]
         for group in self.groups:
             for block in group.blocks:
@@ -128,10 +228,40 @@ class CGRDN(nn.Module):
         return layers
 
     def normalisation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image shift (mean) and scale (max(population std, std_floor)), computed in float32."""
+        """Return the per-image shift (mean) and scale (max(population std, std_floor)), computed in float32.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, (B, C, H, W).
+
+        Returns
+        -------
+        shift : torch.Tensor
+            Per-image and channel mean, float32, (B, C, 1, 1).
+        scale : torch.Tensor
+            Per-image and channel ``max(std, config.std_floor)``, float32, (B, C, 1, 1).
+        """
         return normalisation(x, self.config.std_floor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restore a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Distorted images, (B, in_channels, H, W), H and W even, any intensity scale.
+
+        Returns
+        -------
+        torch.Tensor
+            Restored images, same shape and dtype as ``x``, in the input's intensity scale.
+
+        Raises
+        ------
+        ValueError
+            If the shape is not (B, in_channels, H, W) with even H and W.
+        """
         check_input(x, self.config.in_channels)
         shift, scale = self.normalisation(x)
         xn = (x.float() - shift) / scale
@@ -176,6 +306,13 @@ class CGRDNConfig:
     std_floor: float = 0.1
 
     def __post_init__(self):
+        """Check the sizes.
+
+        Raises
+        ------
+        ValueError
+            If a size is not a positive integer or ``std_floor`` ≤ 0.
+        """
         for name in ("in_channels", "features", "growth", "dense_layers", "blocks_per_group", "groups"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -185,23 +322,66 @@ class CGRDNConfig:
 
     @classmethod
     def full(cls) -> CGRDNConfig:
-        """The published size: 7,035,521 parameters, 153 convolutions."""
+        """Return the published size: 7,035,521 parameters, 153 convolutions.
+
+        Returns
+        -------
+        CGRDNConfig
+            The default configuration.
+        """
         return cls()
 
     @classmethod
     def tiny(cls) -> CGRDNConfig:
-        """A few-thousand-parameter variant with the same topology, for CPU tests."""
+        """Return a few-thousand-parameter variant with the same topology, for CPU tests.
+
+        Returns
+        -------
+        CGRDNConfig
+            ``features=8, growth=4, dense_layers=2, blocks_per_group=2, groups=2``.
+        """
         return cls(features=8, growth=4, dense_layers=2, blocks_per_group=2, groups=2)
 
     @property
     def n_conv_layers(self) -> int:
+        """Number of convolutions of the network (153 at full size).
+
+        Returns
+        -------
+        int
+            ``2 + groups·(blocks_per_group·(dense_layers + 1) + 1) + 3``.
+        """
         return 2 + self.groups * (self.blocks_per_group * (self.dense_layers + 1) + 1) + 3
 
     def to_dict(self) -> dict:
+        """Return the sizes as a JSON-serialisable dict (the ``config`` of a checkpoint sidecar).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> CGRDNConfig:
+        """Build a configuration from :meth:`to_dict`'s output.
+
+        Parameters
+        ----------
+        values : dict
+            Field name -> value; missing fields take their defaults.
+
+        Returns
+        -------
+        CGRDNConfig
+            The configuration.
+
+        Raises
+        ------
+        ValueError
+            For an unknown field or a value outside its range.
+        """
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"CGRDNConfig: unknown fields {sorted(unknown)}")

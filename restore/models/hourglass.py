@@ -32,24 +32,69 @@ class HourglassConfig:
     features: int = 8
 
     def __post_init__(self) -> None:
+        """Check the sizes.
+
+        Raises
+        ------
+        ValueError
+            If ``features`` is not an integer ≥ 1.
+        """
         if int(self.features) != self.features or self.features < 1:
             raise ValueError(f"features={self.features!r} must be an integer >= 1")
 
     def to_dict(self) -> dict:
+        """Return the sizes as a JSON-serialisable dict (the ``config`` of a checkpoint sidecar).
+
+        Returns
+        -------
+        dict
+            ``features``.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, config: dict) -> HourglassConfig:
+        """Build a configuration from :meth:`to_dict`'s output.
+
+        Parameters
+        ----------
+        config : dict
+            Field name -> value; missing fields take their defaults.
+
+        Returns
+        -------
+        HourglassConfig
+            The configuration.
+
+        Raises
+        ------
+        TypeError
+            For an unknown field.
+        ValueError
+            For a value outside its range.
+        """
         return cls(**config)
 
     def channels(self) -> tuple[int, ...]:
-        """Output channels of the eight layers."""
+        """Return the output channels of the eight layers.
+
+        Returns
+        -------
+        tuple of int
+            ``(f, 2f, 4f, 8f, 4f, 2f, f, 1)`` for ``f = features``.
+        """
         f = self.features
         return (f, 2 * f, 4 * f, 8 * f, 4 * f, 2 * f, f, 1)
 
 
 class ReverseHourglass(nn.Module):
-    """Eight 3 × 3 convolutions, widest in the middle, with a residual output; (B, 1, H, W) → (B, 1, H, W)."""
+    """Eight 3 × 3 convolutions, widest in the middle, with a residual output; (B, 1, H, W) → (B, 1, H, W).
+
+    Parameters
+    ----------
+    config : HourglassConfig, optional
+        Network sizes; the defaults of :class:`HourglassConfig` when omitted.
+    """
 
     arch = "reverse_hourglass"
     multiple = 1  # no down-sampling: any size
@@ -67,6 +112,18 @@ class ReverseHourglass(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch of images: the input plus the network's (noise-removing) residual.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Noisy images, (B, 1, H, W), any H and W.
+
+        Returns
+        -------
+        torch.Tensor
+            Predicted clean images, (B, 1, H, W).
+        """
         return x + self.body(x)
 
 

@@ -38,13 +38,39 @@ class SameConv2d(nn.Conv2d):
 
     The total padding ``max((ceil(n/s) − 1)·s + k − n, 0)`` is split with ``total // 2`` before (top,
     left) and the rest after (bottom, right), as TensorFlow does, for any input size.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels.
+    out_channels : int
+        Output channels.
+    kernel_size : int
+        Side of the square kernel [px].
+    stride : int
+        Stride in both directions.
+    bias : bool
+        Add a learnable bias (default True).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, bias: bool = True):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, bias=bias)
 
     def same_padding(self, height: int, width: int) -> tuple[int, int, int, int]:
-        """(left, right, top, bottom) padding for an input of ``height`` × ``width`` px."""
+        """Return the (left, right, top, bottom) padding for an input of ``height`` × ``width`` px.
+
+        Parameters
+        ----------
+        height : int
+            Input height [px].
+        width : int
+            Input width [px].
+
+        Returns
+        -------
+        tuple of int
+            ``(left, right, top, bottom)`` zero padding [px], as :func:`torch.nn.functional.pad` takes it.
+        """
         pads = []
         for n, k, s in ((width, self.kernel_size[1], self.stride[1]), (height, self.kernel_size[0], self.stride[0])):
             total = max((-(-n // s) - 1) * s + k - n, 0)
@@ -52,6 +78,18 @@ class SameConv2d(nn.Conv2d):
         return tuple(pads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad ``x`` like ``'same'`` and convolve.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input, (B, in_channels, H, W).
+
+        Returns
+        -------
+        torch.Tensor
+            (B, out_channels, ⌈H/stride⌉, ⌈W/stride⌉).
+        """
         return super().forward(F.pad(x, self.same_padding(*x.shape[-2:])))
 
 
@@ -68,8 +106,8 @@ class PatchGAN(nn.Module):
 
     Parameters
     ----------
-    config : PatchGANConfig
-        Channel widths.
+    config : PatchGANConfig, optional
+        Channel widths; the paper's (:class:`PatchGANConfig` defaults) when omitted.
 
     Notes
     -----
@@ -89,6 +127,25 @@ class PatchGAN(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Score the pair (x, y) patch by patch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Distorted images, (B, in_channels, H, W), H and W ≥ ``RECEPTIVE_FIELD``.
+        y : torch.Tensor
+            Targets or restorations G(x), same shape as ``x``.
+
+        Returns
+        -------
+        torch.Tensor
+            Logit map C(x, y), (B, 1, ⌈H/8⌉, ⌈W/8⌉).
+
+        Raises
+        ------
+        ValueError
+            If the shapes differ, are not 4-D, or H or W is below ``RECEPTIVE_FIELD``.
+        """
         if x.shape != y.shape or x.ndim != 4:
             raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must have the same (B, C, H, W) shape")
         if min(x.shape[-2:]) < RECEPTIVE_FIELD:
@@ -99,21 +156,50 @@ class PatchGAN(nn.Module):
 
 @dataclass(frozen=True)
 class PatchGANConfig:
-    """Widths of a :class:`PatchGAN`: ``width``·(1, 2, 4, 8) channels (64 in the paper)."""
+    """Widths of a :class:`PatchGAN`: ``width``·(1, 2, 4, 8) channels (64 in the paper).
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of each image of the pair (1 for (S)TEM intensities); the critic sees twice as many.
+    width : int
+        Channels of the first layer (64 in the paper).
+    """
 
     in_channels: int = 1
     width: int = 64
 
     def __post_init__(self):
+        """Check the widths.
+
+        Raises
+        ------
+        ValueError
+            If ``in_channels`` or ``width`` is not a positive integer.
+        """
         for name in ("in_channels", "width"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"PatchGANConfig.{name}={getattr(self, name)!r}: must be a positive integer")
 
     @classmethod
     def tiny(cls) -> PatchGANConfig:
+        """Return a small variant (``width=4``) for CPU tests.
+
+        Returns
+        -------
+        PatchGANConfig
+            The configuration.
+        """
         return cls(width=4)
 
     def to_dict(self) -> dict:
+        """Return the widths as a JSON-serialisable dict (the ``config`` of a checkpoint sidecar).
+
+        Returns
+        -------
+        dict
+            ``in_channels`` and ``width``.
+        """
         return asdict(self)
 
 

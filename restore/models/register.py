@@ -18,7 +18,17 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Architecture:
-    """A registered network: its name, class and how a sidecar's ``config`` dict becomes a model."""
+    """A registered network: its name, class and how a sidecar's ``config`` dict becomes a model.
+
+    Parameters
+    ----------
+    name : str
+        The architecture's name (a sidecar's ``arch``).
+    cls : type
+        The ``nn.Module`` subclass.
+    from_config : callable
+        Builds an untrained model from a ``config`` dict.
+    """
 
     name: str
     cls: type
@@ -29,7 +39,7 @@ class Architecture:
 class NamedWeights:
     """Weights ``arch.tag`` declared beside their architecture.
 
-    Attributes
+    Parameters
     ----------
     name : str
         ``arch.tag``, e.g. ``cgrdn.hrstem_default``.
@@ -60,6 +70,22 @@ WEIGHTS: dict[str, NamedWeights] = {}
 def register_architecture(name: str, cls: type, from_config: Callable[[dict], nn.Module]) -> Architecture:
     """Register a network class under ``name`` (the sidecar's ``arch``); sets ``cls.arch = name``.
 
+    Registering the same class (same qualified name) again replaces the entry.
+
+    Parameters
+    ----------
+    name : str
+        Architecture name.
+    cls : type
+        The ``nn.Module`` subclass.
+    from_config : callable
+        ``config dict -> nn.Module``: builds an untrained model (used by :func:`build_model`).
+
+    Returns
+    -------
+    Architecture
+        The registered entry.
+
     Raises
     ------
     ValueError
@@ -76,6 +102,11 @@ def register_architecture(name: str, cls: type, from_config: Callable[[dict], nn
 def register_weights(*entries: NamedWeights) -> None:
     """Declare named weights of registered architectures.
 
+    Parameters
+    ----------
+    *entries : NamedWeights
+        The weights to declare; an entry with a name already declared replaces it.
+
     Raises
     ------
     ValueError
@@ -89,7 +120,17 @@ def register_weights(*entries: NamedWeights) -> None:
 
 
 def architecture_of(model: nn.Module) -> str:
-    """The registered name of a model's class.
+    """Return the registered name of a model's class.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model; its exact class (not a subclass) must be registered.
+
+    Returns
+    -------
+    str
+        The architecture name.
 
     Raises
     ------
@@ -103,7 +144,19 @@ def architecture_of(model: nn.Module) -> str:
 
 
 def build_model(arch: str, config: dict) -> nn.Module:
-    """An untrained model of a registered architecture from its ``config`` dict.
+    """Build an untrained model of a registered architecture from its ``config`` dict.
+
+    Parameters
+    ----------
+    arch : str
+        Registered architecture name.
+    config : dict
+        The architecture's configuration (a sidecar's ``config``).
+
+    Returns
+    -------
+    torch.nn.Module
+        A freshly initialised model.
 
     Raises
     ------

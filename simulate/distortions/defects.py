@@ -62,6 +62,13 @@ class RowLineParams:
     max_factor: float = 1.5
 
     def __post_init__(self) -> None:
+        """Validate the ranges.
+
+        Raises
+        ------
+        ValueError
+            If a density, fraction or factor is out of range or a minimum exceeds its maximum.
+        """
         check_positive(self.max_line_density, "row_lines.max_line_density", "segments per row")
         check_fraction(self.min_length_fraction, "row_lines.min_length_fraction", closed_low=False)
         check_fraction(self.max_length_fraction, "row_lines.max_length_fraction", closed_low=False)
@@ -73,21 +80,50 @@ class RowLineParams:
             raise ValueError(f"row_lines.max_factor must be finite and >= min_factor; got {self.max_factor!r}.")
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class ZingerParams:
-    """Zingers (eq. 53): probability per pixel and relative height above the image maximum."""
+    """Zingers (eq. 53): probability per pixel and relative height above the image maximum.
+
+    Parameters
+    ----------
+    probability : float
+        Probability that a pixel becomes a zinger, in [0, 1].
+    amplitude : float
+        Largest height of a spike above the image maximum, in units of |image maximum|, > 0.
+    """
 
     probability: float = 1e-4
     amplitude: float = 1.0
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If ``probability`` is outside [0, 1] or ``amplitude`` is not positive.
+        """
         check_fraction(self.probability, "zingers.probability")
         check_positive(self.amplitude, "zingers.amplitude", "× image maximum")
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
@@ -125,10 +161,29 @@ def _row_line_segments(x: torch.Tensor, params: list[RowLineParams], gen: torch.
 
 
 def row_lines_batch(x: torch.Tensor, params: list[RowLineParams], gen: torch.Generator):
-    """Apply eq. 51; returns (image, mask of covered pixels, segments with their means).
+    """Apply eq. 51 to a (B, H, W) batch with one parameter set per image.
 
     Every segment's mean is taken over the image before row-line noise; where segments overlap, the
     later slot wins.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W).
+    params : list of RowLineParams
+        One parameter set per image (validated by the caller).
+    gen : torch.Generator
+        Generator on ``x``'s device.
+
+    Returns
+    -------
+    image : torch.Tensor
+        The images with their segments replaced, shape (B, H, W).
+    mask : torch.Tensor
+        Boolean (B, H, W): pixels covered by a segment.
+    segments : dict of str to torch.Tensor
+        (B, S) tensors ``row``, ``start``, ``stop`` (exclusive), ``factor``, ``mean`` and ``active`` (slots
+        beyond an image's segment count are inactive).
     """
     batch, height, width = x.shape
     seg = _row_line_segments(x, params, gen)
@@ -168,6 +223,7 @@ def row_line_noise(images, params: RowLineParams, generator: GeneratorLike, *, r
     params : RowLineParams
         Number, length and factor ranges of the segments.
     generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of the random draws.
     return_mask : bool
         Also return the boolean mask of the pixels covered by a segment.
     return_segments : bool
@@ -176,7 +232,17 @@ def row_line_noise(images, params: RowLineParams, generator: GeneratorLike, *, r
 
     Returns
     -------
-    The image, then the mask and/or the segments as requested.
+    image : torch.Tensor or numpy.ndarray
+        The distorted image(s), same kind and shape as ``images``.
+    mask : torch.Tensor or numpy.ndarray
+        Boolean mask of the covered pixels; only with ``return_mask``.
+    segments : list of dict or list of list of dict
+        The segments (of each image for a batch); only with ``return_segments``.
+
+    Raises
+    ------
+    ValueError
+        If ``params`` is not a :class:`RowLineParams` (or ``images`` is invalid).
     """
     if not isinstance(params, RowLineParams):
         raise ValueError(f"params must be a RowLineParams; got {type(params).__name__}.")
@@ -192,16 +258,56 @@ def row_line_noise(images, params: RowLineParams, generator: GeneratorLike, *, r
 
 
 def black_pixels_batch(x, probability, gen):
-    """Eq. 52 on a (B, H, W) batch with one probability per image; returns (image, mask of pixels set to 0)."""
+    """Apply eq. 52 to a (B, H, W) batch with one probability per image.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W).
+    probability : float or sequence of float
+        Probability that a pixel is set to 0, one value or one per image (not validated here).
+    gen : torch.Generator
+        Generator on ``x``'s device.
+
+    Returns
+    -------
+    image : torch.Tensor
+        The images with the black pixels, shape (B, H, W).
+    mask : torch.Tensor
+        Boolean (B, H, W): pixels set to 0 that were not already 0.
+    """
     p = per_image(probability, x.shape[0], x, "probability")
     hit = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) < p
     return torch.where(hit, torch.zeros_like(x), x), hit & (x != 0)
 
 
 def black_pixels(images, probability: float, generator: GeneratorLike, *, return_mask: bool = False):
-    """Black pixels (eq. 52): each pixel set to 0 with probability ``probability``, in [0, 1].
+    """Apply black pixels (eq. 52): set each pixel to 0 with probability ``probability``.
 
     The mask marks pixels that changed (a pixel that was already 0 is not counted).
+
+    Parameters
+    ----------
+    images : torch.Tensor or numpy.ndarray
+        (H, W) or (B, H, W).
+    probability : float
+        Probability per pixel, in [0, 1].
+    generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of the random draws.
+    return_mask : bool
+        Also return the boolean mask of the changed pixels.
+
+    Returns
+    -------
+    image : torch.Tensor or numpy.ndarray
+        The distorted image(s), same kind and shape as ``images``.
+    mask : torch.Tensor or numpy.ndarray
+        Boolean mask of the changed pixels; only with ``return_mask``.
+
+    Raises
+    ------
+    ValueError
+        If ``probability`` is outside [0, 1] (or ``images`` is invalid).
     """
     check_fraction(probability, "probability")
     x, restore = as_image_batch(images)
@@ -210,7 +316,29 @@ def black_pixels(images, probability: float, generator: GeneratorLike, *, return
 
 
 def zingers_batch(x, probability, amplitude, gen):
-    """Eq. 53 on a (B, H, W) batch with one probability and amplitude per image; returns (image, mask)."""
+    """Apply eq. 53 to a (B, H, W) batch with one probability and amplitude per image.
+
+    A hit pixel becomes max + |max| · amplitude · u, u ~ U(0, 1] (|max| taken as 1 for an image whose
+    maximum is 0).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W).
+    probability : float or sequence of float
+        Probability that a pixel is hit, one value or one per image (not validated here).
+    amplitude : float or sequence of float
+        Largest spike height above the maximum in units of |max|, one value or one per image.
+    gen : torch.Generator
+        Generator on ``x``'s device.
+
+    Returns
+    -------
+    image : torch.Tensor
+        The images with the zingers, shape (B, H, W).
+    mask : torch.Tensor
+        Boolean (B, H, W): hit pixels.
+    """
     p = per_image(probability, x.shape[0], x, "probability")
     a = per_image(amplitude, x.shape[0], x, "amplitude")
     hit = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) < p
@@ -228,6 +356,31 @@ def zingers(images, probability: float, amplitude: float, generator: GeneratorLi
     Each pixel is hit with probability ``probability`` and set to max + |max| · amplitude · u,
     u ~ U(0, 1] (``amplitude`` > 0). The paper multiplies, x · S_zinger; a replacement makes a white dot
     on zero-signal pixels too (see the module docstring).
+
+    Parameters
+    ----------
+    images : torch.Tensor or numpy.ndarray
+        (H, W) or (B, H, W).
+    probability : float
+        Probability per pixel, in [0, 1].
+    amplitude : float
+        Largest spike height above the image maximum, in units of |image maximum|, > 0.
+    generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of the random draws.
+    return_mask : bool
+        Also return the boolean mask of the hit pixels.
+
+    Returns
+    -------
+    image : torch.Tensor or numpy.ndarray
+        The distorted image(s), same kind and shape as ``images``.
+    mask : torch.Tensor or numpy.ndarray
+        Boolean mask of the hit pixels; only with ``return_mask``.
+
+    Raises
+    ------
+    ValueError
+        If ``probability`` is outside [0, 1] or ``amplitude`` is not positive (or ``images`` is invalid).
     """
     check_fraction(probability, "probability")
     check_positive(amplitude, "amplitude", "× image maximum")
@@ -237,14 +390,51 @@ def zingers(images, probability: float, amplitude: float, generator: GeneratorLi
 
 
 def clip_upper_batch(x, fraction):
-    """Clip each image of a (B, H, W) batch at ``fraction`` of its maximum; returns (image, clipped mask)."""
+    """Clip each image of a (B, H, W) batch at ``fraction`` of its maximum.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W).
+    fraction : float or sequence of float
+        Clip level as a fraction of each image's maximum, one value or one per image (not validated here).
+
+    Returns
+    -------
+    image : torch.Tensor
+        The clipped images, shape (B, H, W).
+    mask : torch.Tensor
+        Boolean (B, H, W): pixels above the clip level.
+    """
     level = per_image(fraction, x.shape[0], x, "fraction") * batch_max(x)
     mask = x > level
     return torch.where(mask, level.expand_as(x), x), mask
 
 
 def clip_upper(images, fraction: float, *, return_mask: bool = False):
-    """Upper clip (eq. 54): min(x, T_u) with T_u = ``fraction`` · image maximum, fraction in (0, 1]."""
+    """Apply the upper clip (eq. 54): min(x, T_u) with T_u = ``fraction`` · image maximum.
+
+    Parameters
+    ----------
+    images : torch.Tensor or numpy.ndarray
+        (H, W) or (B, H, W).
+    fraction : float
+        Clip level as a fraction of each image's maximum, in (0, 1].
+    return_mask : bool
+        Also return the boolean mask of the clipped pixels.
+
+    Returns
+    -------
+    image : torch.Tensor or numpy.ndarray
+        The clipped image(s), same kind and shape as ``images``.
+    mask : torch.Tensor or numpy.ndarray
+        Boolean mask of the clipped pixels; only with ``return_mask``.
+
+    Raises
+    ------
+    ValueError
+        If ``fraction`` is outside (0, 1] (or ``images`` is invalid).
+    """
     check_fraction(fraction, "fraction", closed_low=False)
     x, restore = as_image_batch(images)
     out, mask = clip_upper_batch(x, fraction)
@@ -252,7 +442,24 @@ def clip_upper(images, fraction: float, *, return_mask: bool = False):
 
 
 def quantise_batch(x, bits):
-    """Quantise each image of a (B, H, W) batch to ``bits`` bits between its min and max; returns (image, mask)."""
+    """Quantise each image of a (B, H, W) batch to ``bits`` bits between its minimum and maximum.
+
+    A constant image is returned unchanged.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W).
+    bits : int or sequence of int
+        Bit depth, one value or one per image (not validated here).
+
+    Returns
+    -------
+    image : torch.Tensor
+        The quantised images in the input's units, shape (B, H, W).
+    mask : torch.Tensor
+        Boolean (B, H, W): pixels whose value changed.
+    """
     levels = per_image(2.0 ** torch.as_tensor(bits, dtype=torch.float64) - 1.0, x.shape[0], x, "bits")
     low = batch_min(x)
     step = (batch_max(x) - low) / levels
@@ -262,15 +469,31 @@ def quantise_batch(x, bits):
 
 
 def quantise(images, bits: int, *, return_mask: bool = False):
-    """Quantisation (eq. 55): round to 2^bits - 1 equal steps between each image's minimum and maximum.
+    """Apply quantisation (eq. 55): round to 2^bits - 1 equal steps between each image's minimum and maximum.
 
     This is round(alpha x) with alpha = (2^bits - 1) / (max - min), offset at the minimum and divided
     by alpha again so the output keeps the input's units.
 
     Parameters
     ----------
+    images : torch.Tensor or numpy.ndarray
+        (H, W) or (B, H, W).
     bits : int
         Bit depth of the analogue-to-digital converter, 1 to 24.
+    return_mask : bool
+        Also return the boolean mask of the pixels whose value changed.
+
+    Returns
+    -------
+    image : torch.Tensor or numpy.ndarray
+        The quantised image(s), same kind and shape as ``images``.
+    mask : torch.Tensor or numpy.ndarray
+        Boolean mask of the changed pixels; only with ``return_mask``.
+
+    Raises
+    ------
+    ValueError
+        If ``bits`` is not an integer from 1 to 24 (or ``images`` is invalid).
     """
     if int(bits) != bits or not 1 <= bits <= 24:
         raise ValueError(f"bits must be an integer from 1 to 24; got {bits!r}.")

@@ -72,6 +72,13 @@ class PmtParams:
     dynode_gain: float = 4.0
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a field is out of its range.
+        """
         check_positive(self.photons_per_electron, "photons_per_electron", "photons")
         check_positive(self.photons_variance, "photons_variance", "photons²", allow_zero=True)
         check_fraction(self.quantum_efficiency, "quantum_efficiency", closed_low=False)
@@ -80,16 +87,35 @@ class PmtParams:
 
     @property
     def sigma_counts(self) -> float:
-        """Eq. 44 divided by the mean pulse m_c eta G: Gaussian std in detected-electron counts."""
+        """Eq. 44 divided by the mean pulse m_c eta G: Gaussian std in detected-electron counts.
+
+        Returns
+        -------
+        float
+            sigma [counts] (0.258 for the defaults).
+        """
         m_c, eta, delta = self.photons_per_electron, self.quantum_efficiency, self.dynode_gain
         return math.sqrt((1.0 - eta + 1.0 / (delta - 1.0)) / (m_c * eta) + self.photons_variance / m_c**2)
 
     @property
     def fwhm_counts(self) -> float:
-        """Eq. 43 divided by m_c eta G: 2 sqrt(2 ln 2) sigma, in counts."""
+        """Eq. 43 divided by m_c eta G: 2 sqrt(2 ln 2) sigma, in counts.
+
+        Returns
+        -------
+        float
+            FWHM of the single-electron pulse distribution [counts].
+        """
         return FWHM_PER_SIGMA * self.sigma_counts
 
     def to_dict(self) -> dict:
+        """Return the fields and the derived widths as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value, plus ``sigma_counts`` and ``fwhm_counts``.
+        """
         return {**asdict(self), "sigma_counts": self.sigma_counts, "fwhm_counts": self.fwhm_counts}
 
 
@@ -126,7 +152,8 @@ def apply_dose(intensity, *, dose_per_area: float | Sequence[float], pixel_size:
 
     Returns
     -------
-    Same type and shape as ``intensity``: expected counts (electrons per pixel).
+    torch.Tensor or numpy.ndarray
+        Same type and shape as ``intensity``: expected counts (electrons per pixel).
 
     Raises
     ------
@@ -140,11 +167,28 @@ def apply_dose(intensity, *, dose_per_area: float | Sequence[float], pixel_size:
 
 def poisson_noise(intensity, *, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float],
                   generator: GeneratorLike):
-    """Detected electron counts, Poisson(dose · pixel_size² · intensity) (eq. 45).
+    """Draw detected electron counts, Poisson(dose · pixel_size² · intensity) (eq. 45).
 
-    Parameters are those of :func:`apply_dose` plus ``generator`` (int seed, numpy.random.Generator or
-    torch.Generator on the images' device). Returns integer-valued counts in a floating array of the
-    same type and shape as ``intensity``.
+    Parameters
+    ----------
+    intensity : torch.Tensor or numpy.ndarray
+        (H, W) or (B, H, W) intensity as a fraction of the incident beam, >= 0.
+    dose_per_area : float or sequence of B floats
+        Electron dose in e⁻/Å² (> 0).
+    pixel_size : float or sequence of B floats
+        Pixel size in Å (> 0).
+    generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator (a torch.Generator must live on the images' device).
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        Integer-valued counts in a floating array of the same type and shape as ``intensity``.
+
+    Raises
+    ------
+    ValueError
+        For non-positive dose or pixel size, NaN, negative intensity or a wrong rank.
     """
     _check_dose(dose_per_area, pixel_size)
     x, restore = as_image_batch(intensity, "intensity")
@@ -153,7 +197,22 @@ def poisson_noise(intensity, *, dose_per_area: float | Sequence[float], pixel_si
 
 
 def pmt_noise_batch(counts: torch.Tensor, params: list[PmtParams], gen: torch.Generator) -> torch.Tensor:
-    """Eq. 46 on a (B, H, W) batch of counts, one :class:`PmtParams` per image."""
+    """Apply eq. 46 to a (B, H, W) batch of counts, one :class:`PmtParams` per image.
+
+    Parameters
+    ----------
+    counts : torch.Tensor
+        Detected electrons, shape (B, H, W) (not checked for negatives here).
+    params : list of PmtParams
+        One parameter set per image.
+    gen : torch.Generator
+        Generator on ``counts``' device.
+
+    Returns
+    -------
+    torch.Tensor
+        counts + sigma · z, z ~ N(0, 1) per pixel, shape (B, H, W).
+    """
     sigma = per_image([p.sigma_counts for p in params], counts.shape[0], counts, "sigma_counts")
     noise = torch.randn(counts.shape, generator=gen, device=counts.device, dtype=counts.dtype)
     return counts + sigma * noise
@@ -169,10 +228,12 @@ def pmt_noise(counts, params: PmtParams, generator: GeneratorLike):
     params : PmtParams
         Sets sigma = ``params.sigma_counts`` (eq. 44 in counts).
     generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of the Gaussian draws.
 
     Returns
     -------
-    Same type and shape: counts + sigma · z, z ~ N(0, 1) per pixel; mean n, variance sigma² at every n.
+    torch.Tensor or numpy.ndarray
+        Same type and shape: counts + sigma · z, z ~ N(0, 1) per pixel; mean n, variance sigma² at every n.
 
     Raises
     ------
@@ -187,9 +248,30 @@ def pmt_noise(counts, params: PmtParams, generator: GeneratorLike):
 
 def detector_noise(intensity, *, dose_per_area: float, pixel_size: float, params: PmtParams,
                    generator: GeneratorLike):
-    """Poisson counting (eq. 45) followed by the PMT Gaussian (eq. 46, in counts) in one call.
+    """Apply Poisson counting (eq. 45) followed by the PMT Gaussian (eq. 46, in counts) in one call.
 
-    Arguments as :func:`poisson_noise` plus ``params`` (:class:`PmtParams`); returns counts + N(0, sigma).
+    Parameters
+    ----------
+    intensity : torch.Tensor or numpy.ndarray
+        (H, W) or (B, H, W) intensity as a fraction of the incident beam, >= 0.
+    dose_per_area : float
+        Electron dose in e⁻/Å² (> 0); a sequence of one value per image is accepted too.
+    pixel_size : float
+        Pixel size in Å (> 0); a sequence of one value per image is accepted too.
+    params : PmtParams
+        Sets sigma = ``params.sigma_counts``.
+    generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of both draws.
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        Same type and shape as ``intensity``: Poisson counts + N(0, sigma) [counts].
+
+    Raises
+    ------
+    ValueError
+        For non-positive dose or pixel size, NaN, negative intensity or a wrong rank.
     """
     _check_dose(dose_per_area, pixel_size)
     x, restore = as_image_batch(intensity, "intensity")

@@ -95,6 +95,14 @@ class FastScanParams:
     align: str = "causal"
 
     def __post_init__(self) -> None:
+        """Validate the fields (see the class's Raises section).
+
+        Raises
+        ------
+        ValueError
+            For out-of-range values, a read-out PSF with a non-positive integral, or a kernel that keeps
+            less than half of a PSF's integral.
+        """
         check_positive(self.detector_alpha_px, "detector_alpha_px", "px", allow_zero=True)
         if int(self.kernel_length_px) != self.kernel_length_px or self.kernel_length_px < 2:
             raise ValueError(f"kernel_length_px must be an integer >= 2 pixels; got {self.kernel_length_px!r}.")
@@ -111,18 +119,49 @@ class FastScanParams:
 
     @property
     def detector_hwhm_px(self) -> float:
-        """Half width at half maximum of the detector Lorentzian, alpha / (2 pi), in px."""
+        """Half width at half maximum of the detector Lorentzian, alpha / (2 pi), in px.
+
+        Returns
+        -------
+        float
+            HWHM [px] (0.5 px for the default alpha = pi).
+        """
         return self.detector_alpha_px / (2 * math.pi)
 
     def to_dict(self) -> dict:
+        """Return the fields and the derived HWHM as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value, plus ``detector_hwhm_px``.
+        """
         return {**asdict(self), "detector_hwhm_px": self.detector_hwhm_px}
 
 
 def readout_normalisation(*, beta_px: float, gamma_px: float, theta_rad: float) -> float:
-    """a of eq. 50 as the text defines it: 1 / integral of e^{-t/beta} sin(2 pi t/gamma + theta) over t >= 0.
+    """Return a of eq. 50 as the text defines it: 1 / ∫ e^{-t/beta} sin(2 pi t/gamma + theta) dt over t >= 0.
 
-    Returns (gamma² + 4 pi² beta²) / (beta gamma (gamma sin theta + 2 pi beta cos theta)); the printed
-    eq. 50 is the integral at doubled frequency instead (see the module docstring).
+    The printed eq. 50 is the integral at doubled frequency instead (see the module docstring).
+
+    Parameters
+    ----------
+    beta_px : float
+        Decay length beta [px], > 0.
+    gamma_px : float
+        Oscillation period gamma [px], > 0.
+    theta_rad : float
+        Phase theta [rad]; sin theta + (2 pi beta / gamma) cos theta must be > 0.
+
+    Returns
+    -------
+    float
+        (gamma² + 4 pi² beta²) / (beta gamma (gamma sin theta + 2 pi beta cos theta)) [1/px].
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or the integral is not positive.
     """
     _check_readout(beta_px, gamma_px, theta_rad)
     return (gamma_px**2 + 4 * math.pi**2 * beta_px**2) / (
@@ -130,7 +169,25 @@ def readout_normalisation(*, beta_px: float, gamma_px: float, theta_rad: float) 
 
 
 def lorentzian_psf_continuous(t: torch.Tensor, *, alpha_px: float) -> torch.Tensor:
-    """Normalised causal detector PSF 4 alpha / (4 pi² t² + alpha²) for t >= 0, 0 for t < 0 (eq. 48)."""
+    """Evaluate the normalised causal detector PSF 4 alpha / (4 pi² t² + alpha²) for t >= 0 (eq. 48).
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        Lags [px dwell times]; the PSF is 0 for t < 0.
+    alpha_px : float
+        alpha [px], > 0 (HWHM alpha / (2 pi)).
+
+    Returns
+    -------
+    torch.Tensor
+        PSF values [1/px], same shape as ``t``; the integral over t >= 0 is 1.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha_px`` is not finite and positive.
+    """
     check_positive(alpha_px, "alpha_px", "px")
     value = 4 * alpha_px / (4 * math.pi**2 * t**2 + alpha_px**2)
     return torch.where(t >= 0, value, torch.zeros_like(t))
@@ -138,7 +195,29 @@ def lorentzian_psf_continuous(t: torch.Tensor, *, alpha_px: float) -> torch.Tens
 
 def readout_psf_continuous(t: torch.Tensor, *, beta_px: float, gamma_px: float,
                            theta_rad: float) -> torch.Tensor:
-    """Read-out PSF a e^{-t/beta} sin(2 pi t/gamma + theta) for t >= 0, 0 for t < 0 (eqs. 49-50)."""
+    """Evaluate the read-out PSF a e^{-t/beta} sin(2 pi t/gamma + theta) for t >= 0 (eqs. 49-50).
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        Lags [px dwell times]; the PSF is 0 for t < 0.
+    beta_px : float
+        Decay length beta [px], > 0.
+    gamma_px : float
+        Oscillation period gamma [px], > 0.
+    theta_rad : float
+        Phase theta [rad].
+
+    Returns
+    -------
+    torch.Tensor
+        PSF values [1/px], same shape as ``t``, with a from :func:`readout_normalisation` (integral 1).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or the PSF's integral is not positive.
+    """
     _check_readout(beta_px, gamma_px, theta_rad)
     a = readout_normalisation(beta_px=beta_px, gamma_px=gamma_px, theta_rad=theta_rad)
     value = a * torch.exp(-t / beta_px) * torch.sin(2 * math.pi * t / gamma_px + theta_rad)
@@ -164,9 +243,23 @@ def _binned(cdf_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def lorentzian_psf(alpha_px, length: int, *, dtype=torch.float64, device="cpu") -> torch.Tensor:
-    """Dwell-binned causal detector PSF, shape (..., length), each kernel summing to 1.
+    """Return the dwell-binned causal detector PSF, each kernel summing to 1.
 
-    ``alpha_px`` (eq. 48) may be a float or a tensor (B,); alpha = 0 gives a delta.
+    Parameters
+    ----------
+    alpha_px : float or torch.Tensor
+        alpha of eq. 48 [px], a float or a tensor (B,); alpha = 0 gives a delta (not validated here).
+    length : int
+        Number of dwell intervals [0, 1), ..., [length - 1, length) the PSF is integrated over.
+    dtype : torch.dtype
+        Dtype of the result.
+    device : str or torch.device
+        Device of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Weights, shape (length,) or (B, length); entry k weights the pixel k dwell times earlier.
     """
     alpha_t = torch.as_tensor(alpha_px, dtype=dtype, device=device)
     edges = torch.arange(length + 1, dtype=dtype, device=device)
@@ -178,10 +271,30 @@ def lorentzian_psf(alpha_px, length: int, *, dtype=torch.float64, device="cpu") 
 
 
 def readout_psf(beta_px, gamma_px, theta_rad, length: int, *, dtype=torch.float64, device="cpu") -> torch.Tensor:
-    """Dwell-binned read-out PSF (eqs. 49-50), shape (..., length), each kernel summing to 1.
+    """Return the dwell-binned read-out PSF (eqs. 49-50), each kernel summing to 1.
 
     The weights are the exact integrals of the continuous PSF over each dwell interval, renormalised
-    over the kernel; floats or tensors (B,) of beta, gamma (px) and theta (rad).
+    over the kernel. The parameters are not validated here.
+
+    Parameters
+    ----------
+    beta_px : float or torch.Tensor
+        Decay length beta [px], a float or a tensor (B,).
+    gamma_px : float or torch.Tensor
+        Oscillation period gamma [px], a float or a tensor (B,).
+    theta_rad : float or torch.Tensor
+        Phase theta [rad], a float or a tensor (B,).
+    length : int
+        Number of dwell intervals the PSF is integrated over.
+    dtype : torch.dtype
+        Dtype of the result.
+    device : str or torch.device
+        Device of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Weights, shape (length,) or (B, length); entry k weights the pixel k dwell times earlier.
     """
     beta = torch.as_tensor(beta_px, dtype=dtype, device=device)[..., None]
     gamma = torch.as_tensor(gamma_px, dtype=dtype, device=device)[..., None]
@@ -192,7 +305,20 @@ def readout_psf(beta_px, gamma_px, theta_rad, length: int, *, dtype=torch.float6
 
 
 def psf_tail_mass(params: FastScanParams) -> dict[str, float]:
-    """Fraction of each continuous PSF's integral beyond ``kernel_length_px`` (dropped by renormalising)."""
+    """Return the fraction of each continuous PSF's integral beyond ``kernel_length_px``.
+
+    This mass is dropped when the binned kernels are renormalised.
+
+    Parameters
+    ----------
+    params : FastScanParams
+        PSF parameters and kernel length.
+
+    Returns
+    -------
+    dict of str to float
+        ``"detector"`` and ``"readout"`` tail fractions; 0 for a PSF that is absent.
+    """
     edge = torch.tensor([0.0, float(params.kernel_length_px)], dtype=torch.float64)
     result = {"detector": 0.0, "readout": 0.0}
     if params.detector_alpha_px > 0:
@@ -207,15 +333,44 @@ def psf_tail_mass(params: FastScanParams) -> dict[str, float]:
 
 def fast_scan_kernel(params: list[FastScanParams] | FastScanParams, *, dtype=torch.float64,
                      device="cpu") -> torch.Tensor:
-    """Combined causal kernel (detector ∗ read-out) cut at K = kernel_length_px, shape (B, K) or (K,).
+    """Return the combined causal kernel (detector ∗ read-out), cut at K dwell times and renormalised.
 
     Entry k is the weight of the pixel scanned k dwell times earlier; ``align`` is not applied here.
+
+    Parameters
+    ----------
+    params : FastScanParams or list of FastScanParams
+        One parameter set, or one per image.
+    dtype : torch.dtype
+        Dtype of the result.
+    device : str or torch.device
+        Device of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (K,) for a single parameter set, (B, K) for a list; K is the largest ``kernel_length_px``
+        of the list. Each kernel sums to 1.
     """
     single = isinstance(params, FastScanParams)
     plist = [params] if single else list(params)
     length = max(int(p.kernel_length_px) for p in plist)
 
     def column(name, fallback):
+        """Return one field of every parameter set as a tensor (B,).
+
+        Parameters
+        ----------
+        name : str
+            Field of :class:`FastScanParams`.
+        fallback : float
+            Value used where the field is None.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (B,), of the kernel's dtype and device.
+        """
         return torch.tensor([fallback if getattr(p, name) is None else getattr(p, name) for p in plist],
                             dtype=dtype, device=device)
 
@@ -234,21 +389,47 @@ def fast_scan_kernel(params: list[FastScanParams] | FastScanParams, *, dtype=tor
 
 
 def fast_scan_lag_px(params: FastScanParams) -> float:
-    """Centroid sum_k k h_k of the causal binned kernel: the mean delay of features along x, in px.
+    """Return the centroid sum_k k h_k of the causal binned kernel: the mean delay of features along x.
 
     It is the displacement the "causal" mode applies (0 with ``align="centroid"``). The Lorentzian's
     first moment diverges, so the lag grows with ``kernel_length_px`` (logarithmically).
+
+    Parameters
+    ----------
+    params : FastScanParams
+        PSF parameters (``align`` is ignored).
+
+    Returns
+    -------
+    float
+        Lag [px].
     """
     kernel = fast_scan_kernel(params)
     return float((torch.arange(kernel.shape[-1], dtype=kernel.dtype) * kernel).sum())
 
 
 def fast_scan_taps(params: list[FastScanParams], *, dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, int]:
-    """The kernels actually applied, (B, T), over lags -lead ... T - 1 - lead, and ``lead``.
+    """Return the kernels actually applied and the number of taps ahead of the probe.
 
     Causal entries are :func:`fast_scan_kernel`; "centroid" entries are that kernel followed by a
     linear shift back by its centroid mu = n + f (n integer, 0 <= f < 1), whose taps
     (1 - f) h_{j+n} + f h_{j+n+1} have centroid exactly 0.
+
+    Parameters
+    ----------
+    params : list of FastScanParams
+        One parameter set per image.
+    dtype : torch.dtype
+        Dtype of the taps.
+    device : str or torch.device
+        Device of the taps.
+
+    Returns
+    -------
+    taps : torch.Tensor
+        Shape (B, T), on one common lag grid -lead ... T - 1 - lead for the batch.
+    lead : int
+        Number of taps at negative lags (pixels scanned after the current one).
     """
     kernel = fast_scan_kernel(list(params), dtype=dtype, device=device)
     batch, length = kernel.shape
@@ -269,9 +450,24 @@ def fast_scan_taps(params: list[FastScanParams], *, dtype=torch.float64, device=
 
 
 def convolve_rows(images: torch.Tensor, taps: torch.Tensor, lead: int = 0) -> torch.Tensor:
-    """out[b, r, c] = sum_i taps[b, i] · images[b, r, c - i + lead], line ends extended (grouped conv1d).
+    """Convolve every row: out[b, r, c] = sum_i taps[b, i] · images[b, r, c - i + lead] (grouped conv1d).
 
-    ``lead`` = 0 is a causal filter (taps[k] weights the pixel k dwell times earlier).
+    Line ends are extended with their edge values. ``lead`` = 0 is a causal filter (taps[k] weights the
+    pixel k dwell times earlier).
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        Images, shape (B, H, W); axis -1 is the fast-scan direction.
+    taps : torch.Tensor
+        One kernel per image, shape (B, T) (cast to the images' dtype).
+    lead : int
+        Number of taps at negative lags, as returned by :func:`fast_scan_taps`.
+
+    Returns
+    -------
+    torch.Tensor
+        Filtered images, shape (B, H, W).
     """
     batch, height, _ = images.shape
     total = taps.shape[-1]
@@ -285,7 +481,22 @@ def convolve_rows(images: torch.Tensor, taps: torch.Tensor, lead: int = 0) -> to
 
 
 def causal_convolve_rows(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """out[b, r, c] = sum_k kernels[b, k] · images[b, r, c - k], the left edge extended."""
+    """Filter every row causally: out[b, r, c] = sum_k kernels[b, k] · images[b, r, c - k].
+
+    The left edge is extended with its first value.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        Images, shape (B, H, W).
+    kernels : torch.Tensor
+        Causal kernels, shape (B, K).
+
+    Returns
+    -------
+    torch.Tensor
+        Filtered images, shape (B, H, W).
+    """
     return convolve_rows(images, kernels, 0)
 
 
@@ -298,13 +509,14 @@ def fast_scan_noise(images, params: FastScanParams, generator: GeneratorLike | N
         (H, W) or (B, H, W) signal; axis -1 is the fast-scan direction.
     params : FastScanParams
         PSF parameters and the alignment mode.
-    generator : ignored
-        The model is deterministic; the argument keeps the signature of the other models.
+    generator : int, numpy.random.Generator or torch.Generator, optional
+        Ignored: the model is deterministic; the argument keeps the signature of the other models.
 
     Returns
     -------
-    Same type and shape as ``images``; the mean of every line is preserved away from its ends
-    (kernel sum 1). "causal" delays features by :func:`fast_scan_lag_px`; "centroid" does not.
+    torch.Tensor or numpy.ndarray
+        Same type and shape as ``images``; the mean of every line is preserved away from its ends
+        (kernel sum 1). "causal" delays features by :func:`fast_scan_lag_px`; "centroid" does not.
     """
     x, restore = as_image_batch(images)
     taps, lead = fast_scan_taps([params] * x.shape[0], dtype=torch.float64, device=x.device)

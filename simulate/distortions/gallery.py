@@ -36,7 +36,28 @@ DOSE = 2e4  # e⁻/Å²: 800 e⁻ per pixel of full beam, ~ 40 counts on a colum
 
 def lattice_image(size: int = 128, spacing: float = 1.962, rho: float = 0.35, peak: float = 0.05,
                   background: float = 0.005) -> np.ndarray:
-    """Square lattice of Gaussian columns, intensity as a fraction of the beam (spacing, rho in Å)."""
+    """Return a square lattice of round Gaussian columns, intensity as a fraction of the beam.
+
+    The pixel size is :data:`PIXEL_SIZE` (0.2 Å); columns sit at spacing/2 + k · spacing along both axes.
+
+    Parameters
+    ----------
+    size : int
+        Side of the image [px].
+    spacing : float
+        Column spacing [Å].
+    rho : float
+        Standard deviation of each Gaussian column [Å].
+    peak : float
+        Peak height of a column above the background [fraction of the incident beam].
+    background : float
+        Constant background [fraction of the incident beam].
+
+    Returns
+    -------
+    numpy.ndarray
+        Float image, shape (size, size).
+    """
     coords = np.arange(size) * PIXEL_SIZE
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
     image = np.full((size, size), background)

@@ -56,6 +56,13 @@ class JitterParams:
     phi_slow: float = 0.0
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a sigma is negative or not finite, or a phi lies outside [0, 1).
+        """
         check_positive(self.sigma_fast, "sigma_fast", "Å", allow_zero=True)
         check_positive(self.sigma_slow, "sigma_slow", "Å", allow_zero=True)
         check_fraction(self.phi_fast, "phi_fast", closed_high=False)
@@ -63,10 +70,23 @@ class JitterParams:
 
     @property
     def kind(self) -> str:
-        """'x', 'y', 'xy' or 'none' depending on which directions jitter."""
+        """Name the directions that jitter.
+
+        Returns
+        -------
+        str
+            'x', 'y', 'xy' or 'none'.
+        """
         return ("x" if self.sigma_fast > 0 else "") + ("y" if self.sigma_slow > 0 else "") or "none"
 
     def to_dict(self) -> dict:
+        """Return the fields and the jitter kind as a dictionary.
+
+        Returns
+        -------
+        dict
+            ``kind`` (see :attr:`kind`) and the four fields.
+        """
         return {"kind": self.kind, **asdict(self)}
 
 
@@ -87,11 +107,21 @@ def ar1_series(sigma: torch.Tensor | float, phi: torch.Tensor | float, length: i
         Source of randomness.
     batch : int, optional
         Number of series when ``sigma`` and ``phi`` are scalars.
+    device : torch.device or str
+        Device of the result.
+    dtype : torch.dtype
+        Dtype of the result.
 
     Returns
     -------
     torch.Tensor
         Shape (B, length); each series has variance sigma^2 / (1 - phi^2) at every step.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` or ``phi`` has neither one nor B values, ``length`` < 1, a sigma is negative or a phi
+        lies outside [0, 1).
 
     Notes
     -----
@@ -154,6 +184,11 @@ def displace_lines(images: torch.Tensor, shift_fast: torch.Tensor | None,
     shift_fast, shift_slow : torch.Tensor or None
         (B, H) displacement of every line along x and y, in pixels; None skips that direction (the
         result is then exactly the input along it, and no device synchronisation is needed).
+
+    Returns
+    -------
+    torch.Tensor
+        Resampled batch, shape (B, H, W): out[b, r, c] = images[b, r + shift_slow[b, r], c + shift_fast[b, r]].
     """
     batch, height, width = images.shape
     out = images
@@ -189,11 +224,18 @@ def scan_jitter(images, params: JitterParams, pixel_size: float, generator: Gene
     pixel_size : float
         Pixel size in Å (> 0).
     generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of the displacement series.
 
     Returns
     -------
-    Same type and shape as ``images``. Bicubic overshoot is left in place (it can dip below zero next
-    to sharp peaks); the STEM pipeline clamps intensities at zero before counting.
+    torch.Tensor or numpy.ndarray
+        Same type and shape as ``images``. Bicubic overshoot is left in place (it can dip below zero next
+        to sharp peaks); the STEM pipeline clamps intensities at zero before counting.
+
+    Raises
+    ------
+    ValueError
+        If ``pixel_size`` is not finite and positive (or ``images`` is invalid).
     """
     check_positive(pixel_size, "pixel_size", "Å")
     x, restore = as_image_batch(images)
@@ -202,7 +244,24 @@ def scan_jitter(images, params: JitterParams, pixel_size: float, generator: Gene
 
 def scan_jitter_batch(x: torch.Tensor, params: list[JitterParams], pixel_sizes: list[float],
                       generator: GeneratorLike) -> torch.Tensor:
-    """Scan jitter on a (B, H, W) batch, one :class:`JitterParams` and pixel size [Å] per image."""
+    """Apply scan jitter to a (B, H, W) batch, one :class:`JitterParams` and pixel size per image.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Intensities, shape (B, H, W).
+    params : list of JitterParams
+        One parameter set per image (sigmas in Å).
+    pixel_sizes : list of float
+        One pixel size per image [Å]; converts the sigmas to pixels.
+    generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of the displacement series (fast direction drawn first).
+
+    Returns
+    -------
+    torch.Tensor
+        Jittered intensities, shape (B, H, W).
+    """
     batch, height, _ = x.shape
     gen = torch_generator(generator, x.device)
     px = np.asarray(pixel_sizes, dtype=float)

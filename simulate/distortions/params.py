@@ -74,6 +74,13 @@ class StemDistortionParams:
     quantisation_bits: int | None = None
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a value is out of range, or ``pmt`` is given without ``dose_per_area``.
+        """
         check_positive(self.pixel_size, "pixel_size", "Å")
         _check_dose(self.dose_per_area)
         if self.pmt is not None and self.dose_per_area is None:
@@ -88,7 +95,13 @@ class StemDistortionParams:
             raise ValueError(f"quantisation_bits must be an integer from 1 to 24; got {self.quantisation_bits!r}.")
 
     def to_dict(self) -> dict:
-        """JSON-serialisable dictionary of every field (None where a model is off)."""
+        """Return a JSON-serialisable dictionary of every field.
+
+        Returns
+        -------
+        dict
+            Field name to value; nested parameter sets as their ``to_dict()``, None where a model is off.
+        """
         return {f.name: _to_json(getattr(self, f.name)) for f in fields(self)}
 
 
@@ -138,6 +151,13 @@ class TemDistortionParams:
     quantise: bool = False
 
     def __post_init__(self) -> None:
+        """Validate the scalar fields (the nested parameter sets validate themselves).
+
+        Raises
+        ------
+        ValueError
+            If a value is negative, not finite, or zero where it must be positive.
+        """
         check_positive(self.pixel_size, "pixel_size", "Å")
         _check_dose(self.dose_per_area)
         check_positive(self.fixed_pattern, "fixed_pattern", "(relative)", allow_zero=True)
@@ -148,5 +168,11 @@ class TemDistortionParams:
             check_positive(self.full_scale, "full_scale", "ADU")
 
     def to_dict(self) -> dict:
-        """JSON-serialisable dictionary of every field (None where a model is off)."""
+        """Return a JSON-serialisable dictionary of every field.
+
+        Returns
+        -------
+        dict
+            Field name to value; nested parameter sets as their ``to_dict()``, None where a model is off.
+        """
         return {f.name: _to_json(getattr(self, f.name)) for f in fields(self)}

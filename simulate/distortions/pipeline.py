@@ -118,12 +118,14 @@ def apply_stem_distortions(images, params: StemDistortionParams | Sequence[StemD
         axis -1 is the fast-scan direction.
     params : StemDistortionParams or sequence of B of them
         One set for every image, or one per image.
-    generator : int, numpy.random.Generator or torch.Generator (on the images' device)
+    generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of every random draw (a torch.Generator must live on the images' device).
 
     Returns
     -------
-    distorted : same type and shape as ``images``
-        Counts with a dose (plus the PMT Gaussian, also in counts), intensity without one.
+    distorted : torch.Tensor or numpy.ndarray
+        Same type and shape as ``images``: counts with a dose (plus the PMT Gaussian, also in counts),
+        intensity without one.
     record : dict
         JSON-serialisable list of the applied steps and their parameters per image.
 
@@ -200,8 +202,29 @@ def apply_tem_distortions(images, params: TemDistortionParams | Sequence[TemDist
     Order: shot noise P(λ) → fixed pattern x + x·N(0, σ_fpn) → dark current x + P(DCNU) → thermal →
     flicker → reset row noise → ADC gain α → black clusters → zinger clusters → clip min(x, T_u) →
     quantisation round(x). λ = dose · pixel_size² · intensity, so x stays in electrons (× α: ADU); the
-    paper's division by the dose scale (eq. 30) is left to the caller. Arguments and returns as
-    :func:`apply_stem_distortions`; the output is in ADU.
+    paper's division by the dose scale (eq. 30) is left to the caller.
+
+    Parameters
+    ----------
+    images : torch.Tensor or numpy.ndarray
+        (H, W) or (B, H, W) intensity as a fraction of the incident beam (>= 0 when a dose is given), or
+        expected electrons per pixel when ``dose_per_area`` is None.
+    params : TemDistortionParams or sequence of B of them
+        One set for every image, or one per image.
+    generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of every random draw (a torch.Generator must live on the images' device).
+
+    Returns
+    -------
+    distorted : torch.Tensor or numpy.ndarray
+        Same type and shape as ``images``, in ADU (electrons × ``conversion_gain``).
+    record : dict
+        JSON-serialisable list of the applied steps and their parameters per image.
+
+    Raises
+    ------
+    ValueError
+        For a wrong rank, NaN, negative intensity with a dose, or params of the wrong type/length.
     """
     x, restore = as_image_batch(images)
     plist = _param_list(params, x.shape[0], TemDistortionParams)

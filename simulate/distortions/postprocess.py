@@ -39,7 +39,21 @@ from simulate.distortions._tensor import (
 
 @dataclass(frozen=True)
 class AffineParams:
-    """Affine resampling: rotation in degrees, scale factors, shear (tan of angle), shift in pixels."""
+    """Affine resampling: rotation in degrees, scale factors, shear (tan of angle), shift in pixels.
+
+    The identity is the default; the transform acts about the image centre.
+
+    Parameters
+    ----------
+    rotation : float
+        Rotation angle [degrees].
+    scale_y, scale_x : float
+        Magnification along y and x (> 0; > 1 enlarges the content).
+    shear : float
+        Shear, the tangent of the shear angle.
+    shift_y, shift_x : float
+        Translation of the content along y and x [px].
+    """
 
     rotation: float = 0.0
     scale_y: float = 1.0
@@ -49,6 +63,13 @@ class AffineParams:
     shift_x: float = 0.0
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a scale is not positive or a value is not finite.
+        """
         check_positive(self.scale_y, "affine.scale_y")
         check_positive(self.scale_x, "affine.scale_x")
         for name in ("rotation", "shear", "shift_y", "shift_x"):
@@ -56,28 +77,67 @@ class AffineParams:
                 raise ValueError(f"affine.{name} must be finite; got {getattr(self, name)!r}.")
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class AnnotationParams:
-    """Number of annotation shapes (1-8) and their relative grey level in [0, 1]."""
+    """Number of annotation shapes (1-8) and their relative grey level in [0, 1].
+
+    Parameters
+    ----------
+    count : int
+        Number of shapes (scale bars, rectangles, lines or rings, drawn at random), 1 to 8.
+    level : float
+        Grey level of the shapes relative to each image's range: 0 = minimum, 1 = maximum.
+    """
 
     count: int = 2
     level: float = 1.0
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If ``count`` is not an integer from 1 to 8 or ``level`` lies outside [0, 1].
+        """
         if int(self.count) != self.count or not 1 <= self.count <= 8:
             raise ValueError(f"annotations.count must be an integer from 1 to 8; got {self.count!r}.")
         check_fraction(self.level, "annotations.level")
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class CropParams:
-    """Kept central fraction of height and width, in (0, 1]; fill 'constant' (with fill_value) or 'median'."""
+    """Kept central fraction of height and width, in (0, 1]; fill 'constant' (with fill_value) or 'median'.
+
+    Parameters
+    ----------
+    fraction_y, fraction_x : float
+        Kept central fraction of the height and the width, in (0, 1].
+    fill : {"median", "constant"}
+        Fill of the cropped-away area: each image's own median, or ``fill_value``.
+    fill_value : float
+        Fill value with ``fill="constant"``, in the image's units.
+    """
 
     fraction_y: float = 0.8
     fraction_x: float = 0.8
@@ -85,18 +145,45 @@ class CropParams:
     fill_value: float = 0.0
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a fraction lies outside (0, 1] or ``fill`` is not 'constant' or 'median'.
+        """
         check_fraction(self.fraction_y, "crop.fraction_y", closed_low=False)
         check_fraction(self.fraction_x, "crop.fraction_x", closed_low=False)
         if self.fill not in ("constant", "median"):
             raise ValueError(f"crop.fill must be 'constant' or 'median'; got {self.fill!r}.")
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class PostprocessParams:
-    """Post-processing of one training pair; None switches a step off. blur_sigma in pixels, [0, 1]."""
+    """Post-processing of one training pair; None switches a step off. blur_sigma in pixels, [0, 1].
+
+    Parameters
+    ----------
+    affine : AffineParams or None
+        Affine resampling of x and y.
+    blur_sigma : float or None
+        Standard deviation of the Gaussian blur of x [px], >= 0 (the training range is [0, 1]; the upper
+        end is not enforced here).
+    annotations : AnnotationParams or None
+        Annotation shapes drawn into x and y.
+    crop : CropParams or None
+        Central region kept in x and y.
+    """
 
     affine: AffineParams | None = None
     blur_sigma: float | None = None
@@ -104,10 +191,24 @@ class PostprocessParams:
     crop: CropParams | None = None
 
     def __post_init__(self) -> None:
+        """Validate ``blur_sigma``.
+
+        Raises
+        ------
+        ValueError
+            If ``blur_sigma`` is negative or not finite.
+        """
         if self.blur_sigma is not None:
             check_positive(self.blur_sigma, "blur_sigma", "pixels", allow_zero=True)
 
     def to_dict(self) -> dict:
+        """Return the parameters as a JSON-serialisable dictionary.
+
+        Returns
+        -------
+        dict
+            ``affine``, ``blur_sigma``, ``annotations`` and ``crop``; nested sets as dicts, None where off.
+        """
         return {
             "affine": None if self.affine is None else self.affine.to_dict(),
             "blur_sigma": self.blur_sigma,
@@ -117,7 +218,20 @@ class PostprocessParams:
 
 
 def affine_resample(x: torch.Tensor, params: Sequence[AffineParams]) -> torch.Tensor:
-    """Resample each image on an affinely transformed grid about its centre (bicubic, 0 outside)."""
+    """Resample each image on an affinely transformed grid about its centre (bicubic, 0 outside).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W).
+    params : sequence of AffineParams
+        One transform per image.
+
+    Returns
+    -------
+    torch.Tensor
+        Resampled images, shape (B, H, W); samples outside the field of view are 0.
+    """
     batch, height, width = x.shape
     rows = []
     for p in params:
@@ -135,7 +249,22 @@ def affine_resample(x: torch.Tensor, params: Sequence[AffineParams]) -> torch.Te
 
 
 def gaussian_blur(x: torch.Tensor, sigma: Sequence[float]) -> torch.Tensor:
-    """Separable Gaussian blur, one σ (pixels) per image; σ = 0 leaves an image unchanged."""
+    """Blur each image with a separable Gaussian; σ = 0 leaves an image unchanged.
+
+    The kernel radius is ceil(3 max σ) (at least 1 px); edges are extended by replication.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W).
+    sigma : sequence of float
+        One standard deviation per image [px], >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        Blurred images, shape (B, H, W).
+    """
     batch = x.shape[0]
     radius = max(1, math.ceil(3 * max(sigma)))
     k = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
@@ -150,7 +279,26 @@ def gaussian_blur(x: torch.Tensor, sigma: Sequence[float]) -> torch.Tensor:
 
 def annotation_masks(shape: tuple[int, int, int], counts: Sequence[int], gen: torch.Generator,
                      device: torch.device) -> torch.Tensor:
-    """Boolean masks (B, H, W) of random scale bars, rectangles, lines and rings (vectorised)."""
+    """Draw boolean masks of random scale bars, rectangles, lines and rings (vectorised).
+
+    Eight shapes are always drawn per image; the first ``counts[b]`` of them are kept.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (B, H, W) of the masks.
+    counts : sequence of int
+        Number of shapes per image, 0 to 8.
+    gen : torch.Generator
+        Generator on ``device``.
+    device : torch.device
+        Device of the masks.
+
+    Returns
+    -------
+    torch.Tensor
+        Boolean masks, shape (B, H, W).
+    """
     batch, height, width = shape
     n = 8
     u = torch.rand((batch, n, 6), generator=gen, device=device, dtype=torch.float32)
@@ -180,7 +328,22 @@ def _draw(x: torch.Tensor, mask: torch.Tensor, levels: Sequence[float]) -> torch
 
 
 def central_mask(shape: tuple[int, int, int], crops: Sequence[CropParams], device) -> torch.Tensor:
-    """True inside each image's kept central region."""
+    """Return a mask that is True inside each image's kept central region.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (B, H, W) of the mask.
+    crops : sequence of CropParams
+        One crop per image (its fractions are used).
+    device : str or torch.device
+        Device of the mask.
+
+    Returns
+    -------
+    torch.Tensor
+        Boolean mask, shape (B, H, W).
+    """
     batch, height, width = shape
     fy = torch.tensor([c.fraction_y for c in crops], device=device)[:, None, None]
     fx = torch.tensor([c.fraction_x for c in crops], device=device)[:, None, None]
@@ -205,13 +368,21 @@ def apply_postprocessing(x, y, params: PostprocessParams | Sequence[PostprocessP
     x, y : torch.Tensor or numpy.ndarray
         Input and target, same shape (H, W) or (B, H, W).
     params : PostprocessParams or sequence of B of them
+        One set for every pair, or one per pair.
     generator : int, numpy.random.Generator or torch.Generator
+        Seed or generator of the annotation shapes.
 
     Returns
     -------
-    x_out, y_out : same type and shape as the inputs
+    x_out, y_out : torch.Tensor or numpy.ndarray
+        Same type and shape as the inputs; ``y_out`` takes x's floating dtype.
     record : dict
         JSON-serialisable list of applied steps per image.
+
+    Raises
+    ------
+    ValueError
+        If x and y differ in shape, or ``params`` is of the wrong type or length.
     """
     xt, restore_x = as_image_batch(x, "x")
     yt, restore_y = as_image_batch(y, "y")
@@ -226,6 +397,15 @@ def apply_postprocessing(x, y, params: PostprocessParams | Sequence[PostprocessP
     yt = yt.to(xt.dtype)
 
     def log(name, describe):
+        """Append a step to the record of every image for which ``describe`` returns parameters.
+
+        Parameters
+        ----------
+        name : str
+            Name of the step.
+        describe : callable
+            Maps a :class:`PostprocessParams` to the step's parameters, or None when it was not applied.
+        """
         for record, p in zip(records, plist):
             if (value := describe(p)) is not None:
                 record.append({"name": name, "parameters": value})

@@ -55,37 +55,64 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def sample_mean_counts(generator) -> float:
-    """Mean detected electrons per pixel c = c_min (c_max / c_min)^t, t ~ Exp(scale 0.5) truncated to [0, 1].
+def sample_mean_counts(generator, *, exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> float:
+    """Draw the mean detected electrons per pixel c = c_min (c_max / c_min)^t, t ~ Exp(scale) truncated to [0, 1].
 
     Parameters
     ----------
     generator : int or numpy.random.Generator
+        Seed or generator of the draw (one uniform number is used, whatever the scale).
+    exponential_scale : float
+        Scale of t's truncated exponential: 0.5 (the paper's) favours low doses; ``math.inf`` makes t uniform,
+        i.e. c log-uniform over the whole range.
 
     Returns
     -------
     float
         c in MEAN_COUNTS_RANGE = [0.05, 5000] counts; log10(c) is a truncated exponential.
+
+    Raises
+    ------
+    ValueError
+        If ``exponential_scale`` is not positive.
     """
+    if not exponential_scale > 0:
+        raise ValueError(f"exponential_scale={exponential_scale!r} must be > 0 (math.inf for log-uniform counts)")
     rng = numpy_generator(generator)
-    scale = DOSE_EXPONENTIAL_SCALE
-    t = -scale * math.log(1.0 - rng.uniform() * (1.0 - math.exp(-1.0 / scale)))  # inverse truncated CDF
+    u = rng.uniform()
+    scale = exponential_scale
+    t = u if math.isinf(scale) else -scale * math.log(1.0 - u * (1.0 - math.exp(-1.0 / scale)))  # inverse CDF
     low, high = MEAN_COUNTS_RANGE
     return low * (high / low) ** t
 
 
-def _dose(rng, pixel_size: float, mean_intensity: float | None, dose_per_area: float | None) -> float:
+def _dose(rng, pixel_size: float, mean_intensity: float | None, dose_per_area: float | None,
+          exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> float:
     if dose_per_area is not None:
         check_positive(dose_per_area, "dose_per_area", "e⁻/Å²")
         return float(dose_per_area)
     if mean_intensity is None:
         raise ValueError("give mean_intensity (E{y}, fraction of the beam) to sample a dose, or a fixed dose_per_area.")
     check_positive(mean_intensity, "mean_intensity", "(fraction of the beam)")
-    return sample_mean_counts(rng) / (pixel_size**2 * mean_intensity)
+    return sample_mean_counts(rng, exponential_scale=exponential_scale) / (pixel_size**2 * mean_intensity)
 
 
 def sample_jitter(generator) -> JitterParams | None:
-    """Draw scan jitter with the paper's probabilities (None when the image has none)."""
+    """Draw scan jitter with the paper's probabilities.
+
+    Jitter occurs with probability 0.9; X / Y / XY with 0.25 / 0.25 / 0.5; sigma uniform in [0.0025, 0.8] Å
+    and phi uniform in [0, 0.7] for each jittering direction.
+
+    Parameters
+    ----------
+    generator : int or numpy.random.Generator
+        Seed or generator of the draws.
+
+    Returns
+    -------
+    JitterParams or None
+        The jitter, or None when the image has none.
+    """
     rng = numpy_generator(generator)
     if rng.uniform() >= JITTER_PROBABILITY:
         return None
@@ -100,7 +127,18 @@ def sample_jitter(generator) -> JitterParams | None:
 
 
 def sample_pmt(generator) -> PmtParams:
-    """Draw PMT parameters: m_c ~ U[50, 150], delta_c² = m_c · U[1, 3], eta ~ U[0.1, 0.35], delta ~ U[3, 8]."""
+    """Draw PMT parameters: m_c ~ U[50, 150], delta_c² = m_c · U[1, 3], eta ~ U[0.1, 0.35], delta ~ U[3, 8].
+
+    Parameters
+    ----------
+    generator : int or numpy.random.Generator
+        Seed or generator of the draws.
+
+    Returns
+    -------
+    PmtParams
+        The drawn scintillator and photomultiplier settings.
+    """
     rng = numpy_generator(generator)
     photons = float(rng.uniform(*PMT_PHOTONS_RANGE))
     return PmtParams(photons_per_electron=photons, photons_variance=photons * float(rng.uniform(*PMT_EXCESS_RANGE)),
@@ -113,6 +151,18 @@ def sample_fast_scan(generator, *, align: str = "causal") -> FastScanParams | No
 
     Detector HWHM alpha/(2 pi) log-uniform in [0.05, 2] px; a read-out with probability 0.5, beta
     log-uniform in [0.5, 5] px, gamma log-uniform in [2, 32] px, theta uniform in [0, pi/2].
+
+    Parameters
+    ----------
+    generator : int or numpy.random.Generator
+        Seed or generator of the draws.
+    align : {"causal", "centroid"}
+        Alignment mode of the drawn :class:`FastScanParams`.
+
+    Returns
+    -------
+    FastScanParams or None
+        The PSFs with a 32 px kernel, or None when the image has no fast-scan noise.
     """
     rng = numpy_generator(generator)
     if rng.uniform() >= FAST_SCAN_PROBABILITY:
@@ -127,12 +177,14 @@ def sample_fast_scan(generator, *, align: str = "causal") -> FastScanParams | No
 
 
 def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | None = None,
-                       dose_per_area: float | None = None, fast_scan_align: str = "causal") -> StemDistortionParams:
+                       dose_per_area: float | None = None, fast_scan_align: str = "causal",
+                       dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> StemDistortionParams:
     """Draw one S(T)EM distortion set for training.
 
     Parameters
     ----------
     generator : int or numpy.random.Generator
+        Seed or generator of the draws.
     pixel_size : float
         Scan step in Å (> 0).
     mean_intensity : float, optional
@@ -141,6 +193,14 @@ def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | 
         Fixed dose in e⁻/Å² instead of a sampled one.
     fast_scan_align : {"causal", "centroid"}
         Alignment of the fast-scan PSF (see :class:`FastScanParams`); "causal" is the paper's physics.
+    dose_exponential_scale : float
+        Scale of the sampled dose's distribution (:func:`sample_mean_counts`); 0.5 is the paper's.
+
+    Returns
+    -------
+    StemDistortionParams
+        Always Poisson counting and PMT noise; jitter, fast scan, row lines, black pixels, zingers, clip and
+        quantisation each with its own probability.
 
     Raises
     ------
@@ -151,7 +211,7 @@ def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | 
     if fast_scan_align not in ALIGN_MODES:
         raise ValueError(f"fast_scan_align must be one of {ALIGN_MODES}; got {fast_scan_align!r}.")
     rng = numpy_generator(generator)
-    dose = _dose(rng, pixel_size, mean_intensity, dose_per_area)
+    dose = _dose(rng, pixel_size, mean_intensity, dose_per_area, dose_exponential_scale)
     pmt = sample_pmt(rng)
     fast = sample_fast_scan(rng, align=fast_scan_align)
     rows = RowLineParams() if rng.uniform() < ROW_LINE_PROBABILITY else None
@@ -167,7 +227,7 @@ def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | 
 def benchmark_stem_params(*, dose_per_area: float, pixel_size: float, jitter_sigma: float = 0.05,
                           jitter_phi: float = 0.5, pmt: PmtParams | None = None,
                           fast_scan: FastScanParams | None = None) -> StemDistortionParams:
-    """Fixed "Poisson + detector noise + scan-line jitter + fast-scan" set at a physical dose.
+    """Return the fixed "Poisson + detector noise + scan-line jitter + fast-scan" set at a physical dose.
 
     Parameters
     ----------
@@ -184,6 +244,16 @@ def benchmark_stem_params(*, dose_per_area: float, pixel_size: float, jitter_sig
         Detector and fast-scan settings; defaults are PmtParams() (the paper's m_c = 100,
         delta_c² = 100, eta = 0.2, delta = 4: sigma = 0.258 counts) and FastScanParams() (detector HWHM
         0.5 px, read-out beta = 5/3 px, gamma = 2.5 pi px, theta = 0, 32 px: a causal lag of 1.65 px).
+
+    Returns
+    -------
+    StemDistortionParams
+        The set, without row lines, black pixels, zingers, clip or quantisation.
+
+    Raises
+    ------
+    ValueError
+        If a value is out of range (raised by the parameter classes).
     """
     return StemDistortionParams(
         pixel_size=pixel_size,
@@ -210,10 +280,12 @@ def sample_mtf(generator) -> MtfParams:
     Parameters
     ----------
     generator : int or numpy.random.Generator
+        Seed or generator of the draws.
 
     Returns
     -------
     MtfParams
+        The first admissible draw.
 
     Raises
     ------
@@ -233,16 +305,41 @@ def sample_mtf(generator) -> MtfParams:
 
 
 def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | None = None,
-                      dose_per_area: float | None = None) -> TemDistortionParams:
+                      dose_per_area: float | None = None,
+                      dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> TemDistortionParams:
     """Draw one TEM camera distortion set (eqs. 30-40) for training.
 
     The dose follows the paper (as :func:`sample_stem_params`); the other ranges and probabilities are
     ours (docs/distortions.md). The camera MTF is drawn separately with :func:`sample_mtf`, because it
-    blurs the target y rather than the distorted x. Arguments as :func:`sample_stem_params`.
+    blurs the target y rather than the distorted x.
+
+    Parameters
+    ----------
+    generator : int or numpy.random.Generator
+        Seed or generator of the draws.
+    pixel_size : float
+        Pixel size at the specimen in Å (> 0).
+    mean_intensity : float, optional
+        Mean of the clean image E{y} (fraction of the beam); the sampled mean count then sets the dose.
+    dose_per_area : float, optional
+        Fixed dose in e⁻/Å² instead of a sampled one.
+    dose_exponential_scale : float
+        Scale of the sampled dose's distribution (:func:`sample_mean_counts`); 0.5 is the paper's.
+
+    Returns
+    -------
+    TemDistortionParams
+        Always shot noise, fixed-pattern and thermal noise and an ADC gain in [0.5, 4] ADU/e⁻; dark current,
+        flicker, reset-row noise, clusters, clip and quantisation each with its own probability.
+
+    Raises
+    ------
+    ValueError
+        For a bad pixel size, or neither a mean intensity nor a dose.
     """
     check_positive(pixel_size, "pixel_size", "Å")
     rng = numpy_generator(generator)
-    dose = _dose(rng, pixel_size, mean_intensity, dose_per_area)
+    dose = _dose(rng, pixel_size, mean_intensity, dose_per_area, dose_exponential_scale)
     dark = None
     if rng.uniform() < 0.5:
         mean_e = float(rng.uniform(0.1, 5.0))
@@ -250,6 +347,13 @@ def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | N
                                  hot_fraction=_log_uniform(rng, 1e-5, 1e-3))
 
     def clusters():
+        """Draw clustered defects with probability 0.2.
+
+        Returns
+        -------
+        ClusterParams or None
+            Seed probability log-uniform in [1e-5, 1e-3], 0-8 walk steps, amplitude in [0.1, 1]; or None.
+        """
         if rng.uniform() >= 0.2:
             return None
         return ClusterParams(_log_uniform(rng, 1e-5, 1e-3), int(rng.integers(0, 9)), float(rng.uniform(0.1, 1.0)))
@@ -267,7 +371,19 @@ def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | N
 
 
 def sample_postprocess_params(generator) -> PostprocessParams:
-    """Draw post-processing distortions: affine 0.5, blur 0.5 (σ in [0, 1] px), annotations 0.2, crop 0.2."""
+    """Draw post-processing distortions: affine 0.5, blur 0.5 (σ in [0, 1] px), annotations 0.2, crop 0.2.
+
+    Parameters
+    ----------
+    generator : int or numpy.random.Generator
+        Seed or generator of the draws.
+
+    Returns
+    -------
+    PostprocessParams
+        Affine: rotation ±5°, scales 0.9-1.1, shear ±0.05, shifts ±2 px; annotations: 1-4 shapes at level 0
+        or 1; crop: 0.6-0.95 of each side, median or 0 fill.
+    """
     rng = numpy_generator(generator)
     affine = None
     if rng.uniform() < 0.5:

@@ -43,7 +43,7 @@ MTF_CHECK_LENGTH_NYQUIST = 10.0  # ... over this length, in units of the Nyquist
 
 
 def mtf_radial(g_nyquist, a: float, b_nyquist: float, c_nyquist: float):
-    """MTF_r(g) = a e^{−g²/2b²} + (1 − a) e^{−g²/2c²} (eq. 29), g, b, c in units of the Nyquist frequency.
+    """Evaluate MTF_r(g) = a e^{−g²/2b²} + (1 − a) e^{−g²/2c²} (eq. 29), g, b, c in units of the Nyquist frequency.
 
     Parameters
     ----------
@@ -56,7 +56,8 @@ def mtf_radial(g_nyquist, a: float, b_nyquist: float, c_nyquist: float):
 
     Returns
     -------
-    Same kind as ``g_nyquist``: MTF_r, equal to 1 at g = 0.
+    numpy.ndarray or torch.Tensor
+        MTF_r, equal to 1 at g = 0: a tensor for tensor input, a float array otherwise.
     """
     if isinstance(g_nyquist, torch.Tensor):
         exp, g = torch.exp, g_nyquist
@@ -66,11 +67,23 @@ def mtf_radial(g_nyquist, a: float, b_nyquist: float, c_nyquist: float):
 
 
 def mtf_admissible(a: float, b_nyquist: float, c_nyquist: float) -> bool:
-    """Whether MTF_r is positive and monotonically decreasing on the paper's grid (eq. 29).
+    """Return whether MTF_r is positive and monotonically decreasing on the paper's grid (eq. 29).
 
     The grid is 1000 points spanning [0, 10] Nyquist units. Positive is tested as >= 0 and decreasing as
     non-increasing between neighbours, because a Gaussian of width below ≈ 0.26 Nyquist units underflows
     to exactly 0 in float64 before g = 10; a strict test would reject such MTFs for a rounding reason.
+
+    Parameters
+    ----------
+    a : float
+        Weight of the first Gaussian.
+    b_nyquist, c_nyquist : float
+        Widths of the two Gaussians in Nyquist units.
+
+    Returns
+    -------
+    bool
+        True when the eq. 29 constraint holds.
     """
     g = np.linspace(0.0, MTF_CHECK_LENGTH_NYQUIST, MTF_CHECK_POINTS)
     values = mtf_radial(g, a, b_nyquist, c_nyquist)
@@ -100,17 +113,42 @@ class MtfParams:
     c_nyquist: float
 
     def __post_init__(self) -> None:
+        """Validate the fields and the eq. 29 constraint.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is not positive or the MTF is not admissible.
+        """
         check_positive(self.a, "mtf.a")
         check_positive(self.b_nyquist, "mtf.b_nyquist", "× Nyquist frequency")
         check_positive(self.c_nyquist, "mtf.c_nyquist", "× Nyquist frequency")
         check_mtf(self)
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
 def check_mtf(params: MtfParams) -> None:
-    """Raise ValueError unless MTF_r is positive and monotonically decreasing on the eq. 29 grid."""
+    """Raise ValueError unless MTF_r is positive and monotonically decreasing on the eq. 29 grid.
+
+    Parameters
+    ----------
+    params : MtfParams
+        The MTF to check.
+
+    Raises
+    ------
+    ValueError
+        If :func:`mtf_admissible` is False for ``params``.
+    """
     if not mtf_admissible(params.a, params.b_nyquist, params.c_nyquist):
         raise ValueError(
             f"MTF_r with a={params.a!r}, b={params.b_nyquist!r}, c={params.c_nyquist!r} (Nyquist units) is not "
@@ -121,9 +159,25 @@ def check_mtf(params: MtfParams) -> None:
 
 def mtf_transfer(shape: tuple[int, int], params: Sequence[MtfParams], *, dtype=torch.float64,
                  device="cpu") -> torch.Tensor:
-    """MTF = MTF_r(g) sinc(πu/2) sinc(πv/2) (eq. 28) on the rfft2 grid, shape (B, H, W//2 + 1).
+    """Return MTF = MTF_r(g) sinc(πu/2) sinc(πv/2) (eq. 28) on the rfft2 grid.
 
     u = f_x / 0.5 and v = f_y / 0.5 with f in cycles per pixel, so sinc(πu/2) = torch.sinc(f_x).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (H, W) of the images.
+    params : sequence of MtfParams
+        One MTF per image.
+    dtype : torch.dtype
+        Dtype of the result.
+    device : str or torch.device
+        Device of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Transfer function, shape (B, H, W//2 + 1), in the layout of ``torch.fft.rfft2``.
     """
     height, width = shape
     fy = torch.fft.fftfreq(height, dtype=dtype, device=device)[:, None]
@@ -131,6 +185,18 @@ def mtf_transfer(shape: tuple[int, int], params: Sequence[MtfParams], *, dtype=t
     g = (2.0 * torch.sqrt(fx**2 + fy**2))[None]  # Nyquist units
 
     def column(name):
+        """Return one field of every MTF as a (B, 1, 1) tensor.
+
+        Parameters
+        ----------
+        name : str
+            Field of :class:`MtfParams`.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (B, 1, 1).
+        """
         return torch.tensor([getattr(p, name) for p in params], dtype=dtype, device=device)[:, None, None]
 
     radial = mtf_radial(g, column("a"), column("b_nyquist"), column("c_nyquist"))
@@ -155,7 +221,8 @@ def apply_mtf(images, mtf: MtfParams | Sequence[MtfParams], *, nonnegative: bool
 
     Returns
     -------
-    Same kind and shape as ``images``: the blurred target.
+    torch.Tensor or numpy.ndarray
+        Same kind and shape as ``images``: the blurred target.
 
     Raises
     ------
@@ -195,6 +262,13 @@ class DarkCurrentParams:
     hot_fraction: float = 1e-3
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a value is out of range, or ``std_e`` > 0 with ``mean_e`` = 0.
+        """
         check_positive(self.mean_e, "dark_current.mean_e", "e⁻", allow_zero=True)
         check_positive(self.std_e, "dark_current.std_e", "e⁻", allow_zero=True)
         check_fraction(self.hot_fraction, "dark_current.hot_fraction")
@@ -202,33 +276,79 @@ class DarkCurrentParams:
             raise ValueError("dark_current.std_e > 0 needs mean_e > 0 e⁻ (a log-normal with mean 0 is constant).")
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class ClusterParams:
-    """Clustered defects (eqs. 37-38): seed probability per pixel, random-walk steps, spike height."""
+    """Clustered defects (eqs. 37-38): seed probability per pixel, random-walk steps, spike height.
+
+    Parameters
+    ----------
+    probability : float
+        Probability that a pixel seeds a cluster, in [0, 1].
+    walk_length : int
+        Number of 4-neighbour random-walk steps grown from each seed, >= 0 (0: single pixels).
+    amplitude : float
+        Largest zinger height above the image maximum in units of |image maximum|, > 0 (unused for
+        black clusters).
+    """
 
     probability: float = 1e-4
     walk_length: int = 4
     amplitude: float = 1.0
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If a value is out of range or ``walk_length`` is not an integer.
+        """
         check_fraction(self.probability, "clusters.probability")
         if int(self.walk_length) != self.walk_length or self.walk_length < 0:
             raise ValueError(f"clusters.walk_length must be an integer >= 0 steps; got {self.walk_length!r}.")
         check_positive(self.amplitude, "clusters.amplitude", "× image maximum")
 
     def to_dict(self) -> dict:
+        """Return the fields as a dictionary.
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return asdict(self)
 
 
 def dark_current_map(x: torch.Tensor, params: Sequence[DarkCurrentParams], gen: torch.Generator) -> torch.Tensor:
-    """DCNU (eq. 32): per-pixel mean dark electrons, a log-normal body and uniform hot pixels.
+    """Draw the DCNU (eq. 32): per-pixel mean dark electrons, a log-normal body and uniform hot pixels.
 
     We read the paper's lnN(μ, σ) as a log-normal with mean μ and standard deviation σ in electrons
     (log-space shape s² = ln(1 + σ²/μ²), location ln μ − s²/2), and "+ U(a, b)" as a mixture: a fraction
     ``hot_fraction`` of the pixels takes a value uniform in [a, b] = [μ + 5σ, μ + 8σ] instead.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W); only their shape, dtype and device are used.
+    params : sequence of DarkCurrentParams
+        One setting per image.
+    gen : torch.Generator
+        Generator on ``x``'s device.
+
+    Returns
+    -------
+    torch.Tensor
+        Mean dark signal per pixel [electrons], shape (B, H, W); the caller adds its Poisson draw (eq. 33).
     """
     batch = x.shape[0]
     mean = per_image([p.mean_e for p in params], batch, x, "dark_current.mean_e")
@@ -244,12 +364,26 @@ def dark_current_map(x: torch.Tensor, params: Sequence[DarkCurrentParams], gen: 
 
 
 def flicker_noise(x: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Flicker (1/f) noise F(N(0, σ)/f) of eq. 35 as a 2-D field, one per image.
+    """Draw flicker (1/f) noise F(N(0, σ)/f) of eq. 35 as a 2-D field, one per image.
 
     White Gaussian noise is transformed to Fourier space, divided by the reciprocal distance
     |f| = √(f_x² + f_y²) (the f = 0 term set to 0, so the field has zero mean) and transformed back; its
     power spectrum falls as 1/|f|². The paper leaves the scale to "the appropriate standard deviation":
     we scale each realisation so that its real-space rms (= standard deviation) over the image is σ.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W); only their shape, dtype and device are used.
+    sigma : torch.Tensor
+        rms of the field per image [electrons], broadcastable to (B, 1, 1).
+    gen : torch.Generator
+        Generator on ``x``'s device.
+
+    Returns
+    -------
+    torch.Tensor
+        Zero-mean noise field, shape (B, H, W), to be added to the images.
     """
     batch, height, width = x.shape
     white = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
@@ -263,11 +397,25 @@ def flicker_noise(x: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator) ->
 
 
 def cluster_mask(x: torch.Tensor, params: Sequence[ClusterParams], gen: torch.Generator) -> torch.Tensor:
-    """Sensitivity-mask clusters of eqs. 37-38: Bernoulli seed points, each grown by a random walk.
+    """Draw the sensitivity-mask clusters of eqs. 37-38: Bernoulli seed points, each grown by a random walk.
 
     The paper places "a specified number" of points uniformly; we draw each pixel as a seed with
     probability ``probability`` (expected number probability · H · W), then take ``walk_length``
     4-neighbour random steps from each seed (clamped at the edges) and mark every visited pixel.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W); only their shape, dtype and device are used.
+    params : sequence of ClusterParams
+        One setting per image.
+    gen : torch.Generator
+        Generator on ``x``'s device.
+
+    Returns
+    -------
+    torch.Tensor
+        Boolean mask of the cluster pixels, shape (B, H, W).
     """
     batch, height, width = x.shape
     p = per_image([c.probability for c in params], batch, x, "clusters.probability")
@@ -290,10 +438,25 @@ def cluster_mask(x: torch.Tensor, params: Sequence[ClusterParams], gen: torch.Ge
 
 
 def spike_values(x: torch.Tensor, amplitude: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Zinger values max + |max| · A · u, u ~ U(0, 1], for every pixel (used where the mask is set).
+    """Draw zinger values max + |max| · A · u, u ~ U(0, 1], for every pixel (used where the mask is set).
 
     Eq. 38 multiplies x by a sensitivity mask S_zinger, which would leave a zinger on a dark (0) pixel
     dark; a zinger is a burst of light, so we set the pixel above the image maximum instead.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape (B, H, W).
+    amplitude : torch.Tensor
+        A per image, broadcastable to (B, 1, 1), in units of |image maximum| (taken as 1 when the maximum
+        is 0).
+    gen : torch.Generator
+        Generator on ``x``'s device.
+
+    Returns
+    -------
+    torch.Tensor
+        Spike values, shape (B, H, W).
     """
     u = 1.0 - torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
     peak = batch_max(x)

@@ -68,12 +68,24 @@ class UnitCell:
 
     @property
     def cartesian_positions(self) -> np.ndarray:
-        """Basis positions [Å], shape (n, 3)."""
+        """Cartesian positions of the basis atoms.
+
+        Returns
+        -------
+        numpy.ndarray
+            Positions [Å], shape (n, 3).
+        """
         return self.scaled_positions @ self.cell
 
     @property
     def volume(self) -> float:
-        """Cell volume [Å³]."""
+        """Volume of the cell.
+
+        Returns
+        -------
+        float
+            Volume [Å³].
+        """
         return float(abs(np.linalg.det(self.cell)))
 
 

@@ -148,6 +148,15 @@ def apply_wedges(
     The thickness decreases linearly beyond a random line across the field of view, in a random
     in-plane direction, as at the edge of a thinned (FIB or ion-milled) lamella.
 
+    Parameters
+    ----------
+    positions : ndarray, shape (n, 3)
+        Atom positions [Å] in the box.
+    box : tuple of float
+        Box size (Lx, Ly, Lz) [Å]; z = 0 is the top (entrance) face.
+    generator : numpy.random.Generator
+        Source of randomness.
+
     Returns
     -------
     keep : ndarray of bool
@@ -283,6 +292,15 @@ def apply_defects(
     With p = 0.5 the selected atoms are displaced by N(0, r²) per coordinate, r the atom's covalent
     radius (the paper: "atomic radius"); otherwise (ours: the paper leaves the alternative open) they
     are removed, making vacancies.
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n, 3)
+        Atom positions [Å].
+    numbers : ndarray of int, shape (n,)
+        Atomic numbers Z (select the covalent radii).
+    generator : numpy.random.Generator
+        Source of randomness.
 
     Returns
     -------

@@ -34,7 +34,18 @@ GAUSSIAN_STD_FRACTION_RANGE = (0.2, 0.6)
 
 
 def std_mean_ratio(image: torch.Tensor) -> float:
-    """std/mean of an image (population std)."""
+    """Return std/mean of an image (population std).
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        Image (any shape) with a non-zero mean.
+
+    Returns
+    -------
+    float
+        The ratio r = std / mean (inf or NaN for a zero mean).
+    """
     return float(image.std(unbiased=False) / image.mean())
 
 

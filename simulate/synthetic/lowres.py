@@ -52,15 +52,58 @@ def _plane(shape, generator, rows, cols) -> np.ndarray:
 
 
 def object_positions(shape: tuple[int, int], count: int, generator: np.random.Generator) -> np.ndarray:
-    """Up to ``count`` (row, column) positions [px] with a random minimum distance ("individual points")."""
+    """Draw up to ``count`` (row, column) positions with a random minimum distance ("individual points").
+
+    The distance is U[1, 20] px, lowered where needed so that discs of that diameter cover at most 30 % of
+    the image.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns) of the image [px].
+    count : int
+        Target number of positions.
+    generator : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions [px], shape (m, 2), m ≤ ``count`` (fewer when the packing is tight).
+    """
     d = float(generator.uniform(*OBJECT_MIN_DISTANCE_RANGE_PX))
     d = min(d, float(np.sqrt(_MAX_OBJECT_COVERAGE * shape[0] * shape[1] / (np.pi / 4 * count))))
     return random_packing(count, np.asarray(shape, dtype=float), d, generator)
 
 
 def soft_particle(rows, cols, centre, r_mx: float, alpha: float, heights, order: float, angle: float) -> np.ndarray:
-    """Asymmetric eq. 17 at pixels (rows, cols) [px]: widths r_mx along the direction ``angle`` [rad]
-    (measured from the row axis towards the column axis) and r_my = alpha · r_mx across it."""
+    """Evaluate the asymmetric eq. 17 profile at pixels (rows, cols).
+
+    f(ρ) = h1 exp(−ρ²/2) + h2 exp(−ρ) + h3/(1 + ρ^{2n}) with ρ² = (p/r_mx)² + (q/r_my)², p along the
+    direction ``angle`` and q across it.
+
+    Parameters
+    ----------
+    rows, cols : numpy.ndarray
+        Pixel coordinates [px], same shape.
+    centre : array_like
+        (row, column) of the particle's centre [px].
+    r_mx : float
+        Width along the direction ``angle`` [px].
+    alpha : float
+        Aspect ratio: the width across is r_my = alpha · r_mx.
+    heights : array_like
+        (h1, h2, h3), the weights of the three terms.
+    order : float
+        Exponent n of the Butterworth-like term.
+    angle : float
+        Direction of r_mx [rad], measured from the row axis towards the column axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        Profile values, shape of ``rows``.
+    """
     dr, dc = rows - centre[0], cols - centre[1]
     p = np.cos(angle) * dr + np.sin(angle) * dc
     q = -np.sin(angle) * dr + np.cos(angle) * dc
@@ -70,7 +113,22 @@ def soft_particle(rows, cols, centre, r_mx: float, alpha: float, heights, order:
 
 
 def soft_particles(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Sum of randomly rotated asymmetric eq. 17 profiles, r_my = α r_mx."""
+    """Render soft particles: a sum of randomly rotated asymmetric eq. 17 profiles, r_my = α r_mx.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns) of the image [px].
+    generator : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        Non-negative float image of ``shape``.
+    record : dict
+        ``count``, the number of particles placed.
+    """
     image = np.zeros(shape)
     count = int(generator.integers(SOFT_PARTICLE_COUNT_RANGE[0], SOFT_PARTICLE_COUNT_RANGE[1] + 1))
     centres = object_positions(shape, count, generator)
@@ -89,7 +147,22 @@ def soft_particles(shape: tuple[int, int], generator: np.random.Generator) -> tu
 
 
 def sharp_particles(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Polygons ([3, 5] vertices) and ellipses with sharp edges, each masking a positive 3-D plane."""
+    """Render polygons ([3, 5] vertices) and ellipses with sharp edges, each masking a positive 3-D plane.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns) of the image [px].
+    generator : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        Non-negative float image of ``shape`` (overlapping particles add).
+    record : dict
+        ``count`` and, per particle, ``vertices`` (0 for an ellipse).
+    """
     image = np.zeros(shape)
     scale = min(shape)
     count = int(generator.integers(SHARP_PARTICLE_COUNT_RANGE[0], SHARP_PARTICLE_COUNT_RANGE[1] + 1))
@@ -114,7 +187,22 @@ def sharp_particles(shape: tuple[int, int], generator: np.random.Generator) -> t
 
 
 def voronoi_grains(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Voronoi grains of [15, 175] points with planar intensities; borderlines with p = 0.5."""
+    """Render Voronoi grains of [15, 175] points with planar intensities; borderlines with p = 0.5.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns) of the image [px].
+    generator : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        Float image of ``shape``, ≥ 0.05 inside the grains.
+    record : dict
+        ``count`` of grains and ``border`` (None, or its width [px], intensity factor and the grain mean).
+    """
     count = int(generator.integers(GRAIN_COUNT_RANGE[0], GRAIN_COUNT_RANGE[1] + 1))
     seeds = object_positions(shape, count, generator)
     n = len(seeds)
@@ -142,7 +230,22 @@ def voronoi_grains(shape: tuple[int, int], generator: np.random.Generator) -> tu
 
 
 def bands(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Parallel bands of random widths and intensities with soft edges, in a random direction."""
+    """Render parallel bands of random widths and intensities with soft edges, in a random direction.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns) of the image [px].
+    generator : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        Non-negative float image of ``shape``.
+    record : dict
+        ``count``, the number of bands.
+    """
     rows, cols = _grid(shape)
     angle = generator.uniform(0, np.pi)
     s = np.cos(angle) * rows + np.sin(angle) * cols
@@ -155,7 +258,22 @@ def bands(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.nd
 
 
 def boxes(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Rotated rectangles with constant intensities, added over a constant floor."""
+    """Render rotated rectangles with constant intensities, added over a constant floor.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns) of the image [px].
+    generator : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        Non-negative float image of ``shape``.
+    record : dict
+        ``count``, the number of rectangles (1–29).
+    """
     image = np.full(shape, generator.uniform(0.0, 0.5))
     scale = min(shape)
     count = int(generator.integers(1, 30))
@@ -173,7 +291,20 @@ def boxes(shape: tuple[int, int], generator: np.random.Generator) -> tuple[np.nd
 
 
 def crack_mask(shape: tuple[int, int], generator: np.random.Generator) -> np.ndarray:
-    """Multiplicative mask in [0, 1] with 1–5 jagged cracks (random-walk polylines, 1–4 px wide)."""
+    """Draw a multiplicative mask with 1–5 jagged cracks (random-walk polylines, 1–4 px wide).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns) of the image [px].
+    generator : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float mask of ``shape``: 1 outside the cracks, one value U[0, 0.3] on them.
+    """
     mask = np.zeros(shape, dtype=bool)
     for _ in range(int(generator.integers(1, 6))):
         point = generator.uniform(0, 1, 2) * shape

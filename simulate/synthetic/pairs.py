@@ -51,7 +51,18 @@ _MAX_ATTEMPTS = 20
 
 
 def scan_margin_px(pixel_size: float) -> int:
-    """Margin [px] rendered around the field of view for the scan distortions."""
+    """Return the margin rendered around the field of view for the scan distortions.
+
+    Parameters
+    ----------
+    pixel_size : float
+        Pixel size [Å], > 0.
+
+    Returns
+    -------
+    int
+        ceil(3.5 Å / pixel_size) clipped to [8, 48] px.
+    """
     low, high = SCAN_MARGIN_PX_RANGE
     return int(np.clip(np.ceil(SCAN_MARGIN_ANGSTROM / pixel_size), low, high))
 
@@ -148,11 +159,13 @@ def make_pair(
     mean_intensity = float(y_extended[field].mean())
     if preset.detector == "stem":
         params = sample_stem_params(rng, pixel_size, mean_intensity=mean_intensity,
-                                    fast_scan_align=preset.fast_scan_align)
+                                    fast_scan_align=preset.fast_scan_align,
+                                    dose_exponential_scale=preset.dose_exponential_scale)
         x_extended, record["distortions"] = apply_stem_distortions(y_extended, params, rng)
         counts_per_unit = params.dose_per_area * pixel_size**2
     else:
-        params = sample_tem_params(rng, pixel_size, mean_intensity=mean_intensity)
+        params = sample_tem_params(rng, pixel_size, mean_intensity=mean_intensity,
+                                   dose_exponential_scale=preset.dose_exponential_scale)
         x_extended, record["distortions"] = apply_tem_distortions(y_extended, params, rng)
         counts_per_unit = params.dose_per_area * pixel_size**2 * params.conversion_gain
     record["distortion_params"] = params.to_dict()

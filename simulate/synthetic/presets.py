@@ -13,8 +13,10 @@ range as for atomic images so that the distortions cover the same range in pixel
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+from simulate.distortions.samplers import DOSE_EXPONENTIAL_SCALE
 from simulate.synthetic.lowres import LOWRES_KINDS
 
 
@@ -40,6 +42,11 @@ class Modality:
         'causal' (the paper's physics: the causal fast-scan PSF displaces features along the fast axis by
         its centroid) or 'centroid' (the blur is kept, its mean displacement removed), see
         :class:`simulate.distortions.FastScanParams` and docs/synthetic.md.
+    dose_exponential_scale : float
+        Scale of the truncated exponential of the dose's position on the logarithmic mean-count axis
+        (:func:`simulate.distortions.sample_mean_counts`): 0.5, the paper's, puts 81 % of the pairs below
+        100 mean counts per pixel; ``math.inf`` spreads them log-uniformly (docs/training_campaign.md says
+        why a campaign may want that).
     """
 
     name: str
@@ -49,10 +56,22 @@ class Modality:
     lowres_kinds: tuple[str, ...] = LOWRES_KINDS
     postprocess_probability: float = 0.5
     fast_scan_align: str = "causal"
+    dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE
 
     def __post_init__(self) -> None:
+        """Validate the fields.
+
+        Raises
+        ------
+        ValueError
+            If ``fast_scan_align`` or ``detector`` is unknown, ``atomic_probability`` lies outside [0, 1], or
+            the specimen-kind probabilities of an atomic modality do not sum to 1.
+        """
         if self.fast_scan_align not in ("causal", "centroid"):
             raise ValueError(f"fast_scan_align={self.fast_scan_align!r} must be 'causal' or 'centroid'")
+        if not self.dose_exponential_scale > 0:
+            raise ValueError(f"dose_exponential_scale={self.dose_exponential_scale!r} must be > 0 (math.inf for "
+                             "log-uniform mean counts)")
         if self.detector not in ("stem", "tem"):
             raise ValueError(f"detector={self.detector!r} must be 'stem' or 'tem'")
         if not 0 <= self.atomic_probability <= 1:
@@ -61,8 +80,16 @@ class Modality:
             raise ValueError(f"specimen_kinds={self.specimen_kinds!r} must sum to 1")
 
     def to_dict(self) -> dict:
-        """JSON-serialisable description (the recipe of a data set)."""
-        return {
+        """Return a JSON-serialisable description (the recipe of a data set).
+
+        Returns
+        -------
+        dict
+            Every field, with ``specimen_kinds`` as a dict and ``lowres_kinds`` as a list; the dose scale only
+            when it is not the paper's (so recipes written before it existed stay equal), ``"inf"`` for
+            ``math.inf`` (strict JSON has no infinity).
+        """
+        recipe = {
             "name": self.name,
             "detector": self.detector,
             "atomic_probability": self.atomic_probability,
@@ -71,6 +98,10 @@ class Modality:
             "postprocess_probability": self.postprocess_probability,
             "fast_scan_align": self.fast_scan_align,
         }
+        if self.dose_exponential_scale != DOSE_EXPONENTIAL_SCALE:
+            scale = self.dose_exponential_scale
+            recipe["dose_exponential_scale"] = "inf" if math.isinf(scale) else float(scale)
+        return recipe
 
 
 _HR_KINDS = {"crystalline": 0.6, "amorphous": 0.2, "points": 0.2}
@@ -84,11 +115,25 @@ MODALITIES: dict[str, Modality] = {
     # hrstem with the fast-scan blur's mean displacement removed: a network trained on it deblurs without
     # learning to shift columns back along the fast axis (docs/synthetic.md, "The fast-scan lag").
     "hrstemcentroid": Modality("hrstem_centroid", "stem", 1.0, _HR_KINDS, fast_scan_align="centroid"),
+    # hrstem with doses spread log-uniformly over the mean-count range instead of the paper's low-dose weighting:
+    # the paper's weighting leaves a CPU-budget network flattening high-dose images (docs/training_campaign.md).
+    "hrstemuniformdose": Modality("hrstem_uniform_dose", "stem", 1.0, _HR_KINDS, dose_exponential_scale=math.inf),
 }
 
 
 def get_modality(name: str | Modality) -> Modality:
     """Return the preset called ``name`` (case-insensitive, '-' and '_' ignored).
+
+    Parameters
+    ----------
+    name : str or Modality
+        Preset name (a key of :data:`MODALITIES`, e.g. 'hrstem', 'LR-TEM'); a :class:`Modality` is returned
+        as is.
+
+    Returns
+    -------
+    Modality
+        The preset.
 
     Raises
     ------

@@ -127,7 +127,25 @@ def radius_map_coefficients(alpha: float) -> tuple[float, float]:
 
 
 def profile_width_A(atomic_numbers, alpha: float) -> np.ndarray:
-    """r_Z^m = a · r̂_Z^α + b [Å] (eq. 18) for the given atomic numbers (Z in [1, 103])."""
+    """Return the profile widths r_Z^m = a · r̂_Z^α + b (eq. 18) for the given atomic numbers.
+
+    Parameters
+    ----------
+    atomic_numbers : array_like of int
+        Atomic numbers Z in [1, 103], any shape.
+    alpha : float
+        Exponent α > 0 of eq. 18.
+
+    Returns
+    -------
+    numpy.ndarray
+        r_Z^m [Å], shape of ``atomic_numbers``.
+
+    Raises
+    ------
+    ValueError
+        If a Z is outside [1, 103] or α ≤ 0.
+    """
     numbers = np.asarray(atomic_numbers, dtype=int)
     if numbers.size and (numbers.min() < ATOMIC_NUMBER_RANGE[0] or numbers.max() > ATOMIC_NUMBER_RANGE[1]):
         raise ValueError(f"atomic numbers {sorted(set(numbers.tolist()))} must be in [1, 103]")
@@ -136,9 +154,21 @@ def profile_width_A(atomic_numbers, alpha: float) -> np.ndarray:
 
 
 def unit_term_integrals_A2(r_m_A, butterworth_order: float) -> np.ndarray:
-    """∫ d²r of the three unit-height terms of eq. 17 [Å²], shape (*r_m.shape, 3).
+    """Return ∫ d²r of the three unit-height terms of eq. 17.
 
     Gaussian and exponential: 2π r_m²; Butterworth: π r_m² ∫₀^∞ du/(1 + u^n) = π² r_m² / (n sin(π/n)).
+
+    Parameters
+    ----------
+    r_m_A : array_like of float
+        Widths r_m [Å], any shape.
+    butterworth_order : float
+        Order n of the Butterworth term (> 1 for a finite integral).
+
+    Returns
+    -------
+    numpy.ndarray
+        Integrals [Å²] of the Gaussian, exponential and Butterworth terms, shape (*r_m.shape, 3).
     """
     r2 = np.asarray(r_m_A, dtype=float) ** 2
     n = float(butterworth_order)
@@ -174,25 +204,56 @@ class RadialProfiles:
 
     @property
     def peak(self) -> np.ndarray:
-        """f_Z(0) = h1 + h2 + h3 per species."""
+        """Peak value f_Z(0) = h1 + h2 + h3 per species.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (s,).
+        """
         return self.heights.sum(axis=1)
 
     @property
     def rms_radius(self) -> np.ndarray:
-        """Alias of ``r_m_A`` kept for records written by ``pairs.py``; use ``to_record``."""
+        """Alias of ``r_m_A`` kept for records written by ``pairs.py``; use ``to_record``.
+
+        Returns
+        -------
+        numpy.ndarray
+            r_Z^m [Å], shape (s,).
+        """
         return self.r_m_A
 
     @property
     def weights(self) -> np.ndarray:
-        """Per-species (h1, h2, h3) / f_Z(0), kept for records written by ``pairs.py``; use ``to_record``."""
+        """Per-species (h1, h2, h3) / f_Z(0), kept for records written by ``pairs.py``; use ``to_record``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Relative heights, shape (s, 3), each row summing to 1.
+        """
         return self.heights / self.peak[:, None]
 
     def integrated_intensity(self) -> np.ndarray:
-        """∫ f_Z d²r [Å²] per species (eq. 22's quantity)."""
+        """Return ∫ f_Z d²r per species (eq. 22's quantity).
+
+        Returns
+        -------
+        numpy.ndarray
+            Integrated intensity [Å² × height units], shape (s,).
+        """
         return (self.heights * unit_term_integrals_A2(self.r_m_A, self.butterworth_order)).sum(axis=1)
 
     def to_record(self) -> dict:
-        """JSON-serialisable description (every random choice of the profiles)."""
+        """Return a JSON-serialisable description (every random choice of the profiles).
+
+        Returns
+        -------
+        dict
+            Numbers, widths [Å], heights, order n, α, the eq. 19–20 coefficients ``a`` and ``b_A`` [Å] and
+            the ordering path.
+        """
         a, b = radius_map_coefficients(self.alpha)
         return {
             "numbers": self.numbers.tolist(),
@@ -206,7 +267,7 @@ class RadialProfiles:
         }
 
     def evaluate(self, r, xp=np):
-        """f_Z(r) for every species.
+        """Evaluate f_Z(r) for every species.
 
         Parameters
         ----------
@@ -218,6 +279,7 @@ class RadialProfiles:
         Returns
         -------
         array, shape (s, *r.shape)
+            f_Z(r), of ``r``'s dtype (and device for torch).
         """
         shape = (-1,) + (1,) * r.ndim
         if xp is np:
@@ -229,7 +291,20 @@ class RadialProfiles:
         return h1 * xp.exp(-0.5 * u**2) + h2 * xp.exp(-u) + h3 / (1 + u ** (2 * float(self.butterworth_order)))
 
     def support_radius(self, relative_tolerance: float = SUPPORT_TOLERANCE) -> float:
-        """Radius [Å] beyond which every f_Z is below ``relative_tolerance`` of its peak f_Z(0)."""
+        """Return the radius beyond which every f_Z is below ``relative_tolerance`` of its peak f_Z(0).
+
+        Each of the three terms is bounded by a third of the tolerance.
+
+        Parameters
+        ----------
+        relative_tolerance : float
+            Fraction of the peak, > 0 (default 1e-3).
+
+        Returns
+        -------
+        float
+            Support radius [Å], the largest over species and terms.
+        """
         tol = relative_tolerance * self.peak[:, None] / 3
         ratio = np.maximum(self.heights / tol, 1.0)
         radii = self.r_m_A[:, None] * np.stack(

@@ -81,7 +81,20 @@ class Specimen:
 
 
 def number_density_per_a3(density_g_per_cm3: float, atomic_number: int) -> float:
-    """Atoms per Å³ for a mass density [g/cm³] of a pure element."""
+    """Return the number density of a pure element at a given mass density.
+
+    Parameters
+    ----------
+    density_g_per_cm3 : float
+        Mass density [g/cm³].
+    atomic_number : int
+        Atomic number Z (selects ase's standard atomic mass).
+
+    Returns
+    -------
+    float
+        Atoms per Å³.
+    """
     return density_g_per_cm3 / (atomic_masses[atomic_number] * _AMU_PER_CM3_TO_G)
 
 
@@ -113,6 +126,7 @@ def random_packing(
     Returns
     -------
     ndarray, shape (m, d), m ≤ count
+        The accepted points [Å].
     """
     extent = np.asarray(extent, dtype=float)
     batches, trees, total = [], [], 0
@@ -143,12 +157,32 @@ def amorphous_layer(
     density: float | None = None,
     max_atoms: int = _MAX_AMORPHOUS_ATOMS,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """One-species amorphous slab filling ``extent`` (thinned to ``max_atoms`` if needed).
+    """Build a one-species amorphous slab filling ``extent`` (thinned to ``max_atoms`` if needed).
+
+    The number density is lowered to the packing limit (packing fraction 0.25 of spheres of diameter
+    ``min_distance``) when the requested one cannot be reached.
+
+    Parameters
+    ----------
+    extent : tuple of float
+        (Lx, Ly, Lz) of the slab [Å].
+    generator : numpy.random.Generator
+        Source of randomness.
+    atomic_number : int, optional
+        Z; drawn with :func:`~simulate.synthetic.cells.sample_species` if omitted.
+    min_distance : float, optional
+        Minimum interatomic distance [Å]; drawn in [0.95, 1.6] Å if omitted.
+    density : float, optional
+        Mass density [g/cm³]; drawn in [2, 7] g/cm³ if omitted.
+    max_atoms : int
+        Atom budget; the slab is thinned along z to stay within it.
 
     Returns
     -------
-    positions : ndarray, shape (n, 3) [Å]
+    positions : ndarray, shape (n, 3)
+        Atom positions [Å], z in [0, thickness).
     numbers : ndarray, shape (n,)
+        Atomic numbers (all Z).
     record : dict
         Z, min distance [Å], requested and actual density [g/cm³], requested and actual thickness [Å].
     """
@@ -179,9 +213,28 @@ def crystal_layer(
     max_atoms: int = 60_000,
     species: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Randomly oriented random crystal filling ``extent`` (thinned to ``max_atoms`` if needed).
+    """Build a randomly oriented random crystal filling ``extent`` (thinned to ``max_atoms`` if needed).
 
-    ``species`` fixes the atomic numbers (drawn with the cell when omitted).
+    Parameters
+    ----------
+    extent : tuple of float
+        (Lx, Ly, Lz) of the layer [Å].
+    generator : numpy.random.Generator
+        Source of randomness.
+    max_atoms : int
+        Atom budget; the layer is thinned along z to stay within it (on average).
+    species : ndarray, optional
+        Atomic numbers to use (drawn with the cell when omitted).
+
+    Returns
+    -------
+    positions : ndarray, shape (n, 3)
+        Atom positions [Å] inside (Lx, Ly, thickness).
+    numbers : ndarray, shape (n,)
+        Atomic numbers.
+    record : dict
+        Space group, lattice vector lengths [Å], species, min distance [Å], requested and actual thickness
+        [Å], and the orientation.
     """
     unit = random_unit_cell(generator, species=species)
     rotation, orientation = sample_orientation(unit.cell, generator)
@@ -205,10 +258,30 @@ def crystal_layer(
 def individual_points(
     extent: tuple[float, float, float], pixel_size: float, generator: np.random.Generator, max_points: int = 60_000
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Points in the box with a minimum 3-D distance of [1, 20] · dr, 1–3 species.
+    """Place points in the box with a minimum 3-D distance of [1, 20] · dr, 1–3 species.
 
     The count gives a projected hard-disc coverage U[2 %, 40 %] at that distance (ours), at most
     ``max_points``.
+
+    Parameters
+    ----------
+    extent : tuple of float
+        (Lx, Ly, Lz) of the box [Å].
+    pixel_size : float
+        Pixel size dr [Å]; the minimum distance is drawn in units of it.
+    generator : numpy.random.Generator
+        Source of randomness.
+    max_points : int
+        Largest number of points.
+
+    Returns
+    -------
+    positions : ndarray, shape (n, 3)
+        Point positions [Å].
+    numbers : ndarray, shape (n,)
+        Atomic number of each point, drawn uniformly from the species.
+    record : dict
+        ``min_distance_px``, ``coverage`` and ``species``.
     """
     d_px = float(generator.uniform(*POINTS_MIN_DISTANCE_RANGE_PX))
     d = d_px * pixel_size
@@ -222,7 +295,18 @@ def individual_points(
 
 
 def sample_pixel_size_A(generator: np.random.Generator) -> float:
-    """Pixel size dr [Å], uniform in ``PIXEL_SIZE_RANGE_ANGSTROM`` = [0.025, 0.90] Å (paper)."""
+    """Draw the pixel size dr, uniform in ``PIXEL_SIZE_RANGE_ANGSTROM`` = [0.025, 0.90] Å (paper).
+
+    Parameters
+    ----------
+    generator : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    float
+        Pixel size [Å].
+    """
     return float(generator.uniform(*PIXEL_SIZE_RANGE_ANGSTROM))
 
 

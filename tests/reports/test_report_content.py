@@ -29,6 +29,15 @@ def test_a_cnn_method_shows_its_model_card_summary_and_link(results):
     assert "1000 training steps" in text
 
 
+def test_a_forced_numeric_path_keeps_the_model_card():
+    from bench.methods import cnn_method
+
+    for spec in ("cgrdn.hrstem_default+bf16", "cgrdn.hrstem_default+fp32"):
+        card = model_card_summary(cnn_method(spec).provenance())
+        assert card["card"] is not None and card["card"].name == "model_card_hrstem_default.md"
+        assert card["status"] == "interim"
+
+
 def test_points_with_many_flagged_fits_or_a_precision_above_100_percent_are_flagged(results):
     summary = results["tables"]["summary"]
     row = summary.index[(summary["method"] == "bm3d") & (summary["dose_e_per_A2"] == 500.0)][0]

@@ -6,7 +6,7 @@ import torch
 from restore.blind_spot import MASK_GRID_PX, mask_positions, masked_inputs
 from restore.models.blind_spot_unet import BlindSpotUNet, BlindSpotUNetConfig, MaxBlurPool
 from restore.models.hourglass import HourglassConfig, ReverseHourglass
-from restore.self_supervised import check_stack, train_blind_spot, train_on_pairs
+from restore.self_supervised import check_stack, normalise, train_blind_spot, train_on_pairs
 from restore.self_supervised_budget import SelfSupervisedBudget
 
 TINY = SelfSupervisedBudget(steps=60, batch_size=2, patch_px=16, features=4, depth=1, learning_rate=5e-3)
@@ -92,6 +92,12 @@ def test_the_hourglass_has_eight_layers_widest_in_the_middle():
 def test_images_a_network_cannot_learn_from_are_refused(images, message):
     with pytest.raises(ValueError, match=message):
         check_stack(images, TINY)
+
+
+def test_a_constant_image_is_refused_before_any_division():
+    images = np.concatenate([np.full((1, 8, 8), 3.0), np.arange(64.0).reshape(1, 8, 8)])
+    with pytest.raises(ValueError, match="constant"):  # not a divide-by-zero RuntimeWarning
+        normalise(images)
 
 
 def test_a_pair_trainer_needs_as_many_images_as_it_is_told():

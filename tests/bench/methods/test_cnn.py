@@ -5,7 +5,6 @@ import pytest
 
 from bench.cli import check_model_spec
 from bench.methods import make_method
-from bench.methods.cnn import split_numeric
 
 
 @pytest.fixture
@@ -13,14 +12,12 @@ def checkpoint(tiny_cgrdn_checkpoint):
     return tiny_cgrdn_checkpoint
 
 
-def test_split_numeric_reads_the_suffix_and_leaves_names_with_a_plus_alone():
-    assert split_numeric("cgrdn.hrstem_default") == ("cgrdn.hrstem_default", "auto")
-    assert split_numeric("cgrdn.hrstem_default+BF16") == ("cgrdn.hrstem_default", "bf16")
-    assert split_numeric("/runs/a+b/model.safetensors") == ("/runs/a+b/model.safetensors", "auto")
-    assert split_numeric("/runs/m.safetensors+fp32") == ("/runs/m.safetensors", "fp32")
-    with pytest.raises(ValueError, match=r"unknown numeric suffix \+half; use \+auto, \+bf16 or \+fp32"):
-        split_numeric("cgrdn.hrstem_default+half")
+def test_check_model_spec_reads_the_numeric_suffix():
     assert check_model_spec("/runs/m.safetensors+bf16") == "/runs/m.safetensors+bf16"
+    with pytest.raises(ValueError, match="pickle"):
+        check_model_spec("/runs/m.pt+fp32")
+    with pytest.raises(ValueError, match=r"unknown numeric suffix \+half"):
+        check_model_spec("cgrdn.hrstem_default+half")
 
 
 @pytest.mark.filterwarnings("ignore:bf16 forced on a CPU without")

@@ -73,3 +73,12 @@ def test_unknown_preset_and_too_thick_series_raise(series):
         study.STUDY.configure("huge")
     with pytest.raises(ValueError, match="exceed the thickness series"):
         study.check_series(study.STUDY.configure("quick"), series)
+
+
+def test_a_missing_shipped_series_is_named_with_its_fix(monkeypatch):
+    from bench.studies.precision_vs_dose import series_recipe
+    from simulate import thickness_series
+
+    monkeypatch.setattr(thickness_series, "embedded_default_recipe", lambda: None)
+    with pytest.raises(FileNotFoundError, match="--write-default"):
+        series_recipe("default")

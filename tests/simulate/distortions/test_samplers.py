@@ -111,3 +111,29 @@ def test_samplers_need_a_dose_source_and_a_valid_pixel_size():
         sample_tem_params("zero", 0.2, dose_per_area=10.0)
     with pytest.raises(ValueError, match="align"):
         sample_stem_params(1, 0.2, dose_per_area=10.0, fast_scan_align="middle")
+
+
+def test_infinite_scale_spreads_log_mean_counts_uniformly_on_the_same_stream():
+    low, high = MEAN_COUNTS_RANGE
+    rng = np.random.default_rng(2)
+    counts = np.array([sample_mean_counts(rng, exponential_scale=math.inf) for _ in range(20000)])
+    t = np.log(counts / low) / np.log(high / low)
+    assert stats.kstest(t, "uniform").statistic < _ks_bound(t.size)
+    # one uniform number per draw whatever the scale: the draws after it are the same
+    paper, uniform = np.random.default_rng(3), np.random.default_rng(3)
+    sample_mean_counts(paper)
+    sample_mean_counts(uniform, exponential_scale=math.inf)
+    assert paper.uniform() == uniform.uniform()
+    with pytest.raises(ValueError, match="exponential_scale"):
+        sample_mean_counts(0, exponential_scale=0.0)
+
+
+def test_dose_scale_reaches_the_stem_and_tem_samplers():
+    for sampler in (sample_stem_params, sample_tem_params):
+        paper = sampler(4, 0.25, mean_intensity=0.04)
+        uniform = sampler(4, 0.25, mean_intensity=0.04, dose_exponential_scale=math.inf)
+        u = np.random.default_rng(4).uniform()  # the dose is the sampler's first draw
+        low, high = MEAN_COUNTS_RANGE
+        assert uniform.dose_per_area * 0.25**2 * 0.04 == pytest.approx(low * (high / low) ** u, rel=1e-12)
+        assert paper.dose_per_area != uniform.dose_per_area
+        assert paper.to_dict().keys() == uniform.to_dict().keys()

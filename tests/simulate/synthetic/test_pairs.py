@@ -55,11 +55,11 @@ def test_x_is_divided_by_the_dose_scale_into_the_units_of_y(monkeypatch, modalit
     """Eqs. 30 and 46: x = counts / α (α = dose · pixel², × the camera gain for TEM), so E{x} = y per pixel."""
     dose = {}
 
-    def stem(rng, pixel_size, *, mean_intensity, fast_scan_align):
+    def stem(rng, pixel_size, *, mean_intensity, fast_scan_align, dose_exponential_scale):
         dose["value"] = 2e6 / (pixel_size**2 * mean_intensity)  # ≈ 2·10⁶ counts on an average pixel
         return StemDistortionParams(pixel_size=pixel_size, dose_per_area=dose["value"])
 
-    def tem(rng, pixel_size, *, mean_intensity):
+    def tem(rng, pixel_size, *, mean_intensity, dose_exponential_scale):
         dose["value"] = 2e6 / (pixel_size**2 * mean_intensity)
         return TemDistortionParams(pixel_size=pixel_size, dose_per_area=dose["value"], conversion_gain=gain)
 
@@ -110,3 +110,19 @@ def test_centroid_preset_removes_the_fast_scan_lag():
     _, _, record = make_pair(11, "hrstem_centroid", 32)
     fast = record["distortion_params"]["fast_scan"]
     assert fast is None or fast["align"] == "centroid"
+
+
+def test_uniform_dose_preset_changes_only_the_dose():
+    paper, uniform = get_modality("hrstem"), get_modality("hrstem_uniform_dose")
+    assert "dose_exponential_scale" not in paper.to_dict()  # recipes written before the option stay equal
+    assert uniform.to_dict()["dose_exponential_scale"] == "inf"
+    json.dumps(uniform.to_dict(), allow_nan=False)
+    x_paper, y_paper, record_paper = make_pair(6, paper, 32)
+    x_uniform, y_uniform, record_uniform = make_pair(6, uniform, 32)
+    assert torch.equal(y_paper, y_uniform)
+    dose_paper = record_paper["distortion_params"].pop("dose_per_area")
+    dose_uniform = record_uniform["distortion_params"].pop("dose_per_area")
+    assert dose_paper != dose_uniform
+    assert record_paper["distortion_params"] == record_uniform["distortion_params"]
+    with pytest.raises(ValueError, match="dose_exponential_scale"):
+        Modality("bad", "stem", 1.0, {"crystalline": 1.0}, dose_exponential_scale=-1.0)

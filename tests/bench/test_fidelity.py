@@ -1,0 +1,76 @@
+"""Noise-free fidelity (bench/fidelity.py, ``bench models fidelity``): known changes are measured as such.
+
+The coarse series' fields of view are whole unit cells, hence periodic, so a Fourier shift translates every
+column exactly; the fit's tolerances (1e-4 Å in position, 1e-6 relative) bound what an identity can show.
+"""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.fidelity import fidelity_verdict, format_fidelity, noise_free_fidelity
+from bench.studies.precision_vs_dose import PRESETS
+
+POSITION_FLOOR_PM = 0.05  # 5 × the fit's 1e-4 Å position tolerance
+SCS_FLOOR_PCT = 0.01
+
+
+@pytest.fixture(scope="module")
+def preset():
+    return replace(PRESETS["quick"], thicknesses=(3, 8), thickness_series="coarse")
+
+
+def fourier_shift_x(images: np.ndarray, shift_px: float) -> np.ndarray:
+    """Translate periodic images by ``shift_px`` along x (the last axis)."""
+    frequencies = np.fft.fftfreq(images.shape[-1])
+    phase = np.exp(-2j * np.pi * frequencies * shift_px)
+    return np.fft.ifft(np.fft.fft(images, axis=-1) * phase, axis=-1).real
+
+
+def test_identity_changes_nothing(preset, series):
+    table = noise_free_fidelity({"raw": lambda images: images}, preset=preset, series=series)
+    assert list(table["atoms_per_column"]) == [3, 8]
+    assert np.all(np.abs(table[["x_shift_pm", "y_shift_pm"]].to_numpy()) < POSITION_FLOOR_PM)
+    assert np.all(np.abs(table["scs_change_pct"]) < SCS_FLOOR_PCT)
+    assert np.allclose(table["contrast_transfer"], 1.0)
+    assert fidelity_verdict(table)["raw"]
+
+
+def test_translation_is_measured_along_its_axis(preset, series):
+    shift_px = 0.1
+    table = noise_free_fidelity({"shifted": lambda images: fourier_shift_x(images, shift_px)}, preset=preset,
+                                series=series)
+    expected_pm = shift_px * preset.pixel_size_angstrom * 100.0
+    assert np.allclose(table["x_shift_pm"], expected_pm, atol=POSITION_FLOOR_PM)
+    assert np.all(np.abs(table["y_shift_pm"]) < POSITION_FLOOR_PM)
+    assert np.all(np.abs(table["scs_change_pct"]) < 10 * SCS_FLOOR_PCT)
+    assert not fidelity_verdict(table)["shifted"]  # 2 pm > 0.5 pm
+
+
+def test_contrast_loss_is_an_scs_change(preset, series):
+    table = noise_free_fidelity({"dimmed": lambda images: 0.9 * images}, preset=preset, series=series)
+    assert np.allclose(table["scs_change_pct"], -10.0, atol=SCS_FLOOR_PCT)
+    assert np.allclose(table["contrast_transfer"], 0.9)
+    assert not fidelity_verdict(table)["dimmed"]
+    text = format_fidelity(table, ["dimmed"])
+    assert text.count("\n") == 1 + len(table)  # header of two lines, one line per row
+
+
+def test_bad_input_is_refused(preset, series):
+    with pytest.raises(ValueError, match="dose_e_per_A2"):
+        noise_free_fidelity({"raw": lambda images: images}, preset=preset, series=series, dose_e_per_A2=0.0)
+    with pytest.raises(ValueError, match="returned shape"):
+        noise_free_fidelity({"crop": lambda images: images[:, 1:]}, preset=preset, series=series)
+
+
+def test_command_prints_every_method(tiny_cgrdn_checkpoint, capsys, one_torch_thread):
+    assert main(["models", "fidelity", tiny_cgrdn_checkpoint, "--thicknesses", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "raw: within" in out
+    assert "\ntiny " in out  # the checkpoint's row
+
+
+def test_command_refuses_methods_that_train_on_the_study(capsys):
+    assert main(["models", "fidelity", "n2v2", "--thicknesses", "2"]) != 0
+    assert "noise-free images do not provide" in capsys.readouterr().err
