@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from _shared.files import load_arrays, sha256_json, write_arrays_atomic, write_json_atomic, write_table_atomic
+from _shared.legacy_names import rename_legacy_keys, upgrade_manifest_names
 
 MANIFEST = "manifest.json"
 # Version of this layout. Directories written by every earlier version of the suite carry 1.
@@ -63,7 +64,10 @@ def read_manifest(directory: str | Path) -> dict:
     Returns
     -------
     dict
-        The parsed ``manifest.json``; a manifest without ``format_version`` counts as layout 1.
+        The parsed ``manifest.json``; a manifest without ``format_version`` counts as layout 1. Names written
+        before the unit-suffix convention (``pixel_size_angstrom``, ``fit_method`` …) are renamed
+        (:func:`_shared.legacy_names.upgrade_manifest_names`), so such a directory is reported, checked and
+        resumed like a new one.
 
     Raises
     ------
@@ -83,7 +87,10 @@ def read_manifest(directory: str | Path) -> dict:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(f"{path} has results layout {version!r}; this version of stem-restore-bench reads layouts "
                          f"up to {FORMAT_VERSION}: update the package, or rerun the study into a new directory")
-    return manifest
+    try:
+        return upgrade_manifest_names(manifest, config_hash)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}; choose another results directory (--output)") from error
 
 
 class ResultStore:
@@ -429,12 +436,13 @@ class ResultStore:
         Returns
         -------
         dict
-            ``{"index": [...], "images": {key: array}}``, or ``{}`` when either file is missing.
+            ``{"index": [...], "images": {key: array}}``, or ``{}`` when either file is missing; old names in
+            the index are renamed (:mod:`_shared.legacy_names`).
         """
         index_path, arrays_path = self.directory / f"{EXAMPLES}.json", self.directory / f"{EXAMPLES}.npz"
         if not (index_path.exists() and arrays_path.exists()):
             return {}
-        return {"index": json.loads(index_path.read_text()), "images": load_arrays(arrays_path)}
+        return {"index": rename_legacy_keys(json.loads(index_path.read_text())), "images": load_arrays(arrays_path)}
 
     def write_summary(self, summarise: Callable) -> Any:
         """Collect the finished tasks as ``realisations``, write ``summary`` = ``summarise(realisations)``.

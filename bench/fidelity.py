@@ -62,7 +62,7 @@ def noise_free_fidelity(restorers: dict[str, Restorer], *, preset: PrecisionPres
         raise ValueError(f"dose_e_per_A2={dose_e_per_A2!r} must be a positive number of e⁻/Å² (e.g. 5e4)")
     series = load_series(preset.thickness_series, progress=False) if series is None else series
     references, _, _ = prepare_references(preset, series)
-    px = preset.pixel_size_angstrom
+    px = preset.pixel_size_A
     rows = []
     for atoms, reference in references.items():
         expected = (dose_e_per_A2 * px * px * reference["image"])[None]
@@ -71,7 +71,7 @@ def noise_free_fidelity(restorers: dict[str, Restorer], *, preset: PrecisionPres
             restored = np.asarray(restore(expected), dtype=np.float64)
             if restored.shape != expected.shape:
                 raise ValueError(f"method {name!r} returned shape {restored.shape} for input {expected.shape}")
-            fit = fit_columns(restored, truth, pixel_size=px, width=reference["width"], method=preset.fit_method,
+            fit = fit_columns(restored, truth, pixel_size_A=px, width=reference["width"], estimator=preset.estimator,
                               max_iterations=preset.max_iterations)
             shift = (fit.positions[0, central] - truth[central]) * 100.0
             scs = fit.scs[0, central] / (dose_e_per_A2 * px * px)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from _shared.files import write_json_atomic
+from _shared.legacy_names import LEGACY_FIT_OPTION_NAMES, rename_legacy_keys
 from bench.library_subsets import counting_by_subset_size, markdown_tables
 from fitting import count_by_library, fit_columns, voronoi_scs
 from simulate.dislocation import DislocationSpecimen
@@ -25,7 +26,7 @@ from simulate.field_of_view import field_of_view
 from simulate.nanoparticle import NanoparticleSpecimen
 from simulate.recipe import HAADFRecipe, fft_friendly_size
 from simulate.specimen_data import load_shipped
-from simulate.specimen_images import build_specimen, potential_sampling_angstrom
+from simulate.specimen_images import build_specimen, potential_sampling_A
 from simulate.thickness_series import simulate_thickness_series, write_shipped_series
 
 SHIPPED_LIBRARY_STEM = "pt001_haadf_library_nanoparticle"
@@ -39,7 +40,7 @@ class CountingLibrary:
     ----------
     atoms : ndarray of int, shape (T + 1,)
         0, 1, …, T atoms per column.
-    scs_gaussian_angstrom2, scs_voronoi_angstrom2 : ndarray, shape (T + 1,)
+    scs_gaussian_A2, scs_voronoi_A2 : ndarray, shape (T + 1,)
         Mean SCS of the interior columns of the noise-free field of view [Å²]; 0 for 0 atoms.
     recipe : dict
         The thickness series' recipe.
@@ -48,8 +49,8 @@ class CountingLibrary:
     """
 
     atoms: np.ndarray
-    scs_gaussian_angstrom2: np.ndarray
-    scs_voronoi_angstrom2: np.ndarray
+    scs_gaussian_A2: np.ndarray
+    scs_voronoi_A2: np.ndarray
     recipe: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -72,9 +73,9 @@ class CountingLibrary:
             For another estimator name.
         """
         if estimator == "gaussian":
-            return self.scs_gaussian_angstrom2
+            return self.scs_gaussian_A2
         if estimator == "voronoi":
-            return self.scs_voronoi_angstrom2
+            return self.scs_voronoi_A2
         raise ValueError(f"estimator={estimator!r} must be 'gaussian' or 'voronoi'")
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,10 +84,10 @@ class CountingLibrary:
         Returns
         -------
         dict
-            ``atoms``, ``scs_gaussian_angstrom2``, ``scs_voronoi_angstrom2``, ``recipe`` and ``options``.
+            ``atoms``, ``scs_gaussian_A2``, ``scs_voronoi_A2``, ``recipe`` and ``options``.
         """
-        return {"atoms": self.atoms.tolist(), "scs_gaussian_angstrom2": self.scs_gaussian_angstrom2.tolist(),
-                "scs_voronoi_angstrom2": self.scs_voronoi_angstrom2.tolist(), "recipe": self.recipe,
+        return {"atoms": self.atoms.tolist(), "scs_gaussian_A2": self.scs_gaussian_A2.tolist(),
+                "scs_voronoi_A2": self.scs_voronoi_A2.tolist(), "recipe": self.recipe,
                 "options": self.options}
 
     def save(self, path: Path) -> None:
@@ -111,16 +112,21 @@ class CountingLibrary:
         Returns
         -------
         CountingLibrary
-            The library (``options`` empty when the file has none).
+            The library (``options`` empty when the file has none). A file written before the unit-suffix
+            convention (``scs_gaussian_angstrom2``, ``pixel_size_angstrom``, a fit option ``method`` …) is read
+            with the new names (:mod:`_shared.legacy_names`).
         """
-        values = json.loads(Path(path).read_text())
-        return cls(np.asarray(values["atoms"], dtype=int), np.asarray(values["scs_gaussian_angstrom2"]),
-                   np.asarray(values["scs_voronoi_angstrom2"]), values["recipe"], values.get("options", {}))
+        values = rename_legacy_keys(json.loads(Path(path).read_text()))
+        options = values.get("options", {})
+        if "fit_options" in options:
+            options["fit_options"] = rename_legacy_keys(options["fit_options"], LEGACY_FIT_OPTION_NAMES)
+        return cls(np.asarray(values["atoms"], dtype=int), np.asarray(values["scs_gaussian_A2"]),
+                   np.asarray(values["scs_voronoi_A2"]), values["recipe"], options)
 
 
 # Voronoi cells of the particle's columns are capped at a/(2√2) = 1.39 Å (the half-diagonal of a bulk column's
 # square cell), so that rim columns do not integrate the vacuum around them.
-VORONOI_CAP_ANGSTROM = 1.39
+VORONOI_CAP_A = 1.39
 
 
 # A bulk configuration scans one unit cell, so its SCS scatters by ≈ 10 % between configurations; 128 bring the
@@ -154,7 +160,7 @@ def matched_library_recipe(image, max_atoms: int, phonon_configurations: int | N
     """The bulk Pt [001] recipe whose thickness series can count the columns of a specimen image.
 
     Same microscope (probe, detector, phonons, potential), slices of the same thickness, and the same
-    potential sampling: the recipe's ``potential_sampling_angstrom`` is only an upper bound, and a 44.84 Å
+    potential sampling: the recipe's ``potential_sampling_A`` is only an upper bound, and a 44.84 Å
     particle cell and a 15.70 Å bulk supercell round it to different grids (0.0467 vs 0.0491 Å for the shipped
     particle), which alone moves the bulk SCS by 2–3 %. The supercell (4–6 cells) and its grid are chosen to
     match the image's actual sampling.
@@ -179,14 +185,14 @@ def matched_library_recipe(image, max_atoms: int, phonon_configurations: int | N
     """
     specimen = _rebuild_specimen(image)
     micro = image.recipe.microscope
-    a = micro.lattice_constant_angstrom
-    slice_thickness = image.recipe.planes_per_slice * specimen.plane_spacing_angstrom
+    a = micro.lattice_constant_A
+    slice_thickness = image.recipe.planes_per_slice * specimen.plane_spacing_A
     slices_per_cell = a / slice_thickness
     if abs(slices_per_cell - round(slices_per_cell)) > 1e-6 or round(slices_per_cell) < 1:
         raise ValueError(f"the {image.kind} image's slices of {slice_thickness:.3f} Å do not divide the Pt [001] "
                          f"cell (a = {a} Å): a bulk library cannot reproduce its slicing; count images sliced in "
                          "a/2 or a")
-    target = potential_sampling_angstrom(specimen, image.recipe)
+    target = potential_sampling_A(specimen, image.recipe)
     choices = [(abs(cells * a / grid / target - 1.0), cells, grid)
                for cells in (4, 5, 6) for grid in _nearest_fft_friendly(cells * a / target)]
     close = [c for c in choices if c[0] <= SAMPLING_TOLERANCE / 2]
@@ -195,7 +201,7 @@ def matched_library_recipe(image, max_atoms: int, phonon_configurations: int | N
         raise ValueError(f"no 4–6-cell bulk grid comes within {100 * SAMPLING_TOLERANCE} % of the image's potential "
                          f"sampling {target:.5f} Å (best {100 * mismatch:.2f} %); simulate the image on another grid")
     return micro.replace(name=f"pt001-haadf-library-for-{image.kind}", slices_per_cell=int(round(slices_per_cell)),
-                         lateral_cells=cells, potential_sampling_angstrom=cells * a / grid,
+                         lateral_cells=cells, potential_sampling_A=cells * a / grid,
                          max_thickness_atoms=int(max_atoms),
                          phonon_configurations=int(phonon_configurations or LIBRARY_PHONON_CONFIGURATIONS))
 
@@ -223,23 +229,23 @@ def check_library_matches(library: CountingLibrary, image) -> None:
     used = HAADFRecipe.from_dict(library.recipe)
     problems = [f"{name} {getattr(used, name)!r} instead of {getattr(expected, name)!r}"
                 for name in ("energy_kv", "convergence_semiangle_mrad", "detector_inner_mrad", "detector_outer_mrad",
-                             "slice_thickness_angstrom", "phonon_rms_displacement_angstrom", "parametrization",
+                             "slice_thickness_A", "phonon_rms_displacement_A", "parametrization",
                              "projection")
                 if getattr(used, name) != getattr(expected, name)]
-    if abs(used.actual_sampling_angstrom / expected.actual_sampling_angstrom - 1.0) > SAMPLING_TOLERANCE:
-        problems.append(f"potential sampling {used.actual_sampling_angstrom:.5f} Å instead of "
-                        f"{expected.actual_sampling_angstrom:.5f} Å")
-    pixel = library.options.get("pixel_size_angstrom")
-    if pixel is None or abs(pixel / image.pixel_size_angstrom - 1.0) > 1e-6:
-        problems.append(f"pixel size {pixel!r} Å instead of {image.pixel_size_angstrom} Å")
+    if abs(used.actual_sampling_A / expected.actual_sampling_A - 1.0) > SAMPLING_TOLERANCE:
+        problems.append(f"potential sampling {used.actual_sampling_A:.5f} Å instead of "
+                        f"{expected.actual_sampling_A:.5f} Å")
+    pixel = library.options.get("pixel_size_A")
+    if pixel is None or abs(pixel / image.pixel_size_A - 1.0) > 1e-6:
+        problems.append(f"pixel size {pixel!r} Å instead of {image.pixel_size_A} Å")
     if problems:
         raise ValueError(f"the counting library does not match the {image.kind} image: {'; '.join(problems)}; "
                          "build it from the series of bench.library.matched_library_recipe(image, …)")
 
 
-def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_angstrom: float,
-                     margin_angstrom: float) -> np.ndarray:
-    """Return a mask of the columns at least ``margin_angstrom`` from every image border.
+def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_A: float,
+                     margin_A: float) -> np.ndarray:
+    """Return a mask of the columns at least ``margin_A`` from every image border.
 
     Their Voronoi cells lie wholly inside the image.
 
@@ -249,9 +255,9 @@ def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_a
         Column positions (x, y) [Å], measured from the centre of the first pixel.
     shape : (int, int)
         Image shape (height, width) [px].
-    pixel_size_angstrom : float
+    pixel_size_A : float
         Pixel size [Å].
-    margin_angstrom : float
+    margin_A : float
         Smallest distance to a border [Å].
 
     Returns
@@ -261,9 +267,9 @@ def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_a
     """
     height, width = shape
     x, y = positions[:, 0], positions[:, 1]
-    return ((x >= margin_angstrom) & (y >= margin_angstrom)
-            & (x <= (width - 1) * pixel_size_angstrom - margin_angstrom)
-            & (y <= (height - 1) * pixel_size_angstrom - margin_angstrom))
+    return ((x >= margin_A) & (y >= margin_A)
+            & (x <= (width - 1) * pixel_size_A - margin_A)
+            & (y <= (height - 1) * pixel_size_A - margin_A))
 
 
 def build_counting_library(
@@ -271,8 +277,8 @@ def build_counting_library(
     *,
     max_atoms: int | None = None,
     cells: tuple[int, int] = (5, 5),
-    pixel_size_angstrom: float = 0.2,
-    source_size_fwhm_angstrom: float = 0.0,
+    pixel_size_A: float = 0.2,
+    source_size_fwhm_A: float = 0.0,
     fit_options: dict[str, Any] | None = None,
 ) -> CountingLibrary:
     """Tabulate the SCS of 0 … ``max_atoms`` atoms per column with both estimators.
@@ -285,12 +291,12 @@ def build_counting_library(
         Largest number of atoms (default: the series' thickest exit plane, 75 for the default recipe).
     cells : (int, int)
         Unit cells of the library field of view along x and y.
-    pixel_size_angstrom : float
+    pixel_size_A : float
         Pixel size [Å]; use the measurement's.
-    source_size_fwhm_angstrom : float
+    source_size_fwhm_A : float
         Gaussian source-size blur [Å]; use the measurement's.
     fit_options : dict, optional
-        Keyword options of :func:`fitting.fit_columns` (``width``, ``method``, …); use the measurement's.
+        Keyword options of :func:`fitting.fit_columns` (``width``, ``estimator``, …); use the measurement's.
 
     Returns
     -------
@@ -306,27 +312,27 @@ def build_counting_library(
     max_atoms = top if max_atoms is None else max_atoms
     if int(max_atoms) != max_atoms or not 1 <= max_atoms <= top:
         raise ValueError(f"max_atoms={max_atoms!r} must be an integer in [1, {top}] (the series' thicknesses)")
-    a = series.recipe.lattice_constant_angstrom
+    a = series.recipe.lattice_constant_A
     gaussian, voronoi = [0.0], [0.0]  # an empty column scatters nothing: the 0-atom entry
     for atoms in range(1, int(max_atoms) + 1):
-        view = field_of_view(series, atoms_per_column=atoms, cells=cells, pixel_size_angstrom=pixel_size_angstrom,
-                             source_size_fwhm_angstrom=source_size_fwhm_angstrom)
-        inner = interior_columns(view.column_positions_angstrom, view.image.shape, pixel_size_angstrom, a / 2.0)
+        view = field_of_view(series, atoms_per_column=atoms, cells=cells, pixel_size_A=pixel_size_A,
+                             source_size_fwhm_A=source_size_fwhm_A)
+        inner = interior_columns(view.column_positions_A, view.image.shape, pixel_size_A, a / 2.0)
         if not inner.any():
             raise ValueError(f"cells={cells!r} leave no column a/2 from the border; use at least (3, 3)")
-        fit = fit_columns(view.image, view.column_positions_angstrom, pixel_size=pixel_size_angstrom, **fit_options)
+        fit = fit_columns(view.image, view.column_positions_A, pixel_size_A=pixel_size_A, **fit_options)
         gaussian.append(float(fit.scs[0][inner].mean()))
-        cell_scs = voronoi_scs(view.image, view.column_positions_angstrom, pixel_size_angstrom)
+        cell_scs = voronoi_scs(view.image, view.column_positions_A, pixel_size_A)
         voronoi.append(float(cell_scs[0][inner].mean()))
-    options = {"cells": list(cells), "pixel_size_angstrom": pixel_size_angstrom,
-               "source_size_fwhm_angstrom": source_size_fwhm_angstrom, "fit_options": fit_options,
-               "interior_margin_angstrom": a / 2.0}
+    options = {"cells": list(cells), "pixel_size_A": pixel_size_A,
+               "source_size_fwhm_A": source_size_fwhm_A, "fit_options": fit_options,
+               "interior_margin_A": a / 2.0}
     return CountingLibrary(np.arange(int(max_atoms) + 1), np.array(gaussian), np.array(voronoi),
                            series.recipe.to_dict(), options)
 
 
 def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.ndarray,
-                  pixel_size_angstrom: float, estimator: str, fit_options: dict[str, Any] | None = None
+                  pixel_size_A: float, estimator: str, fit_options: dict[str, Any] | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Measure the SCS of given columns with one estimator and count them by library matching.
 
@@ -338,7 +344,7 @@ def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.nda
         The image.
     positions : ndarray, shape (N, 2)
         Column positions (x, y) [Å].
-    pixel_size_angstrom : float
+    pixel_size_A : float
         Pixel size [Å].
     estimator : str
         'gaussian' (volume of a fitted Gaussian model) or 'voronoi' (Voronoi-cell integral).
@@ -359,16 +365,16 @@ def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.nda
     """
     if estimator == "gaussian":
         options = dict(library.options.get("fit_options", {}), **(fit_options or {}))
-        scs = fit_columns(image, positions, pixel_size=pixel_size_angstrom, **options).scs[0]
+        scs = fit_columns(image, positions, pixel_size_A=pixel_size_A, **options).scs[0]
     elif estimator == "voronoi":
-        scs = voronoi_scs(image, positions, pixel_size_angstrom)[0]
+        scs = voronoi_scs(image, positions, pixel_size_A)[0]
     else:
         raise ValueError(f"estimator={estimator!r} must be 'gaussian' or 'voronoi'")
     return scs, np.asarray(count_by_library(scs, library.scs(estimator)))
 
 
 def counting_check(library: CountingLibrary, image, estimator: str,
-                   max_radius_angstrom: float | None = None) -> dict[str, Any]:
+                   max_radius_A: float | None = None) -> dict[str, Any]:
     """Count every column of a noise-free specimen image at its true position and compare with the truth.
 
     Parameters
@@ -379,7 +385,7 @@ def counting_check(library: CountingLibrary, image, estimator: str,
         Noise-free image with its ground-truth columns.
     estimator : str
         'gaussian' or 'voronoi'.
-    max_radius_angstrom : float, optional
+    max_radius_A : float, optional
         Voronoi only: cap on a cell's radius [Å], so that rim columns of a particle do not integrate the
         whole vacuum around them.
 
@@ -395,12 +401,12 @@ def counting_check(library: CountingLibrary, image, estimator: str,
         If the library does not match the image's microscope, slicing, potential sampling or pixel size.
     """
     check_library_matches(library, image)
-    positions, truth = image.columns.positions_angstrom, image.columns.atoms_per_column
+    positions, truth = image.columns.positions_A, image.columns.atoms_per_column
     if estimator == "voronoi":
-        scs = voronoi_scs(image.image, positions, image.pixel_size_angstrom, max_radius=max_radius_angstrom)[0]
+        scs = voronoi_scs(image.image, positions, image.pixel_size_A, max_radius=max_radius_A)[0]
         counts = np.asarray(count_by_library(scs, library.scs("voronoi")))
     else:
-        scs, counts = count_columns(library, image.image, positions, image.pixel_size_angstrom, estimator)
+        scs, counts = count_columns(library, image.image, positions, image.pixel_size_A, estimator)
     per_count = {int(n): {"columns": int(np.sum(truth == n)), "mean_counted": float(counts[truth == n].mean())}
                  for n in np.unique(truth)}
     return {"estimator": estimator, "columns": int(len(truth)),
@@ -438,21 +444,21 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     particle = load_shipped("nanoparticle")
     # two atoms past the thickest column, like `bench run atom-counting`, so both share one series
     series = nanoparticle_library_series(library_configurations, cache_dir, progress)
-    library = build_counting_library(series, pixel_size_angstrom=particle.pixel_size_angstrom)
-    positions, px = particle.columns.positions_angstrom, particle.pixel_size_angstrom
+    library = build_counting_library(series, pixel_size_A=particle.pixel_size_A)
+    positions, px = particle.columns.positions_A, particle.pixel_size_A
     fit_options = library.options.get("fit_options", {})
-    measures = {"gaussian": lambda image: fit_columns(image, positions, pixel_size=px, **fit_options).scs[0],
-                "voronoi": lambda image: voronoi_scs(image, positions, px, max_radius=VORONOI_CAP_ANGSTROM)[0]}
+    measures = {"gaussian": lambda image: fit_columns(image, positions, pixel_size_A=px, **fit_options).scs[0],
+                "voronoi": lambda image: voronoi_scs(image, positions, px, max_radius=VORONOI_CAP_A)[0]}
     # the library's own phonon noise: standard error of the series' cell-integrated SCS, relative
     with np.errstate(invalid="ignore", divide="ignore"):
-        library_error = series.scs_standard_error_angstrom2 / series.scs_angstrom2
+        library_error = series.scs_standard_error_A2 / series.scs_A2
     result = {"library": library.to_dict(), "library_series_metadata": series.metadata,
               "library_standard_error_relative": [None if not np.isfinite(v) else float(v) for v in library_error],
               "particle_configurations": int(len(particle.configuration_images)),
               "particle_metadata": particle.metadata}
     for estimator, measure in measures.items():
         result[estimator] = counting_check(library, particle, estimator,
-                                           VORONOI_CAP_ANGSTROM if estimator == "voronoi" else None)
+                                           VORONOI_CAP_A if estimator == "voronoi" else None)
         result[estimator]["subsets"] = counting_by_subset_size(
             measure, particle.configuration_images, particle.columns.atoms_per_column, library.scs(estimator))
     return result

@@ -86,24 +86,24 @@ def study_values(precision_preset: str = "quick", specimen_preset: str = "quick"
     rows: list[StudyValue] = []
     precision = PRECISION_PRESETS[precision_preset]
     series = load_embedded_default()
-    px = precision.pixel_size_angstrom
+    px = precision.pixel_size_A
     for atoms in precision.thicknesses:
-        view = field_of_view(series, atoms_per_column=atoms, cells=tuple(precision.cells), pixel_size_angstrom=px)
+        view = field_of_view(series, atoms_per_column=atoms, cells=tuple(precision.cells), pixel_size_A=px)
         rows += _counts_rows("precision-vs-dose", view.image, px, precision.doses, f"{atoms} atoms")
         rows.append(StudyValue("precision-vs-dose", "thickness_A", atoms * PT_LATTICE_A, f"{atoms} atoms"))
     specimen = DISTORTED_SPECIMEN_PRESETS[specimen_preset]
     for study, kind in (("dislocation", "dislocation"), ("atom-counting", "nanoparticle")):
         shipped = load_shipped(kind)
-        spx = shipped.pixel_size_angstrom
+        spx = shipped.pixel_size_A
         rows += _counts_rows(study, shipped.image, spx, specimen.doses, kind)
         atoms = shipped.columns.atoms_per_column
         repeat = PT_112_REPEAT_A if kind == "dislocation" else PT_LATTICE_A
         for value, tag in ((atoms.min(), "thinnest column"), (atoms.max(), "thickest column")):
             rows.append(StudyValue(study, "thickness_A", float(max(value, 1) * repeat), f"{kind}, {tag}"))
-        params = benchmark_stem_params(dose_per_area=specimen.doses[0], pixel_size=spx,
-                                       jitter_sigma=specimen.jitter_sigma_angstrom,
+        params = benchmark_stem_params(dose_e_per_A2=specimen.doses[0], pixel_size_A=spx,
+                                       jitter_sigma=specimen.jitter_sigma_A,
                                        jitter_phi=specimen.jitter_phi)
-        rows.append(StudyValue(study, "jitter_sigma_A", specimen.jitter_sigma_angstrom, kind))
+        rows.append(StudyValue(study, "jitter_sigma_A", specimen.jitter_sigma_A, kind))
         rows.append(StudyValue(study, "jitter_phi", specimen.jitter_phi, kind))
         rows.append(StudyValue(study, "pmt_sigma_counts", params.pmt.sigma_counts, kind))
         rows.append(StudyValue(study, "detector_hwhm_px", params.fast_scan.detector_hwhm_px, kind))
@@ -127,7 +127,7 @@ def _pair_values(x, y, record: dict) -> dict[str, float]:
         "mean_counts": alpha * float(y.mean()),
         "peak_counts": alpha * float(y.max()),
         "std_mean_ratio": float(y.std() / y.mean()) if y.mean() > 0 else math.nan,
-        "pixel_size_A": float(record["pixel_size"]),
+        "pixel_size_A": float(record["pixel_size_A"]),
         "thickness_A": _specimen_thickness_A(record["image"]) if record["image"]["source"] == "atomic" else math.nan,
     }
     jitter = params.get("jitter") or {}

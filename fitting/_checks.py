@@ -47,12 +47,12 @@ def as_image_stack(images, name: str = "images") -> np.ndarray:
     return array
 
 
-def check_pixel_size(pixel_size) -> float:
+def check_pixel_size(pixel_size_A) -> float:
     """Return the pixel size as a float, checked to be finite and positive.
 
     Parameters
     ----------
-    pixel_size : float
+    pixel_size_A : float
         Pixel size [Å/px].
 
     Returns
@@ -65,9 +65,9 @@ def check_pixel_size(pixel_size) -> float:
     ValueError
         If it is not finite or not positive.
     """
-    value = float(pixel_size)
+    value = float(pixel_size_A)
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"pixel_size must be a positive number of Å per pixel, got {pixel_size!r}")
+        raise ValueError(f"pixel_size_A must be a positive number of Å per pixel, got {pixel_size_A!r}")
     return value
 
 
@@ -114,7 +114,7 @@ def as_positions(positions, n_images: int | None = None, name: str = "positions"
     return np.array(array)
 
 
-def shared_positions(positions, shape: tuple[int, int], pixel_size: float) -> np.ndarray:
+def shared_positions(positions, shape: tuple[int, int], pixel_size_A: float) -> np.ndarray:
     """Return one (N, 2) float64 position set [Å] shared by all images, checked to lie inside the image.
 
     Parameters
@@ -123,7 +123,7 @@ def shared_positions(positions, shape: tuple[int, int], pixel_size: float) -> np
         (N, 2) or (1, N, 2) column positions (x, y) [Å].
     shape : tuple of int
         Image shape (H, W) [px].
-    pixel_size : float
+    pixel_size_A : float
         Pixel size [Å/px].
 
     Returns
@@ -140,11 +140,11 @@ def shared_positions(positions, shape: tuple[int, int], pixel_size: float) -> np
     points = as_positions(positions)
     if points.shape[0] != 1:
         raise ValueError(f"positions must be one (N, 2) set shared by all images, got shape {np.shape(positions)}")
-    check_inside(points[0], shape, pixel_size)
+    check_inside(points[0], shape, pixel_size_A)
     return points[0]
 
 
-def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size: float, name: str = "positions"):
+def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size_A: float, name: str = "positions"):
     """Raise if any (x, y) [Å] lies outside the field of view [-Δ/2, (W - 1/2)·Δ] × [-Δ/2, (H - 1/2)·Δ].
 
     Parameters
@@ -153,7 +153,7 @@ def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size: floa
         Positions of shape (..., 2), (x, y) [Å].
     shape : tuple of int
         Image shape (H, W) [px].
-    pixel_size : float
+    pixel_size_A : float
         Pixel size Δ [Å/px].
     name : str, default "positions"
         The parameter's name in error messages.
@@ -165,15 +165,15 @@ def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size: floa
     """
     height, width = shape
     x, y = positions[..., 0], positions[..., 1]
-    x_max, y_max = (width - 0.5) * pixel_size, (height - 0.5) * pixel_size
-    outside = (x < -0.5 * pixel_size) | (x > x_max) | (y < -0.5 * pixel_size) | (y > y_max)
+    x_max, y_max = (width - 0.5) * pixel_size_A, (height - 0.5) * pixel_size_A
+    outside = (x < -0.5 * pixel_size_A) | (x > x_max) | (y < -0.5 * pixel_size_A) | (y > y_max)
     if np.any(outside):
         index = np.argwhere(outside)[0]
         bad = positions[tuple(index)]
         raise ValueError(
             f"{name} holds {int(outside.sum())} column(s) outside the image, e.g. (x, y) = "
-            f"({bad[0]:.3f}, {bad[1]:.3f}) Å; valid range x ∈ [{-0.5 * pixel_size:.3f}, {x_max:.3f}] Å, "
-            f"y ∈ [{-0.5 * pixel_size:.3f}, {y_max:.3f}] Å (pixel centres at i·pixel_size)"
+            f"({bad[0]:.3f}, {bad[1]:.3f}) Å; valid range x ∈ [{-0.5 * pixel_size_A:.3f}, {x_max:.3f}] Å, "
+            f"y ∈ [{-0.5 * pixel_size_A:.3f}, {y_max:.3f}] Å (pixel centres at i·pixel_size_A)"
         )
 
 

@@ -53,7 +53,7 @@ class CramerRaoBound:
     covariance: np.ndarray
 
 
-def crlb_columns(positions, volumes, *, width, background, pixel_size, shape, dose, fit_width=True,
+def crlb_columns(positions, volumes, *, width, background, pixel_size_A, shape, dose, fit_width=True,
                  fit_background=True, reach=8.0) -> CramerRaoBound:
     """Compute the Poisson CRLB of column positions and volumes (SCS) for an image of ``shape`` pixels.
 
@@ -67,7 +67,7 @@ def crlb_columns(positions, volumes, *, width, background, pixel_size, shape, do
         Gaussian width ρ [Å], a scalar (one shared width) or (N,).
     background : float
         Constant background ζ [fraction of the beam], ≥ 0.
-    pixel_size : float
+    pixel_size_A : float
         Δ [Å/px].
     shape : tuple of int
         (H, W) pixels of the image, at least 2 × 2.
@@ -92,13 +92,13 @@ def crlb_columns(positions, volumes, *, width, background, pixel_size, shape, do
         pixel size, a negative background, ``fit_background`` with ζ = 0 (infinite information), or a
         singular Fisher matrix (a column without signal, coinciding columns).
     """
-    pixel_size = _checks.check_pixel_size(pixel_size)
+    pixel_size_A = _checks.check_pixel_size(pixel_size_A)
     points = _checks.as_positions(positions)[0]
     n_columns = points.shape[0]
     height, width_px = (int(v) for v in shape)
     if height < 2 or width_px < 2:
         raise ValueError(f"shape must be (H, W) with at least 2×2 pixels, got {shape!r}")
-    _checks.check_inside(points, (height, width_px), pixel_size)
+    _checks.check_inside(points, (height, width_px), pixel_size_A)
     volume = np.broadcast_to(np.asarray(volumes, dtype=np.float64), (n_columns,))
     if np.any(~np.isfinite(volume)) or np.any(volume <= 0):
         raise ValueError("volumes must be positive SCS values in Å² (one per column)")
@@ -114,13 +114,13 @@ def crlb_columns(positions, volumes, *, width, background, pixel_size, shape, do
         raise ValueError("fit_background=True needs background > 0 (a zero background has infinite "
                          "Fisher information); pass fit_background=False for a known zero background")
 
-    scale = dose * pixel_size ** 2
+    scale = dose * pixel_size_A ** 2
     n_width = (1 if shared else n_columns) if fit_width else 0
     n_params = 3 * n_columns + n_width + (1 if fit_background else 0)
     rows_list, cols_list, values_list = [], [], []
     rate = np.full(height * width_px, scale * background)
     for n in range(n_columns):
-        pixels, dx, dy = _window(points[n], reach * rho[n], pixel_size, height, width_px)
+        pixels, dx, dy = _window(points[n], reach * rho[n], pixel_size_A, height, width_px)
         r2 = dx * dx + dy * dy
         counts = scale * volume[n] / (2.0 * np.pi * rho[n] ** 2) * np.exp(-0.5 * r2 / rho[n] ** 2)
         rate[pixels] += counts
@@ -155,7 +155,7 @@ def crlb_columns(positions, volumes, *, width, background, pixel_size, shape, do
         expected_counts=dose * volume, covariance=covariance)
 
 
-def crlb_positions(positions, volumes, width, background, pixel_size, shape, dose, **options):
+def crlb_positions(positions, volumes, width, background, pixel_size_A, shape, dose, **options):
     """Return the position bounds (σ_x, σ_y) of :func:`crlb_columns`.
 
     Parameters
@@ -168,7 +168,7 @@ def crlb_positions(positions, volumes, width, background, pixel_size, shape, dos
         Gaussian width ρ [Å], a scalar or (N,).
     background : float
         Constant background ζ [fraction of the beam], ≥ 0.
-    pixel_size : float
+    pixel_size_A : float
         Δ [Å/px].
     shape : tuple of int
         (H, W) pixels of the image.
@@ -189,20 +189,20 @@ def crlb_positions(positions, volumes, width, background, pixel_size, shape, dos
     ValueError
         As :func:`crlb_columns`.
     """
-    bound = crlb_columns(positions, volumes, width=width, background=background, pixel_size=pixel_size, shape=shape,
+    bound = crlb_columns(positions, volumes, width=width, background=background, pixel_size_A=pixel_size_A, shape=shape,
                          dose=dose, **options)
     return bound.sigma_x, bound.sigma_y
 
 
-def _window(centre, radius, pixel_size, height, width):
+def _window(centre, radius, pixel_size_A, height, width):
     """Flat indices and (x, y) offsets [Å] of the pixels within ``radius`` [Å] of ``centre``."""
     x0, y0 = centre
-    j = np.arange(max(0, int(np.floor((x0 - radius) / pixel_size))),
-                  min(width, int(np.ceil((x0 + radius) / pixel_size)) + 1))
-    i = np.arange(max(0, int(np.floor((y0 - radius) / pixel_size))),
-                  min(height, int(np.ceil((y0 + radius) / pixel_size)) + 1))
-    dx = j[None, :] * pixel_size - x0
-    dy = i[:, None] * pixel_size - y0
+    j = np.arange(max(0, int(np.floor((x0 - radius) / pixel_size_A))),
+                  min(width, int(np.ceil((x0 + radius) / pixel_size_A)) + 1))
+    i = np.arange(max(0, int(np.floor((y0 - radius) / pixel_size_A))),
+                  min(height, int(np.ceil((y0 + radius) / pixel_size_A)) + 1))
+    dx = j[None, :] * pixel_size_A - x0
+    dy = i[:, None] * pixel_size_A - y0
     inside = dx * dx + dy * dy <= radius * radius
     flat = (i[:, None] * width + j[None, :])[inside]
     return flat, np.broadcast_to(dx, inside.shape)[inside], np.broadcast_to(dy, inside.shape)[inside]

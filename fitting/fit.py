@@ -18,7 +18,7 @@ from fitting.linear import linear_heights, search_width
 from fitting.model import axis_factors, normal_matrix, overlapping_pairs, projections, render
 from fitting.result import ColumnFit
 
-METHODS = ("least_squares", "poisson")
+ESTIMATORS = ("least_squares", "poisson")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class _Problem:
     objective_tolerance: float | None = None  # decrease in units of one pixel's noise contribution
 
 
-def fit_columns(images, positions, *, pixel_size, width=None, method="least_squares", shared_width=True,
+def fit_columns(images, positions, *, pixel_size_A, width=None, estimator="least_squares", shared_width=True,
                 column_types=None, fit_width=True, max_iterations=100, position_tolerance=1e-4,
                 relative_tolerance=1e-6, objective_tolerance=None, max_displacement=None, nonnegative=False,
                 batch_size=None) -> ColumnFit:
@@ -46,14 +46,14 @@ def fit_columns(images, positions, *, pixel_size, width=None, method="least_squa
     ----------
     images : array_like
         (H, W) or (B, H, W) [intensity units, e.g. fraction of the beam or counts]. Pixel (i, j) is
-        centred at (x, y) = (j·pixel_size, i·pixel_size).
+        centred at (x, y) = (j·pixel_size_A, i·pixel_size_A).
     positions : array_like
         (N, 2) or (B, N, 2) starting (x, y) [Å]; x runs along axis −1, y along axis −2.
-    pixel_size : float
+    pixel_size_A : float
         Δ [Å/px].
     width : float, optional
         Starting Gaussian width ρ [Å]; None (default) runs a 1-D search over ρ first.
-    method : {"least_squares", "poisson"}, default "least_squares"
+    estimator : {"least_squares", "poisson"}, default "least_squares"
         "least_squares" (StatSTEM's estimator) or "poisson" (maximum likelihood for counting data; starts
         from the least-squares solution; the image must be non-negative and proportional to counts).
     shared_width : bool, default True
@@ -99,16 +99,16 @@ def fit_columns(images, positions, *, pixel_size, width=None, method="least_squa
     Raises
     ------
     ValueError
-        For non-finite pixels, empty or out-of-image positions, mismatched stack shapes, a bad method,
+        For non-finite pixels, empty or out-of-image positions, mismatched stack shapes, a bad estimator,
         width, tolerance, displacement, batch size or ``column_types``, ``fit_width=False`` without a
-        width, or negative pixels with ``method="poisson"``.
+        width, or negative pixels with ``estimator="poisson"``.
     """
     stack = _checks.as_image_stack(images)
-    pixel_size = _checks.check_pixel_size(pixel_size)
+    pixel_size_A = _checks.check_pixel_size(pixel_size_A)
     start = _checks.as_positions(positions, n_images=stack.shape[0])
-    _checks.check_inside(start, stack.shape[1:], pixel_size)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    _checks.check_inside(start, stack.shape[1:], pixel_size_A)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if width is not None and not (np.isfinite(width) and width > 0):
         raise ValueError(f"width must be a positive Gaussian width ρ in Å or None, got {width!r}")
     if not fit_width and width is None:
@@ -121,18 +121,18 @@ def fit_columns(images, positions, *, pixel_size, width=None, method="least_squa
         raise ValueError(f"max_displacement must be a positive distance in Å or None, got {max_displacement!r}")
     n_images, n_columns = start.shape[:2]
     width_type, n_widths = _width_types(column_types, shared_width, n_columns)
-    if method == "poisson" and np.any(stack < 0):
-        raise ValueError("method='poisson' needs non-negative images proportional to counts; "
+    if estimator == "poisson" and np.any(stack < 0):
+        raise ValueError("estimator='poisson' needs non-negative images proportional to counts; "
                          f"the stack has a minimum of {stack.min():.3g}")
 
     if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
 
     height, width_px = stack.shape[1:]
-    rows, cols = np.arange(height) * pixel_size, np.arange(width_px) * pixel_size
+    rows, cols = np.arange(height) * pixel_size_A, np.arange(width_px) * pixel_size_A
     if batch_size is None:
         per_image = 8 * height * width_px + 12 * n_columns * (height + width_px) + (4 * n_columns + 1) ** 2
-        if method == "poisson":
+        if estimator == "poisson":
             per_image += 40 * (height + width_px) * n_columns
         batch_size = max(1, min(n_images, int(4e6 // per_image)))
     outputs = []
@@ -140,7 +140,7 @@ def fit_columns(images, positions, *, pixel_size, width=None, method="least_squa
     # measured on a loaded 2-core machine), so keep BLAS single-threaded while fitting.
     with threadpool_limits(limits=1, user_api="blas"):
         if width is None:
-            initial_width = search_width(stack, start, rows, cols, pixel_size)
+            initial_width = search_width(stack, start, rows, cols, pixel_size_A)
         else:
             initial_width = np.full(n_images, float(width))
         problem = _Problem(rows, cols, width_type, n_widths, fit_width, None, position_tolerance,
@@ -148,10 +148,10 @@ def fit_columns(images, positions, *, pixel_size, width=None, method="least_squa
                            bool(nonnegative), None if objective_tolerance is None else float(objective_tolerance))
         for first in range(0, n_images, int(batch_size)):
             chunk = slice(first, first + int(batch_size))
-            outputs.append(_fit_chunk(stack[chunk], start[chunk], initial_width[chunk], problem, method,
+            outputs.append(_fit_chunk(stack[chunk], start[chunk], initial_width[chunk], problem, estimator,
                                       max_iterations))
     merged = {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
-    return _finish(merged, start, stack.shape[1:], pixel_size, method, max_displacement)
+    return _finish(merged, start, stack.shape[1:], pixel_size_A, estimator, max_displacement)
 
 
 def _width_types(column_types, shared_width, n_columns):
@@ -166,7 +166,7 @@ def _width_types(column_types, shared_width, n_columns):
     return inverse.astype(np.intp), len(unique)
 
 
-def _fit_chunk(images, start, initial_width, problem: _Problem, method, max_iterations):
+def _fit_chunk(images, start, initial_width, problem: _Problem, estimator, max_iterations):
     n_images, n_columns = start.shape[:2]
     state = {
         "x": start[..., 0].copy(),
@@ -182,8 +182,8 @@ def _fit_chunk(images, start, initial_width, problem: _Problem, method, max_iter
     coarse = replace(problem, position_tolerance=100 * problem.position_tolerance,
                      relative_tolerance=100 * problem.relative_tolerance)
     converged, iterations, objective = _levenberg_marquardt(
-        images, state, coarse if method == "poisson" else problem, "least_squares", max_iterations, anchor)
-    if method == "poisson":
+        images, state, coarse if estimator == "poisson" else problem, "least_squares", max_iterations, anchor)
+    if estimator == "poisson":
         positions = np.stack([state["x"], state["y"]], axis=-1)
         problem = replace(problem, pairs=overlapping_pairs(positions, state["rho"]))
         converged, more, objective = _levenberg_marquardt(images, state, problem, "poisson", max_iterations, anchor)
@@ -375,14 +375,14 @@ def _small_step(state, index, trial, problem):
     return small
 
 
-def _finish(merged, start, shape, pixel_size, method, max_displacement=None) -> ColumnFit:
+def _finish(merged, start, shape, pixel_size_A, estimator, max_displacement=None) -> ColumnFit:
     positions = np.stack([merged["x"], merged["y"]], axis=-1)
     heights = merged["eta"]
     n_columns = heights.shape[1]
     widths = merged["widths"]
-    outside = ((positions < -0.5 * pixel_size)
-               | (positions[..., 0:1] > (shape[1] - 0.5) * pixel_size)
-               | (positions[..., 1:2] > (shape[0] - 0.5) * pixel_size)).any(axis=-1)
+    outside = ((positions < -0.5 * pixel_size_A)
+               | (positions[..., 0:1] > (shape[1] - 0.5) * pixel_size_A)
+               | (positions[..., 1:2] > (shape[0] - 0.5) * pixel_size_A)).any(axis=-1)
     distance = np.linalg.norm(positions[:, :, None, :] - start[:, None, :, :], axis=-1)
     left_cell = (np.argmin(distance, axis=2) != np.arange(n_columns)) | outside
     if max_displacement is not None:
@@ -393,4 +393,4 @@ def _finish(merged, start, shape, pixel_size, method, max_displacement=None) -> 
         positions=positions, heights=heights, widths=widths, background=merged["zeta"],
         scs=2.0 * np.pi * heights * widths ** 2, converged=merged["converged"],
         negative_height=heights <= 0, left_cell=left_cell, iterations=merged["iterations"],
-        objective=merged["objective"], start_positions=start, method=method, pixel_size=pixel_size)
+        objective=merged["objective"], start_positions=start, estimator=estimator, pixel_size_A=pixel_size_A)

@@ -53,7 +53,7 @@ def linear_heights(images, x, y, widths, rows, cols):
     return solution[:, :-1], solution[:, -1]
 
 
-def search_width(images, start, rows, cols, pixel_size, n_candidates=16):
+def search_width(images, start, rows, cols, pixel_size_A, n_candidates=16):
     """Search a shared width ρ per image: the candidate with the least linear-fit residual.
 
     Candidates are log-spaced from half a pixel to half the nearest-neighbour distance of the first
@@ -70,7 +70,7 @@ def search_width(images, start, rows, cols, pixel_size, n_candidates=16):
         Shape (H,): pixel-centre y coordinates [Å].
     cols : ndarray
         Shape (W,): pixel-centre x coordinates [Å].
-    pixel_size : float
+    pixel_size_A : float
         Δ [Å/px].
     n_candidates : int, default 16
         Number of candidate widths.
@@ -86,12 +86,12 @@ def search_width(images, start, rows, cols, pixel_size, n_candidates=16):
         If half the nearest-neighbour distance is not above half a pixel (columns not resolved).
     """
     nearest = float(np.min(nearest_neighbour_distance(start[0])))
-    field = min(len(rows), len(cols)) * pixel_size
+    field = min(len(rows), len(cols)) * pixel_size_A
     upper = 0.5 * nearest if np.isfinite(nearest) else 0.25 * field
-    lower = 0.5 * pixel_size
+    lower = 0.5 * pixel_size_A
     if upper <= lower:
         raise ValueError(
-            f"columns {nearest:.3f} Å apart are not resolved at pixel_size {pixel_size:.3f} Å; "
+            f"columns {nearest:.3f} Å apart are not resolved at pixel_size_A {pixel_size_A:.3f} Å; "
             "give width=ρ [Å] explicitly or use a finer pixel size"
         )
     candidates = np.geomspace(lower, upper, n_candidates)

@@ -99,7 +99,7 @@ def render(y_factors: np.ndarray, x_factors: np.ndarray, heights: np.ndarray, ba
     return columns + background[:, None, None]
 
 
-def render_columns(shape, pixel_size, positions, heights, widths, background) -> np.ndarray:
+def render_columns(shape, pixel_size_A, positions, heights, widths, background) -> np.ndarray:
     """Render model images of Gaussian columns on a background (the model of :func:`fitting.fit_columns`).
 
     Pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ). All inputs are batched: a single image needs B = 1.
@@ -108,7 +108,7 @@ def render_columns(shape, pixel_size, positions, heights, widths, background) ->
     ----------
     shape : tuple of int
         Image shape (H, W) [px].
-    pixel_size : float
+    pixel_size_A : float
         Δ [Å/px].
     positions : ndarray
         Shape (B, N, 2): column (x, y) [Å].
@@ -124,8 +124,8 @@ def render_columns(shape, pixel_size, positions, heights, widths, background) ->
     ndarray
         Shape (B, H, W): the model images [image units].
     """
-    rows = np.arange(shape[0]) * pixel_size
-    cols = np.arange(shape[1]) * pixel_size
+    rows = np.arange(shape[0]) * pixel_size_A
+    cols = np.arange(shape[1]) * pixel_size_A
     yf = axis_factors(rows, positions[..., 1], widths)
     xf = axis_factors(cols, positions[..., 0], widths)
     return render(yf, xf, heights, background)

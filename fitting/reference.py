@@ -17,7 +17,7 @@ def _gaussian(x, y, x0, y0, eta, rho, zeta):
     return zeta + eta * np.exp(-((x - x0) ** 2 + (y - y0) ** 2) / (2.0 * rho * rho))
 
 
-def fit_columns_lmfit(images, positions, pixel_size, *, width=None, window_fraction=0.5, window_radius=None,
+def fit_columns_lmfit(images, positions, pixel_size_A, *, width=None, window_fraction=0.5, window_radius=None,
                       max_nfev=2000) -> ColumnFit:
     """Fit each column separately with ``lmfit`` (Levenberg–Marquardt) on a disc-shaped window.
 
@@ -27,7 +27,7 @@ def fit_columns_lmfit(images, positions, pixel_size, *, width=None, window_fract
         (H, W) or (B, H, W) [intensity units]; pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ).
     positions : array_like
         (N, 2) or (B, N, 2) starting (x, y) [Å].
-    pixel_size : float
+    pixel_size_A : float
         Δ [Å/px].
     width : float, optional
         Starting ρ [Å]; default a quarter of each column's window radius. The fit keeps ρ ≥ 0.1·Δ.
@@ -44,7 +44,7 @@ def fit_columns_lmfit(images, positions, pixel_size, *, width=None, window_fract
     ColumnFit
         Per-column widths; ``background`` is the mean of the columns' ζ per image, ``converged`` is True
         for an image when every column fit succeeded, ``iterations`` counts model evaluations summed over
-        the columns, ``objective`` is NaN and ``method`` is ``"lmfit_per_column"``.
+        the columns, ``objective`` is NaN and ``estimator`` is ``"lmfit_per_column"``.
 
     Raises
     ------
@@ -55,9 +55,9 @@ def fit_columns_lmfit(images, positions, pixel_size, *, width=None, window_fract
     import lmfit
 
     stack = _checks.as_image_stack(images)
-    pixel_size = _checks.check_pixel_size(pixel_size)
+    pixel_size_A = _checks.check_pixel_size(pixel_size_A)
     start = _checks.as_positions(positions, n_images=stack.shape[0])
-    _checks.check_inside(start, stack.shape[1:], pixel_size)
+    _checks.check_inside(start, stack.shape[1:], pixel_size_A)
     if window_radius is None:
         nearest = _checks.nearest_neighbour_distance(start[0])
         if not np.all(np.isfinite(nearest)):
@@ -69,7 +69,7 @@ def fit_columns_lmfit(images, positions, pixel_size, *, width=None, window_fract
         radii = np.full(start.shape[1], float(window_radius))
     n_images, n_columns = start.shape[:2]
     height, width_px = stack.shape[1:]
-    yy, xx = np.mgrid[0:height, 0:width_px] * pixel_size
+    yy, xx = np.mgrid[0:height, 0:width_px] * pixel_size_A
     model = lmfit.Model(_gaussian, independent_vars=("x", "y"))
     out = {key: np.zeros((n_images, n_columns)) for key in ("x", "y", "eta", "rho", "zeta")}
     success = np.ones(n_images, dtype=bool)
@@ -82,7 +82,7 @@ def fit_columns_lmfit(images, positions, pixel_size, *, width=None, window_fract
             rho0 = width if width is not None else 0.25 * radii[n]
             params = model.make_params(x0=x0, y0=y0, eta=max(data.max() - data.min(), 1e-12),
                                        rho=rho0, zeta=data.min())
-            params["rho"].set(min=0.1 * pixel_size)
+            params["rho"].set(min=0.1 * pixel_size_A)
             result = model.fit(data, params, x=xx[mask], y=yy[mask], max_nfev=max_nfev)
             values = result.params
             out["x"][b, n], out["y"][b, n] = values["x0"].value, values["y0"].value
@@ -97,4 +97,4 @@ def fit_columns_lmfit(images, positions, pixel_size, *, width=None, window_fract
         scs=2.0 * np.pi * out["eta"] * out["rho"] ** 2, converged=success,
         negative_height=out["eta"] <= 0, left_cell=np.argmin(distance, axis=2) != np.arange(n_columns),
         iterations=iterations, objective=np.full(n_images, np.nan), start_positions=start,
-        method="lmfit_per_column", pixel_size=pixel_size)
+        estimator="lmfit_per_column", pixel_size_A=pixel_size_A)

@@ -37,10 +37,10 @@ class ColumnFit:
         reference.
     start_positions : ndarray
         Shape (B, N, 2): the starting positions [Å].
-    method : str
+    estimator : str
         "least_squares", "poisson" (:func:`fitting.fit_columns`) or "lmfit_per_column"
         (:func:`fitting.reference.fit_columns_lmfit`).
-    pixel_size : float
+    pixel_size_A : float
         Δ [Å/px].
     """
 
@@ -55,8 +55,8 @@ class ColumnFit:
     iterations: np.ndarray
     objective: np.ndarray
     start_positions: np.ndarray
-    method: str
-    pixel_size: float
+    estimator: str
+    pixel_size_A: float
 
     @property
     def n_images(self) -> int:
@@ -99,7 +99,7 @@ class ColumnFit:
         pandas.DataFrame
             Columns ``image``, ``column``, ``x_A``, ``y_A``, ``x0_A``, ``y0_A`` (fitted and start
             positions [Å]), ``height``, ``width_A`` [Å], ``background``, ``scs``, the flags ``converged``,
-            ``negative_height``, ``left_cell``, ``flagged``, then ``iterations`` and ``method``.
+            ``negative_height``, ``left_cell``, ``flagged``, then ``iterations`` and ``estimator``.
         """
         import pandas as pd
 
@@ -122,5 +122,5 @@ class ColumnFit:
             "left_cell": self.left_cell.ravel(),
             "flagged": self.flagged.ravel(),
             "iterations": np.repeat(self.iterations, n_columns),
-            "method": self.method,
+            "estimator": self.estimator,
         })

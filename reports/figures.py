@@ -200,14 +200,14 @@ def bias_figure(summary):
     return figure
 
 
-def examples_figure(examples: dict, pixel_size_angstrom: float | None, atoms: int):
+def examples_figure(examples: dict, pixel_size_A: float | None, atoms: int):
     """Draw the noise-free image, then the measured and restored images of each method, one row per dose.
 
     Parameters
     ----------
     examples : dict
         ``{"index": [...], "images": {key: array}}`` as stored by the run.
-    pixel_size_angstrom : float or None
+    pixel_size_A : float or None
         Pixel size [Å/px] for the 5 Å scale bar; None draws none.
     atoms : int
         The thickness [atoms per column] whose examples are drawn.
@@ -229,14 +229,14 @@ def examples_figure(examples: dict, pixel_size_angstrom: float | None, atoms: in
     for row, dose in enumerate(doses):
         if noise_free is not None:
             plot_image(axes[row, 0], examples["images"][noise_free["key"]], f"noise-free, {atoms} atoms",
-                       pixel_size_angstrom)
+                       pixel_size_A)
         for column, method in enumerate(methods, start=1):
             entry = next((e for e in index if e["kind"] == "restored" and e["method"] == method
                           and e["dose_e_per_A2"] == dose), None)
             if entry is not None:
                 label = "measured" if method == "raw" else method
                 plot_image(axes[row, column], examples["images"][entry["key"]], f"{label}, {dose:.0e} e⁻/Å²",
-                           pixel_size_angstrom)
+                           pixel_size_A)
             else:
                 axes[row, column].axis("off")
     return figure
@@ -266,7 +266,7 @@ def precision_report_figures(results: dict) -> dict:
     }
     examples = results["examples"]
     if examples:
-        pixel = results["manifest"].get("config", {}).get("pixel_size_angstrom")
+        pixel = results["manifest"].get("config", {}).get("pixel_size_A")
         for atoms in sorted({e["atoms_per_column"] for e in examples["index"]}):
             figures[f"examples_t{atoms:03d}"] = (f"Example images ({atoms} atoms per column)",
                                                  examples_figure(examples, pixel, atoms))

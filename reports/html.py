@@ -221,7 +221,7 @@ def _self_supervised_html(methods: list[dict], offered: dict) -> str:
 
 def _run_facts(manifest: dict, spec: ReportSpec) -> str:
     config = manifest.get("config") or {}
-    estimator = manifest.get("estimator") or config.get("fit_method")
+    estimator = manifest.get("estimator") or config.get("estimator")
     facts = []
     if estimator or spec.fits_columns:
         facts.append(f"Columns fitted by {ESTIMATORS.get(estimator or 'least_squares', estimator)}.")

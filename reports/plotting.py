@@ -118,7 +118,7 @@ def figure_legend(figure, axes, fontsize: float = 7) -> None:
                       ncols=min(len(entries), 4), fontsize=fontsize, frameon=False)
 
 
-def plot_image(ax, image: np.ndarray, title: str, pixel_size_angstrom: float | None = None):
+def plot_image(ax, image: np.ndarray, title: str, pixel_size_A: float | None = None):
     """Draw one image panel (grey scale, no ticks) with a 5 Å scale bar when the pixel size is known.
 
     Parameters
@@ -129,7 +129,7 @@ def plot_image(ax, image: np.ndarray, title: str, pixel_size_angstrom: float | N
         Shape (H, W): the image, shown with pixel coordinates.
     title : str
         The panel title.
-    pixel_size_angstrom : float, optional
+    pixel_size_A : float, optional
         Pixel size [Å/px]; None (or 0) draws no scale bar.
 
     Returns
@@ -141,8 +141,8 @@ def plot_image(ax, image: np.ndarray, title: str, pixel_size_angstrom: float | N
     ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-    if pixel_size_angstrom:
-        length = 5.0 / pixel_size_angstrom
+    if pixel_size_A:
+        length = 5.0 / pixel_size_A
         height, width = np.shape(image)
         ax.plot([width * 0.05, width * 0.05 + length], [height * 0.92] * 2, color="white", linewidth=2)
     return artist

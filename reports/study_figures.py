@@ -285,17 +285,17 @@ def dislocation_examples_figure(examples: dict):
             if entry is None:
                 ax.axis("off")
                 continue
-            pixel = entry["pixel_size_angstrom"]
+            pixel = entry["pixel_size_A"]
             plot_image(ax, images[entry["key"]], f"{'measured' if method == 'raw' else method}, {dose:.0e} e⁻/Å²",
                        pixel)
             fitted = images[f"{entry['key']}__positions"] / pixel
             ax.scatter(truth[~core, 0] / pixel, truth[~core, 1] / pixel, s=4, c="#1f77b4", marker="+", linewidths=0.5)
             ax.scatter(truth[core, 0] / pixel, truth[core, 1] / pixel, s=6, c="red", marker="+", linewidths=0.6)
             ax.scatter(fitted[:, 0], fitted[:, 1], s=3, facecolors="none", edgecolors="yellow", linewidths=0.4)
-            if "circuit_corners_angstrom" in entry:
-                corners = np.asarray(entry["circuit_corners_angstrom"]) / pixel
+            if "circuit_corners_A" in entry:
+                corners = np.asarray(entry["circuit_corners_A"]) / pixel
                 ax.plot(corners[:, 0], corners[:, 1], color="cyan", linewidth=0.8)
-                bx, by = entry["burgers_closure_angstrom"]
+                bx, by = entry["burgers_closure_A"]
                 closure = f"({bx:.2f}, {by:.2f}) Å" if np.isfinite([bx, by]).all() else "walk lost its way"
                 ax.set_title(f"{ax.get_title()}\nBurgers closure {closure}", fontsize=7)
             height, width = images[entry["key"]].shape

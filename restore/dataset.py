@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from _shared.files import write_arrays_atomic
+from _shared.legacy_names import rename_legacy_keys
 from simulate.synthetic import SYNTHETIC_RECIPE_VERSION, make_pair
 from simulate.synthetic.presets import get_modality
 
@@ -341,7 +342,8 @@ def load_validation_set(path: str | os.PathLike) -> ValidationSet:
     Returns
     -------
     ValidationSet
-        x, y of shape (n, 1, H, W), float32, and the JSON header (``recipe``, ``records``) as ``metadata``.
+        x, y of shape (n, 1, H, W), float32, and the JSON header (``recipe``, ``records``) as ``metadata``
+        (names of the unit-suffix convention: :mod:`_shared.legacy_names`).
 
     Raises
     ------
@@ -357,7 +359,7 @@ def load_validation_set(path: str | os.PathLike) -> ValidationSet:
     with np.load(path, allow_pickle=False) as archive:
         if not {"x", "y", "metadata"} <= set(archive.files):
             raise ValueError(f"{path}: not a validation set (needs arrays x, y, metadata; has {archive.files})")
-        metadata = json.loads(archive["metadata"].tobytes().decode())
+        metadata = rename_legacy_keys(json.loads(archive["metadata"].tobytes().decode()))
         x, y = archive["x"], archive["y"]
     if metadata.get("recipe", {}).get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: format version {metadata.get('recipe', {}).get('format_version')!r}, "

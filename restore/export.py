@@ -24,7 +24,7 @@ from restore.pair_cache import read_manifest, resolve_cache_dir
 from restore.registry import PACKAGE_WEIGHTS, check_name
 from simulate.distortions.samplers import MEAN_COUNTS_RANGE
 from simulate.synthetic.presets import get_modality
-from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_ANGSTROM
+from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_A
 
 
 def training_wall_time(train_log: str | Path) -> tuple[float, int]:
@@ -120,7 +120,7 @@ def _data_recipe(spec: str, seed: int, size: int) -> dict:
 
         recipe.update(generator="simulate.synthetic.pairs.make_pair", modality=get_modality(value).to_dict(),
                       validation_seed=VALIDATION_SEED,
-                      pixel_size_range_angstrom=list(PIXEL_SIZE_RANGE_ANGSTROM),
+                      pixel_size_range_A=list(PIXEL_SIZE_RANGE_A),
                       mean_counts_per_pixel_range=list(MEAN_COUNTS_RANGE))
     elif kind == "cache":
 
@@ -131,7 +131,7 @@ def _data_recipe(spec: str, seed: int, size: int) -> dict:
         else:
             recipe.update(generator="simulate.synthetic.pairs.make_pair (pre-generated pair cache)",
                           cache_recipe=manifest.get("recipe"), cache_pairs=manifest.get("pairs"),
-                          pixel_size_range_angstrom=list(PIXEL_SIZE_RANGE_ANGSTROM),
+                          pixel_size_range_A=list(PIXEL_SIZE_RANGE_A),
                           mean_counts_per_pixel_range=list(MEAN_COUNTS_RANGE))
     return recipe
 

@@ -35,7 +35,7 @@ def supercell_wrap_check(
     lateral_cells : tuple of int
         Supercell widths [unit cells] to compare.
     phonon_configurations : int, optional
-        Override of the number of configurations (``recipe.phonon_rms_displacement_angstrom = 0`` makes the
+        Override of the number of configurations (``recipe.phonon_rms_displacement_A = 0`` makes the
         comparison deterministic).
     cache_dir : Path, optional
         Cache root passed to :func:`~simulate.thickness_series.simulate_thickness_series` (default
@@ -57,14 +57,14 @@ def supercell_wrap_check(
         variant = recipe.replace(lateral_cells=cells, name=f"{recipe.name}-wrap-{cells}", **changes)
         runs[cells] = simulate_thickness_series(variant, cache_dir=cache_dir, progress=progress)
     reference = runs[max(runs)]
-    scs_reference = reference.scs_angstrom2[1:]
+    scs_reference = reference.scs_A2[1:]
     report: dict[str, Any] = {"reference_lateral_cells": max(runs), "widths": {}}
     for cells, series in runs.items():
-        relative = np.abs(series.scs_angstrom2[1:] - scs_reference) / scs_reference
+        relative = np.abs(series.scs_A2[1:] - scs_reference) / scs_reference
         image_difference = (np.abs(series.images - reference.images).max(axis=(1, 2))
                             / reference.images.max(axis=(1, 2)).clip(1e-12))
         report["widths"][str(cells)] = {
-            "extent_angstrom": cells * recipe.lattice_constant_angstrom,
+            "extent_A": cells * recipe.lattice_constant_A,
             "max_relative_scs_difference": float(relative.max()),
             "mean_relative_scs_difference": float(relative.mean()),
             "max_relative_image_difference": float(image_difference[1:].max()),
@@ -110,22 +110,22 @@ def potential_sampling_check(
     ValueError
         If a grid size is not even and FFT-friendly, or leaves the detector beyond the cutoff.
     """
-    extent = recipe.supercell_extent_angstrom
+    extent = recipe.supercell_extent_A
     runs: dict[int, ThicknessSeries] = {}
     for grid in sorted(set(int(g) for g in grid_points)):
         if fft_friendly_size(grid) != grid:
             raise ValueError(f"grid_points {grid} is not an even FFT-friendly size; use {fft_friendly_size(grid)}")
-        variant = recipe.replace(potential_sampling_angstrom=extent / grid, name=f"{recipe.name}-grid-{grid}")
+        variant = recipe.replace(potential_sampling_A=extent / grid, name=f"{recipe.name}-grid-{grid}")
         runs[grid] = simulate_thickness_series(variant, cache_dir=cache_dir, progress=progress)
     reference = runs[max(runs)]
     report: dict[str, Any] = {"reference_grid_points": max(runs), "grids": {}}
     for grid, series in runs.items():
         # cell-mean SCS per configuration, paired with the reference's configuration of the same seed
-        paired = series.configuration_scs_angstrom2[:, 1:] / reference.configuration_scs_angstrom2[:, 1:]
+        paired = series.configuration_scs_A2[:, 1:] / reference.configuration_scs_A2[:, 1:]
         k = paired.shape[0]
-        ratio = series.scs_angstrom2[1:] / reference.scs_angstrom2[1:]
+        ratio = series.scs_A2[1:] / reference.scs_A2[1:]
         report["grids"][str(grid)] = {
-            "sampling_angstrom": series.recipe.actual_sampling_angstrom,
+            "sampling_A": series.recipe.actual_sampling_A,
             "cutoff_mrad": series.recipe.cutoff_angle_mrad,
             "scs_ratio_to_reference": [float(v) for v in ratio],
             "mean_scs_ratio": float(ratio.mean()),
@@ -150,8 +150,8 @@ def phonon_convergence(series: ThicknessSeries) -> dict[str, Any]:
         (max and at 2, 10, 40 and the largest thickness), and the running relative change of the SCS when
         the last configuration is added.
     """
-    scs = series.scs_angstrom2[1:]
-    error = series.scs_standard_error_angstrom2[1:]
+    scs = series.scs_A2[1:]
+    error = series.scs_standard_error_A2[1:]
     relative = error / scs
     k = series.configuration_intensities.shape[0]
     atoms = series.atoms_per_column[1:]
@@ -163,6 +163,6 @@ def phonon_convergence(series: ThicknessSeries) -> dict[str, Any]:
     }
     if k > 1:
         without_last = ThicknessSeries(series.recipe, series.configuration_intensities[:-1], {})
-        change = np.abs(without_last.scs_angstrom2[1:] - scs) / scs
+        change = np.abs(without_last.scs_A2[1:] - scs) / scs
         report["max_relative_change_adding_last_configuration"] = float(change.max())
     return report

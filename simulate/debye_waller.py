@@ -68,12 +68,12 @@ def debye_waller_b(
     return b_m2 * 1e20
 
 
-def rms_displacement(b_angstrom2: float) -> float:
+def rms_displacement(b_A2: float) -> float:
     """Return the one-dimensional rms thermal displacement √⟨u_x²⟩ = √(B / 8π²) from B.
 
     Parameters
     ----------
-    b_angstrom2 : float
+    b_A2 : float
         Debye–Waller factor B [Å²], ≥ 0.
 
     Returns
@@ -84,8 +84,8 @@ def rms_displacement(b_angstrom2: float) -> float:
     Raises
     ------
     ValueError
-        If ``b_angstrom2`` is negative (or NaN).
+        If ``b_A2`` is negative (or NaN).
     """
-    if not b_angstrom2 >= 0:
-        raise ValueError(f"b_angstrom2={b_angstrom2!r} must be >= 0")
-    return math.sqrt(b_angstrom2 / (8.0 * math.pi**2))
+    if not b_A2 >= 0:
+        raise ValueError(f"b_A2={b_A2!r} must be >= 0")
+    return math.sqrt(b_A2 / (8.0 * math.pi**2))

@@ -20,14 +20,14 @@ from ase.calculators.emt import EMT
 from ase.optimize import FIRE
 from matscipy.dislocation import FCCEdge110Dislocation
 
-from simulate.structures import PT_LATTICE_CONSTANT_ANGSTROM
+from simulate.structures import PT_LATTICE_CONSTANT_A
 
 # Room-temperature Pt single-crystal elastic constants [GPa] (Macfarlane, Rayne & Jones, Phys. Lett. 18
 # (1965) 91, as commonly quoted): C11 = 346.7, C12 = 250.7, C44 = 76.5.
 PT_ELASTIC_CONSTANTS_GPA = (346.7, 250.7, 76.5)
 
 
-def period_along_beam(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> float:
+def period_along_beam(lattice_constant: float = PT_LATTICE_CONSTANT_A) -> float:
     """Return the repeat distance along [112], a√6/2 (4.806 Å for Pt).
 
     Parameters
@@ -43,7 +43,7 @@ def period_along_beam(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) ->
     return lattice_constant * math.sqrt(6.0) / 2.0
 
 
-def column_spacings(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> tuple[float, float]:
+def column_spacings(lattice_constant: float = PT_LATTICE_CONSTANT_A) -> tuple[float, float]:
     """Return the projected column spacings along b = [1-10] and along [111]: a/(2√2) and a/√3.
 
     Parameters
@@ -67,28 +67,28 @@ class DislocationSpecimen:
     ----------
     periods : int
         Repeats of the a√6/2 = 4.806 Å [112] period along the beam = atoms per column.
-    block_angstrom : float
+    block_A : float
         Side of the square block of crystal kept around the core [Å]; columns are kept whole, selected by
         their undisplaced projected position.
-    lattice_constant_angstrom : float
+    lattice_constant_A : float
         fcc lattice constant a [Å].
     elastic_constants_gpa : (float, float, float)
         Cubic C11, C12, C44 [GPa] of the anisotropic elastic field.
     relax_core : bool
         Relax the atoms with ase's EMT potential (outer 10 Å shell of the cylinder held fixed).
-    relax_fmax_ev_per_angstrom : float
+    relax_fmax_ev_per_A : float
         Force tolerance of the relaxation [eV/Å].
-    core_radius_angstrom : float
+    core_radius_A : float
         Columns whose displaced position lies within this distance of the core form the core region.
     """
 
     periods: int = 6
-    block_angstrom: float = 34.0
-    lattice_constant_angstrom: float = PT_LATTICE_CONSTANT_ANGSTROM
+    block_A: float = 34.0
+    lattice_constant_A: float = PT_LATTICE_CONSTANT_A
     elastic_constants_gpa: tuple[float, float, float] = PT_ELASTIC_CONSTANTS_GPA
     relax_core: bool = False
-    relax_fmax_ev_per_angstrom: float = 0.01
-    core_radius_angstrom: float = 5.0
+    relax_fmax_ev_per_A: float = 0.01
+    core_radius_A: float = 5.0
 
     def __post_init__(self) -> None:
         """Validate the fields.
@@ -100,19 +100,19 @@ class DislocationSpecimen:
         """
         if not (isinstance(self.periods, int) and 1 <= self.periods <= 100):
             raise ValueError(f"periods={self.periods!r} must be an integer in [1, 100]")
-        if not 10.0 <= self.block_angstrom <= 400.0:
-            raise ValueError(f"block_angstrom={self.block_angstrom!r} must lie in [10, 400] Å")
-        if not self.lattice_constant_angstrom > 0:
-            raise ValueError(f"lattice_constant_angstrom={self.lattice_constant_angstrom!r} must be > 0 Å")
+        if not 10.0 <= self.block_A <= 400.0:
+            raise ValueError(f"block_A={self.block_A!r} must lie in [10, 400] Å")
+        if not self.lattice_constant_A > 0:
+            raise ValueError(f"lattice_constant_A={self.lattice_constant_A!r} must be > 0 Å")
         c11, c12, c44 = self.elastic_constants_gpa
         if not (c44 > 0 and c11 > abs(c12) and c11 + 2 * c12 > 0):
             raise ValueError(f"elastic_constants_gpa={self.elastic_constants_gpa!r} are not those of a stable "
                              "cubic crystal (need C44 > 0, C11 > |C12|, C11 + 2·C12 > 0)")
-        if not self.relax_fmax_ev_per_angstrom > 0:
-            raise ValueError(f"relax_fmax_ev_per_angstrom={self.relax_fmax_ev_per_angstrom!r} must be > 0 eV/Å")
-        if not 0 < self.core_radius_angstrom < self.block_angstrom / 2:
-            raise ValueError(f"core_radius_angstrom={self.core_radius_angstrom!r} must lie in "
-                             f"(0, block_angstrom/2 = {self.block_angstrom / 2}) Å")
+        if not self.relax_fmax_ev_per_A > 0:
+            raise ValueError(f"relax_fmax_ev_per_A={self.relax_fmax_ev_per_A!r} must be > 0 eV/Å")
+        if not 0 < self.core_radius_A < self.block_A / 2:
+            raise ValueError(f"core_radius_A={self.core_radius_A!r} must lie in "
+                             f"(0, block_A/2 = {self.block_A / 2}) Å")
 
     def to_dict(self) -> dict:
         """Return the fields as a JSON-serialisable dictionary.
@@ -133,19 +133,19 @@ class ProjectedColumns:
 
     Attributes
     ----------
-    positions_angstrom : ndarray, shape (C, 2)
+    positions_A : ndarray, shape (C, 2)
         (x, y) of every column [Å] (mean over its atoms), in the specimen's coordinates.
     atoms_per_column : ndarray of int, shape (C,)
         Number of atoms in each column.
-    reference_positions_angstrom : ndarray, shape (C, 2)
+    reference_positions_A : ndarray, shape (C, 2)
         (x, y) of the column in the perfect crystal before any displacement [Å].
     core_mask : ndarray of bool, shape (C,)
         Columns of the core region (all False for specimens without one).
     """
 
-    positions_angstrom: np.ndarray
+    positions_A: np.ndarray
     atoms_per_column: np.ndarray
-    reference_positions_angstrom: np.ndarray
+    reference_positions_A: np.ndarray
     core_mask: np.ndarray
 
 
@@ -161,17 +161,17 @@ class EdgeDislocation:
         Displaced (and optionally relaxed) atoms, positions [Å], periodic orthogonal cell.
     reference_positions : ndarray, shape (N, 3)
         Perfect-crystal positions of the same atoms [Å], in the cell's coordinates.
-    core_position_angstrom : ndarray, shape (2,)
+    core_position_A : ndarray, shape (2,)
         (x, y) of the dislocation core [Å] in the cell's coordinates.
-    burgers_vector_angstrom : ndarray, shape (2,)
+    burgers_vector_A : ndarray, shape (2,)
         (x, y) of the Burgers vector [Å]: (a/√2, 0).
     """
 
     specimen: DislocationSpecimen
     atoms: Atoms
     reference_positions: np.ndarray
-    core_position_angstrom: np.ndarray
-    burgers_vector_angstrom: np.ndarray
+    core_position_A: np.ndarray
+    burgers_vector_A: np.ndarray
 
     def columns(self) -> ProjectedColumns:
         """Return the projected columns of the specimen (see :func:`project_columns`).
@@ -179,17 +179,17 @@ class EdgeDislocation:
         Returns
         -------
         ProjectedColumns
-            Columns with their core mask for ``specimen.core_radius_angstrom``.
+            Columns with their core mask for ``specimen.core_radius_A``.
         """
-        return project_columns(self.atoms.positions, self.reference_positions, self.core_position_angstrom,
-                               self.specimen.core_radius_angstrom)
+        return project_columns(self.atoms.positions, self.reference_positions, self.core_position_A,
+                               self.specimen.core_radius_A)
 
 
 def project_columns(
     positions: np.ndarray,
     reference_positions: np.ndarray,
-    core_position_angstrom: np.ndarray | None = None,
-    core_radius_angstrom: float = 0.0,
+    core_position_A: np.ndarray | None = None,
+    core_radius_A: float = 0.0,
 ) -> ProjectedColumns:
     """Group atoms into projected columns by their undisplaced (x, y) and average their displaced (x, y).
 
@@ -197,9 +197,9 @@ def project_columns(
     ----------
     positions, reference_positions : ndarray, shape (N, 3)
         Displaced and perfect-crystal atom positions [Å] (same atom order).
-    core_position_angstrom : ndarray (2,), optional
-        Core (x, y) [Å]; with ``core_radius_angstrom`` it defines :attr:`ProjectedColumns.core_mask`.
-    core_radius_angstrom : float
+    core_position_A : ndarray (2,), optional
+        Core (x, y) [Å]; with ``core_radius_A`` it defines :attr:`ProjectedColumns.core_mask`.
+    core_radius_A : float
         Radius of the core region [Å].
 
     Returns
@@ -228,11 +228,11 @@ def project_columns(
     column_reference = reference_sums / counts[:, None]
     order = np.lexsort((column_reference[:, 0], np.round(column_reference[:, 1], 2)))
     column_positions, column_reference, counts = column_positions[order], column_reference[order], counts[order]
-    if core_position_angstrom is None:
+    if core_position_A is None:
         core = np.zeros(len(counts), dtype=bool)
     else:
-        distance = np.linalg.norm(column_positions - np.asarray(core_position_angstrom)[:2], axis=1)
-        core = distance <= core_radius_angstrom
+        distance = np.linalg.norm(column_positions - np.asarray(core_position_A)[:2], axis=1)
+        core = distance <= core_radius_A
     return ProjectedColumns(column_positions, counts.astype(int), column_reference, core)
 
 
@@ -265,16 +265,16 @@ def build_edge_dislocation(specimen: DislocationSpecimen = DislocationSpecimen()
         cell's coordinates.
     """
     c11, c12, c44 = specimen.elastic_constants_gpa
-    builder = FCCEdge110Dislocation(specimen.lattice_constant_angstrom, C11=c11, C12=c12, C44=c44, symbol="Pt")
-    radius = specimen.block_angstrom / math.sqrt(2.0) + 12.0  # the block's corners, plus the fixed shell
+    builder = FCCEdge110Dislocation(specimen.lattice_constant_A, C11=c11, C12=c12, C44=c44, symbol="Pt")
+    radius = specimen.block_A / math.sqrt(2.0) + 12.0  # the block's corners, plus the fixed shell
     bulk, dislocation = builder.build_cylinder(radius, partial_distance=0, method="adsl",
                                                self_consistent=True, verbose=False)
     if specimen.relax_core:
-        dislocation = _relax_core(dislocation, specimen.relax_fmax_ev_per_angstrom)
+        dislocation = _relax_core(dislocation, specimen.relax_fmax_ev_per_A)
     core = np.asarray(dislocation.info["core_positions"][0], dtype=float)
-    half = specimen.block_angstrom / 2.0
+    half = specimen.block_A / 2.0
     inside = np.all(np.abs(bulk.positions[:, :2] - core[:2]) <= half, axis=1)
-    period = period_along_beam(specimen.lattice_constant_angstrom)
+    period = period_along_beam(specimen.lattice_constant_A)
     plane_spacing = period / 6.0
     shifts = np.arange(specimen.periods)[:, None, None] * np.array([0.0, 0.0, period])
     displaced = (dislocation.positions[inside][None] + shifts).reshape(-1, 3)
@@ -282,18 +282,18 @@ def build_edge_dislocation(specimen: DislocationSpecimen = DislocationSpecimen()
     vacuum = 1.0
     origin = np.array([core[0] - half - vacuum, core[1] - half - vacuum, -plane_spacing / 2.0])
     displaced, reference = displaced - origin, reference - origin
-    side = specimen.block_angstrom + 2.0 * vacuum
+    side = specimen.block_A + 2.0 * vacuum
     atoms = Atoms("Pt" * len(displaced), positions=displaced, cell=[side, side, specimen.periods * period],
                   pbc=True)
-    burgers = np.array([2.0 * column_spacings(specimen.lattice_constant_angstrom)[0], 0.0])
+    burgers = np.array([2.0 * column_spacings(specimen.lattice_constant_A)[0], 0.0])
     return EdgeDislocation(specimen, atoms, reference, core[:2] - origin[:2], burgers)
 
 
-def burgers_circuit(columns: ProjectedColumns, start_angstrom: np.ndarray, steps: tuple[int, int],
-                    lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> np.ndarray:
+def burgers_circuit(columns: ProjectedColumns, start_A: np.ndarray, steps: tuple[int, int],
+                    lattice_constant: float = PT_LATTICE_CONSTANT_A) -> np.ndarray:
     """Closure failure [Å] of a rectangular Burgers circuit walked column to column in the real crystal.
 
-    Starting at the column nearest ``start_angstrom``, the walk makes ``steps[0]`` nearest-neighbour steps
+    Starting at the column nearest ``start_A``, the walk makes ``steps[0]`` nearest-neighbour steps
     along +x (1.387 Å each), ``steps[1]`` along +y (2.266 Å), then as many along −x and −y, each step going
     to the real column nearest the expected spot. The same sequence closes in a perfect crystal; around a
     dislocation it misses the start by two columns: the perfect-crystal vector from the start column to the end
@@ -303,7 +303,7 @@ def burgers_circuit(columns: ProjectedColumns, start_angstrom: np.ndarray, steps
     ----------
     columns : ProjectedColumns
         Projected columns of the specimen (displaced and reference positions).
-    start_angstrom : ndarray (2,)
+    start_A : ndarray (2,)
         Where the circuit starts [Å].
     steps : (int, int)
         Steps along x and along y (≥ 1 each).
@@ -323,8 +323,8 @@ def burgers_circuit(columns: ProjectedColumns, start_angstrom: np.ndarray, steps
     if len(steps) != 2 or min(steps) < 1:
         raise ValueError(f"steps={steps!r} must be two integers >= 1")
     dx, dy = column_spacings(lattice_constant)
-    positions = columns.positions_angstrom
-    start = int(np.argmin(np.linalg.norm(positions - np.asarray(start_angstrom), axis=1)))
+    positions = columns.positions_A
+    start = int(np.argmin(np.linalg.norm(positions - np.asarray(start_A), axis=1)))
     current = start
     for vector, count in (((dx, 0.0), steps[0]), ((0.0, dy), steps[1]), ((-dx, 0.0), steps[0]),
                           ((0.0, -dy), steps[1])):
@@ -335,4 +335,4 @@ def burgers_circuit(columns: ProjectedColumns, start_angstrom: np.ndarray, steps
             if distances[current] > 0.5 * dx:
                 raise ValueError(f"the Burgers circuit left the specimen near {target.round(2).tolist()} Å; "
                                  "choose a start and steps inside the block")
-    return columns.reference_positions_angstrom[current] - columns.reference_positions_angstrom[start]
+    return columns.reference_positions_A[current] - columns.reference_positions_A[start]

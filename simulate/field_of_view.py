@@ -26,20 +26,20 @@ class FieldOfView:
     ----------
     image : ndarray, shape (H, W)
         Intensity [fraction of the incident beam]; pixel [row, column] is centred at
-        (x, y) = (column, row) · pixel_size_angstrom.
-    pixel_size_angstrom : float
-    column_positions_angstrom : ndarray, shape (C, 2)
+        (x, y) = (column, row) · pixel_size_A.
+    pixel_size_A : float
+    column_positions_A : ndarray, shape (C, 2)
         True (x, y) of every column inside the image [Å], in the same coordinates.
     atoms_per_column : int
-    scs_angstrom2 : float
+    scs_A2 : float
         Exact cell-integrated SCS per column [Å²] (source-size blur conserves it).
     """
 
     image: np.ndarray
-    pixel_size_angstrom: float
-    column_positions_angstrom: np.ndarray
+    pixel_size_A: float
+    column_positions_A: np.ndarray
     atoms_per_column: int
-    scs_angstrom2: float
+    scs_A2: float
 
 
 def _evaluation_matrix(points_per_cell: int, coordinates: np.ndarray, period: float) -> np.ndarray:
@@ -57,9 +57,9 @@ def _evaluation_matrix(points_per_cell: int, coordinates: np.ndarray, period: fl
 def interpolate_cell(
     cell_image: np.ndarray,
     lattice_constant: float,
-    x_angstrom: np.ndarray,
-    y_angstrom: np.ndarray,
-    source_size_fwhm_angstrom: float = 0.0,
+    x_A: np.ndarray,
+    y_A: np.ndarray,
+    source_size_fwhm_A: float = 0.0,
 ) -> np.ndarray:
     """Evaluate a periodic cell image on a rectangular grid of coordinates by Fourier interpolation.
 
@@ -69,9 +69,9 @@ def interpolate_cell(
         Samples of one a × a cell, pixel [row, column] at (column, row) · a/n.
     lattice_constant : float
         Cell edge a [Å].
-    x_angstrom, y_angstrom : ndarray
+    x_A, y_A : ndarray
         1-D coordinates [Å] of the output columns and rows.
-    source_size_fwhm_angstrom : float
+    source_size_fwhm_A : float
         FWHM of a Gaussian effective source [Å] (0: none).
 
     Returns
@@ -81,16 +81,16 @@ def interpolate_cell(
     cell_image = np.asarray(cell_image, dtype=float)
     if cell_image.ndim != 2 or cell_image.shape[0] != cell_image.shape[1]:
         raise ValueError(f"cell_image must be a square 2-D array, got shape {cell_image.shape}")
-    if source_size_fwhm_angstrom < 0:
-        raise ValueError(f"source_size_fwhm_angstrom={source_size_fwhm_angstrom!r} must be >= 0 Å")
+    if source_size_fwhm_A < 0:
+        raise ValueError(f"source_size_fwhm_A={source_size_fwhm_A!r} must be >= 0 Å")
     n = cell_image.shape[0]
     coefficients = np.fft.fft2(cell_image)
-    if source_size_fwhm_angstrom > 0:
-        sigma = source_size_fwhm_angstrom / FWHM_PER_SIGMA
+    if source_size_fwhm_A > 0:
+        sigma = source_size_fwhm_A / FWHM_PER_SIGMA
         k = np.fft.fftfreq(n, d=lattice_constant / n)  # 1/Å
         coefficients *= np.exp(-2.0 * np.pi**2 * sigma**2 * (k[:, None] ** 2 + k[None, :] ** 2))
-    rows = _evaluation_matrix(n, np.asarray(y_angstrom, dtype=float), lattice_constant)
-    columns = _evaluation_matrix(n, np.asarray(x_angstrom, dtype=float), lattice_constant)
+    rows = _evaluation_matrix(n, np.asarray(y_A, dtype=float), lattice_constant)
+    columns = _evaluation_matrix(n, np.asarray(x_A, dtype=float), lattice_constant)
     return np.real(rows @ coefficients @ columns.T)
 
 
@@ -99,8 +99,8 @@ def field_of_view(
     *,
     atoms_per_column: int,
     cells: tuple[int, int] = (5, 5),
-    pixel_size_angstrom: float = 0.2,
-    source_size_fwhm_angstrom: float = 0.0,
+    pixel_size_A: float = 0.2,
+    source_size_fwhm_A: float = 0.0,
 ) -> FieldOfView:
     """A noise-free image of ``cells = (N_x, N_y)`` unit cells at any pixel size.
 
@@ -115,9 +115,9 @@ def field_of_view(
         Thickness [atoms per column].
     cells : (int, int)
         Unit cells along x and y (≥ 1).
-    pixel_size_angstrom : float
+    pixel_size_A : float
         Output pixel size [Å], > 0.
-    source_size_fwhm_angstrom : float
+    source_size_fwhm_A : float
         FWHM of the Gaussian source-size blur [Å] (0: none).
 
     Returns
@@ -129,26 +129,26 @@ def field_of_view(
     ValueError
         For non-positive pixel size, cells < 1, or a thickness outside the series.
     """
-    if not pixel_size_angstrom > 0:
-        raise ValueError(f"pixel_size_angstrom={pixel_size_angstrom!r} must be > 0 Å")
+    if not pixel_size_A > 0:
+        raise ValueError(f"pixel_size_A={pixel_size_A!r} must be > 0 Å")
     if len(cells) != 2 or any(int(c) != c or c < 1 for c in cells):
         raise ValueError(f"cells={cells!r} must be two integers >= 1 (cells along x, y)")
-    a = series.recipe.lattice_constant_angstrom
+    a = series.recipe.lattice_constant_A
     cell_image = series.image(atoms_per_column)
     offset = a / 4.0
-    width = int(math.floor(cells[0] * a / pixel_size_angstrom))
-    height = int(math.floor(cells[1] * a / pixel_size_angstrom))
-    x = np.arange(width) * pixel_size_angstrom - offset
-    y = np.arange(height) * pixel_size_angstrom - offset
-    image = interpolate_cell(cell_image, a, x, y, source_size_fwhm_angstrom)
+    width = int(math.floor(cells[0] * a / pixel_size_A))
+    height = int(math.floor(cells[1] * a / pixel_size_A))
+    x = np.arange(width) * pixel_size_A - offset
+    y = np.arange(height) * pixel_size_A - offset
+    image = interpolate_cell(cell_image, a, x, y, source_size_fwhm_A)
     in_cell = column_positions_in_cell(a)
     grid = np.array([(i * a, j * a) for j in range(cells[1]) for i in range(cells[0])])
     positions = (grid[:, None, :] + in_cell[None, :, :]).reshape(-1, 2) + offset
     positions = positions[np.lexsort((positions[:, 0], positions[:, 1]))]  # row by row
     return FieldOfView(
         image=image,
-        pixel_size_angstrom=float(pixel_size_angstrom),
-        column_positions_angstrom=positions,
+        pixel_size_A=float(pixel_size_A),
+        column_positions_A=positions,
         atoms_per_column=int(atoms_per_column),
-        scs_angstrom2=float(series.scs_angstrom2[int(atoms_per_column)]),
+        scs_A2=float(series.scs_A2[int(atoms_per_column)]),
     )

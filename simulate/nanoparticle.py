@@ -16,7 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from simulate.dislocation import ProjectedColumns, project_columns
-from simulate.structures import PT_LATTICE_CONSTANT_ANGSTROM
+from simulate.structures import PT_LATTICE_CONSTANT_A
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,15 @@ class NanoparticleSpecimen:
     diameter_cells : float
         Sphere diameter in unit cells, in [1, 60] (the sphere keeps atoms at distance ≤ diameter/2 from its
         centre).
-    lattice_constant_angstrom : float
+    lattice_constant_A : float
         fcc lattice constant a [Å].
-    vacuum_angstrom : float
+    vacuum_A : float
         Empty space between the particle's outermost atoms and the cell edge, laterally [Å], ≥ 2.
     """
 
     diameter_cells: float = 11.0
-    lattice_constant_angstrom: float = PT_LATTICE_CONSTANT_ANGSTROM
-    vacuum_angstrom: float = 2.8
+    lattice_constant_A: float = PT_LATTICE_CONSTANT_A
+    vacuum_A: float = 2.8
 
     def __post_init__(self) -> None:
         """Validate the fields.
@@ -48,13 +48,13 @@ class NanoparticleSpecimen:
         """
         if not 1.0 <= self.diameter_cells <= 60.0:
             raise ValueError(f"diameter_cells={self.diameter_cells!r} must lie in [1, 60] unit cells")
-        if not self.lattice_constant_angstrom > 0:
-            raise ValueError(f"lattice_constant_angstrom={self.lattice_constant_angstrom!r} must be > 0 Å")
-        if not self.vacuum_angstrom >= 2.0:
-            raise ValueError(f"vacuum_angstrom={self.vacuum_angstrom!r} must be >= 2 Å")
+        if not self.lattice_constant_A > 0:
+            raise ValueError(f"lattice_constant_A={self.lattice_constant_A!r} must be > 0 Å")
+        if not self.vacuum_A >= 2.0:
+            raise ValueError(f"vacuum_A={self.vacuum_A!r} must be >= 2 Å")
 
     @property
-    def radius_angstrom(self) -> float:
+    def radius_A(self) -> float:
         """Sphere radius diameter_cells · a / 2 [Å].
 
         Returns
@@ -62,7 +62,7 @@ class NanoparticleSpecimen:
         float
             Radius [Å] (21.58 Å for the default).
         """
-        return self.diameter_cells * self.lattice_constant_angstrom / 2.0
+        return self.diameter_cells * self.lattice_constant_A / 2.0
 
     def to_dict(self) -> dict:
         """Return the fields as a dictionary.
@@ -85,13 +85,13 @@ class Nanoparticle:
         Description it was built from.
     atoms : ase.Atoms
         Atoms on perfect fcc sites, positions [Å], in a periodic orthogonal cell.
-    centre_angstrom : numpy.ndarray
+    centre_A : numpy.ndarray
         (x, y, z) of the sphere's centre [Å], shape (3,); an atom sits there.
     """
 
     specimen: NanoparticleSpecimen
     atoms: Atoms
-    centre_angstrom: np.ndarray
+    centre_A: np.ndarray
 
     def columns(self) -> ProjectedColumns:
         """Return the projected [100] columns (every atom sits on its perfect-lattice site).
@@ -120,8 +120,8 @@ def build_nanoparticle(specimen: NanoparticleSpecimen = NanoparticleSpecimen()) 
     Nanoparticle
         The particle, its atoms shifted so that the sphere's centre lies at the middle of the cell.
     """
-    a = specimen.lattice_constant_angstrom
-    radius = specimen.radius_angstrom
+    a = specimen.lattice_constant_A
+    radius = specimen.radius_A
     half_steps = int(math.floor(radius / (a / 2.0) + 1e-9))
     steps = np.arange(-half_steps, half_steps + 1)
     i, j, k = np.meshgrid(steps, steps, steps, indexing="ij")
@@ -129,7 +129,7 @@ def build_nanoparticle(specimen: NanoparticleSpecimen = NanoparticleSpecimen()) 
     sites = np.stack([i[on_lattice], j[on_lattice], k[on_lattice]], axis=1) * (a / 2.0)
     # the tolerance keeps sites exactly on the sphere regardless of round-off
     sites = sites[np.linalg.norm(sites, axis=1) <= radius * (1.0 + 1e-9)]
-    extent_xy = 2.0 * sites[:, 0].max() + 2.0 * specimen.vacuum_angstrom
+    extent_xy = 2.0 * sites[:, 0].max() + 2.0 * specimen.vacuum_A
     planes = int(round(2.0 * sites[:, 2].max() / (a / 2.0))) + 1
     centre = np.array([extent_xy / 2.0, extent_xy / 2.0, planes * a / 4.0])
     atoms = Atoms("Pt" * len(sites), positions=sites + centre, cell=[extent_xy, extent_xy, planes * a / 2.0],

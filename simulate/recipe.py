@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from _shared.legacy_names import rename_legacy_keys
 from simulate.debye_waller import debye_waller_b, rms_displacement
-from simulate.structures import PT_LATTICE_CONSTANT_ANGSTROM
+from simulate.structures import PT_LATTICE_CONSTANT_A
 
 # Pt at 300 K, Debye model with Θ_D = 240 K (see simulate.debye_waller): B = 0.312 Å², u_x,rms = 0.0629 Å.
-PT_RMS_DISPLACEMENT_300K_ANGSTROM = round(rms_displacement(debye_waller_b(300.0)), 4)
+PT_RMS_DISPLACEMENT_300K_A = round(rms_displacement(debye_waller_b(300.0)), 4)
 
 _FFT_FRIENDLY_PRIMES = (2, 3, 5, 7)
 
@@ -84,7 +85,7 @@ class HAADFRecipe:
     ----------
     name : str
         Label stored with the results.
-    lattice_constant_angstrom : float
+    lattice_constant_A : float
         fcc lattice constant a [Å].
     energy_kv : float
         Acceleration voltage [kV].
@@ -93,7 +94,7 @@ class HAADFRecipe:
     detector_inner_mrad, detector_outer_mrad : float
         HAADF annular detector [mrad]. The outer angle must lie below the simulated cutoff
         (2/3 of the Nyquist angle of the potential sampling).
-    potential_sampling_angstrom : float
+    potential_sampling_A : float
         Largest allowed potential/wave sampling [Å]; the grid is rounded up to an FFT-friendly size,
         so the actual sampling is at most this.
     slices_per_cell : int
@@ -102,7 +103,7 @@ class HAADFRecipe:
         Supercell width in unit cells; wide enough that the probe does not wrap around (docs/).
     max_thickness_atoms : int
         Thickest exit plane [atoms per column]; every thickness from 0 to this is recorded.
-    phonon_rms_displacement_angstrom : float
+    phonon_rms_displacement_A : float
         Frozen-phonon rms displacement along each Cartesian direction [Å] (Pt, 300 K, Debye model).
     phonon_configurations : int
         Number of frozen-phonon configurations averaged.
@@ -119,16 +120,16 @@ class HAADFRecipe:
     """
 
     name: str = "pt001-haadf-default"
-    lattice_constant_angstrom: float = PT_LATTICE_CONSTANT_ANGSTROM
+    lattice_constant_A: float = PT_LATTICE_CONSTANT_A
     energy_kv: float = 300.0
     convergence_semiangle_mrad: float = 21.5
     detector_inner_mrad: float = 60.0
     detector_outer_mrad: float = 200.0
-    potential_sampling_angstrom: float = 0.03
+    potential_sampling_A: float = 0.03
     slices_per_cell: int = 2
     lateral_cells: int = 4
     max_thickness_atoms: int = 75
-    phonon_rms_displacement_angstrom: float = PT_RMS_DISPLACEMENT_300K_ANGSTROM
+    phonon_rms_displacement_A: float = PT_RMS_DISPLACEMENT_300K_A
     phonon_configurations: int = 16
     phonon_seed: int = 2023
     scan_points_per_cell: int = 20
@@ -148,7 +149,7 @@ class HAADFRecipe:
 
     # Derived quantities -------------------------------------------------------------------------
     @property
-    def supercell_extent_angstrom(self) -> float:
+    def supercell_extent_A(self) -> float:
         """Lateral size of the supercell, lateral_cells · a.
 
         Returns
@@ -156,7 +157,7 @@ class HAADFRecipe:
         float
             Extent along x and y [Å].
         """
-        return self.lateral_cells * self.lattice_constant_angstrom
+        return self.lateral_cells * self.lattice_constant_A
 
     @property
     def grid_points(self) -> int:
@@ -167,21 +168,21 @@ class HAADFRecipe:
         int
             Even number of grid points along each lateral axis.
         """
-        return fft_friendly_size(math.ceil(self.supercell_extent_angstrom / self.potential_sampling_angstrom - 1e-9))
+        return fft_friendly_size(math.ceil(self.supercell_extent_A / self.potential_sampling_A - 1e-9))
 
     @property
-    def actual_sampling_angstrom(self) -> float:
+    def actual_sampling_A(self) -> float:
         """Potential/wave sampling on the actual grid, extent / grid_points.
 
         Returns
         -------
         float
-            Sampling [Å], at most ``potential_sampling_angstrom``.
+            Sampling [Å], at most ``potential_sampling_A``.
         """
-        return self.supercell_extent_angstrom / self.grid_points
+        return self.supercell_extent_A / self.grid_points
 
     @property
-    def wavelength_angstrom(self) -> float:
+    def wavelength_A(self) -> float:
         """Relativistic electron wavelength at ``energy_kv``.
 
         Returns
@@ -202,12 +203,12 @@ class HAADFRecipe:
         """
         # abTEM keeps frequencies below 2/3 of the Nyquist frequency 1/(2Δx); its grid quantisation
         # (integer number of reciprocal pixels) is reproduced so that the check agrees with abTEM's.
-        reciprocal_sampling = 1.0 / self.supercell_extent_angstrom
+        reciprocal_sampling = 1.0 / self.supercell_extent_A
         antialias_gpts = int(2.0 / 3.0 * self.grid_points)
-        return antialias_gpts // 2 * reciprocal_sampling * self.wavelength_angstrom * 1e3
+        return antialias_gpts // 2 * reciprocal_sampling * self.wavelength_A * 1e3
 
     @property
-    def scan_sampling_angstrom(self) -> float:
+    def scan_sampling_A(self) -> float:
         """Scan step a / scan_points_per_cell.
 
         Returns
@@ -215,10 +216,10 @@ class HAADFRecipe:
         float
             Step [Å].
         """
-        return self.lattice_constant_angstrom / self.scan_points_per_cell
+        return self.lattice_constant_A / self.scan_points_per_cell
 
     @property
-    def nyquist_scan_sampling_angstrom(self) -> float:
+    def nyquist_scan_sampling_A(self) -> float:
         """Largest scan step that samples the image at Nyquist, λ/(4α).
 
         Returns
@@ -226,10 +227,10 @@ class HAADFRecipe:
         float
             Step [Å]; the HAADF image holds no frequency above 2α/λ.
         """
-        return self.wavelength_angstrom / (4.0 * self.convergence_semiangle_mrad * 1e-3)
+        return self.wavelength_A / (4.0 * self.convergence_semiangle_mrad * 1e-3)
 
     @property
-    def slice_thickness_angstrom(self) -> float:
+    def slice_thickness_A(self) -> float:
         """Multislice slice thickness a / slices_per_cell.
 
         Returns
@@ -237,7 +238,7 @@ class HAADFRecipe:
         float
             Thickness [Å].
         """
-        return self.lattice_constant_angstrom / self.slices_per_cell
+        return self.lattice_constant_A / self.slices_per_cell
 
     # Serialisation ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -267,7 +268,8 @@ class HAADFRecipe:
         Parameters
         ----------
         values : dict
-            Field name to value; missing fields take their defaults.
+            Field name to value; missing fields take their defaults. Names written before the unit-suffix
+            convention (``lattice_constant_angstrom`` …, :mod:`_shared.legacy_names`) are read too.
 
         Returns
         -------
@@ -279,6 +281,7 @@ class HAADFRecipe:
         ValueError
             For unknown fields (the message lists the valid ones) or an invalid recipe.
         """
+        values = rename_legacy_keys(values)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -334,14 +337,14 @@ def validate_recipe(recipe: HAADFRecipe) -> None:
         For the first invalid field.
     """
     r = recipe
-    _require(r.lattice_constant_angstrom > 0, "lattice_constant_angstrom", r.lattice_constant_angstrom, "> 0 Å")
+    _require(r.lattice_constant_A > 0, "lattice_constant_A", r.lattice_constant_A, "> 0 Å")
     _require(0 < r.energy_kv <= 1000, "energy_kv", r.energy_kv, "a voltage in (0, 1000] kV")
     _require(0 < r.convergence_semiangle_mrad <= 100, "convergence_semiangle_mrad",
              r.convergence_semiangle_mrad, "a semi-angle in (0, 100] mrad")
     _require(r.detector_inner_mrad >= 0, "detector_inner_mrad", r.detector_inner_mrad, ">= 0 mrad")
     _require(r.detector_outer_mrad > r.detector_inner_mrad, "detector_outer_mrad", r.detector_outer_mrad,
              f"> detector_inner_mrad = {r.detector_inner_mrad} mrad")
-    _require(r.potential_sampling_angstrom > 0, "potential_sampling_angstrom", r.potential_sampling_angstrom,
+    _require(r.potential_sampling_A > 0, "potential_sampling_A", r.potential_sampling_A,
              "> 0 Å (≤ 0.03 Å for a 200 mrad detector at 300 kV)")
     _require(_is_int(r.slices_per_cell) and r.slices_per_cell >= 1, "slices_per_cell", r.slices_per_cell,
              "an integer >= 1")
@@ -349,8 +352,8 @@ def validate_recipe(recipe: HAADFRecipe) -> None:
              "an integer >= 1")
     _require(_is_int(r.max_thickness_atoms) and 1 <= r.max_thickness_atoms <= 1000, "max_thickness_atoms",
              r.max_thickness_atoms, "an integer in [1, 1000] atoms per column")
-    _require(r.phonon_rms_displacement_angstrom >= 0, "phonon_rms_displacement_angstrom",
-             r.phonon_rms_displacement_angstrom, ">= 0 Å (0 switches frozen phonons off)")
+    _require(r.phonon_rms_displacement_A >= 0, "phonon_rms_displacement_A",
+             r.phonon_rms_displacement_A, ">= 0 Å (0 switches frozen phonons off)")
     _require(_is_int(r.phonon_configurations) and r.phonon_configurations >= 1, "phonon_configurations",
              r.phonon_configurations, "an integer >= 1")
     _require(_is_int(r.phonon_seed) and r.phonon_seed >= 0, "phonon_seed", r.phonon_seed, "an integer >= 0")
@@ -364,18 +367,18 @@ def validate_recipe(recipe: HAADFRecipe) -> None:
     _require(r.projection in ("infinite", "finite"), "projection", r.projection, "'infinite' or 'finite'")
     cutoff = r.cutoff_angle_mrad
     if r.detector_outer_mrad > cutoff:
-        needed = r.wavelength_angstrom * 1e3 / (3.0 * r.detector_outer_mrad) * 0.98
+        needed = r.wavelength_A * 1e3 / (3.0 * r.detector_outer_mrad) * 0.98
         raise ValueError(
             f"recipe field detector_outer_mrad={r.detector_outer_mrad} mrad lies beyond the simulated cutoff "
-            f"{cutoff:.1f} mrad set by potential_sampling_angstrom={r.potential_sampling_angstrom} Å; "
-            f"use potential_sampling_angstrom <= {needed:.4f} Å or detector_outer_mrad <= {cutoff:.1f} mrad"
+            f"{cutoff:.1f} mrad set by potential_sampling_A={r.potential_sampling_A} Å; "
+            f"use potential_sampling_A <= {needed:.4f} Å or detector_outer_mrad <= {cutoff:.1f} mrad"
         )
-    nyquist = r.nyquist_scan_sampling_angstrom
-    if r.scan_sampling_angstrom > nyquist:
+    nyquist = r.nyquist_scan_sampling_A
+    if r.scan_sampling_A > nyquist:
         raise ValueError(
             f"recipe field scan_points_per_cell={r.scan_points_per_cell} gives a scan step "
-            f"{r.scan_sampling_angstrom:.4f} Å above the Nyquist step λ/(4α) = {nyquist:.4f} Å; use "
-            f"scan_points_per_cell >= {math.ceil(r.lattice_constant_angstrom / nyquist)}"
+            f"{r.scan_sampling_A:.4f} Å above the Nyquist step λ/(4α) = {nyquist:.4f} Å; use "
+            f"scan_points_per_cell >= {math.ceil(r.lattice_constant_A / nyquist)}"
         )
 
 
@@ -387,7 +390,7 @@ COARSE_RECIPE = HAADFRecipe(
     name="pt001-haadf-coarse",
     detector_inner_mrad=50.0,
     detector_outer_mrad=120.0,
-    potential_sampling_angstrom=0.05,
+    potential_sampling_A=0.05,
     lateral_cells=3,
     max_thickness_atoms=10,
     phonon_configurations=1,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _shared.legacy_names import rename_legacy_keys
 from simulate.cache import read_shipped_arrays, write_shipped_arrays
 from simulate.dislocation import ProjectedColumns
 from simulate.specimen_recipe import SpecimenImage, SpecimenImageRecipe
@@ -52,7 +53,9 @@ def load_shipped(kind: str):
     Returns
     -------
     SpecimenImage
-        The per-configuration images, their recipe and the ground-truth columns.
+        The per-configuration images, their recipe and the ground-truth columns. Array and metadata names
+        written before the unit-suffix convention (``column_positions_angstrom`` …) are read as the new ones
+        (:mod:`_shared.legacy_names`), so the shipped files need no rewrite.
 
     Raises
     ------
@@ -63,8 +66,9 @@ def load_shipped(kind: str):
     """
     arrays, meta = read_shipped_arrays(shipped_path(kind), f"shipped {kind} image",
                                        f"bench simulate {kind} --write-default")
-    columns = ProjectedColumns(arrays["column_positions_angstrom"], arrays["atoms_per_column"],
-                               arrays["column_reference_positions_angstrom"], arrays["core_mask"])
+    arrays, meta = rename_legacy_keys(arrays), rename_legacy_keys(meta)
+    columns = ProjectedColumns(arrays["column_positions_A"], arrays["atoms_per_column"],
+                               arrays["column_reference_positions_A"], arrays["core_mask"])
     return SpecimenImage(kind, meta["specimen"], SpecimenImageRecipe.from_dict(meta["recipe"]),
                          arrays["configuration_images"], columns, meta.get("metadata", {}))
 
@@ -85,8 +89,8 @@ def write_shipped(image) -> Path:
     npz = shipped_path(image.kind)
     write_shipped_arrays(npz, {
         "configuration_images": image.configuration_images.astype(np.float32),
-        "column_positions_angstrom": image.columns.positions_angstrom,
-        "column_reference_positions_angstrom": image.columns.reference_positions_angstrom,
+        "column_positions_A": image.columns.positions_A,
+        "column_reference_positions_A": image.columns.reference_positions_A,
         "atoms_per_column": image.columns.atoms_per_column,
         "core_mask": image.columns.core_mask,
     }, {
@@ -94,8 +98,8 @@ def write_shipped(image) -> Path:
         "specimen": image.specimen,
         "recipe": image.recipe.to_dict(),
         "metadata": image.metadata,
-        "pixel_size_angstrom": image.pixel_size_angstrom,
-        "coordinates": "pixel [row, column] is the probe at (x, y) = (column, row) · pixel_size_angstrom; "
+        "pixel_size_A": image.pixel_size_A,
+        "coordinates": "pixel [row, column] is the probe at (x, y) = (column, row) · pixel_size_A; "
                        "column positions are (x, y) in the same frame [Å]",
         "regenerate": f"bench simulate {image.kind} --write-default",
     })

@@ -40,9 +40,9 @@ class Specimen:
         The specimen description's ``to_dict()``.
     atoms : ase.Atoms
         Atoms in a periodic orthogonal cell, positions [Å]; z is the beam direction.
-    plane_spacing_angstrom : float
+    plane_spacing_A : float
         Distance between atomic planes along the beam [Å].
-    centre_angstrom : numpy.ndarray
+    centre_A : numpy.ndarray
         (x, y) of the dislocation core or the particle centre [Å], shape (2,); the scan is centred on it.
     columns : ProjectedColumns
         Projected columns of the whole specimen, in the cell's coordinates.
@@ -51,8 +51,8 @@ class Specimen:
     kind: str
     parameters: dict[str, Any]
     atoms: Any
-    plane_spacing_angstrom: float
-    centre_angstrom: np.ndarray
+    plane_spacing_A: float
+    centre_A: np.ndarray
     columns: ProjectedColumns
 
 
@@ -79,13 +79,13 @@ def build_specimen(kind: str, parameters: DislocationSpecimen | NanoparticleSpec
     if kind == "dislocation":
         parameters = parameters or DislocationSpecimen()
         built = build_edge_dislocation(parameters)
-        spacing = period_along_beam(parameters.lattice_constant_angstrom) / 6.0
-        centre = built.core_position_angstrom
+        spacing = period_along_beam(parameters.lattice_constant_A) / 6.0
+        centre = built.core_position_A
     elif kind == "nanoparticle":
         parameters = parameters or NanoparticleSpecimen()
         built = build_nanoparticle(parameters)
-        spacing = parameters.lattice_constant_angstrom / 2.0
-        centre = built.centre_angstrom[:2]
+        spacing = parameters.lattice_constant_A / 2.0
+        centre = built.centre_A[:2]
     else:
         raise ValueError(f"kind={kind!r} must be one of {KINDS}")
     return Specimen(kind, parameters.to_dict(), built.atoms, spacing, np.asarray(centre, dtype=float),
@@ -110,8 +110,8 @@ def scan_origin(specimen: Specimen, recipe: SpecimenImageRecipe) -> np.ndarray:
     numpy.ndarray
         (x, y) [Å], shape (2,), in the cell's coordinates.
     """
-    half = (recipe.scan_points - 1) * recipe.scan_sampling_angstrom / 2.0
-    return specimen.centre_angstrom - half
+    half = (recipe.scan_points - 1) * recipe.scan_sampling_A / 2.0
+    return specimen.centre_A - half
 
 
 def grid_points(specimen: Specimen, recipe: SpecimenImageRecipe) -> tuple[int, int]:
@@ -133,12 +133,12 @@ def grid_points(specimen: Specimen, recipe: SpecimenImageRecipe) -> tuple[int, i
         Grid points along x and y.
     """
     extent = specimen.atoms.cell.lengths()[:2]
-    step = recipe.microscope.potential_sampling_angstrom
+    step = recipe.microscope.potential_sampling_A
     factor = recipe.prism_interpolation if recipe.method == "prism" else 1
     return tuple(factor * fft_friendly_size(math.ceil(e / step / factor - 1e-9)) for e in extent)
 
 
-def potential_sampling_angstrom(specimen: Specimen, recipe: SpecimenImageRecipe) -> float:
+def potential_sampling_A(specimen: Specimen, recipe: SpecimenImageRecipe) -> float:
     """Return the actual potential sampling of the simulation (the coarser of x and y).
 
     The HAADF intensity depends on it by several % at these samplings, so a counting library must be
@@ -178,17 +178,17 @@ def check_geometry(specimen: Specimen, recipe: SpecimenImageRecipe) -> None:
     """
     extent = specimen.atoms.cell.lengths()[:2]
     start = scan_origin(specimen, recipe)
-    end = start + (recipe.scan_points - 1) * recipe.scan_sampling_angstrom
+    end = start + (recipe.scan_points - 1) * recipe.scan_sampling_A
     if np.any(start < 0) or np.any(end > extent):
-        raise ValueError(f"field_of_view_angstrom={recipe.field_of_view_angstrom} does not fit in the "
+        raise ValueError(f"field_of_view_A={recipe.field_of_view_A} does not fit in the "
                          f"{extent[0]:.1f} × {extent[1]:.1f} Å cell of the {specimen.kind}; enlarge the specimen")
     gpts = grid_points(specimen, recipe)
-    wavelength = recipe.microscope.wavelength_angstrom
+    wavelength = recipe.microscope.wavelength_A
     cutoff = min(int(2.0 / 3.0 * g) // 2 / e for g, e in zip(gpts, extent)) * wavelength * 1e3
     if recipe.microscope.detector_outer_mrad > cutoff:
         raise ValueError(f"detector_outer_mrad={recipe.microscope.detector_outer_mrad} lies beyond the "
-                         f"simulated cutoff {cutoff:.1f} mrad of potential_sampling_angstrom="
-                         f"{recipe.microscope.potential_sampling_angstrom} Å; lower one of them")
+                         f"simulated cutoff {cutoff:.1f} mrad of potential_sampling_A="
+                         f"{recipe.microscope.potential_sampling_A} Å; lower one of them")
 
 
 def slice_thicknesses(specimen: Specimen, recipe: SpecimenImageRecipe) -> list[float]:
@@ -206,10 +206,10 @@ def slice_thicknesses(specimen: Specimen, recipe: SpecimenImageRecipe) -> list[f
     list of float
         Slice thicknesses [Å], ``planes_per_slice`` plane spacings each.
     """
-    planes = int(round(specimen.atoms.cell.lengths()[2] / specimen.plane_spacing_angstrom))
+    planes = int(round(specimen.atoms.cell.lengths()[2] / specimen.plane_spacing_A))
     full, rest = divmod(planes, recipe.planes_per_slice)
-    thicknesses = [recipe.planes_per_slice * specimen.plane_spacing_angstrom] * full
-    return thicknesses + ([rest * specimen.plane_spacing_angstrom] if rest else [])
+    thicknesses = [recipe.planes_per_slice * specimen.plane_spacing_A] * full
+    return thicknesses + ([rest * specimen.plane_spacing_A] if rest else [])
 
 
 def phonon_seed(recipe: SpecimenImageRecipe, configuration: int) -> int:
@@ -262,15 +262,15 @@ def build_measurement(specimen: Specimen, recipe: SpecimenImageRecipe, configura
     micro = recipe.microscope
     check_geometry(specimen, recipe)
     atoms = specimen.atoms
-    if micro.phonon_rms_displacement_angstrom > 0:
-        atoms = abtem.FrozenPhonons(atoms, num_configs=1, sigmas=micro.phonon_rms_displacement_angstrom,
+    if micro.phonon_rms_displacement_A > 0:
+        atoms = abtem.FrozenPhonons(atoms, num_configs=1, sigmas=micro.phonon_rms_displacement_A,
                                     seed=(phonon_seed(recipe, configuration),))
     potential = abtem.Potential(atoms, gpts=grid_points(specimen, recipe),
                                 slice_thickness=slice_thicknesses(specimen, recipe),
                                 parametrization=micro.parametrization, projection=micro.projection)
     start = scan_origin(specimen, recipe)
     points = np.array(scan_points or (recipe.scan_points, recipe.scan_points))
-    scan = abtem.GridScan(start=tuple(start), end=tuple(start + points * recipe.scan_sampling_angstrom),
+    scan = abtem.GridScan(start=tuple(start), end=tuple(start + points * recipe.scan_sampling_A),
                           gpts=tuple(int(p) for p in points), endpoint=False)
     detector = abtem.AnnularDetector(inner=micro.detector_inner_mrad, outer=micro.detector_outer_mrad)
     if recipe.method == "prism":
@@ -286,12 +286,12 @@ def build_measurement(specimen: Specimen, recipe: SpecimenImageRecipe, configura
 def _columns_in_image(specimen: Specimen, recipe: SpecimenImageRecipe) -> ProjectedColumns:
     """The specimen's columns inside the scanned square, in image coordinates (origin = first pixel)."""
     origin = scan_origin(specimen, recipe)
-    side = (recipe.scan_points - 1) * recipe.scan_sampling_angstrom
+    side = (recipe.scan_points - 1) * recipe.scan_sampling_A
     c = specimen.columns
-    shifted = c.positions_angstrom - origin
+    shifted = c.positions_A - origin
     inside = np.all((shifted >= 0) & (shifted <= side), axis=1)
     return ProjectedColumns(shifted[inside], c.atoms_per_column[inside],
-                            c.reference_positions_angstrom[inside] - origin, c.core_mask[inside])
+                            c.reference_positions_A[inside] - origin, c.core_mask[inside])
 
 
 def _cache_payload(kind: str, specimen: Specimen, recipe: SpecimenImageRecipe) -> str:
@@ -365,7 +365,7 @@ def simulate_specimen_image(
     metadata = _run_metadata(time.perf_counter() - start, scheduler, run.resumed, run.seconds)
     metadata.update(fidelity(recipe))
     metadata["grid_points"] = list(grid_points(specimen, recipe))
-    metadata["slice_thicknesses_angstrom"] = [round(t, 4) for t in slice_thicknesses(specimen, recipe)]
+    metadata["slice_thicknesses_A"] = [round(t, 4) for t in slice_thicknesses(specimen, recipe)]
     entry.store({"configuration_images": images},
                 {"kind": kind, "specimen": specimen.parameters, "recipe": recipe.to_dict(), "metadata": metadata})
     return SpecimenImage(kind, specimen.parameters, recipe, images, columns, metadata)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from _shared.legacy_names import rename_legacy_keys
 from simulate.dislocation import ProjectedColumns
 from simulate.recipe import DEFAULT_RECIPE, HAADFRecipe
 
@@ -28,9 +29,9 @@ class SpecimenImageRecipe:
     microscope : HAADFRecipe
         Probe, detector, potential sampling, parametrisation and frozen phonons (its thickness, supercell
         and scan fields are not used).
-    field_of_view_angstrom : float
+    field_of_view_A : float
         Side of the scanned square [Å], centred on the dislocation core or the particle centre.
-    scan_sampling_angstrom : float
+    scan_sampling_A : float
         Scan step [Å]; at most the Nyquist step λ/(4α).
     planes_per_slice : int
         Atomic planes per multislice slice (dislocation: planes 0.801 Å apart; particle: 1.962 Å).
@@ -41,8 +42,8 @@ class SpecimenImageRecipe:
     """
 
     microscope: HAADFRecipe = DEFAULT_RECIPE
-    field_of_view_angstrom: float = 32.0
-    scan_sampling_angstrom: float = 0.2
+    field_of_view_A: float = 32.0
+    scan_sampling_A: float = 0.2
     planes_per_slice: int = 1
     method: str = "prism"
     prism_interpolation: int = 4
@@ -56,11 +57,11 @@ class SpecimenImageRecipe:
             If a field is out of range, the scan step exceeds the microscope's Nyquist step λ/(4α), or the
             method is unknown.
         """
-        if not 0 < self.field_of_view_angstrom <= 400:
-            raise ValueError(f"field_of_view_angstrom={self.field_of_view_angstrom!r} must lie in (0, 400] Å")
-        nyquist = self.microscope.nyquist_scan_sampling_angstrom
-        if not 0 < self.scan_sampling_angstrom <= nyquist + 1e-12:
-            raise ValueError(f"scan_sampling_angstrom={self.scan_sampling_angstrom!r} must lie in (0, λ/(4α) = "
+        if not 0 < self.field_of_view_A <= 400:
+            raise ValueError(f"field_of_view_A={self.field_of_view_A!r} must lie in (0, 400] Å")
+        nyquist = self.microscope.nyquist_scan_sampling_A
+        if not 0 < self.scan_sampling_A <= nyquist + 1e-12:
+            raise ValueError(f"scan_sampling_A={self.scan_sampling_A!r} must lie in (0, λ/(4α) = "
                              f"{nyquist:.4f}] Å")
         if not (isinstance(self.planes_per_slice, int) and self.planes_per_slice >= 1):
             raise ValueError(f"planes_per_slice={self.planes_per_slice!r} must be an integer >= 1")
@@ -78,7 +79,7 @@ class SpecimenImageRecipe:
         int
             2 · round(field_of_view / scan_sampling / 2) + 1.
         """
-        return 2 * int(round(self.field_of_view_angstrom / self.scan_sampling_angstrom / 2.0)) + 1
+        return 2 * int(round(self.field_of_view_A / self.scan_sampling_A / 2.0)) + 1
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dictionary.
@@ -99,7 +100,8 @@ class SpecimenImageRecipe:
         Parameters
         ----------
         values : dict
-            Field name to value; ``microscope`` is a dict for :meth:`HAADFRecipe.from_dict`.
+            Field name to value; ``microscope`` is a dict for :meth:`HAADFRecipe.from_dict`. Names written
+            before the unit-suffix convention (``field_of_view_angstrom`` …) are read too.
 
         Returns
         -------
@@ -111,6 +113,7 @@ class SpecimenImageRecipe:
         ValueError
             If a field is unknown or invalid (``KeyError`` if ``microscope`` is missing).
         """
+        values = rename_legacy_keys(values)
         return cls(**{**values, "microscope": HAADFRecipe.from_dict(values["microscope"])})
 
 
@@ -133,7 +136,7 @@ def fidelity(recipe: SpecimenImageRecipe) -> dict[str, Any]:
     """
     used, faithful = recipe.microscope.to_dict(), DEFAULT_RECIPE.to_dict()
     relevant = ("energy_kv", "convergence_semiangle_mrad", "detector_inner_mrad", "detector_outer_mrad",
-                "potential_sampling_angstrom", "phonon_rms_displacement_angstrom", "phonon_configurations",
+                "potential_sampling_A", "phonon_rms_displacement_A", "phonon_configurations",
                 "parametrization", "projection")
     reduced = {name: {"used": used[name], "faithful": faithful[name]} for name in relevant
                if used[name] != faithful[name]}
@@ -182,7 +185,7 @@ class SpecimenImage:
         return self.configuration_images.mean(axis=0)
 
     @property
-    def pixel_size_angstrom(self) -> float:
+    def pixel_size_A(self) -> float:
         """Pixel size of the image, the recipe's scan step.
 
         Returns
@@ -190,12 +193,12 @@ class SpecimenImage:
         float
             Pixel size [Å].
         """
-        return self.recipe.scan_sampling_angstrom
+        return self.recipe.scan_sampling_A
 
 
 # The shipped recipes: the bulk microscope at reduced fidelity (CPU-only budget, see docs/specimens.md).
 REDUCED_MICROSCOPE = DEFAULT_RECIPE.replace(
-    name="haadf-reduced-cpu", potential_sampling_angstrom=0.05, detector_outer_mrad=130.0,
+    name="haadf-reduced-cpu", potential_sampling_A=0.05, detector_outer_mrad=130.0,
     phonon_configurations=1,
 )
 # The shipped particle averages 16 configurations (≈ 240 s CPU each on one core); the dislocation has one.
@@ -224,13 +227,13 @@ def default_recipe(kind: str) -> SpecimenImageRecipe:
     ValueError
         If ``kind`` is unknown.
     """
-    nyquist = math.floor(REDUCED_MICROSCOPE.nyquist_scan_sampling_angstrom * 1e4) / 1e4
+    nyquist = math.floor(REDUCED_MICROSCOPE.nyquist_scan_sampling_A * 1e4) / 1e4
     if kind == "dislocation":
         # three atomic planes (2.40 Å) per slice: each slice holds at most one atom of every column
-        return SpecimenImageRecipe(REDUCED_MICROSCOPE, field_of_view_angstrom=24.0, scan_sampling_angstrom=nyquist,
+        return SpecimenImageRecipe(REDUCED_MICROSCOPE, field_of_view_A=24.0, scan_sampling_A=nyquist,
                                    planes_per_slice=3, method="prism", prism_interpolation=3)
     if kind == "nanoparticle":
         microscope = REDUCED_MICROSCOPE.replace(phonon_configurations=NANOPARTICLE_PHONON_CONFIGURATIONS)
-        return SpecimenImageRecipe(microscope, field_of_view_angstrom=43.0, scan_sampling_angstrom=nyquist,
+        return SpecimenImageRecipe(microscope, field_of_view_A=43.0, scan_sampling_A=nyquist,
                                    planes_per_slice=2, method="prism", prism_interpolation=4)
     raise ValueError(f"kind={kind!r} must be one of {KINDS}")

@@ -11,10 +11,10 @@ import numpy as np
 from ase import Atoms
 from ase.lattice.cubic import FaceCenteredCubic
 
-PT_LATTICE_CONSTANT_ANGSTROM = 3.924
+PT_LATTICE_CONSTANT_A = 3.924
 
 
-def pt_unit_cell(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> Atoms:
+def pt_unit_cell(lattice_constant: float = PT_LATTICE_CONSTANT_A) -> Atoms:
     """Conventional fcc Pt cell with [100], [010], [001] along x, y, z (z is the beam direction).
 
     Parameters
@@ -41,7 +41,7 @@ def pt_unit_cell(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> Atom
 def pt_001_supercell(
     lateral_cells: int,
     thickness_cells: int,
-    lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM,
+    lattice_constant: float = PT_LATTICE_CONSTANT_A,
 ) -> Atoms:
     """Pt [001] supercell for multislice with slices of thickness a/2.
 
@@ -71,7 +71,7 @@ def pt_001_supercell(
     return atoms
 
 
-def column_positions_in_cell(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> np.ndarray:
+def column_positions_in_cell(lattice_constant: float = PT_LATTICE_CONSTANT_A) -> np.ndarray:
     """Return the projected column positions (x, y) of one a × a cell of Pt [001].
 
     Parameters
@@ -88,7 +88,7 @@ def column_positions_in_cell(lattice_constant: float = PT_LATTICE_CONSTANT_ANGST
     return np.array([[0.0, 0.0], [half, 0.0], [0.0, half], [half, half]])
 
 
-def area_per_column(lattice_constant: float = PT_LATTICE_CONSTANT_ANGSTROM) -> float:
+def area_per_column(lattice_constant: float = PT_LATTICE_CONSTANT_A) -> float:
     """Return the projected area per column, a²/4.
 
     Parameters

@@ -84,7 +84,7 @@ class ThicknessSeries:
         return np.arange(self.configuration_intensities.shape[1])
 
     @property
-    def thickness_angstrom(self) -> np.ndarray:
+    def thickness_A(self) -> np.ndarray:
         """Specimen thickness of each exit plane, atoms per column × a.
 
         Returns
@@ -92,10 +92,10 @@ class ThicknessSeries:
         numpy.ndarray
             Thickness [Å], shape (T,).
         """
-        return self.atoms_per_column * self.recipe.lattice_constant_angstrom
+        return self.atoms_per_column * self.recipe.lattice_constant_A
 
     @property
-    def pixel_size_angstrom(self) -> float:
+    def pixel_size_A(self) -> float:
         """Pixel size of the images, the recipe's scan step a / n.
 
         Returns
@@ -103,10 +103,10 @@ class ThicknessSeries:
         float
             Pixel size [Å].
         """
-        return self.recipe.scan_sampling_angstrom
+        return self.recipe.scan_sampling_A
 
     @property
-    def column_positions_angstrom(self) -> np.ndarray:
+    def column_positions_A(self) -> np.ndarray:
         """True (x, y) column positions in the cell.
 
         Returns
@@ -114,7 +114,7 @@ class ThicknessSeries:
         numpy.ndarray
             Positions [Å], shape (4, 2).
         """
-        return column_positions_in_cell(self.recipe.lattice_constant_angstrom)
+        return column_positions_in_cell(self.recipe.lattice_constant_A)
 
     @cached_property
     def _cell_means(self) -> np.ndarray:
@@ -127,7 +127,7 @@ class ThicknessSeries:
         return values.mean(axis=-1)
 
     @property
-    def configuration_scs_angstrom2(self) -> np.ndarray:
+    def configuration_scs_A2(self) -> np.ndarray:
         """Cell-integrated SCS per column of each phonon configuration.
 
         Returns
@@ -135,10 +135,10 @@ class ThicknessSeries:
         numpy.ndarray
             SCS [Å²], shape (K, T).
         """
-        return self._cell_means * area_per_column(self.recipe.lattice_constant_angstrom)
+        return self._cell_means * area_per_column(self.recipe.lattice_constant_A)
 
     @property
-    def scs_angstrom2(self) -> np.ndarray:
+    def scs_A2(self) -> np.ndarray:
         """Exact cell-integrated scattering cross section per column: mean cell intensity × a²/4.
 
         Returns
@@ -146,18 +146,18 @@ class ThicknessSeries:
         numpy.ndarray
             Phonon-averaged SCS [Å²], shape (T,).
         """
-        return self.configuration_scs_angstrom2.mean(axis=0)
+        return self.configuration_scs_A2.mean(axis=0)
 
     @property
-    def scs_standard_error_angstrom2(self) -> np.ndarray:
-        """Standard error of :attr:`scs_angstrom2` from the spread over phonon configurations.
+    def scs_standard_error_A2(self) -> np.ndarray:
+        """Standard error of :attr:`scs_A2` from the spread over phonon configurations.
 
         Returns
         -------
         numpy.ndarray
             Standard error [Å²], shape (T,); NaN with a single configuration.
         """
-        scs = self.configuration_scs_angstrom2
+        scs = self.configuration_scs_A2
         k = scs.shape[0]
         if k < 2:
             return np.full(scs.shape[1], np.nan)
@@ -209,8 +209,8 @@ def scan_positions(recipe: HAADFRecipe) -> np.ndarray:
     else:
         rows, columns = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
         indices = np.stack([columns.ravel(), rows.ravel()], axis=-1)
-    origin = (recipe.lateral_cells // 2) * recipe.lattice_constant_angstrom
-    return origin + indices * recipe.scan_sampling_angstrom
+    origin = (recipe.lateral_cells // 2) * recipe.lattice_constant_A
+    return origin + indices * recipe.scan_sampling_A
 
 
 def phonon_seed(recipe: HAADFRecipe, configuration: int) -> int:
@@ -249,10 +249,10 @@ def build_configuration(recipe: HAADFRecipe, configuration: int):
     """
     import abtem
 
-    atoms = pt_001_supercell(recipe.lateral_cells, recipe.max_thickness_atoms, recipe.lattice_constant_angstrom)
-    if recipe.phonon_rms_displacement_angstrom > 0:
+    atoms = pt_001_supercell(recipe.lateral_cells, recipe.max_thickness_atoms, recipe.lattice_constant_A)
+    if recipe.phonon_rms_displacement_A > 0:
         atoms = abtem.FrozenPhonons(
-            atoms, num_configs=1, sigmas=recipe.phonon_rms_displacement_angstrom,
+            atoms, num_configs=1, sigmas=recipe.phonon_rms_displacement_A,
             seed=(phonon_seed(recipe, configuration),),
         )
     slices = recipe.slices_per_cell * recipe.max_thickness_atoms
@@ -260,7 +260,7 @@ def build_configuration(recipe: HAADFRecipe, configuration: int):
         atoms,
         gpts=recipe.grid_points,
         # explicit per-slice thicknesses: a float is divided into the cell height with round-off
-        slice_thickness=[recipe.slice_thickness_angstrom] * slices,
+        slice_thickness=[recipe.slice_thickness_A] * slices,
         exit_planes=recipe.slices_per_cell,
         parametrization=recipe.parametrization,
         projection=recipe.projection,

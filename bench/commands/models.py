@@ -179,7 +179,7 @@ def run_fidelity(args) -> int:
                          "provide; give pretrained models or bm3d")
     restorers = {m.name: (lambda images, m=m: m(images, POISSON)) for m in methods}
     table = noise_free_fidelity(restorers, preset=preset, dose_e_per_A2=args.dose)
-    print(f"noise-free Pt [001] images at {args.dose:g} e⁻/Å² ({preset.pixel_size_angstrom} Å pixels), fitted as "
+    print(f"noise-free Pt [001] images at {args.dose:g} e⁻/Å² ({preset.pixel_size_A} Å pixels), fitted as "
           f"precision-vs-dose ({args.preset}) fits a realisation:")
     print(format_fidelity(table, list(restorers)))
     for name, ok in fidelity_verdict(table).items():

@@ -62,7 +62,7 @@ PRESET_OPTIONS = {
     "realisations": ("realisations", lambda value: value),
     "images": ("images", lambda value: value),
     "modalities": ("modalities", lambda text: parse_list(text, str, "modalities")),
-    "estimator": ("fit_method", lambda value: value),
+    "estimator": ("estimator", lambda value: value),
     "recipe": ("thickness_series", lambda value: value),
 }
 

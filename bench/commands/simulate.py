@@ -7,9 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _shared.legacy_names import rename_legacy_keys
+
 
 def _parse_settings(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs → recipe overrides; values are read as JSON when possible (numbers, booleans)."""
+    """``KEY=VALUE`` pairs → recipe overrides; values are read as JSON when possible (numbers, booleans).
+
+    Names from before the unit-suffix convention (``potential_sampling_angstrom``) are accepted too.
+    """
     settings: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
@@ -19,7 +24,7 @@ def _parse_settings(pairs: list[str]) -> dict[str, Any]:
             settings[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             settings[key.strip()] = raw
-    return settings
+    return rename_legacy_keys(settings)
 
 
 def _thickness_recipe(args: argparse.Namespace):
@@ -33,12 +38,12 @@ def _thickness_recipe(args: argparse.Namespace):
 def _summary(series) -> dict[str, Any]:
     return {
         "recipe": series.recipe.to_dict(),
-        "pixel_size_angstrom": series.pixel_size_angstrom,
+        "pixel_size_A": series.pixel_size_A,
         "image_shape": list(series.images.shape),
         "atoms_per_column": series.atoms_per_column.tolist(),
-        "scs_angstrom2": [round(float(v), 6) for v in series.scs_angstrom2],
-        "scs_standard_error_angstrom2": [None if v != v else round(float(v), 6)
-                                         for v in series.scs_standard_error_angstrom2],
+        "scs_A2": [round(float(v), 6) for v in series.scs_A2],
+        "scs_standard_error_A2": [None if v != v else round(float(v), 6)
+                                         for v in series.scs_standard_error_A2],
         "metadata": series.metadata,
     }
 
@@ -57,9 +62,9 @@ def _run_thickness_series(args: argparse.Namespace) -> int:
         print(f"wrote the embedded default to {path}", file=sys.stderr)
     if args.output:
         Path(args.output).write_text(json.dumps(summary, indent=2))
-    scs = series.scs_angstrom2
+    scs = series.scs_A2
     print(f"{recipe.name}: {len(scs)} thicknesses (0–{len(scs) - 1} atoms/column), "
-          f"{series.images.shape[1]}×{series.images.shape[2]} px of {series.pixel_size_angstrom:.4f} Å")
+          f"{series.images.shape[1]}×{series.images.shape[2]} px of {series.pixel_size_A:.4f} Å")
     for atoms in range(0, len(scs), max(1, (len(scs) - 1) // 10)):
         print(f"  {atoms:3d} atoms: SCS = {scs[atoms]:.5f} Å²")
     return 0
@@ -93,7 +98,7 @@ def _run_convergence(args: argparse.Namespace) -> int:
 
 def _run_specimen(args: argparse.Namespace) -> int:
     """``bench simulate dislocation|nanoparticle``: the shipped recipe, with --set overriding its imaging
-    fields (field_of_view_angstrom, method, …) or its microscope fields (phonon_configurations, …)."""
+    fields (field_of_view_A, method, …) or its microscope fields (phonon_configurations, …)."""
     import dataclasses
 
     from simulate.specimen_data import write_shipped
@@ -116,14 +121,14 @@ def _run_specimen(args: argparse.Namespace) -> int:
     columns = image.columns
     summary = {
         "kind": image.kind, "specimen": image.specimen, "recipe": image.recipe.to_dict(),
-        "pixel_size_angstrom": image.pixel_size_angstrom, "image_shape": list(image.image.shape),
+        "pixel_size_A": image.pixel_size_A, "image_shape": list(image.image.shape),
         "columns": int(len(columns.atoms_per_column)), "atoms": int(columns.atoms_per_column.sum()),
         "core_columns": int(columns.core_mask.sum()), "metadata": image.metadata,
     }
     if args.output:
         Path(args.output).write_text(json.dumps(summary, indent=2))
     print(f"{args.kind}: {summary['image_shape'][0]}×{summary['image_shape'][1]} px of "
-          f"{image.pixel_size_angstrom:.4f} Å, {summary['columns']} columns ({summary['atoms']} atoms, "
+          f"{image.pixel_size_A:.4f} Å, {summary['columns']} columns ({summary['atoms']} atoms, "
           f"{summary['core_columns']} in the core region), {len(image.configuration_images)} phonon "
           f"configurations, fidelity {image.metadata.get('fidelity', '?')}")
     return 0

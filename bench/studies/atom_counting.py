@@ -62,7 +62,7 @@ def fit_options(preset: CountingPreset, truth: np.ndarray) -> dict:
                                     max_iterations=preset.max_iterations)
 
 
-def fit_particle(images, truth: np.ndarray, pixel_size: float, preset: CountingPreset, width=None):
+def fit_particle(images, truth: np.ndarray, pixel_size_A: float, preset: CountingPreset, width=None):
     """Fit the columns of images by the study's protocol: starts snapped to the image's peaks.
 
     Parameters
@@ -71,7 +71,7 @@ def fit_particle(images, truth: np.ndarray, pixel_size: float, preset: CountingP
         The images.
     truth : ndarray, shape (N, 2)
         True column positions (x, y) [Å].
-    pixel_size : float
+    pixel_size_A : float
         Pixel size [Å].
     preset : CountingPreset
         The study's preset (fit protocol).
@@ -85,7 +85,7 @@ def fit_particle(images, truth: np.ndarray, pixel_size: float, preset: CountingP
     """
     from bench.studies import fit_protocol
 
-    return fit_protocol.fit_from_peaks(images, truth, pixel_size, fraction=preset.search_radius_fraction,
+    return fit_protocol.fit_from_peaks(images, truth, pixel_size_A, fraction=preset.search_radius_fraction,
                                        objective_tolerance=preset.objective_tolerance,
                                        max_iterations=preset.max_iterations, width=width)
 
@@ -106,7 +106,7 @@ def reference(specimen_image, series, preset: CountingPreset) -> dict:
     -------
     dict
         ``image`` [fraction of the beam], ``truth`` (N, 2) [Å], ``atoms`` (N,), ``width`` [Å], ``scs`` (N,)
-        [Å²] of the noise-free fit, ``pixel_size`` [Å], ``library`` (Gaussian-volume SCS of 0 … T atoms
+        [Å²] of the noise-free fit, ``pixel_size_A`` [Å], ``library`` (Gaussian-volume SCS of 0 … T atoms
         [Å²]), ``library_record`` (the library as a dict) and ``noise_free_correct_fraction`` (the fraction
         of columns library matching counts right on the noise-free image).
 
@@ -119,9 +119,9 @@ def reference(specimen_image, series, preset: CountingPreset) -> dict:
     from fitting import count_by_library
 
     image = np.maximum(specimen_image.image, 0.0)
-    truth = specimen_image.columns.positions_angstrom
+    truth = specimen_image.columns.positions_A
     atoms = specimen_image.columns.atoms_per_column.astype(int)
-    px = specimen_image.pixel_size_angstrom
+    px = specimen_image.pixel_size_A
     fit = fit_particle(image, truth, px, preset)
     if not fit.converged.all() or fit.flagged.any():
         raise ValueError(f"the noise-free fit of {specimen_image.specimen!r} did not converge cleanly "
@@ -129,13 +129,13 @@ def reference(specimen_image, series, preset: CountingPreset) -> dict:
                          "its column positions")
     # the library's bulk columns are fitted with the same options (they start on their peaks already)
     options = {k: v for k, v in fit_options(preset, truth).items() if k != "max_iterations"}
-    library = build_counting_library(series, max_atoms=int(atoms.max()) + 2, pixel_size_angstrom=px,
+    library = build_counting_library(series, max_atoms=int(atoms.max()) + 2, pixel_size_A=px,
                                      fit_options=options)
     # the ceiling of library matching: counts of the noise-free image by the same estimator
     ceiling = float(np.mean(count_by_library(fit.scs[0], library.scs("gaussian")) == atoms))
     record = {**library.to_dict(), "noise_free_correct_fraction": ceiling}
     return {"image": image, "truth": truth, "atoms": atoms, "width": float(fit.widths[0, 0]), "scs": fit.scs[0],
-            "pixel_size": px, "library": library.scs("gaussian"), "library_record": record,
+            "pixel_size_A": px, "library": library.scs("gaussian"), "library_record": record,
             "noise_free_correct_fraction": ceiling}
 
 
@@ -164,8 +164,8 @@ def run_task(params: dict):
     from simulate.distortions import benchmark_stem_params
 
     preset, ref = params["preset"], params["reference"]
-    dose, px, count = params["dose"], ref["pixel_size"], params["count"]
-    distortion = benchmark_stem_params(dose_per_area=dose, pixel_size=px, jitter_sigma=preset.jitter_sigma_angstrom,
+    dose, px, count = params["dose"], ref["pixel_size_A"], params["count"]
+    distortion = benchmark_stem_params(dose_e_per_A2=dose, pixel_size_A=px, jitter_sigma=preset.jitter_sigma_A,
                                        jitter_phi=preset.jitter_phi)
     measured = distorted_realisations(params, distortion)
     pmt = distortion.pmt
@@ -258,7 +258,7 @@ def write_examples(store, tasks, ref: dict) -> None:
             images[task.key] = arrays["restored"]
             images[f"{task.key}__positions"] = arrays["fitted_positions"]
             index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
-                          "dose_e_per_A2": task.params["dose"], "pixel_size_angstrom": ref["pixel_size"]})
+                          "dose_e_per_A2": task.params["dose"], "pixel_size_A": ref["pixel_size_A"]})
     store.write_examples(images, index)
 
 

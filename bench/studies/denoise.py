@@ -221,8 +221,8 @@ def scenario_frames(params: dict):
     from simulate.distortions import PmtParams, detector_noise
 
     preset, scenario = params["preset"], params["scenario"]
-    dose, px, pmt = scenario["dose_e_per_A2"], scenario["pixel_size"], PmtParams()
-    frames = [np.asarray(detector_noise(scenario["image"], dose_per_area=dose, pixel_size=px, params=pmt,
+    dose, px, pmt = scenario["dose_e_per_A2"], scenario["pixel_size_A"], PmtParams()
+    frames = [np.asarray(detector_noise(scenario["image"], dose_e_per_A2=dose, pixel_size_A=px, params=pmt,
                                         generator=int(np.random.SeedSequence([preset.seed, index])
                                                       .generate_state(1)[0])), dtype=np.float64)
               for index in range(params["first"], params["first"] + params["count"])]
@@ -260,14 +260,14 @@ def training_data(params: dict):
     pairs, described = None, ""
     if params.get("training_image") is not None:
         scenario, pmt = params["scenario"], PmtParams()
-        dose, px = scenario["dose_e_per_A2"], scenario["pixel_size"]
+        dose, px = scenario["dose_e_per_A2"], scenario["pixel_size_A"]
 
         def acquire(stack, high_dose, generator):
-            return detector_noise(stack, dose_per_area=high_dose, pixel_size=px, params=pmt, generator=generator)
+            return detector_noise(stack, dose_e_per_A2=high_dose, pixel_size_A=px, params=pmt, generator=generator)
 
         frames = high_dose_frames(params["training_image"][None], dose=dose, factor=budget.hourglass_dose_factor,
-                                  pixel_size=px, seed=seed, distortion=acquire)
-        pairs = synthesised_pairs(frames, factor=budget.hourglass_dose_factor, dose=dose, pixel_size=px, pmt=pmt)
+                                  pixel_size_A=px, seed=seed, distortion=acquire)
+        pairs = synthesised_pairs(frames, factor=budget.hourglass_dose_factor, dose=dose, pixel_size_A=px, pmt=pmt)
         described = (f"{frames.shape[0]} frames of the {SCENARIO_TRAINING_SPECIMEN} image at "
                      f"{budget.hourglass_dose_factor:g} × {dose:.4g} e⁻/Å² (Poisson and PMT noise)")
     return TrainingData(budget=budget, seed=training_seed, same_field=True, high_dose=pairs, high_dose_frames=described)
@@ -500,12 +500,12 @@ class Denoise(Study):
         from simulate.specimen_data import load_shipped
 
         specimen, other = load_shipped(SCENARIO_SPECIMEN), load_shipped(SCENARIO_TRAINING_SPECIMEN)
-        px = float(specimen.pixel_size_angstrom)
-        if not np.isclose(other.pixel_size_angstrom, px):
-            raise ValueError(f"the {SCENARIO_TRAINING_SPECIMEN} image's pixels ({other.pixel_size_angstrom} Å) differ "
+        px = float(specimen.pixel_size_A)
+        if not np.isclose(other.pixel_size_A, px):
+            raise ValueError(f"the {SCENARIO_TRAINING_SPECIMEN} image's pixels ({other.pixel_size_A} Å) differ "
                              f"from the {SCENARIO_SPECIMEN} image's ({px} Å): hourglass needs one pixel size")
         electrons = electrons_per_probe(preset.beam_current_pA, preset.dwell_time_us)
-        return {"scenario": {"image": np.maximum(specimen.image, 0.0).astype(np.float64), "pixel_size": px,
+        return {"scenario": {"image": np.maximum(specimen.image, 0.0).astype(np.float64), "pixel_size_A": px,
                              "electrons_per_probe": electrons, "dose_e_per_A2": electrons / px**2},
                 "training_image": np.maximum(other.image, 0.0).astype(np.float64)}
 

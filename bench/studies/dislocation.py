@@ -4,15 +4,15 @@ Set-up. The shipped noise-free HAADF image of the Pt [112] edge dislocation (``s
 is distorted at each dose with the fixed benchmark set of ``simulate.distortions.benchmark_stem_params``:
 scan-line jitter, Poisson counting at dose D, scintillator/PMT noise and the causal fast-scan PSF. Every
 method restores the distorted image (BM3D's VST uses the detector's Poisson–Gaussian model of eq. 46: one
-count per electron plus the PMT's Gaussian, ``bench.methods.stem_noise_model``); Gaussian columns are then fitted by least squares by the protocol of
-:mod:`bench.studies.fit_protocol` (starts on the image's peaks within a quarter spacing of the true
-positions, heights ≥ 0, every column within that radius of its start): from the undistorted positions a
-column at 5·10² e⁻/Å² could run Ångströms away and dominate the mean error.
+count per electron plus the PMT's Gaussian, ``bench.methods.stem_noise_model``); Gaussian columns are then
+fitted by least squares by the protocol of :mod:`bench.studies.fit_protocol` (starts on the image's peaks
+within a quarter spacing of the true positions, heights ≥ 0, every column within that radius of its start):
+from the undistorted positions a column at 5·10² e⁻/Å² could run Ångströms away and dominate the mean error.
 
 Scores per method and dose, for the core columns (within the core radius) and for all columns: the mean
-absolute position error [pm] against the true positions, and the mean absolute percentage SCS error
-against the SCS the same estimator finds in the noise-free image, each with a percentile-bootstrap 95 %
-interval over realisations. SCS are the fitted volumes divided by D · Δ² (counts per electron: 1). Every column counts, also
+absolute position error [pm] against the true positions, and the mean absolute percentage SCS error against
+the SCS the same estimator finds in the noise-free image, each with a percentile-bootstrap 95 % interval over
+realisations. SCS are the fitted volumes divided by D · Δ² (counts per electron: 1). Every column counts, also
 where the fit is flagged (not converged, negative height, left its cell); the flagged fraction is reported.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ DislocationPreset = DistortedSpecimenPreset  # one protocol for both distorted-s
 PRESETS = DISTORTED_SPECIMEN_PRESETS
 
 
-def fit_image(images, truth: np.ndarray, pixel_size: float, preset: DislocationPreset, width=None):
+def fit_image(images, truth: np.ndarray, pixel_size_A: float, preset: DislocationPreset, width=None):
     """Fit images by the study's protocol (:mod:`bench.studies.fit_protocol`).
 
     Parameters
@@ -41,7 +41,7 @@ def fit_image(images, truth: np.ndarray, pixel_size: float, preset: DislocationP
         The images.
     truth : ndarray, shape (N, 2)
         True column positions (x, y) [Å].
-    pixel_size : float
+    pixel_size_A : float
         Pixel size [Å].
     preset : DislocationPreset
         The study's preset (search radius fraction, objective tolerance, iteration cap).
@@ -55,7 +55,7 @@ def fit_image(images, truth: np.ndarray, pixel_size: float, preset: DislocationP
     """
     from bench.studies import fit_protocol
 
-    return fit_protocol.fit_from_peaks(images, truth, pixel_size, fraction=preset.search_radius_fraction,
+    return fit_protocol.fit_from_peaks(images, truth, pixel_size_A, fraction=preset.search_radius_fraction,
                                        objective_tolerance=preset.objective_tolerance,
                                        max_iterations=preset.max_iterations, width=width)
 
@@ -75,13 +75,13 @@ def reference(specimen_image, preset: DislocationPreset) -> dict:
     dict
         ``image`` (clipped at 0) [fraction of the beam], ``truth`` (N, 2) [Å], ``core`` (N,) bool, ``width``
         [Å] and ``scs`` (N,) of the reference fit (fitted volumes [Å²]),
-        ``pixel_size`` [Å] and ``columns``.
+        ``pixel_size_A`` [Å] and ``columns``.
     """
     image = np.maximum(specimen_image.image, 0.0)
-    truth = specimen_image.columns.positions_angstrom
-    fit = fit_image(image, truth, specimen_image.pixel_size_angstrom, preset)
+    truth = specimen_image.columns.positions_A
+    fit = fit_image(image, truth, specimen_image.pixel_size_A, preset)
     return {"image": image, "truth": truth, "core": specimen_image.columns.core_mask.astype(bool),
-            "width": float(fit.widths[0, 0]), "scs": fit.scs[0], "pixel_size": specimen_image.pixel_size_angstrom,
+            "width": float(fit.widths[0, 0]), "scs": fit.scs[0], "pixel_size_A": specimen_image.pixel_size_A,
             "columns": specimen_image.columns}
 
 
@@ -101,24 +101,24 @@ def burgers_check(columns, fitted_positions: np.ndarray) -> dict:
     Returns
     -------
     dict
-        ``circuit_corners_angstrom`` (five corners, closed, for drawing) and ``burgers_closure_angstrom``:
+        ``circuit_corners_A`` (five corners, closed, for drawing) and ``burgers_closure_A``:
         the closure failure [Å], the Burgers vector b = (2.775, 0) Å when the fitted columns still show the
         dislocation, NaN when the walk loses its way.
     """
     from simulate.dislocation import ProjectedColumns, burgers_circuit, column_spacings
 
     dx, dy = column_spacings()
-    centre = columns.positions_angstrom[columns.core_mask].mean(axis=0)
+    centre = columns.positions_A[columns.core_mask].mean(axis=0)
     start = centre - np.array([CIRCUIT_STEPS[0] * dx / 2, CIRCUIT_STEPS[1] * dy / 2])
     fitted = ProjectedColumns(np.asarray(fitted_positions), columns.atoms_per_column,
-                              columns.reference_positions_angstrom, columns.core_mask)
+                              columns.reference_positions_A, columns.core_mask)
     try:
         closure = burgers_circuit(fitted, start, CIRCUIT_STEPS).tolist()
     except ValueError:
         closure = [float("nan"), float("nan")]
     width, height = CIRCUIT_STEPS[0] * dx, CIRCUIT_STEPS[1] * dy
     corners = start + np.array([[0, 0], [width, 0], [width, height], [0, height], [0, 0]])
-    return {"circuit_corners_angstrom": corners.tolist(), "burgers_closure_angstrom": closure}
+    return {"circuit_corners_A": corners.tolist(), "burgers_closure_A": closure}
 
 
 def run_task(params: dict):
@@ -144,8 +144,8 @@ def run_task(params: dict):
     from simulate.distortions import benchmark_stem_params
 
     preset, ref = params["preset"], params["reference"]
-    dose, px, count = params["dose"], ref["pixel_size"], params["count"]
-    distortion = benchmark_stem_params(dose_per_area=dose, pixel_size=px, jitter_sigma=preset.jitter_sigma_angstrom,
+    dose, px, count = params["dose"], ref["pixel_size_A"], params["count"]
+    distortion = benchmark_stem_params(dose_e_per_A2=dose, pixel_size_A=px, jitter_sigma=preset.jitter_sigma_A,
                                        jitter_phi=preset.jitter_phi)
     measured = distorted_realisations(params, distortion)
     pmt = distortion.pmt
@@ -234,7 +234,7 @@ def write_examples(store, tasks, ref: dict) -> None:
             images[task.key] = arrays["restored"]
             images[f"{task.key}__positions"] = arrays["fitted_positions"]
             index.append({"key": task.key, "kind": "restored", "method": task.params["method"].name,
-                          "dose_e_per_A2": task.params["dose"], "pixel_size_angstrom": ref["pixel_size"],
+                          "dose_e_per_A2": task.params["dose"], "pixel_size_A": ref["pixel_size_A"],
                           **burgers_check(ref["columns"], arrays["fitted_positions"])})
     store.write_examples(images, index)
 

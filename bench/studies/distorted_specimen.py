@@ -81,11 +81,11 @@ def distorted_realisations(params: dict, distortion) -> np.ndarray:
     return np.concatenate(stacks)
 
 
-def _acquire(preset: DistortedSpecimenPreset, pixel_size: float, stack, dose: float, generator):
+def _acquire(preset: DistortedSpecimenPreset, pixel_size_A: float, stack, dose: float, generator):
     """The study's acquisition (benchmark distortions) of noise-free ``stack`` at ``dose``."""
     from simulate.distortions import apply_stem_distortions, benchmark_stem_params
 
-    params = benchmark_stem_params(dose_per_area=dose, pixel_size=pixel_size, jitter_sigma=preset.jitter_sigma_angstrom,
+    params = benchmark_stem_params(dose_e_per_A2=dose, pixel_size_A=pixel_size_A, jitter_sigma=preset.jitter_sigma_A,
                                    jitter_phi=preset.jitter_phi)
     return apply_stem_distortions(stack, params, generator)[0]
 
@@ -121,10 +121,10 @@ def training_data(params: dict, pmt):
     if "high_dose" in getattr(params["method"], "needs", ()):
         other = ref["training_image"]
         frames = high_dose_frames(other["image"][None], dose=dose, factor=budget.hourglass_dose_factor,
-                                  pixel_size=ref["pixel_size"], seed=seed,
-                                  distortion=partial(_acquire, preset, ref["pixel_size"]))
-        pairs = synthesised_pairs(frames, factor=budget.hourglass_dose_factor, dose=dose, pixel_size=ref["pixel_size"],
-                                  pmt=pmt)
+                                  pixel_size_A=ref["pixel_size_A"], seed=seed,
+                                  distortion=partial(_acquire, preset, ref["pixel_size_A"]))
+        pairs = synthesised_pairs(frames, factor=budget.hourglass_dose_factor, dose=dose,
+                                  pixel_size_A=ref["pixel_size_A"], pmt=pmt)
         described = (f"{frames.shape[0]} frames of the {other['specimen']} image at {budget.hourglass_dose_factor:g} × "
                      f"{dose:g} e⁻/Å² (benchmark distortions)")
     return TrainingData(budget=budget, seed=int(np.random.SeedSequence(seed).generate_state(1)[0]), same_field=True,
@@ -143,7 +143,7 @@ class DistortedSpecimenPreset:
     doses: tuple[float, ...] = (5e2, 5e3, 5e4, 5e5)
     realisations: int = 100
     block_size: int = 25
-    jitter_sigma_angstrom: float = 0.05
+    jitter_sigma_A: float = 0.05
     jitter_phi: float = 0.5
     search_radius_fraction: float = 0.25
     objective_tolerance: float = 1e-6
@@ -307,9 +307,9 @@ class DistortedSpecimenStudy(Study):
             from simulate.specimen_data import load_shipped
 
             other = load_shipped(self.training_specimen)
-            if not np.isclose(other.pixel_size_angstrom, reference["pixel_size"]):
-                raise ValueError(f"the {self.training_specimen} image has {other.pixel_size_angstrom} Å pixels, the "
-                                 f"{self.specimen_kind} image {reference['pixel_size']} Å: hourglass needs one "
+            if not np.isclose(other.pixel_size_A, reference["pixel_size_A"]):
+                raise ValueError(f"the {self.training_specimen} image has {other.pixel_size_A} Å pixels, the "
+                                 f"{self.specimen_kind} image {reference['pixel_size_A']} Å: hourglass needs one "
                                  "pixel size")
             reference = {**reference, "training_image": {"specimen": self.training_specimen,
                                                          "image": np.maximum(other.image, 0.0)}}

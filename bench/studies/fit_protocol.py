@@ -73,7 +73,7 @@ def fit_options(truth: np.ndarray, *, fraction: float, objective_tolerance: floa
             "objective_tolerance": float(objective_tolerance), "max_iterations": int(max_iterations)}
 
 
-def fit_from_peaks(images, truth: np.ndarray, pixel_size: float, *, fraction: float, objective_tolerance: float,
+def fit_from_peaks(images, truth: np.ndarray, pixel_size_A: float, *, fraction: float, objective_tolerance: float,
                    max_iterations: int, width=None):
     """Fit images by the protocol: start on the peaks near the true positions, fit within the search radius.
 
@@ -83,7 +83,7 @@ def fit_from_peaks(images, truth: np.ndarray, pixel_size: float, *, fraction: fl
         The images.
     truth : ndarray, shape (N, 2)
         True column positions (x, y) [Å].
-    pixel_size : float
+    pixel_size_A : float
         Pixel size [Å].
     fraction : float
         Search radius as a fraction of the smallest column spacing, in (0, 0.5).
@@ -103,5 +103,5 @@ def fit_from_peaks(images, truth: np.ndarray, pixel_size: float, *, fraction: fl
 
     options = fit_options(truth, fraction=fraction, objective_tolerance=objective_tolerance,
                           max_iterations=max_iterations)
-    starts = snap_to_peaks(images, truth, pixel_size=pixel_size, radius=options["max_displacement"])
-    return fit_columns(images, starts, pixel_size=pixel_size, width=width, **options)
+    starts = snap_to_peaks(images, truth, pixel_size_A=pixel_size_A, radius=options["max_displacement"])
+    return fit_columns(images, starts, pixel_size_A=pixel_size_A, width=width, **options)

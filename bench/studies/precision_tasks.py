@@ -60,7 +60,7 @@ def example_thicknesses(preset: Any) -> tuple[int, ...]:
     return chosen or (sorted(preset.thicknesses)[len(preset.thicknesses) // 2],)
 
 
-def neighbour_views(series: Any, atoms: int, *, cells: tuple[int, ...], pixel_size_angstrom: float
+def neighbour_views(series: Any, atoms: int, *, cells: tuple[int, ...], pixel_size_A: float
                     ) -> tuple[tuple[int, ...], np.ndarray]:
     """The two nearest other thicknesses of ``series`` and their noise-free fields of view (hourglass's fields).
 
@@ -72,7 +72,7 @@ def neighbour_views(series: Any, atoms: int, *, cells: tuple[int, ...], pixel_si
         The thickness restored [atoms per column].
     cells : tuple of int
         Unit cells of the field of view.
-    pixel_size_angstrom : float
+    pixel_size_A : float
         Pixel size [Å].
 
     Returns
@@ -86,7 +86,7 @@ def neighbour_views(series: Any, atoms: int, *, cells: tuple[int, ...], pixel_si
 
     others = neighbour_thicknesses(atoms, int(series.atoms_per_column[-1]))
     views = np.stack([np.maximum(field_of_view(series, atoms_per_column=t, cells=tuple(cells),
-                                               pixel_size_angstrom=pixel_size_angstrom).image, 0.0) for t in others])
+                                               pixel_size_A=pixel_size_A).image, 0.0) for t in others])
     return others, views
 
 
@@ -123,7 +123,7 @@ def plan(preset: Any, methods, references: dict) -> list[Task]:
                     tasks.append(Task(key, {
                         "method": method, "dose": float(dose), "dose_index": dose_index, "atoms": int(atoms),
                         "first": first, "count": sum(n for _, n in group), "blocks": group, "seed": preset.seed,
-                        "pixel_size": preset.pixel_size_angstrom, "fit_method": preset.fit_method,
+                        "pixel_size_A": preset.pixel_size_A, "estimator": preset.estimator,
                         "max_iterations": preset.max_iterations, "image": reference["image"],
                         "truth": reference["truth"], "central": reference["central"],
                         "width": reference["width"], "scs": reference["scs"],
@@ -162,7 +162,7 @@ def measured_counts(params: dict) -> np.ndarray:
     Parameters
     ----------
     params : dict
-        The task's parameters (``image``, ``dose``, ``pixel_size``, ``seed``, ``atoms``, ``dose_index``, and
+        The task's parameters (``image``, ``dose``, ``pixel_size_A``, ``seed``, ``atoms``, ``dose_index``, and
         ``blocks`` or ``first`` and ``count``).
 
     Returns
@@ -176,7 +176,7 @@ def measured_counts(params: dict) -> np.ndarray:
     for first, count in params.get("blocks") or ((params["first"], params["count"]),):
         seed = noise_seed(params["seed"], params["atoms"], params["dose_index"], first)
         stacks.append(np.asarray(poisson_noise(np.repeat(params["image"][None], count, axis=0),
-                                               dose_per_area=params["dose"], pixel_size=params["pixel_size"],
+                                               dose_e_per_A2=params["dose"], pixel_size_A=params["pixel_size_A"],
                                                generator=seed)))
     return np.concatenate(stacks)
 
@@ -190,7 +190,7 @@ def training_data(params: dict):
     Parameters
     ----------
     params : dict
-        The task's parameters (``method``, ``training``, ``dose``, ``pixel_size``, ``seed``, ``atoms``,
+        The task's parameters (``method``, ``training``, ``dose``, ``pixel_size_A``, ``seed``, ``atoms``,
         ``dose_index``, ``neighbours``, ``neighbour_atoms``).
 
     Returns
@@ -203,13 +203,13 @@ def training_data(params: dict):
 
     if not learns_from_data(params["method"]):
         return None
-    budget, dose, px = params["training"], params["dose"], params["pixel_size"]
+    budget, dose, px = params["training"], params["dose"], params["pixel_size_A"]
     seed = [params["seed"], params["atoms"], params["dose_index"], 7]
     pairs, described = None, ""
     if params.get("neighbours") is not None:
-        frames = high_dose_frames(params["neighbours"], dose=dose, factor=budget.hourglass_dose_factor, pixel_size=px,
+        frames = high_dose_frames(params["neighbours"], dose=dose, factor=budget.hourglass_dose_factor, pixel_size_A=px,
                                   seed=seed)
-        pairs = synthesised_pairs(frames, factor=budget.hourglass_dose_factor, dose=dose, pixel_size=px)
+        pairs = synthesised_pairs(frames, factor=budget.hourglass_dose_factor, dose=dose, pixel_size_A=px)
         described = (f"{frames.shape[0]} Poisson frames at {budget.hourglass_dose_factor:g} × {dose:g} e⁻/Å² of the "
                      f"{' and '.join(str(t) for t in params['neighbour_atoms'])}-atom fields of view")
     return TrainingData(budget=budget, seed=int(np.random.SeedSequence(seed).generate_state(1)[0]), same_field=True,

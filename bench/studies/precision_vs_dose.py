@@ -4,7 +4,7 @@ Set-up. A bulk Pt [001] field of view of ``cells`` unit cells (4 × 4 by default
 64 columns) is built from the simulated thickness series by exact Fourier interpolation. Each realisation
 is pure Poisson noise at dose D: counts ~ Poisson(D · Δ² · intensity). Every method restores the count
 image; Gaussian columns are then fitted (StatSTEM-style least squares by default) from the true column
-positions, and the columns at least ``border_angstrom`` from the image edge are scored.
+positions, and the columns at least ``border_A`` from the image edge are scored.
 
 Ground truth. Positions: the true column positions. SCS: the SCS the same estimator finds in the
 noise-free image (a Gaussian fit cannot reproduce the exact cell-integrated SCS, which is reported beside
@@ -32,7 +32,7 @@ from reports.html import ESTIMATORS
 from reports.spec import ReportSpec
 from restore.self_supervised_budget import PAPER_BUDGET, QUICK_BUDGET, SelfSupervisedBudget
 
-FIT_METHODS = tuple(ESTIMATORS)
+ESTIMATOR_NAMES = tuple(ESTIMATORS)
 THICKNESS_SERIES = ("default", "coarse")
 
 
@@ -53,11 +53,11 @@ class PrecisionPreset:
         Realisations per task.
     cells : (int, int)
         Unit cells of the field of view along x and y.
-    pixel_size_angstrom : float
+    pixel_size_A : float
         Pixel size Δ [Å].
-    border_angstrom : float
+    border_A : float
         Columns closer than this to the image edge are fitted but not scored [Å].
-    fit_method : str
+    estimator : str
         'least_squares' (StatSTEM) or 'poisson' (maximum likelihood; only for count images).
     seed : int
         Seed of the noise and of the bootstrap.
@@ -80,9 +80,9 @@ class PrecisionPreset:
     realisations: int = 100
     block_size: int = 25
     cells: tuple[int, int] = (4, 4)
-    pixel_size_angstrom: float = 0.2
-    border_angstrom: float = 2.5
-    fit_method: str = "least_squares"
+    pixel_size_A: float = 0.2
+    border_A: float = 2.5
+    estimator: str = "least_squares"
     seed: int = 2023
     bootstrap: int = 1000
     example_atoms: tuple[int, ...] = (5, 20)
@@ -113,10 +113,10 @@ class PrecisionPreset:
             raise ValueError(f"realisations={self.realisations!r} must be an integer >= 2")
         if int(self.block_size) != self.block_size or self.block_size < 1:
             raise ValueError(f"block_size={self.block_size!r} must be an integer >= 1")
-        if self.fit_method not in FIT_METHODS:
-            raise ValueError(f"fit_method={self.fit_method!r} must be one of {FIT_METHODS}")
-        if not self.pixel_size_angstrom > 0:
-            raise ValueError(f"pixel_size_angstrom={self.pixel_size_angstrom!r} must be > 0 Å")
+        if self.estimator not in ESTIMATOR_NAMES:
+            raise ValueError(f"estimator={self.estimator!r} must be one of {ESTIMATOR_NAMES}")
+        if not self.pixel_size_A > 0:
+            raise ValueError(f"pixel_size_A={self.pixel_size_A!r} must be > 0 Å")
         if self.bootstrap < 100:
             raise ValueError(f"bootstrap={self.bootstrap!r} must be >= 100")
         if self.thickness_series not in THICKNESS_SERIES:
@@ -265,7 +265,7 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
     Raises
     ------
     ValueError
-        If no column lies ``border_angstrom`` from the edge of the field of view.
+        If no column lies ``border_A`` from the edge of the field of view.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -274,25 +274,25 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
     from simulate.field_of_view import field_of_view
 
     references, rows, crlb_rows = {}, [], []
-    px = preset.pixel_size_angstrom
+    px = preset.pixel_size_A
     for atoms in tqdm(preset.thicknesses, desc="noise-free references", unit="thickness", disable=not progress):
-        view = field_of_view(series, atoms_per_column=atoms, cells=tuple(preset.cells), pixel_size_angstrom=px)
+        view = field_of_view(series, atoms_per_column=atoms, cells=tuple(preset.cells), pixel_size_A=px)
         # Fourier interpolation of a coarsely sampled cell can ring slightly below zero far from the
         # columns; an intensity cannot, and Poisson counting needs λ ≥ 0.
         image = np.maximum(view.image, 0.0)
-        truth = view.column_positions_angstrom
+        truth = view.column_positions_A
         height, width = image.shape
         edge = np.minimum.reduce([truth[:, 0], truth[:, 1], (width - 1) * px - truth[:, 0],
                                   (height - 1) * px - truth[:, 1]])
-        central = np.nonzero(edge >= preset.border_angstrom)[0]
+        central = np.nonzero(edge >= preset.border_A)[0]
         if central.size == 0:
-            raise ValueError(f"no column lies {preset.border_angstrom} Å from the edge of a {preset.cells} cell "
-                             "field of view; use more cells or a smaller border_angstrom")
-        fit = fit_columns(image, truth, pixel_size=px, method="least_squares")
+            raise ValueError(f"no column lies {preset.border_A} Å from the edge of a {preset.cells} cell "
+                             "field of view; use more cells or a smaller border_A")
+        fit = fit_columns(image, truth, pixel_size_A=px, estimator="least_squares")
         rho, background = float(fit.widths[0, 0]), float(fit.background[0])
         scs = fit.scs[0]
         # hourglass's fields (only their high-dose noisy frames, made in the task, reach a trainer)
-        others, neighbours = neighbour_views(series, atoms, cells=tuple(preset.cells), pixel_size_angstrom=px)
+        others, neighbours = neighbour_views(series, atoms, cells=tuple(preset.cells), pixel_size_A=px)
         references[atoms] = {"image": image, "truth": truth, "central": central, "width": rho,
                              "scs": scs, "background": background, "neighbours": neighbours,
                              "neighbour_atoms": others}
@@ -300,10 +300,10 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
             rows.append({"atoms_per_column": atoms, "column": int(c), "x_true_A": truth[c, 0], "y_true_A": truth[c, 1],
                          "x_reference_A": fit.positions[0, c, 0], "y_reference_A": fit.positions[0, c, 1],
                          "scs_reference_A2": scs[c], "width_reference_A": rho, "background_reference": background,
-                         "scs_exact_A2": view.scs_angstrom2})
+                         "scs_exact_A2": view.scs_A2})
         for dose in preset.doses:
             bound = crlb_columns(fit.positions[0], np.maximum(scs, 1e-12), width=rho, background=max(background, 0.0),
-                                 pixel_size=px, shape=image.shape, dose=dose, fit_background=background > 0)
+                                 pixel_size_A=px, shape=image.shape, dose=dose, fit_background=background > 0)
             crlb_rows.append({
                 "atoms_per_column": atoms, "dose_e_per_A2": float(dose),
                 "crlb_position_pm": 100.0 * float(np.sqrt(np.mean((bound.sigma_x[central] ** 2
@@ -336,10 +336,10 @@ def run_task(params: dict):
     from bench.methods import POISSON, apply_method
     from fitting import fit_columns
 
-    dose, px, count = params["dose"], params["pixel_size"], params["count"]
+    dose, px, count = params["dose"], params["pixel_size_A"], params["count"]
     counts = measured_counts(params)
     restored, record = apply_method(params["method"], counts, POISSON, training_data(params))
-    fit = fit_columns(restored, params["truth"], pixel_size=px, width=params["width"], method=params["fit_method"],
+    fit = fit_columns(restored, params["truth"], pixel_size_A=px, width=params["width"], estimator=params["estimator"],
                       max_iterations=params["max_iterations"])
     central, truth = params["central"], params["truth"]
     error = (fit.positions[:, central] - truth[None, central]) * 100.0  # pm
@@ -507,7 +507,7 @@ class PrecisionVsDose(Study):
             The description.
         """
         return (f"{len(preset.thicknesses)} thicknesses, doses {', '.join(f'{d:g}' for d in preset.doses)} e⁻/Å², "
-                f"{preset.realisations} realisations, estimator: {ESTIMATORS[preset.fit_method]}")
+                f"{preset.realisations} realisations, estimator: {ESTIMATORS[preset.estimator]}")
 
     def training_offers(self, preset: PrecisionPreset) -> dict[str, str]:
         """Return what the study gives methods that learn from data.
@@ -547,7 +547,7 @@ class PrecisionVsDose(Study):
             For an unknown thickness series.
         """
         recipe = series_recipe(preset.thickness_series)
-        return Inputs(config={"thickness_series_recipe": recipe.to_dict()}, provenance={"estimator": preset.fit_method})
+        return Inputs(config={"thickness_series_recipe": recipe.to_dict()}, provenance={"estimator": preset.estimator})
 
     def load(self, preset: PrecisionPreset, inputs: Inputs, options) -> Inputs:
         """Load (or simulate) the thickness series and check that it holds every thickness asked for.

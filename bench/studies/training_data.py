@@ -80,7 +80,7 @@ def neighbour_thicknesses(atoms: int, maximum: int, count: int = 2) -> tuple[int
     return tuple(sorted(others[:count]))
 
 
-def high_dose_frames(images: np.ndarray, *, dose: float, factor: float, pixel_size: float, seed: Sequence[int],
+def high_dose_frames(images: np.ndarray, *, dose: float, factor: float, pixel_size_A: float, seed: Sequence[int],
                      distortion: Any = None) -> np.ndarray:
     """:data:`HIGH_DOSE_FRAMES` noisy frames of each noise-free image at ``factor × dose`` [counts].
 
@@ -92,7 +92,7 @@ def high_dose_frames(images: np.ndarray, *, dose: float, factor: float, pixel_si
         The dose restored [e⁻/Å²].
     factor : float
         The frames' dose as a multiple of ``dose``.
-    pixel_size : float
+    pixel_size_A : float
         [Å].
     seed : sequence of int
         Entropy of the frames' noise.
@@ -110,26 +110,26 @@ def high_dose_frames(images: np.ndarray, *, dose: float, factor: float, pixel_si
     stack = np.repeat(np.maximum(np.asarray(images, dtype=np.float64), 0.0), HIGH_DOSE_FRAMES, axis=0)
     generator = int(np.random.SeedSequence(list(seed)).generate_state(1)[0])
     if distortion is None:
-        return np.asarray(poisson_noise(stack, dose_per_area=factor * dose, pixel_size=pixel_size, generator=generator),
-                          dtype=np.float64)
+        return np.asarray(poisson_noise(stack, dose_e_per_A2=factor * dose, pixel_size_A=pixel_size_A,
+                                        generator=generator), dtype=np.float64)
     return np.asarray(distortion(stack, factor * dose, generator), dtype=np.float64)
 
 
-def _synthesise(frames: np.ndarray, factor: float, dose: float, pixel_size: float, pmt: Any,
+def _synthesise(frames: np.ndarray, factor: float, dose: float, pixel_size_A: float, pmt: Any,
                 rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     from simulate.distortions import detector_noise, poisson_noise
 
     chosen = frames[rng.integers(0, frames.shape[0], size=n)]
     # the high-dose frame read as an intensity (fraction of the beam), counted again at the dose restored
-    intensity = np.maximum(chosen, 0.0) / (factor * dose * pixel_size**2)
+    intensity = np.maximum(chosen, 0.0) / (factor * dose * pixel_size_A**2)
     if pmt is None:
-        inputs = poisson_noise(intensity, dose_per_area=dose, pixel_size=pixel_size, generator=rng)
+        inputs = poisson_noise(intensity, dose_e_per_A2=dose, pixel_size_A=pixel_size_A, generator=rng)
     else:
-        inputs = detector_noise(intensity, dose_per_area=dose, pixel_size=pixel_size, params=pmt, generator=rng)
+        inputs = detector_noise(intensity, dose_e_per_A2=dose, pixel_size_A=pixel_size_A, params=pmt, generator=rng)
     return np.asarray(inputs, dtype=np.float64), chosen / factor
 
 
-def synthesised_pairs(frames: np.ndarray, *, factor: float, dose: float, pixel_size: float, pmt: Any = None):
+def synthesised_pairs(frames: np.ndarray, *, factor: float, dose: float, pixel_size_A: float, pmt: Any = None):
     """``draw(rng, n) -> (inputs, targets)`` for the hourglass (see the module docstring).
 
     Parameters
@@ -140,7 +140,7 @@ def synthesised_pairs(frames: np.ndarray, *, factor: float, dose: float, pixel_s
         Their dose as a multiple of ``dose``.
     dose : float
         The dose restored [e⁻/Å²].
-    pixel_size : float
+    pixel_size_A : float
         [Å].
     pmt : simulate.distortions.PmtParams, optional
         The study's PMT noise (added to the synthesised counts); None for pure Poisson counting.
@@ -150,5 +150,5 @@ def synthesised_pairs(frames: np.ndarray, *, factor: float, dose: float, pixel_s
     callable
         Inputs in counts at ``dose``; targets the frames divided by ``factor``.
     """
-    return partial(_synthesise, np.asarray(frames, dtype=np.float64), float(factor), float(dose), float(pixel_size),
+    return partial(_synthesise, np.asarray(frames, dtype=np.float64), float(factor), float(dose), float(pixel_size_A),
                    pmt)

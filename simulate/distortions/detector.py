@@ -119,35 +119,35 @@ class PmtParams:
         return {**asdict(self), "sigma_counts": self.sigma_counts, "fwhm_counts": self.fwhm_counts}
 
 
-def _check_dose(dose_per_area, pixel_size) -> None:
-    for value in np.atleast_1d(np.asarray(dose_per_area, dtype=float)):
-        check_positive(float(value), "dose_per_area", "e⁻/Å²")
-    for value in np.atleast_1d(np.asarray(pixel_size, dtype=float)):
-        check_positive(float(value), "pixel_size", "Å")
+def _check_dose(dose_e_per_A2, pixel_size_A) -> None:
+    for value in np.atleast_1d(np.asarray(dose_e_per_A2, dtype=float)):
+        check_positive(float(value), "dose_e_per_A2", "e⁻/Å²")
+    for value in np.atleast_1d(np.asarray(pixel_size_A, dtype=float)):
+        check_positive(float(value), "pixel_size_A", "Å")
 
 
-def _expected_counts(x: torch.Tensor, dose_per_area, pixel_size) -> torch.Tensor:
+def _expected_counts(x: torch.Tensor, dose_e_per_A2, pixel_size_A) -> torch.Tensor:
     if bool((x < 0).any()):
         raise ValueError(
             f"intensity must be >= 0 (a fraction of the incident beam) to be counted; minimum is "
             f"{float(x.min()):.3g}. Clamp interpolation overshoot or remove offsets first."
         )
     batch = x.shape[0]
-    dose = per_image(dose_per_area, batch, x, "dose_per_area")
-    px = per_image(pixel_size, batch, x, "pixel_size")
+    dose = per_image(dose_e_per_A2, batch, x, "dose_e_per_A2")
+    px = per_image(pixel_size_A, batch, x, "pixel_size_A")
     return dose * px * px * x
 
 
-def apply_dose(intensity, *, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float]):
+def apply_dose(intensity, *, dose_e_per_A2: float | Sequence[float], pixel_size_A: float | Sequence[float]):
     """Expected detected electrons per pixel, lambda = dose · pixel_size² · intensity (alpha · x of eq. 45).
 
     Parameters
     ----------
     intensity : torch.Tensor or numpy.ndarray
         (H, W) or (B, H, W) intensity as a fraction of the incident beam, >= 0.
-    dose_per_area : float or sequence of B floats
+    dose_e_per_A2 : float or sequence of B floats
         Electron dose in e⁻/Å² (> 0).
-    pixel_size : float or sequence of B floats
+    pixel_size_A : float or sequence of B floats
         Pixel size in Å (> 0).
 
     Returns
@@ -160,12 +160,12 @@ def apply_dose(intensity, *, dose_per_area: float | Sequence[float], pixel_size:
     ValueError
         For non-positive dose or pixel size, NaN, negative intensity or a wrong rank.
     """
-    _check_dose(dose_per_area, pixel_size)
+    _check_dose(dose_e_per_A2, pixel_size_A)
     x, restore = as_image_batch(intensity, "intensity")
-    return restore(_expected_counts(x, dose_per_area, pixel_size))
+    return restore(_expected_counts(x, dose_e_per_A2, pixel_size_A))
 
 
-def poisson_noise(intensity, *, dose_per_area: float | Sequence[float], pixel_size: float | Sequence[float],
+def poisson_noise(intensity, *, dose_e_per_A2: float | Sequence[float], pixel_size_A: float | Sequence[float],
                   generator: GeneratorLike):
     """Draw detected electron counts, Poisson(dose · pixel_size² · intensity) (eq. 45).
 
@@ -173,9 +173,9 @@ def poisson_noise(intensity, *, dose_per_area: float | Sequence[float], pixel_si
     ----------
     intensity : torch.Tensor or numpy.ndarray
         (H, W) or (B, H, W) intensity as a fraction of the incident beam, >= 0.
-    dose_per_area : float or sequence of B floats
+    dose_e_per_A2 : float or sequence of B floats
         Electron dose in e⁻/Å² (> 0).
-    pixel_size : float or sequence of B floats
+    pixel_size_A : float or sequence of B floats
         Pixel size in Å (> 0).
     generator : int, numpy.random.Generator or torch.Generator
         Seed or generator (a torch.Generator must live on the images' device).
@@ -190,9 +190,9 @@ def poisson_noise(intensity, *, dose_per_area: float | Sequence[float], pixel_si
     ValueError
         For non-positive dose or pixel size, NaN, negative intensity or a wrong rank.
     """
-    _check_dose(dose_per_area, pixel_size)
+    _check_dose(dose_e_per_A2, pixel_size_A)
     x, restore = as_image_batch(intensity, "intensity")
-    lam = _expected_counts(x, dose_per_area, pixel_size)
+    lam = _expected_counts(x, dose_e_per_A2, pixel_size_A)
     return restore(torch.poisson(lam, generator=torch_generator(generator, x.device)))
 
 
@@ -246,7 +246,7 @@ def pmt_noise(counts, params: PmtParams, generator: GeneratorLike):
     return restore(pmt_noise_batch(x, [params] * x.shape[0], torch_generator(generator, x.device)))
 
 
-def detector_noise(intensity, *, dose_per_area: float, pixel_size: float, params: PmtParams,
+def detector_noise(intensity, *, dose_e_per_A2: float, pixel_size_A: float, params: PmtParams,
                    generator: GeneratorLike):
     """Apply Poisson counting (eq. 45) followed by the PMT Gaussian (eq. 46, in counts) in one call.
 
@@ -254,9 +254,9 @@ def detector_noise(intensity, *, dose_per_area: float, pixel_size: float, params
     ----------
     intensity : torch.Tensor or numpy.ndarray
         (H, W) or (B, H, W) intensity as a fraction of the incident beam, >= 0.
-    dose_per_area : float
+    dose_e_per_A2 : float
         Electron dose in e⁻/Å² (> 0); a sequence of one value per image is accepted too.
-    pixel_size : float
+    pixel_size_A : float
         Pixel size in Å (> 0); a sequence of one value per image is accepted too.
     params : PmtParams
         Sets sigma = ``params.sigma_counts``.
@@ -273,8 +273,8 @@ def detector_noise(intensity, *, dose_per_area: float, pixel_size: float, params
     ValueError
         For non-positive dose or pixel size, NaN, negative intensity or a wrong rank.
     """
-    _check_dose(dose_per_area, pixel_size)
+    _check_dose(dose_e_per_A2, pixel_size_A)
     x, restore = as_image_batch(intensity, "intensity")
     gen = torch_generator(generator, x.device)
-    counts = torch.poisson(_expected_counts(x, dose_per_area, pixel_size), generator=gen)
+    counts = torch.poisson(_expected_counts(x, dose_e_per_A2, pixel_size_A), generator=gen)
     return restore(pmt_noise_batch(counts, [params] * x.shape[0], gen))

@@ -69,27 +69,27 @@ def lattice_image(size: int = 128, spacing: float = 1.962, rho: float = 0.35, pe
 
 
 def _stem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, dict]]:
-    base = StemDistortionParams(pixel_size=PIXEL_SIZE)
+    base = StemDistortionParams(pixel_size_A=PIXEL_SIZE)
     settings = [
         ("clean", base),
         ("X jitter (41-42)", StemDistortionParams(PIXEL_SIZE, jitter=JitterParams(0.2, 0.6))),
         ("Y jitter (41-42)", StemDistortionParams(PIXEL_SIZE, jitter=JitterParams(sigma_slow=0.2, phi_slow=0.6))),
         ("XY jitter (41-42)", StemDistortionParams(PIXEL_SIZE, jitter=JitterParams(0.15, 0.6, 0.15, 0.6))),
-        ("Poisson (45)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE / 20)),
+        ("Poisson (45)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE / 20)),
         # A weak scintillator (σ = 1.75 counts) at a low dose, so the signal-independent PMT noise shows.
-        ("Poisson + PMT (43-44, 46)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE / 20,
+        ("Poisson + PMT (43-44, 46)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE / 20,
                                                            pmt=PmtParams(photons_per_electron=5, photons_variance=15,
                                                                          quantum_efficiency=0.1))),
-        ("fast scan (47-50)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10,
+        ("fast scan (47-50)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10,
                                                    fast_scan=FastScanParams(detector_alpha_px=3 * math.pi,
                                                                             readout_beta_px=5.6,
                                                                             readout_gamma_px=11.0))),
-        ("row lines (51)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10,
+        ("row lines (51)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10,
                                                 row_lines=RowLineParams(max_line_density=0.1))),
-        ("black pixels (52)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10, black_pixels=0.01)),
-        ("zingers (53)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10, zingers=ZingerParams(0.002, 1.0))),
-        ("upper clip (54)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10, clip=0.6)),
-        ("quantisation 3 bit (55)", StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE * 10, quantisation_bits=3)),
+        ("black pixels (52)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10, black_pixels=0.01)),
+        ("zingers (53)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10, zingers=ZingerParams(0.002, 1.0))),
+        ("upper clip (54)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10, clip=0.6)),
+        ("quantisation 3 bit (55)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10, quantisation_bits=3)),
         ("sampled (training)", sample_stem_params(seed, PIXEL_SIZE, mean_intensity=float(image.mean()))),
     ]
     panels = []
@@ -101,7 +101,7 @@ def _stem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, di
 
 def _tem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, dict]]:
     def tem(**kwargs):
-        return TemDistortionParams(pixel_size=PIXEL_SIZE, **kwargs)
+        return TemDistortionParams(pixel_size_A=PIXEL_SIZE, **kwargs)
 
     expected = tem()  # input already in expected electrons below
     scaled = image * DOSE * PIXEL_SIZE**2
@@ -110,8 +110,8 @@ def _tem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, dic
     settings = [
         ("clean", expected, scaled),
         ("MTF on the target (27-29)", expected, apply_mtf(scaled, mtf)),
-        ("shot noise (30)", tem(dose_per_area=DOSE / 10), image),
-        ("fixed pattern (31)", tem(dose_per_area=DOSE, fixed_pattern=0.3), image),
+        ("shot noise (30)", tem(dose_e_per_A2=DOSE / 10), image),
+        ("fixed pattern (31)", tem(dose_e_per_A2=DOSE, fixed_pattern=0.3), image),
         ("dark current (32-33)", tem(dark_current=DarkCurrentParams(mean_e=10.0, std_e=5.0, hot_fraction=0.005)),
          scaled),
         ("thermal (34)", tem(thermal_noise=5.0), scaled),
@@ -134,7 +134,7 @@ def _tem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, dic
 
 
 def _post_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, dict]]:
-    noisy, _ = apply_stem_distortions(image, StemDistortionParams(PIXEL_SIZE, dose_per_area=DOSE), seed)
+    noisy, _ = apply_stem_distortions(image, StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE), seed)
     clean = image * DOSE * PIXEL_SIZE**2
     settings = [
         ("affine", PostprocessParams(affine=AffineParams(12.0, 1.1, 0.9, 0.1, 3.0, -2.0))),
@@ -202,7 +202,7 @@ def make_distortion_gallery(out_dir: str | os.PathLike, seed: int = 0) -> list[P
         paths.append(path)
         records[name] = {panel_title: record for panel_title, _, record in panels}
     record_path = out / "distortions_records.json"
-    text = json.dumps({"seed": int(seed), "pixel_size": PIXEL_SIZE, "panels": records}, indent=1)
+    text = json.dumps({"seed": int(seed), "pixel_size_A": PIXEL_SIZE, "panels": records}, indent=1)
     write_text_atomic(record_path, text)
     paths.append(record_path)
     return paths

@@ -212,7 +212,7 @@ def displace_lines(images: torch.Tensor, shift_fast: torch.Tensor | None,
     return out
 
 
-def scan_jitter(images, params: JitterParams, pixel_size: float, generator: GeneratorLike):
+def scan_jitter(images, params: JitterParams, pixel_size_A: float, generator: GeneratorLike):
     """Apply AR(1) scan-line jitter (eqs. 41-42) to a batch of intensities.
 
     Parameters
@@ -221,7 +221,7 @@ def scan_jitter(images, params: JitterParams, pixel_size: float, generator: Gene
         (H, W) or (B, H, W) noiseless intensity; axis -1 is the fast-scan direction.
     params : JitterParams
         Jitter strengths in Å; each image gets its own independent displacement series.
-    pixel_size : float
+    pixel_size_A : float
         Pixel size in Å (> 0).
     generator : int, numpy.random.Generator or torch.Generator
         Seed or generator of the displacement series.
@@ -235,11 +235,11 @@ def scan_jitter(images, params: JitterParams, pixel_size: float, generator: Gene
     Raises
     ------
     ValueError
-        If ``pixel_size`` is not finite and positive (or ``images`` is invalid).
+        If ``pixel_size_A`` is not finite and positive (or ``images`` is invalid).
     """
-    check_positive(pixel_size, "pixel_size", "Å")
+    check_positive(pixel_size_A, "pixel_size_A", "Å")
     x, restore = as_image_batch(images)
-    return restore(scan_jitter_batch(x, [params] * x.shape[0], [pixel_size] * x.shape[0], generator))
+    return restore(scan_jitter_batch(x, [params] * x.shape[0], [pixel_size_A] * x.shape[0], generator))
 
 
 def scan_jitter_batch(x: torch.Tensor, params: list[JitterParams], pixel_sizes: list[float],

@@ -3,7 +3,7 @@
 A parameter set describes the distortions of one image; a pipeline takes one set for the whole batch
 or one per image. Every field that is None (or 0 for a noise level) switches its model off, so a
 benchmark can build any fixed combination explicitly, e.g. pure Poisson noise at a physical dose:
-``StemDistortionParams(pixel_size=0.2, dose_per_area=5e2)``.
+``StemDistortionParams(pixel_size_A=0.2, dose_e_per_A2=5e2)``.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from _shared.legacy_names import rename_legacy_keys
 from simulate.distortions._tensor import check_fraction, check_positive
 from simulate.distortions.defects import RowLineParams, ZingerParams
 from simulate.distortions.detector import PmtParams
@@ -27,9 +28,26 @@ def _to_json(value):
     return value
 
 
-def _check_dose(dose_per_area: float | None) -> None:
-    if dose_per_area is not None:
-        check_positive(dose_per_area, "dose_per_area", "e⁻/Å²")
+def _from_dict(cls, values: dict, nested: dict[str, type]):
+    """Build ``cls`` from its ``to_dict()`` (old names renamed); nested sets drop their derived entries."""
+    values = rename_legacy_keys(dict(values))
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields are: {', '.join(sorted(known))}")
+    built = {}
+    for name, value in values.items():
+        if name in nested and isinstance(value, dict):
+            # to_dict() of a nested set adds derived values (a jitter's kind, the PMT's sigma_counts …)
+            init = {f.name for f in fields(nested[name]) if f.init}
+            value = nested[name](**{key: item for key, item in value.items() if key in init})
+        built[name] = value
+    return cls(**built)
+
+
+def _check_dose(dose_e_per_A2: float | None) -> None:
+    if dose_e_per_A2 is not None:
+        check_positive(dose_e_per_A2, "dose_e_per_A2", "e⁻/Å²")
 
 
 @dataclass(frozen=True)
@@ -38,11 +56,11 @@ class StemDistortionParams:
 
     Parameters
     ----------
-    pixel_size : float
+    pixel_size_A : float
         Scan step in Å (> 0); converts the jitter amplitudes and the dose.
     jitter : JitterParams or None
         AR(1) scan-line jitter (eqs. 41-42), amplitudes in Å.
-    dose_per_area : float or None
+    dose_e_per_A2 : float or None
         Electron dose in e⁻/Å²; Poisson counting of alpha · intensity, alpha = dose · pixel_size²
         (eq. 45). The output stays in counts (the paper's division by alpha is left to the caller).
         None keeps the noiseless intensity.
@@ -62,9 +80,9 @@ class StemDistortionParams:
         ADC bit depth over the image range (eq. 55).
     """
 
-    pixel_size: float
+    pixel_size_A: float
     jitter: JitterParams | None = None
-    dose_per_area: float | None = None
+    dose_e_per_A2: float | None = None
     pmt: PmtParams | None = None
     fast_scan: FastScanParams | None = None
     row_lines: RowLineParams | None = None
@@ -79,12 +97,12 @@ class StemDistortionParams:
         Raises
         ------
         ValueError
-            If a value is out of range, or ``pmt`` is given without ``dose_per_area``.
+            If a value is out of range, or ``pmt`` is given without ``dose_e_per_A2``.
         """
-        check_positive(self.pixel_size, "pixel_size", "Å")
-        _check_dose(self.dose_per_area)
-        if self.pmt is not None and self.dose_per_area is None:
-            raise ValueError("pmt noise acts on detected electron counts: give dose_per_area (e⁻/Å²) too.")
+        check_positive(self.pixel_size_A, "pixel_size_A", "Å")
+        _check_dose(self.dose_e_per_A2)
+        if self.pmt is not None and self.dose_e_per_A2 is None:
+            raise ValueError("pmt noise acts on detected electron counts: give dose_e_per_A2 (e⁻/Å²) too.")
         if self.black_pixels is not None:
             check_fraction(self.black_pixels, "black_pixels")
         if self.clip is not None:
@@ -104,6 +122,29 @@ class StemDistortionParams:
         """
         return {f.name: _to_json(getattr(self, f.name)) for f in fields(self)}
 
+    @classmethod
+    def from_dict(cls, values: dict) -> StemDistortionParams:
+        """Build a parameter set from the output of :meth:`to_dict` (a pair record's ``distortion_params``).
+
+        Parameters
+        ----------
+        values : dict
+            Field name to value, nested sets as dicts. Names written before the unit-suffix convention
+            (``pixel_size``, ``dose_per_area``) are read too (:mod:`_shared.legacy_names`).
+
+        Returns
+        -------
+        StemDistortionParams
+            The validated set.
+
+        Raises
+        ------
+        ValueError
+            For an unknown field or an invalid value.
+        """
+        return _from_dict(cls, values, {"jitter": JitterParams, "pmt": PmtParams, "fast_scan": FastScanParams,
+                                        "row_lines": RowLineParams, "zingers": ZingerParams})
+
 
 @dataclass(frozen=True)
 class TemDistortionParams:
@@ -114,9 +155,9 @@ class TemDistortionParams:
 
     Parameters
     ----------
-    pixel_size : float
+    pixel_size_A : float
         Pixel size at the specimen in Å (> 0).
-    dose_per_area : float or None
+    dose_e_per_A2 : float or None
         Dose in e⁻/Å²; shot noise n ~ P(λ), λ = dose · pixel_size² · intensity (eq. 30, kept in electrons:
         the paper's division by the dose scale is left to the caller). None: the input is taken to be
         expected electrons per pixel already and is not counted.
@@ -137,8 +178,8 @@ class TemDistortionParams:
         Round to integer ADU (eq. 40).
     """
 
-    pixel_size: float
-    dose_per_area: float | None = None
+    pixel_size_A: float
+    dose_e_per_A2: float | None = None
     fixed_pattern: float = 0.0
     dark_current: DarkCurrentParams | None = None
     thermal_noise: float = 0.0
@@ -158,8 +199,8 @@ class TemDistortionParams:
         ValueError
             If a value is negative, not finite, or zero where it must be positive.
         """
-        check_positive(self.pixel_size, "pixel_size", "Å")
-        _check_dose(self.dose_per_area)
+        check_positive(self.pixel_size_A, "pixel_size_A", "Å")
+        _check_dose(self.dose_e_per_A2)
         check_positive(self.fixed_pattern, "fixed_pattern", "(relative)", allow_zero=True)
         for name in ("thermal_noise", "flicker_noise", "reset_row_noise"):
             check_positive(getattr(self, name), name, "e⁻", allow_zero=True)
@@ -176,3 +217,26 @@ class TemDistortionParams:
             Field name to value; nested parameter sets as their ``to_dict()``, None where a model is off.
         """
         return {f.name: _to_json(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TemDistortionParams:
+        """Build a parameter set from the output of :meth:`to_dict` (a pair record's ``distortion_params``).
+
+        Parameters
+        ----------
+        values : dict
+            Field name to value, nested sets as dicts. Names written before the unit-suffix convention
+            (``pixel_size``, ``dose_per_area``) are read too (:mod:`_shared.legacy_names`).
+
+        Returns
+        -------
+        TemDistortionParams
+            The validated set.
+
+        Raises
+        ------
+        ValueError
+            For an unknown field or an invalid value.
+        """
+        return _from_dict(cls, values, {"dark_current": DarkCurrentParams, "black_clusters": ClusterParams,
+                                        "zinger_clusters": ClusterParams})

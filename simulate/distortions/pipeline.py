@@ -67,12 +67,12 @@ def _run(x: torch.Tensor, plist: list, steps: list, kind: str):
 def _stem_steps(gen: torch.Generator) -> list:
     def jitter(x, ps):
         # Bicubic overshoot next to sharp columns can dip below zero; intensity cannot.
-        return scan_jitter_batch(x, [p.jitter for p in ps], [p.pixel_size for p in ps], gen).clamp_min(0.0)
+        return scan_jitter_batch(x, [p.jitter for p in ps], [p.pixel_size_A for p in ps], gen).clamp_min(0.0)
 
     def poisson(x, ps):
         batch = x.shape[0]
-        dose = per_image([p.dose_per_area for p in ps], batch, x, "dose_per_area")
-        px = per_image([p.pixel_size for p in ps], batch, x, "pixel_size")
+        dose = per_image([p.dose_e_per_A2 for p in ps], batch, x, "dose_e_per_A2")
+        px = per_image([p.pixel_size_A for p in ps], batch, x, "pixel_size_A")
         return torch.poisson(dose * px * px * x, generator=gen)
 
     def fast(x, ps):
@@ -81,9 +81,9 @@ def _stem_steps(gen: torch.Generator) -> list:
 
     return [
         ("scan_jitter", "41-42", lambda p: p.jitter is not None and p.jitter.kind != "none",
-         lambda p: p.jitter.to_dict() | {"pixel_size": p.pixel_size}, jitter),
-        ("poisson", "45", lambda p: p.dose_per_area is not None,
-         lambda p: {"dose_per_area": p.dose_per_area, "pixel_size": p.pixel_size}, poisson),
+         lambda p: p.jitter.to_dict() | {"pixel_size_A": p.pixel_size_A}, jitter),
+        ("poisson", "45", lambda p: p.dose_e_per_A2 is not None,
+         lambda p: {"dose_e_per_A2": p.dose_e_per_A2, "pixel_size_A": p.pixel_size_A}, poisson),
         ("pmt", "43-44, 46", lambda p: p.pmt is not None, lambda p: p.pmt.to_dict(),
          lambda x, ps: pmt_noise_batch(x, [p.pmt for p in ps], gen)),
         ("fast_scan", "47-50", lambda p: p.fast_scan is not None, lambda p: p.fast_scan.to_dict(), fast),
@@ -136,7 +136,7 @@ def apply_stem_distortions(images, params: StemDistortionParams | Sequence[StemD
     """
     x, restore = as_image_batch(images)
     plist = _param_list(params, x.shape[0], StemDistortionParams)
-    if any(p.dose_per_area is not None for p in plist) and bool((x < 0).any()):
+    if any(p.dose_e_per_A2 is not None for p in plist) and bool((x < 0).any()):
         raise ValueError(f"images must be >= 0 (fraction of the beam) to be counted; minimum {float(x.min()):.3g}.")
     gen = torch_generator(generator, x.device)
     out, record = _run(x, plist, _stem_steps(gen), "stem")
@@ -151,8 +151,8 @@ def _tem_steps(gen: torch.Generator) -> list:
         return torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
 
     def shot(x, ps):
-        px = values(ps, "pixel_size", x)
-        return torch.poisson(values(ps, "dose_per_area", x) * px * px * x, generator=gen)
+        px = values(ps, "pixel_size_A", x)
+        return torch.poisson(values(ps, "dose_e_per_A2", x) * px * px * x, generator=gen)
 
     def reset(x, ps):
         offsets = torch.randn((x.shape[0], x.shape[1], 1), generator=gen, device=x.device, dtype=x.dtype)
@@ -169,8 +169,8 @@ def _tem_steps(gen: torch.Generator) -> list:
         return apply
 
     return [
-        ("shot_noise", "30", lambda p: p.dose_per_area is not None,
-         lambda p: {"dose_per_area": p.dose_per_area, "pixel_size": p.pixel_size}, shot),
+        ("shot_noise", "30", lambda p: p.dose_e_per_A2 is not None,
+         lambda p: {"dose_e_per_A2": p.dose_e_per_A2, "pixel_size_A": p.pixel_size_A}, shot),
         ("fixed_pattern", "31", lambda p: p.fixed_pattern > 0, lambda p: {"sigma": p.fixed_pattern},
          lambda x, ps: x + x * values(ps, "fixed_pattern", x) * gaussian(x)),
         ("dark_current", "32-33", lambda p: p.dark_current is not None, lambda p: p.dark_current.to_dict(),
@@ -208,7 +208,7 @@ def apply_tem_distortions(images, params: TemDistortionParams | Sequence[TemDist
     ----------
     images : torch.Tensor or numpy.ndarray
         (H, W) or (B, H, W) intensity as a fraction of the incident beam (>= 0 when a dose is given), or
-        expected electrons per pixel when ``dose_per_area`` is None.
+        expected electrons per pixel when ``dose_e_per_A2`` is None.
     params : TemDistortionParams or sequence of B of them
         One set for every image, or one per image.
     generator : int, numpy.random.Generator or torch.Generator
@@ -228,7 +228,7 @@ def apply_tem_distortions(images, params: TemDistortionParams | Sequence[TemDist
     """
     x, restore = as_image_batch(images)
     plist = _param_list(params, x.shape[0], TemDistortionParams)
-    if any(p.dose_per_area is not None for p in plist) and bool((x < 0).any()):
+    if any(p.dose_e_per_A2 is not None for p in plist) and bool((x < 0).any()):
         raise ValueError(f"images must be >= 0 (fraction of the beam) to be counted; minimum {float(x.min()):.3g}.")
     gen = torch_generator(generator, x.device)
     out, record = _run(x, plist, _tem_steps(gen), "tem")

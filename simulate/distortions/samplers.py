@@ -86,15 +86,15 @@ def sample_mean_counts(generator, *, exponential_scale: float = DOSE_EXPONENTIAL
     return low * (high / low) ** t
 
 
-def _dose(rng, pixel_size: float, mean_intensity: float | None, dose_per_area: float | None,
+def _dose(rng, pixel_size_A: float, mean_intensity: float | None, dose_e_per_A2: float | None,
           exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> float:
-    if dose_per_area is not None:
-        check_positive(dose_per_area, "dose_per_area", "e⁻/Å²")
-        return float(dose_per_area)
+    if dose_e_per_A2 is not None:
+        check_positive(dose_e_per_A2, "dose_e_per_A2", "e⁻/Å²")
+        return float(dose_e_per_A2)
     if mean_intensity is None:
-        raise ValueError("give mean_intensity (E{y}, fraction of the beam) to sample a dose, or a fixed dose_per_area.")
+        raise ValueError("give mean_intensity (E{y}, fraction of the beam) to sample a dose, or a fixed dose_e_per_A2.")
     check_positive(mean_intensity, "mean_intensity", "(fraction of the beam)")
-    return sample_mean_counts(rng, exponential_scale=exponential_scale) / (pixel_size**2 * mean_intensity)
+    return sample_mean_counts(rng, exponential_scale=exponential_scale) / (pixel_size_A**2 * mean_intensity)
 
 
 def sample_jitter(generator) -> JitterParams | None:
@@ -176,8 +176,8 @@ def sample_fast_scan(generator, *, align: str = "causal") -> FastScanParams | No
     return FastScanParams(detector_alpha_px=alpha, kernel_length_px=32, align=align, **readout)
 
 
-def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | None = None,
-                       dose_per_area: float | None = None, fast_scan_align: str = "causal",
+def sample_stem_params(generator, pixel_size_A: float, *, mean_intensity: float | None = None,
+                       dose_e_per_A2: float | None = None, fast_scan_align: str = "causal",
                        dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> StemDistortionParams:
     """Draw one S(T)EM distortion set for training.
 
@@ -185,11 +185,11 @@ def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | 
     ----------
     generator : int or numpy.random.Generator
         Seed or generator of the draws.
-    pixel_size : float
+    pixel_size_A : float
         Scan step in Å (> 0).
     mean_intensity : float, optional
         Mean of the clean image E{y} (fraction of the beam); the sampled mean count then sets the dose.
-    dose_per_area : float, optional
+    dose_e_per_A2 : float, optional
         Fixed dose in e⁻/Å² instead of a sampled one.
     fast_scan_align : {"causal", "centroid"}
         Alignment of the fast-scan PSF (see :class:`FastScanParams`); "causal" is the paper's physics.
@@ -207,11 +207,11 @@ def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | 
     ValueError
         For a bad pixel size, neither a mean intensity nor a dose, or an unknown alignment.
     """
-    check_positive(pixel_size, "pixel_size", "Å")
+    check_positive(pixel_size_A, "pixel_size_A", "Å")
     if fast_scan_align not in ALIGN_MODES:
         raise ValueError(f"fast_scan_align must be one of {ALIGN_MODES}; got {fast_scan_align!r}.")
     rng = numpy_generator(generator)
-    dose = _dose(rng, pixel_size, mean_intensity, dose_per_area, dose_exponential_scale)
+    dose = _dose(rng, pixel_size_A, mean_intensity, dose_e_per_A2, dose_exponential_scale)
     pmt = sample_pmt(rng)
     fast = sample_fast_scan(rng, align=fast_scan_align)
     rows = RowLineParams() if rng.uniform() < ROW_LINE_PROBABILITY else None
@@ -219,21 +219,21 @@ def sample_stem_params(generator, pixel_size: float, *, mean_intensity: float | 
     zing = ZingerParams(_log_uniform(rng, 1e-5, 1e-3), float(rng.uniform(0.1, 1.0))) if rng.uniform() < 0.25 else None
     clip = float(rng.uniform(0.8, 1.0)) if rng.uniform() < 0.1 else None
     bits = int(rng.integers(8, 17)) if rng.uniform() < 0.5 else None
-    return StemDistortionParams(pixel_size=pixel_size, jitter=sample_jitter(rng), dose_per_area=dose, pmt=pmt,
+    return StemDistortionParams(pixel_size_A=pixel_size_A, jitter=sample_jitter(rng), dose_e_per_A2=dose, pmt=pmt,
                                 fast_scan=fast, row_lines=rows, black_pixels=black, zingers=zing, clip=clip,
                                 quantisation_bits=bits)
 
 
-def benchmark_stem_params(*, dose_per_area: float, pixel_size: float, jitter_sigma: float = 0.05,
+def benchmark_stem_params(*, dose_e_per_A2: float, pixel_size_A: float, jitter_sigma: float = 0.05,
                           jitter_phi: float = 0.5, pmt: PmtParams | None = None,
                           fast_scan: FastScanParams | None = None) -> StemDistortionParams:
     """Return the fixed "Poisson + detector noise + scan-line jitter + fast-scan" set at a physical dose.
 
     Parameters
     ----------
-    dose_per_area : float
+    dose_e_per_A2 : float
         Dose in e⁻/Å².
-    pixel_size : float
+    pixel_size_A : float
         Scan step in Å.
     jitter_sigma : float
         Innovation std of the XY line jitter in Å (both directions); stationary std
@@ -256,9 +256,9 @@ def benchmark_stem_params(*, dose_per_area: float, pixel_size: float, jitter_sig
         If a value is out of range (raised by the parameter classes).
     """
     return StemDistortionParams(
-        pixel_size=pixel_size,
+        pixel_size_A=pixel_size_A,
         jitter=JitterParams(jitter_sigma, jitter_phi, jitter_sigma, jitter_phi),
-        dose_per_area=dose_per_area,
+        dose_e_per_A2=dose_e_per_A2,
         pmt=pmt or PmtParams(),
         fast_scan=fast_scan or FastScanParams(),
     )
@@ -304,8 +304,8 @@ def sample_mtf(generator) -> MtfParams:
     raise RuntimeError(f"no admissible MTF in {MTF_MAX_ATTEMPTS} draws; check MTF_A_RANGE and MTF_WIDTH_RANGE_NYQUIST.")
 
 
-def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | None = None,
-                      dose_per_area: float | None = None,
+def sample_tem_params(generator, pixel_size_A: float, *, mean_intensity: float | None = None,
+                      dose_e_per_A2: float | None = None,
                       dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> TemDistortionParams:
     """Draw one TEM camera distortion set (eqs. 30-40) for training.
 
@@ -317,11 +317,11 @@ def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | N
     ----------
     generator : int or numpy.random.Generator
         Seed or generator of the draws.
-    pixel_size : float
+    pixel_size_A : float
         Pixel size at the specimen in Å (> 0).
     mean_intensity : float, optional
         Mean of the clean image E{y} (fraction of the beam); the sampled mean count then sets the dose.
-    dose_per_area : float, optional
+    dose_e_per_A2 : float, optional
         Fixed dose in e⁻/Å² instead of a sampled one.
     dose_exponential_scale : float
         Scale of the sampled dose's distribution (:func:`sample_mean_counts`); 0.5 is the paper's.
@@ -337,9 +337,9 @@ def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | N
     ValueError
         For a bad pixel size, or neither a mean intensity nor a dose.
     """
-    check_positive(pixel_size, "pixel_size", "Å")
+    check_positive(pixel_size_A, "pixel_size_A", "Å")
     rng = numpy_generator(generator)
-    dose = _dose(rng, pixel_size, mean_intensity, dose_per_area, dose_exponential_scale)
+    dose = _dose(rng, pixel_size_A, mean_intensity, dose_e_per_A2, dose_exponential_scale)
     dark = None
     if rng.uniform() < 0.5:
         mean_e = float(rng.uniform(0.1, 5.0))
@@ -360,7 +360,7 @@ def sample_tem_params(generator, pixel_size: float, *, mean_intensity: float | N
 
     gain = float(rng.uniform(0.5, 4.0))
     return TemDistortionParams(
-        pixel_size=pixel_size, dose_per_area=dose, fixed_pattern=float(rng.uniform(0.0, 0.02)),
+        pixel_size_A=pixel_size_A, dose_e_per_A2=dose, fixed_pattern=float(rng.uniform(0.0, 0.02)),
         dark_current=dark, thermal_noise=float(rng.uniform(0.0, 3.0)),
         flicker_noise=float(rng.uniform(0.0, 2.0)) if rng.uniform() < 0.3 else 0.0,
         reset_row_noise=float(rng.uniform(0.0, 2.0)) if rng.uniform() < 0.3 else 0.0,

@@ -28,9 +28,9 @@ import numpy as np
 from ase.spacegroup import Spacegroup, crystal
 from matscipy.neighbours import neighbour_list
 
-LATTICE_PARAMETER_RANGE_ANGSTROM = (3.1, 25.0)
+LATTICE_PARAMETER_RANGE_A = (3.1, 25.0)
 CELL_ANGLE_RANGE_DEG = (45.0, 120.0)
-MIN_DISTANCE_RANGE_ANGSTROM = (0.95, 7.0)
+MIN_DISTANCE_RANGE_A = (0.95, 7.0)
 ATOMIC_NUMBER_RANGE = (1, 103)
 MAX_SPECIES = 16
 _SPECIAL_COORDINATES = np.array([0.0, 0.25, 1 / 3, 0.5, 2 / 3, 0.75])
@@ -90,7 +90,7 @@ class UnitCell:
 
 
 def _crystal_system_cellpar(spacegroup: int, generator: np.random.Generator) -> list[float]:
-    low, high = LATTICE_PARAMETER_RANGE_ANGSTROM
+    low, high = LATTICE_PARAMETER_RANGE_A
     a, b, c = generator.uniform(low, high, size=3)
     alpha, beta, gamma = generator.uniform(*CELL_ANGLE_RANGE_DEG, size=3)
     if spacegroup <= 2:  # triclinic
@@ -189,7 +189,7 @@ def random_unit_cell(
             raise ValueError(f"species={species!r} must list 1–{MAX_SPECIES} atomic numbers")
         if species.min() < ATOMIC_NUMBER_RANGE[0] or species.max() > ATOMIC_NUMBER_RANGE[1]:
             raise ValueError(f"species={species.tolist()} must have Z in {list(ATOMIC_NUMBER_RANGE)}")
-    low_d, high_d = MIN_DISTANCE_RANGE_ANGSTROM
+    low_d, high_d = MIN_DISTANCE_RANGE_A
     if min_distance is not None and not low_d <= min_distance <= high_d:
         raise ValueError(f"min_distance={min_distance!r} Å must be in [{low_d}, {high_d}] Å")
 
@@ -226,8 +226,8 @@ def random_unit_cell(
             continue  # coincident sites: regenerate
         # Scale isotropically so that the nearest neighbours sit at min_distance, as bonded atoms do,
         # unless that would push a cell edge below 3.1 Å; regenerate if an edge would exceed 25 Å.
-        scale = max(min_distance / found, LATTICE_PARAMETER_RANGE_ANGSTROM[0] / lengths.min())
-        if scale * lengths.max() > LATTICE_PARAMETER_RANGE_ANGSTROM[1]:
+        scale = max(min_distance / found, LATTICE_PARAMETER_RANGE_A[0] / lengths.min())
+        if scale * lengths.max() > LATTICE_PARAMETER_RANGE_A[1]:
             continue
         cell = cell * scale
         return UnitCell(

@@ -23,7 +23,7 @@ def _title(record: dict) -> str:
         what = image["specimen"]["kind"]
     else:
         what = "+".join(k.split("_")[0] for k in image["kinds"])
-    return f"{what}\n{record['pixel_size']:.3f} Å/px"
+    return f"{what}\n{record['pixel_size_A']:.3f} Å/px"
 
 
 def make_pair_gallery(out_dir: str | os.PathLike, seed: int = 0, modalities: tuple[str, ...] | None = None,

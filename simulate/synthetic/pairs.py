@@ -45,26 +45,26 @@ from simulate.synthetic.specimens import SPECIMEN_KINDS, sample_pixel_size_A, sa
 # generator are recognised and refused with a clear message instead of being reused silently.
 # Versions: 1 = distortion forms of our own; 2 = the forms of the paper's Methods, eqs. 16-55.
 SYNTHETIC_RECIPE_VERSION = 2
-SCAN_MARGIN_ANGSTROM = 3.5
+SCAN_MARGIN_A = 3.5
 SCAN_MARGIN_PX_RANGE = (8, 48)
 _MAX_ATTEMPTS = 20
 
 
-def scan_margin_px(pixel_size: float) -> int:
+def scan_margin_px(pixel_size_A: float) -> int:
     """Return the margin rendered around the field of view for the scan distortions.
 
     Parameters
     ----------
-    pixel_size : float
+    pixel_size_A : float
         Pixel size [Å], > 0.
 
     Returns
     -------
     int
-        ceil(3.5 Å / pixel_size) clipped to [8, 48] px.
+        ceil(3.5 Å / pixel_size_A) clipped to [8, 48] px.
     """
     low, high = SCAN_MARGIN_PX_RANGE
-    return int(np.clip(np.ceil(SCAN_MARGIN_ANGSTROM / pixel_size), low, high))
+    return int(np.clip(np.ceil(SCAN_MARGIN_A / pixel_size_A), low, high))
 
 
 def _as_generator(generator) -> np.random.Generator:
@@ -75,28 +75,28 @@ def _as_generator(generator) -> np.random.Generator:
     raise ValueError(f"generator={generator!r} must be a non-negative int seed or a numpy.random.Generator")
 
 
-def _atomic_image(rng, preset: Modality, size: int, pixel_size: float, margin: int,
+def _atomic_image(rng, preset: Modality, size: int, pixel_size_A: float, margin: int,
                   device) -> tuple[torch.Tensor, dict]:
     kinds = list(SPECIMEN_KINDS)
     probabilities = [preset.specimen_kinds.get(k, 0.0) for k in kinds]
     # atoms up to the largest reach of any f_Z outside the rendered region still light its edge
-    extra = int(np.ceil(PROFILE_REACH_BOUND_A / pixel_size))
+    extra = int(np.ceil(PROFILE_REACH_BOUND_A / pixel_size_A))
     for _ in range(_MAX_ATTEMPTS):
         kind = kinds[int(rng.choice(len(kinds), p=probabilities))]
-        specimen = sample_specimen(rng, size, pixel_size=pixel_size, kind=kind, margin_px=margin + extra)
+        specimen = sample_specimen(rng, size, pixel_size_A=pixel_size_A, kind=kind, margin_px=margin + extra)
         if len(specimen.numbers) == 0:
             continue
         profiles = sample_profiles(specimen.numbers, rng)
         side = size + 2 * margin
         image = render_atoms(
-            specimen.positions, specimen.numbers, profiles, pixel_size, (side, side),
-            origin=(extra * pixel_size, extra * pixel_size), device=device,
+            specimen.positions, specimen.numbers, profiles, pixel_size_A, (side, side),
+            origin=(extra * pixel_size_A, extra * pixel_size_A), device=device,
         )
         if float(image[margin : margin + size, margin : margin + size].max()) > 0:
             record = {"source": "atomic", "specimen": specimen.record, "profiles": profiles.to_record(),
                       "n_atoms": int(len(specimen.numbers))}
             return image, record
-    raise RuntimeError(f"no non-empty atomic image in {_MAX_ATTEMPTS} attempts (pixel_size={pixel_size} Å)")
+    raise RuntimeError(f"no non-empty atomic image in {_MAX_ATTEMPTS} attempts (pixel_size_A={pixel_size_A} Å)")
 
 
 def make_pair(
@@ -136,13 +136,13 @@ def make_pair(
     rng = _as_generator(generator)
     preset = get_modality(modality)
     device = torch.device("cpu") if device is None else torch.device(device)
-    pixel_size = sample_pixel_size_A(rng)
-    margin = scan_margin_px(pixel_size)
+    pixel_size_A = sample_pixel_size_A(rng)
+    margin = scan_margin_px(pixel_size_A)
     side = size + 2 * margin
-    record: dict = {"modality": preset.name, "size": size, "pixel_size": pixel_size, "margin_px": margin}
+    record: dict = {"modality": preset.name, "size": size, "pixel_size_A": pixel_size_A, "margin_px": margin}
 
     if rng.random() < preset.atomic_probability:
-        image, record["image"] = _atomic_image(rng, preset, size, pixel_size, margin, device)
+        image, record["image"] = _atomic_image(rng, preset, size, pixel_size_A, margin, device)
     else:
         lowres, record["image"] = sample_lowres_image((side, side), rng, preset.lowres_kinds)
         record["image"]["source"] = "lowres"
@@ -158,16 +158,16 @@ def make_pair(
         record["mtf"] = mtf.to_dict()
     mean_intensity = float(y_extended[field].mean())
     if preset.detector == "stem":
-        params = sample_stem_params(rng, pixel_size, mean_intensity=mean_intensity,
+        params = sample_stem_params(rng, pixel_size_A, mean_intensity=mean_intensity,
                                     fast_scan_align=preset.fast_scan_align,
                                     dose_exponential_scale=preset.dose_exponential_scale)
         x_extended, record["distortions"] = apply_stem_distortions(y_extended, params, rng)
-        counts_per_unit = params.dose_per_area * pixel_size**2
+        counts_per_unit = params.dose_e_per_A2 * pixel_size_A**2
     else:
-        params = sample_tem_params(rng, pixel_size, mean_intensity=mean_intensity,
+        params = sample_tem_params(rng, pixel_size_A, mean_intensity=mean_intensity,
                                    dose_exponential_scale=preset.dose_exponential_scale)
         x_extended, record["distortions"] = apply_tem_distortions(y_extended, params, rng)
-        counts_per_unit = params.dose_per_area * pixel_size**2 * params.conversion_gain
+        counts_per_unit = params.dose_e_per_A2 * pixel_size_A**2 * params.conversion_gain
     record["distortion_params"] = params.to_dict()
     x, y = x_extended[field].contiguous(), y_extended[field].contiguous()
 

@@ -9,8 +9,8 @@ deposit, and everything runs in torch, on the GPU when one is given.
 The bilinear deposit blurs each atom by a one-pixel tent; for well-sampled profiles (r_Z^m of several
 pixels) this is negligible, for coarse pixels it acts like a small extra detector/pixel blur.
 
-Pixel convention: pixel (i, j) of the output is sampled at x = (j + 0.5) · pixel_size,
-y = (i + 0.5) · pixel_size, measured from the corner of the output region.
+Pixel convention: pixel (i, j) of the output is sampled at x = (j + 0.5) · pixel_size_A,
+y = (i + 0.5) · pixel_size_A, measured from the corner of the output region.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def render_atoms(
     positions: np.ndarray,
     numbers: np.ndarray,
     profiles: RadialProfiles,
-    pixel_size: float,
+    pixel_size_A: float,
     shape: tuple[int, int],
     origin: tuple[float, float] = (0.0, 0.0),
     device: str | torch.device | None = None,
@@ -46,7 +46,7 @@ def render_atoms(
         Atomic numbers; each must be in ``profiles.numbers``.
     profiles : RadialProfiles
         The radial functions of the image.
-    pixel_size : float
+    pixel_size_A : float
         Pixel size [Å], > 0.
     shape : tuple of int
         (rows, columns) of the output.
@@ -67,8 +67,8 @@ def render_atoms(
     ValueError
         If the pixel size or shape is invalid or an atomic number has no profile.
     """
-    if not pixel_size > 0:
-        raise ValueError(f"pixel_size={pixel_size!r} Å must be > 0")
+    if not pixel_size_A > 0:
+        raise ValueError(f"pixel_size_A={pixel_size_A!r} Å must be > 0")
     rows, cols = (int(v) for v in shape)
     if rows < 1 or cols < 1:
         raise ValueError(f"shape={shape!r} must be positive")
@@ -80,13 +80,13 @@ def render_atoms(
         raise ValueError(f"numbers contain Z={missing} without a radial profile in profiles.numbers")
     device = torch.device("cpu") if device is None else torch.device(device)
 
-    reach = int(np.ceil(profiles.support_radius() / pixel_size)) + 1
+    reach = int(np.ceil(profiles.support_radius() / pixel_size_A)) + 1
     grid_rows, grid_cols = _fast_size(rows + 2 * reach), _fast_size(cols + 2 * reach)
     n_species = len(profiles.numbers)
 
     # Fractional pixel coordinates on the padded grid (output pixel (0, 0) sits at grid (reach, reach)).
-    u = (np.asarray(positions)[:, 0] - origin[0]) / pixel_size - 0.5 + reach
-    v = (np.asarray(positions)[:, 1] - origin[1]) / pixel_size - 0.5 + reach
+    u = (np.asarray(positions)[:, 0] - origin[0]) / pixel_size_A - 0.5 + reach
+    v = (np.asarray(positions)[:, 1] - origin[1]) / pixel_size_A - 0.5 + reach
     inside = (u >= 0) & (u < grid_cols - 1) & (v >= 0) & (v < grid_rows - 1)
     u_t = torch.as_tensor(u[inside], dtype=torch.float64, device=device)
     v_t = torch.as_tensor(v[inside], dtype=torch.float64, device=device)
@@ -109,7 +109,7 @@ def render_atoms(
     # (2·reach + 1)² neighbourhood of the origin only and place it with periodic wrap-around; the
     # padding keeps the wrapped tails out of the output region.
     offsets = torch.arange(-reach, reach + 1, device=device, dtype=dtype)
-    radius = torch.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2) * pixel_size
+    radius = torch.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2) * pixel_size_A
     patch = profiles.evaluate(radius, xp=torch)
     kernels = torch.zeros((n_species, grid_rows, grid_cols), device=device, dtype=dtype)
     wrap_rows = torch.remainder(offsets.to(torch.int64), grid_rows)

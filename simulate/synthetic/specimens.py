@@ -36,11 +36,11 @@ from scipy.spatial import cKDTree
 from simulate.synthetic.cells import random_unit_cell, sample_species
 from simulate.synthetic.geometry import apply_defects, apply_shape, apply_wedges, sample_orientation, tile_crystal
 
-PIXEL_SIZE_RANGE_ANGSTROM = (0.025, 0.90)
-AMORPHOUS_MIN_DISTANCE_RANGE_ANGSTROM = (0.95, 1.6)
+PIXEL_SIZE_RANGE_A = (0.025, 0.90)
+AMORPHOUS_MIN_DISTANCE_RANGE_A = (0.95, 1.6)
 AMORPHOUS_DENSITY_RANGE_G_PER_CM3 = (2.0, 7.0)
 POINTS_MIN_DISTANCE_RANGE_PX = (1.0, 20.0)
-SUPPORT_THICKNESS_RANGE_ANGSTROM = (10.0, 300.0)
+SUPPORT_THICKNESS_RANGE_A = (10.0, 300.0)
 SUPPORT_PROBABILITY = 0.95
 SPECIMEN_KINDS = ("crystalline", "amorphous", "points")
 _MAX_PACKING_FRACTION = 0.25
@@ -56,12 +56,12 @@ class Specimen:
     ----------
     positions : ndarray, shape (n, 3)
         x, y in the image plane, z along the beam [Å]; the image field of view starts at
-        (margin_px · pixel_size, margin_px · pixel_size).
+        (margin_px · pixel_size_A, margin_px · pixel_size_A).
     numbers : ndarray, shape (n,)
         Atomic numbers Z.
     box : tuple of float
         (Lx, Ly, Lz) of the extended box [Å].
-    pixel_size : float
+    pixel_size_A : float
         Image pixel size [Å].
     margin_px : int
         Margin on each side of the field of view [px].
@@ -74,7 +74,7 @@ class Specimen:
     positions: np.ndarray
     numbers: np.ndarray
     box: tuple[float, float, float]
-    pixel_size: float
+    pixel_size_A: float
     margin_px: int
     kind: str
     record: dict = field(default_factory=dict)
@@ -187,7 +187,7 @@ def amorphous_layer(
         Z, min distance [Å], requested and actual density [g/cm³], requested and actual thickness [Å].
     """
     z = int(sample_species(generator, 1)[0]) if atomic_number is None else int(atomic_number)
-    d = float(generator.uniform(*AMORPHOUS_MIN_DISTANCE_RANGE_ANGSTROM)) if min_distance is None else min_distance
+    d = float(generator.uniform(*AMORPHOUS_MIN_DISTANCE_RANGE_A)) if min_distance is None else min_distance
     rho = float(generator.uniform(*AMORPHOUS_DENSITY_RANGE_G_PER_CM3)) if density is None else density
     n_requested = number_density_per_a3(rho, z)
     n_feasible = min(n_requested, _MAX_PACKING_FRACTION / (np.pi / 6 * d**3))
@@ -256,7 +256,7 @@ def crystal_layer(
 
 
 def individual_points(
-    extent: tuple[float, float, float], pixel_size: float, generator: np.random.Generator, max_points: int = 60_000
+    extent: tuple[float, float, float], pixel_size_A: float, generator: np.random.Generator, max_points: int = 60_000
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Place points in the box with a minimum 3-D distance of [1, 20] · dr, 1–3 species.
 
@@ -267,7 +267,7 @@ def individual_points(
     ----------
     extent : tuple of float
         (Lx, Ly, Lz) of the box [Å].
-    pixel_size : float
+    pixel_size_A : float
         Pixel size dr [Å]; the minimum distance is drawn in units of it.
     generator : numpy.random.Generator
         Source of randomness.
@@ -284,7 +284,7 @@ def individual_points(
         ``min_distance_px``, ``coverage`` and ``species``.
     """
     d_px = float(generator.uniform(*POINTS_MIN_DISTANCE_RANGE_PX))
-    d = d_px * pixel_size
+    d = d_px * pixel_size_A
     coverage = float(generator.uniform(0.02, 0.4))
     count = int(np.clip(coverage * extent[0] * extent[1] / (np.pi / 4 * d**2), 1, max_points))
     positions = random_packing(count, np.asarray(extent, dtype=float), d, generator)
@@ -295,7 +295,7 @@ def individual_points(
 
 
 def sample_pixel_size_A(generator: np.random.Generator) -> float:
-    """Draw the pixel size dr, uniform in ``PIXEL_SIZE_RANGE_ANGSTROM`` = [0.025, 0.90] Å (paper).
+    """Draw the pixel size dr, uniform in ``PIXEL_SIZE_RANGE_A`` = [0.025, 0.90] Å (paper).
 
     Parameters
     ----------
@@ -307,7 +307,7 @@ def sample_pixel_size_A(generator: np.random.Generator) -> float:
     float
         Pixel size [Å].
     """
-    return float(generator.uniform(*PIXEL_SIZE_RANGE_ANGSTROM))
+    return float(generator.uniform(*PIXEL_SIZE_RANGE_A))
 
 
 def _shape_layer(positions, numbers, box, generator, length_scale_A: float, shapes: bool) -> tuple:
@@ -332,7 +332,7 @@ def _layer(kind: str, extent, generator, max_atoms: int, share: float = 1.0) -> 
 def sample_specimen(
     generator: np.random.Generator,
     size: int,
-    pixel_size: float | None = None,
+    pixel_size_A: float | None = None,
     kind: str | None = None,
     margin_px: int = 16,
     max_atoms: int = 60_000,
@@ -345,7 +345,7 @@ def sample_specimen(
         Source of randomness.
     size : int
         Image side [px], ≥ 8.
-    pixel_size : float, optional
+    pixel_size_A : float, optional
         Pixel size [Å] in [0.025, 0.90]; drawn with :func:`sample_pixel_size_A` if omitted.
     kind : str, optional
         'crystalline', 'amorphous' or 'points'; drawn with p = 0.6 / 0.2 / 0.2 if omitted.
@@ -368,41 +368,41 @@ def sample_specimen(
         raise ValueError(f"size={size!r} px must be ≥ 8")
     if margin_px < 0:
         raise ValueError(f"margin_px={margin_px!r} must be ≥ 0")
-    low, high = PIXEL_SIZE_RANGE_ANGSTROM
-    if pixel_size is None:
-        pixel_size = sample_pixel_size_A(generator)
-    if not low <= pixel_size <= high:
-        raise ValueError(f"pixel_size={pixel_size!r} Å must be in [{low}, {high}] Å")
+    low, high = PIXEL_SIZE_RANGE_A
+    if pixel_size_A is None:
+        pixel_size_A = sample_pixel_size_A(generator)
+    if not low <= pixel_size_A <= high:
+        raise ValueError(f"pixel_size_A={pixel_size_A!r} Å must be in [{low}, {high}] Å")
     if kind is None:
         kind = str(generator.choice(SPECIMEN_KINDS, p=[0.6, 0.2, 0.2]))
     if kind not in SPECIMEN_KINDS:
         raise ValueError(f"kind={kind!r} must be one of {SPECIMEN_KINDS}")
-    side = (size + 2 * margin_px) * pixel_size  # n^e · dr on every axis: the extended box is a cube
-    record: dict = {"kind": kind, "pixel_size": pixel_size, "margin_px": margin_px, "box_side_A": side}
+    side = (size + 2 * margin_px) * pixel_size_A  # n^e · dr on every axis: the extended box is a cube
+    record: dict = {"kind": kind, "pixel_size_A": pixel_size_A, "margin_px": margin_px, "box_side_A": side}
     if kind == "points":
-        positions, numbers, record["points"] = individual_points((side, side, side), pixel_size, generator, max_atoms)
-        return Specimen(positions, numbers, (side, side, side), pixel_size, margin_px, kind, record)
+        positions, numbers, record["points"] = individual_points((side, side, side), pixel_size_A, generator, max_atoms)
+        return Specimen(positions, numbers, (side, side, side), pixel_size_A, margin_px, kind, record)
 
     layer = "crystal" if kind == "crystalline" else kind  # record key of the layer
     positions, numbers, record[layer] = _layer(kind, (side, side, side), generator, max_atoms)
     thickness = record[layer]["thickness"]
     positions, numbers, record_shape = _shape_layer(
-        positions, numbers, (side, side, thickness), generator, size * pixel_size, shapes=True
+        positions, numbers, (side, side, thickness), generator, size * pixel_size_A, shapes=True
     )
     record.update(record_shape)
 
     record["support"] = None
     if generator.random() < SUPPORT_PROBABILITY:
         support_kind = "crystalline" if generator.random() < 0.5 else "amorphous"
-        extent = (side, side, float(generator.uniform(*SUPPORT_THICKNESS_RANGE_ANGSTROM)))
+        extent = (side, side, float(generator.uniform(*SUPPORT_THICKNESS_RANGE_A)))
         support_xyz, support_z, support_record = _layer(support_kind, extent, generator, max_atoms, 0.5)
         support_box = (side, side, support_record["thickness"])
         support_xyz, support_z, support_shape = _shape_layer(
-            support_xyz, support_z, support_box, generator, size * pixel_size, shapes=False
+            support_xyz, support_z, support_box, generator, size * pixel_size_A, shapes=False
         )
         support_record |= {"kind": support_kind} | support_shape
         positions = np.concatenate([positions, support_xyz + np.array([0.0, 0.0, thickness])])  # below
         numbers = np.concatenate([numbers, support_z])
         record["support"] = support_record
         thickness += support_record["thickness"]
-    return Specimen(positions, numbers.astype(int), (side, side, thickness), pixel_size, margin_px, kind, record)
+    return Specimen(positions, numbers.astype(int), (side, side, thickness), pixel_size_A, margin_px, kind, record)

@@ -41,7 +41,7 @@ def test_translation_is_measured_along_its_axis(preset, series):
     shift_px = 0.1
     table = noise_free_fidelity({"shifted": lambda images: fourier_shift_x(images, shift_px)}, preset=preset,
                                 series=series)
-    expected_pm = shift_px * preset.pixel_size_angstrom * 100.0
+    expected_pm = shift_px * preset.pixel_size_A * 100.0
     assert np.allclose(table["x_shift_pm"], expected_pm, atol=POSITION_FLOOR_PM)
     assert np.all(np.abs(table["y_shift_pm"]) < POSITION_FLOOR_PM)
     assert np.all(np.abs(table["scs_change_pct"]) < 10 * SCS_FLOOR_PCT)

@@ -9,7 +9,7 @@ from simulate.thickness_series import simulate_thickness_series
 
 # Without frozen phonons the four columns of the simulated cell are equivalent; a single phonon
 # configuration (the coarse recipe's) makes them differ by more than one atom's SCS at 9 atoms.
-RECIPE = COARSE_RECIPE.replace(phonon_rms_displacement_angstrom=0.0, max_thickness_atoms=6)
+RECIPE = COARSE_RECIPE.replace(phonon_rms_displacement_A=0.0, max_thickness_atoms=6)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def series(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def library(series):
-    return build_counting_library(series, cells=(4, 4), pixel_size_angstrom=0.2)
+    return build_counting_library(series, cells=(4, 4), pixel_size_A=0.2)
 
 
 def test_library_increases_from_an_empty_column(library):
@@ -31,17 +31,17 @@ def test_library_increases_from_an_empty_column(library):
 
 def test_voronoi_library_equals_the_exact_cell_integral(library, series):
     # in a perfect crystal a column's Voronoi cell is its a/2 × a/2 cell
-    assert np.allclose(library.scs_voronoi_angstrom2[1:], series.scs_angstrom2[1:], rtol=0.02)
+    assert np.allclose(library.scs_voronoi_A2[1:], series.scs_A2[1:], rtol=0.02)
     # the Gaussian volume is a different estimator: same order, not the same number
-    ratio = library.scs_gaussian_angstrom2[1:] / library.scs_voronoi_angstrom2[1:]
+    ratio = library.scs_gaussian_A2[1:] / library.scs_voronoi_A2[1:]
     assert np.all((ratio > 0.5) & (ratio < 1.5))
 
 
 @pytest.mark.parametrize("estimator", ["gaussian", "voronoi"])
 def test_library_counts_its_own_noise_free_images(library, series, estimator):
     for atoms in (1, 3, 6):
-        view = field_of_view(series, atoms_per_column=atoms, cells=(4, 4), pixel_size_angstrom=0.2)
-        _, counts = count_columns(library, view.image, view.column_positions_angstrom, 0.2, estimator)
+        view = field_of_view(series, atoms_per_column=atoms, cells=(4, 4), pixel_size_A=0.2)
+        _, counts = count_columns(library, view.image, view.column_positions_A, 0.2, estimator)
         inner = counts[5:-5]  # border columns have truncated cells
         assert np.all(inner == atoms)
 
@@ -50,12 +50,30 @@ def test_roundtrip_and_errors(library, series, tmp_path):
     path = tmp_path / "library.json"
     library.save(path)
     again = CountingLibrary.load(path)
-    assert np.array_equal(again.scs_gaussian_angstrom2, library.scs_gaussian_angstrom2)
-    assert again.recipe == RECIPE.to_dict() and again.options["pixel_size_angstrom"] == 0.2
+    assert np.array_equal(again.scs_gaussian_A2, library.scs_gaussian_A2)
+    assert again.recipe == RECIPE.to_dict() and again.options["pixel_size_A"] == 0.2
     with pytest.raises(ValueError, match="max_atoms"):
         build_counting_library(series, max_atoms=7)
     with pytest.raises(ValueError, match="estimator"):
         library.scs("peak")
+
+
+def test_a_library_written_with_the_old_names_reads_as_the_new_one(library, tmp_path):
+    import json
+
+    old = {"atoms": library.atoms.tolist(), "scs_gaussian_angstrom2": library.scs_gaussian_A2.tolist(),
+           "scs_voronoi_angstrom2": library.scs_voronoi_A2.tolist(), "recipe": {
+               **{k: v for k, v in RECIPE.to_dict().items() if not k.endswith("_A")},
+               "lattice_constant_angstrom": RECIPE.lattice_constant_A,
+               "potential_sampling_angstrom": RECIPE.potential_sampling_A,
+               "phonon_rms_displacement_angstrom": RECIPE.phonon_rms_displacement_A},
+           "options": {"cells": [4, 4], "pixel_size_angstrom": 0.2, "source_size_fwhm_angstrom": 0.0,
+                       "fit_options": {"method": "least_squares"}, "interior_margin_angstrom": 1.962}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = CountingLibrary.load(tmp_path / "old.json")
+    assert np.array_equal(loaded.scs_voronoi_A2, library.scs_voronoi_A2) and loaded.recipe == RECIPE.to_dict()
+    assert loaded.options == {"cells": [4, 4], "pixel_size_A": 0.2, "source_size_fwhm_A": 0.0,
+                              "fit_options": {"estimator": "least_squares"}, "interior_margin_A": 1.962}
 
 
 def test_markdown_tables_list_every_subset_size_and_thickness():
@@ -80,12 +98,12 @@ def test_matched_recipe_reproduces_the_particle_slicing_and_sampling():
     recipe = matched_library_recipe(particle, max_atoms=12, phonon_configurations=3)
     micro = particle.recipe.microscope
     # the shipped particle: a 44.84 Å cell on a 960² grid, a-thick slices (two a/2 planes each)
-    assert abs(recipe.actual_sampling_angstrom / (44.84 / 960) - 1.0) < 0.005
-    assert recipe.slice_thickness_angstrom == micro.lattice_constant_angstrom
+    assert abs(recipe.actual_sampling_A / (44.84 / 960) - 1.0) < 0.005
+    assert recipe.slice_thickness_A == micro.lattice_constant_A
     assert (recipe.detector_outer_mrad, recipe.phonon_configurations, recipe.max_thickness_atoms) == (
         micro.detector_outer_mrad, 3, 12)
     # the particle's own microscope recipe samples its 15.70 Å supercell at 0.04905 Å (320²): 5 % coarser
-    assert micro.actual_sampling_angstrom / recipe.actual_sampling_angstrom > 1.04
+    assert micro.actual_sampling_A / recipe.actual_sampling_A > 1.04
 
 
 def test_a_mismatched_library_is_refused():
@@ -95,12 +113,12 @@ def test_a_mismatched_library_is_refused():
     particle = load_shipped("nanoparticle")
     scs = np.linspace(0.0, 0.12, 13)
     stale = CountingLibrary(np.arange(13), scs, scs, particle.recipe.microscope.to_dict(),
-                            {"pixel_size_angstrom": particle.pixel_size_angstrom})
+                            {"pixel_size_A": particle.pixel_size_A})
     with pytest.raises(ValueError, match="potential sampling 0.04905 Å instead of 0.04671 Å") as error:
         counting_check(stale, particle, "voronoi")
-    assert "slice_thickness_angstrom 1.962 instead of 3.924" in str(error.value)
+    assert "slice_thickness_A 1.962 instead of 3.924" in str(error.value)
     matched = CountingLibrary(np.arange(13), scs, scs, matched_library_recipe(particle, 12).to_dict(),
-                              {"pixel_size_angstrom": 0.2})
+                              {"pixel_size_A": 0.2})
     with pytest.raises(ValueError, match="pixel size 0.2 Å"):
         check_library_matches(matched, particle)
     with pytest.raises(ValueError, match="slices of 2.403 Å do not divide"):
@@ -111,9 +129,9 @@ def test_bulk_scs_depends_on_the_potential_sampling(tmp_path):
     # Why the library must share the image's grid: the same crystal on a 6 % finer potential grid gives a
     # different SCS (noise-free, no phonons, the detector inside both cutoffs; measured −2.2 … 0 % here, and
     # +3 % for the phonon-averaged particle recipe between 0.0490 and 0.0467 Å: docs/specimens.md).
-    coarse = RECIPE.replace(potential_sampling_angstrom=11.772 / 240)
-    fine = RECIPE.replace(potential_sampling_angstrom=11.772 / 256)
-    scs = [simulate_thickness_series(r, cache_dir=tmp_path, progress=False).scs_angstrom2[1:] for r in (coarse, fine)]
+    coarse = RECIPE.replace(potential_sampling_A=11.772 / 240)
+    fine = RECIPE.replace(potential_sampling_A=11.772 / 256)
+    scs = [simulate_thickness_series(r, cache_dir=tmp_path, progress=False).scs_A2[1:] for r in (coarse, fine)]
     assert (coarse.grid_points, fine.grid_points) == (240, 256)
     assert np.max(np.abs(scs[1] / scs[0] - 1.0)) > 0.01
 

@@ -131,7 +131,7 @@ def test_the_estimator_is_chosen_on_the_command_line_and_recorded(series, tmp_pa
     poisson = run_study(_args(tmp_path / "poisson", "--estimator", "poisson"))
     manifests = [json.loads((d / "manifest.json").read_text()) for d in (least_squares, poisson)]
     assert [m["estimator"] for m in manifests] == ["least_squares", "poisson"]
-    assert [m["config"]["fit_method"] for m in manifests] == ["least_squares", "poisson"]
+    assert [m["config"]["estimator"] for m in manifests] == ["least_squares", "poisson"]
     tables = [pd.read_parquet(d / "summary.parquet") for d in (least_squares, poisson)]
     assert not tables[0]["scs_bias_pct"].equals(tables[1]["scs_bias_pct"])  # the fits differ
 

@@ -106,9 +106,9 @@ def test_the_configurations_of_the_studies_are_those_of_earlier_results():
     configuration (which the directory's hash covers) has the keys it had then."""
     old = {
         "precision-vs-dose": {"name", "thicknesses", "doses", "realisations", "block_size", "cells",
-                              "pixel_size_angstrom", "border_angstrom", "fit_method", "seed", "bootstrap",
+                              "pixel_size_A", "border_A", "estimator", "seed", "bootstrap",
                               "example_atoms", "max_iterations"},
-        "dislocation": {"name", "doses", "realisations", "block_size", "jitter_sigma_angstrom", "jitter_phi",
+        "dislocation": {"name", "doses", "realisations", "block_size", "jitter_sigma_A", "jitter_phi",
                         "search_radius_fraction", "objective_tolerance", "max_iterations", "seed", "bootstrap"},
         "denoise": {"name", "modalities", "images", "size", "block_size", "bootstrap", "seed"},
     }

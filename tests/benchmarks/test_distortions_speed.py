@@ -21,12 +21,12 @@ from simulate.distortions import (
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 ALL_STEM = StemDistortionParams(
-    pixel_size=0.2, jitter=JitterParams(0.05, 0.5, 0.05, 0.5), dose_per_area=1e4, pmt=PmtParams(),
+    pixel_size_A=0.2, jitter=JitterParams(0.05, 0.5, 0.05, 0.5), dose_e_per_A2=1e4, pmt=PmtParams(),
     fast_scan=FastScanParams(), row_lines=RowLineParams(), black_pixels=1e-3,
     zingers=ZingerParams(1e-4, 0.5), clip=0.98, quantisation_bits=12)
 CASES = {
-    "poisson": StemDistortionParams(pixel_size=0.2, dose_per_area=1e4),
-    "benchmark_set": benchmark_stem_params(dose_per_area=1e4, pixel_size=0.2),
+    "poisson": StemDistortionParams(pixel_size_A=0.2, dose_e_per_A2=1e4),
+    "benchmark_set": benchmark_stem_params(dose_e_per_A2=1e4, pixel_size_A=0.2),
     "all_stem_models": ALL_STEM,
 }
 

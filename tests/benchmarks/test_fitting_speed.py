@@ -51,11 +51,12 @@ def compare(n_images: int = 400, reference_images: int = 10) -> list[dict]:
     counts, truth, start = make_images(n_images)
     rows = []
     runs = [
-        ("fit_columns least_squares", lambda imgs: fit_columns(imgs, start, pixel_size=PIXEL, method="least_squares"),
-         counts),
-        ("fit_columns poisson", lambda imgs: fit_columns(imgs, start, pixel_size=PIXEL, method="poisson"), counts),
+        ("fit_columns least_squares",
+         lambda imgs: fit_columns(imgs, start, pixel_size_A=PIXEL, estimator="least_squares"), counts),
+        ("fit_columns poisson", lambda imgs: fit_columns(imgs, start, pixel_size_A=PIXEL, estimator="poisson"), counts),
         ("fit_columns least_squares (same images as lmfit)",
-         lambda imgs: fit_columns(imgs, start, pixel_size=PIXEL, method="least_squares"), counts[:reference_images]),
+         lambda imgs: fit_columns(imgs, start, pixel_size_A=PIXEL, estimator="least_squares"),
+         counts[:reference_images]),
         ("lmfit per column (Atomap kind, window 0.5 nn)",
          lambda imgs: fit_columns_lmfit(imgs, start, PIXEL, width=0.5), counts[:reference_images]),
     ]
@@ -69,7 +70,7 @@ def compare(n_images: int = 400, reference_images: int = 10) -> list[dict]:
                          rms_position_A=rms_position,
                          scs_relative_spread=scs_spread, scs_relative_bias=scs_bias,
                          flagged=int(fit.flagged.sum())))
-    bound = crlb_columns(truth, 2 * np.pi * ETA * RHO ** 2, width=RHO, background=ZETA, pixel_size=PIXEL,
+    bound = crlb_columns(truth, 2 * np.pi * ETA * RHO ** 2, width=RHO, background=ZETA, pixel_size_A=PIXEL,
                          shape=counts.shape[1:], dose=DOSE)
     rows.append(dict(fitter="Poisson CRLB", images=0, columns=0, seconds=np.nan, cpu_seconds=np.nan,
                      columns_per_second=np.nan, columns_per_cpu_second=np.nan,
@@ -87,10 +88,10 @@ def bias_versus_dose(doses, n_images: int = 300) -> str:
     for dose in doses:
         counts, _, start = make_images(n_images, seed=3, dose=dose)
         scale = dose * PIXEL ** 2
-        for method in ("least_squares", "poisson"):
-            fit = fit_columns(counts, start, pixel_size=PIXEL, method=method)
+        for estimator in ("least_squares", "poisson"):
+            fit = fit_columns(counts, start, pixel_size_A=PIXEL, estimator=estimator)
             scs = fit.scs / scale / volume
-            lines.append(f"| {dose:.0e} | {method} | {scs.mean() - 1:+.4f} | {scs.std():.4f} | "
+            lines.append(f"| {dose:.0e} | {estimator} | {scs.mean() - 1:+.4f} | {scs.std():.4f} | "
                          f"{fit.widths.mean() / RHO - 1:+.4f} | {fit.background.mean() / scale / ZETA - 1:+.4f} |")
     return "\n".join(lines)
 
@@ -108,11 +109,11 @@ def large_field(n_side: int = 18, pixel: float = 0.1, n_images: int = 2) -> str:
     counts = rng.poisson(DOSE * pixel ** 2 * clean, size=(n_images, side, side)).astype(np.float64)
     start = truth + rng.normal(0.0, 0.05, truth.shape)
     lines = [f"{n} columns on {side} × {side} px ({pixel} Å pixels), {n_images} images:"]
-    for method in ("least_squares", "poisson"):
+    for estimator in ("least_squares", "poisson"):
         cpu = time.process_time()
-        fit = fit_columns(counts, start, pixel_size=pixel, method=method)
+        fit = fit_columns(counts, start, pixel_size_A=pixel, estimator=estimator)
         per_image = (time.process_time() - cpu) / n_images
-        lines.append(f"  {method}: {per_image:.2f} s CPU per image, converged {fit.converged.tolist()}, "
+        lines.append(f"  {estimator}: {per_image:.2f} s CPU per image, converged {fit.converged.tolist()}, "
                      f"RMS position error {np.sqrt(np.mean((fit.positions - truth) ** 2)):.4f} Å")
     return "\n".join(lines)
 
@@ -130,10 +131,10 @@ def _table(rows) -> str:
 
 
 @pytest.mark.benchmark
-@pytest.mark.parametrize("method", ["least_squares", "poisson"])
-def test_batched_fit_speed(benchmark, method):
+@pytest.mark.parametrize("estimator", ["least_squares", "poisson"])
+def test_batched_fit_speed(benchmark, estimator):
     counts, truth, start = make_images(100)
-    fit = benchmark.pedantic(fit_columns, args=(counts, start, PIXEL), kwargs=dict(method=method), rounds=3,
+    fit = benchmark.pedantic(fit_columns, args=(counts, start, PIXEL), kwargs=dict(estimator=estimator), rounds=3,
                              iterations=1)
     assert fit.converged.all()
     benchmark.extra_info["columns_per_second"] = fit.scs.size / benchmark.stats.stats.mean

@@ -16,18 +16,18 @@ def square_lattice(n_side: int, spacing: float = SPACING, margin: float | None =
     return np.stack([x.ravel(), y.ravel()], axis=1)
 
 
-def field_shape(n_side: int, pixel_size: float, spacing: float = SPACING) -> tuple[int, int]:
-    side = int(round(n_side * spacing / pixel_size))
+def field_shape(n_side: int, pixel_size_A: float, spacing: float = SPACING) -> tuple[int, int]:
+    side = int(round(n_side * spacing / pixel_size_A))
     return side, side
 
 
-def clean_image(positions, shape, pixel_size, height, width, background) -> np.ndarray:
+def clean_image(positions, shape, pixel_size_A, height, width, background) -> np.ndarray:
     n = positions.shape[0]
-    return render_columns(shape, pixel_size, positions[None], np.broadcast_to(height, (1, n)).astype(float),
+    return render_columns(shape, pixel_size_A, positions[None], np.broadcast_to(height, (1, n)).astype(float),
                           np.full((1, n), float(width)), np.array([float(background)]))[0]
 
 
-def poisson_stack(clean, dose, pixel_size, n_images, seed) -> np.ndarray:
+def poisson_stack(clean, dose, pixel_size_A, n_images, seed) -> np.ndarray:
     """Poisson counts with λ = dose · pixel area · intensity (the suite's dose convention)."""
     rng = np.random.default_rng(seed)
-    return rng.poisson(dose * pixel_size ** 2 * clean, size=(n_images, *clean.shape)).astype(np.float64)
+    return rng.poisson(dose * pixel_size_A ** 2 * clean, size=(n_images, *clean.shape)).astype(np.float64)

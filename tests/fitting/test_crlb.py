@@ -10,7 +10,7 @@ from tests.fitting.lattice import field_shape, square_lattice
 @pytest.mark.parametrize("fit_width", [False, True])
 def test_isolated_column_reproduces_closed_forms(fit_width):
     dose, volume, rho = 2e4, 0.35, 0.45
-    bound = crlb_columns([[6.0, 6.0]], volume, width=rho, background=0.0, pixel_size=0.02, shape=(600, 600),
+    bound = crlb_columns([[6.0, 6.0]], volume, width=rho, background=0.0, pixel_size_A=0.02, shape=(600, 600),
                          dose=dose, fit_width=fit_width,
                          fit_background=False)
     counts = dose * volume
@@ -24,10 +24,10 @@ def test_isolated_column_reproduces_closed_forms(fit_width):
 def test_bounds_scale_with_dose_and_grow_with_background():
     positions = square_lattice(3)
     shape = field_shape(3, 0.15)
-    low = crlb_columns(positions, 0.4, width=0.45, background=0.02, pixel_size=0.15, shape=shape, dose=1e3)
-    high = crlb_columns(positions, 0.4, width=0.45, background=0.02, pixel_size=0.15, shape=shape, dose=1e5)
+    low = crlb_columns(positions, 0.4, width=0.45, background=0.02, pixel_size_A=0.15, shape=shape, dose=1e3)
+    high = crlb_columns(positions, 0.4, width=0.45, background=0.02, pixel_size_A=0.15, shape=shape, dose=1e5)
     assert np.allclose(low.sigma_x / high.sigma_x, 10.0, rtol=1e-9)  # σ ∝ 1/√dose at fixed image
-    clean = crlb_columns(positions, 0.4, width=0.45, background=1e-6, pixel_size=0.15, shape=shape, dose=1e3)
+    clean = crlb_columns(positions, 0.4, width=0.45, background=1e-6, pixel_size_A=0.15, shape=shape, dose=1e3)
     assert np.all(low.sigma_x > clean.sigma_x) and np.all(low.relative_volume > clean.relative_volume)
     sx, sy = crlb_positions(positions, 0.4, 0.45, 0.02, 0.15, shape, 1e3)
     assert np.allclose(sx, low.sigma_x) and np.allclose(sy, low.sigma_y)
@@ -39,7 +39,7 @@ def test_sparse_assembly_handles_hundreds_of_columns():
     positions = square_lattice(20)  # 400 columns, 1203 parameters
     shape = field_shape(20, 0.2)
     started = time.perf_counter()
-    bound = crlb_columns(positions, 0.4, width=0.45, background=0.01, pixel_size=0.2, shape=shape, dose=1e4)
+    bound = crlb_columns(positions, 0.4, width=0.45, background=0.01, pixel_size_A=0.2, shape=shape, dose=1e4)
     elapsed = time.perf_counter() - started
     assert bound.sigma_x.shape == (400,) and np.all(np.isfinite(bound.sigma_x))
     assert elapsed < 20.0
@@ -61,7 +61,7 @@ def test_sparse_assembly_handles_hundreds_of_columns():
     ],
 )
 def test_bad_input(kwargs, match):
-    args = dict(positions=[[2.0, 2.0]], volumes=0.4, width=0.45, background=0.01, pixel_size=0.1,
+    args = dict(positions=[[2.0, 2.0]], volumes=0.4, width=0.45, background=0.01, pixel_size_A=0.1,
                 shape=(40, 40), dose=1e3)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):

@@ -14,8 +14,8 @@ def test_noiseless_lattice_is_recovered_from_perturbed_starts():
     heights = rng.uniform(0.2, 0.4, truth.shape[0])
     image = clean_image(truth, shape, PIXEL, heights, RHO, ZETA)
     start = truth + rng.normal(0.0, 0.1, truth.shape)
-    for method in ("least_squares", "poisson"):
-        fit = fit_columns(image * 1e4, start, pixel_size=PIXEL, method=method)
+    for estimator in ("least_squares", "poisson"):
+        fit = fit_columns(image * 1e4, start, pixel_size_A=PIXEL, estimator=estimator)
         assert fit.converged.all()
         assert np.abs(fit.positions[0] - truth).max() < 1e-5
         assert np.allclose(fit.heights[0], heights * 1e4, rtol=1e-5)
@@ -30,11 +30,11 @@ def test_width_types_and_per_column_widths():
     shape = field_shape(2, PIXEL)
     widths = np.array([0.4, 0.55, 0.55, 0.4])
     image = render_columns(shape, PIXEL, truth[None], np.full((1, 4), 0.5), widths[None], np.array([0.01]))
-    typed = fit_columns(image, truth + 0.05, pixel_size=PIXEL, column_types=[0, 1, 1, 0])
+    typed = fit_columns(image, truth + 0.05, pixel_size_A=PIXEL, column_types=[0, 1, 1, 0])
     assert np.allclose(typed.widths[0], widths, rtol=1e-6)
-    free = fit_columns(image, truth - 0.05, pixel_size=PIXEL, shared_width=False, width=0.5)
+    free = fit_columns(image, truth - 0.05, pixel_size_A=PIXEL, shared_width=False, width=0.5)
     assert np.allclose(free.widths[0], widths, rtol=1e-6)
-    fixed = fit_columns(image, truth, pixel_size=PIXEL, width=0.5, fit_width=False)
+    fixed = fit_columns(image, truth, pixel_size_A=PIXEL, width=0.5, fit_width=False)
     assert np.allclose(fixed.widths, 0.5)  # held fixed, so the fit is wrong but stays put
     assert not np.allclose(fixed.heights, 0.5, rtol=1e-3)
 
@@ -47,11 +47,11 @@ def test_monte_carlo_bias_and_precision_against_crlb():
     clean = clean_image(truth, shape, PIXEL, ETA, RHO, ZETA)
     counts = poisson_stack(clean, dose, PIXEL, n_images, seed=2024)
     volume = 2 * np.pi * ETA * RHO ** 2
-    bound = crlb_columns(truth, volume, width=RHO, background=ZETA, pixel_size=PIXEL, shape=shape, dose=dose)
+    bound = crlb_columns(truth, volume, width=RHO, background=ZETA, pixel_size_A=PIXEL, shape=shape, dose=dose)
     start = truth + np.random.default_rng(5).normal(0.0, 0.05, truth.shape)
     report = {}
-    for method in ("poisson", "least_squares"):
-        fit = fit_columns(counts, start, pixel_size=PIXEL, method=method)
+    for estimator in ("poisson", "least_squares"):
+        fit = fit_columns(counts, start, pixel_size_A=PIXEL, estimator=estimator)
         assert fit.converged.all() and not fit.flagged.any()
         error = fit.positions - truth  # (B, N, 2)
         scs = fit.scs / (dose * PIXEL ** 2)  # counts × Å² → Å² (fraction of beam)
@@ -64,7 +64,7 @@ def test_monte_carlo_bias_and_precision_against_crlb():
         per_image_v = (scs.mean(axis=1) / volume - 1) / bound.relative_volume.mean()  # (B,)
         bias_xy, se_xy = np.abs(per_image_xy.mean(axis=0)), per_image_xy.std(axis=0) / np.sqrt(n_images)
         bias_v, se_v = abs(per_image_v.mean()), per_image_v.std() / np.sqrt(n_images)
-        report[method] = dict(spread_xy=spread_xy, spread_v=spread_v, bias_xy=bias_xy, bias_v=bias_v,
+        report[estimator] = dict(spread_xy=spread_xy, spread_v=spread_v, bias_xy=bias_xy, bias_v=bias_v,
                               se_xy=se_xy, se_v=se_v)
         assert np.all(bias_xy < 0.1 + 3 * se_xy) and bias_v < 0.1 + 3 * se_v, report
         assert se_v < 0.05 and np.all(se_xy < 0.05)  # the test keeps the power to see a 0.1 σ bias
@@ -82,7 +82,7 @@ def test_flags_unphysical_columns_and_keeps_real_ones_clean():
     heights = np.full(truth.shape[0], ETA)
     heights[4] = -0.1  # a dip where a column was expected: unphysical
     image = clean_image(truth, shape, PIXEL, heights, RHO, ZETA + 0.2)
-    fit = fit_columns(image, truth, pixel_size=PIXEL, width=RHO)
+    fit = fit_columns(image, truth, pixel_size_A=PIXEL, width=RHO)
     assert fit.negative_height[0, 4] and fit.flagged[0, 4]
     assert not fit.flagged[0, np.arange(9) != 4].any()
     frame = fit.to_dataframe()
@@ -95,7 +95,8 @@ def test_left_cell_flag():
     shape = (40, 60)
     real = np.array([[6.0, 3.0]])
     image = render_columns(shape, PIXEL, real[None], np.array([[1.0]]), np.array([[RHO]]), np.array([0.0]))
-    fit = fit_columns(image, [[3.0, 3.0], [7.0, 3.0]], pixel_size=PIXEL, width=RHO, fit_width=False, shared_width=True)
+    fit = fit_columns(image, [[3.0, 3.0], [7.0, 3.0]], pixel_size_A=PIXEL, width=RHO, fit_width=False,
+                      shared_width=True)
     assert fit.flagged[0].any()
 
 
@@ -104,17 +105,17 @@ def test_poisson_fit_is_scale_invariant_and_iteration_cap_is_reported():
     shape = field_shape(2, PIXEL)
     dose = 2e4
     counts = poisson_stack(clean_image(truth, shape, PIXEL, ETA, RHO, ZETA), dose, PIXEL, 2, seed=8)
-    in_counts = fit_columns(counts, truth, pixel_size=PIXEL, method="poisson")
-    in_beam_fraction = fit_columns(counts / (dose * PIXEL ** 2), truth, pixel_size=PIXEL, method="poisson")
+    in_counts = fit_columns(counts, truth, pixel_size_A=PIXEL, estimator="poisson")
+    in_beam_fraction = fit_columns(counts / (dose * PIXEL ** 2), truth, pixel_size_A=PIXEL, estimator="poisson")
     assert np.allclose(in_counts.positions, in_beam_fraction.positions, atol=1e-5)
     assert np.allclose(in_counts.scs / (dose * PIXEL ** 2), in_beam_fraction.scs, rtol=1e-5)
-    capped = fit_columns(counts, truth + 0.1, pixel_size=PIXEL, max_iterations=1)
+    capped = fit_columns(counts, truth + 0.1, pixel_size_A=PIXEL, max_iterations=1)
     assert not capped.converged.any() and capped.flagged.all()
     assert np.all(capped.iterations == 1)
 
 
-@pytest.mark.parametrize("method", ["least_squares", "poisson"])
-def test_every_image_of_a_stack_fits_as_if_alone(method):
+@pytest.mark.parametrize("estimator", ["least_squares", "poisson"])
+def test_every_image_of_a_stack_fits_as_if_alone(estimator):
     # Images that converge after different numbers of iterations must not disturb each other.
     truth = square_lattice(2)
     shape = field_shape(2, PIXEL)
@@ -122,10 +123,10 @@ def test_every_image_of_a_stack_fits_as_if_alone(method):
     stack = np.concatenate([poisson_stack(clean, dose, PIXEL, 1, seed=int(dose)) / dose
                             for dose in (3e2, 1e6, 3e3, 1e5)])
     start = truth + np.random.default_rng(2).normal(0.0, 0.08, truth.shape)
-    stacked = fit_columns(stack, start, pixel_size=PIXEL, method=method)
+    stacked = fit_columns(stack, start, pixel_size_A=PIXEL, estimator=estimator)
     assert stacked.positions.shape == (4, 4, 2) and len(set(stacked.iterations.tolist())) > 1
     for b in range(4):
-        alone = fit_columns(stack[b], start, pixel_size=PIXEL, method=method)
+        alone = fit_columns(stack[b], start, pixel_size_A=PIXEL, estimator=estimator)
         assert alone.positions.shape == (1, 4, 2)
         assert np.allclose(stacked.positions[b], alone.positions[0], atol=1e-6)
         assert np.allclose(stacked.scs[b], alone.scs[0], rtol=1e-6)
@@ -146,21 +147,21 @@ def test_every_image_of_a_stack_fits_as_if_alone(method):
 )
 def test_bad_input_raises_clear_value_error(images, positions, match):
     with pytest.raises(ValueError, match=match):
-        fit_columns(images, positions, pixel_size=0.2)
+        fit_columns(images, positions, pixel_size_A=0.2)
 
 
 def test_bad_options_raise():
     image = np.ones((20, 20))
-    with pytest.raises(ValueError, match="method"):
-        fit_columns(image, [[1.0, 1.0]], pixel_size=0.2, method="median")
-    with pytest.raises(ValueError, match="pixel_size"):
-        fit_columns(image, [[1.0, 1.0]], pixel_size=-0.2)
+    with pytest.raises(ValueError, match="estimator"):
+        fit_columns(image, [[1.0, 1.0]], pixel_size_A=0.2, estimator="median")
+    with pytest.raises(ValueError, match="pixel_size_A"):
+        fit_columns(image, [[1.0, 1.0]], pixel_size_A=-0.2)
     with pytest.raises(ValueError, match="width"):
-        fit_columns(image, [[1.0, 1.0]], pixel_size=0.2, width=-1.0)
+        fit_columns(image, [[1.0, 1.0]], pixel_size_A=0.2, width=-1.0)
     with pytest.raises(ValueError, match="non-negative"):
-        fit_columns(-image, [[1.0, 1.0]], pixel_size=0.2, method="poisson")
+        fit_columns(-image, [[1.0, 1.0]], pixel_size_A=0.2, estimator="poisson")
     with pytest.raises(ValueError, match="column_types"):
-        fit_columns(image, [[1.0, 1.0]], pixel_size=0.2, column_types=[0, 1])
+        fit_columns(image, [[1.0, 1.0]], pixel_size_A=0.2, column_types=[0, 1])
 
 
 def _vacancy_lattice(seed):
@@ -176,12 +177,12 @@ def _vacancy_lattice(seed):
 def test_bounds_hold_a_column_without_signal_and_leave_the_others_alone():
     truth, counts = _vacancy_lattice(seed=23)
     others = np.arange(25) != 12
-    free = fit_columns(counts, truth, pixel_size=0.2, width=0.3)
+    free = fit_columns(counts, truth, pixel_size_A=0.2, width=0.3)
     # unbounded, the empty column runs off (Å away) and in the first image never settles, so that image is
     # not converged and every one of its columns is flagged
     assert np.linalg.norm(free.positions[:, 12] - truth[12], axis=-1).max() > 1.0
     assert not free.converged[0] and free.flagged[0].all() and free.converged[1:].all()
-    bounded = fit_columns(counts, truth, pixel_size=0.2, width=0.3, max_displacement=0.5, nonnegative=True)
+    bounded = fit_columns(counts, truth, pixel_size_A=0.2, width=0.3, max_displacement=0.5, nonnegative=True)
     assert bounded.converged.all()
     assert np.all(bounded.heights >= 0.0)
     assert np.all(np.linalg.norm(bounded.positions - truth, axis=-1) <= 0.5 + 1e-9)
@@ -197,11 +198,11 @@ def test_inactive_bounds_and_the_objective_tolerance_do_not_move_the_estimate():
     shape = field_shape(3, PIXEL)
     counts = poisson_stack(clean_image(truth, shape, PIXEL, ETA, RHO, ZETA), 1e4, PIXEL, 4, seed=13)
     start = truth + np.random.default_rng(6).normal(0.0, 0.05, truth.shape)
-    plain = fit_columns(counts, start, pixel_size=PIXEL)
-    bounded = fit_columns(counts, start, pixel_size=PIXEL, max_displacement=0.8, nonnegative=True)
+    plain = fit_columns(counts, start, pixel_size_A=PIXEL)
+    bounded = fit_columns(counts, start, pixel_size_A=PIXEL, max_displacement=0.8, nonnegative=True)
     assert plain.converged.all() and bounded.converged.all()
     assert np.array_equal(plain.positions, bounded.positions) and np.array_equal(plain.scs, bounded.scs)
-    early = fit_columns(counts, start, pixel_size=PIXEL, objective_tolerance=1e-6)
+    early = fit_columns(counts, start, pixel_size_A=PIXEL, objective_tolerance=1e-6)
     assert early.converged.all() and np.all(early.iterations <= plain.iterations)
     assert np.abs(early.positions - plain.positions).max() < 1e-3  # Å
     assert np.allclose(early.scs, plain.scs, rtol=1e-3)
@@ -210,6 +211,6 @@ def test_inactive_bounds_and_the_objective_tolerance_do_not_move_the_estimate():
 def test_bound_options_are_validated():
     image = np.ones((20, 20))
     with pytest.raises(ValueError, match="max_displacement"):
-        fit_columns(image, [[1.0, 1.0]], pixel_size=0.2, max_displacement=0.0)
+        fit_columns(image, [[1.0, 1.0]], pixel_size_A=0.2, max_displacement=0.0)
     with pytest.raises(ValueError, match="objective_tolerance"):
-        fit_columns(image, [[1.0, 1.0]], pixel_size=0.2, objective_tolerance=-1.0)
+        fit_columns(image, [[1.0, 1.0]], pixel_size_A=0.2, objective_tolerance=-1.0)

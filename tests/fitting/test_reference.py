@@ -11,7 +11,7 @@ def test_fast_fitter_agrees_with_lmfit_on_a_single_column():
     counts = np.random.default_rng(21).poisson(2e4 * pixel ** 2 * clean).astype(float)
     # A window larger than the image makes both fitters solve the same least-squares problem.
     reference = fit_columns_lmfit(counts, truth + 0.07, pixel, window_radius=20.0, width=0.5)
-    fast = fit_columns(counts, truth + 0.07, pixel_size=pixel)
+    fast = fit_columns(counts, truth + 0.07, pixel_size_A=pixel)
     assert reference.converged.all() and fast.converged.all()
     assert np.abs(fast.positions - reference.positions).max() < 1e-5
     assert np.allclose(fast.heights, reference.heights, rtol=1e-5)

@@ -77,3 +77,22 @@ def test_validation_set_of_another_recipe_version_is_refused(tmp_path, monkeypat
         restore.dataset.load_validation_set(path)
     with pytest.raises(ValueError, match=r"version 1 \(not recorded: made before versions were recorded\)"):
         restore.dataset.check_recipe_version(None, "old data", "Rebuild it.")
+
+
+def test_validation_set_header_written_with_the_old_names_reads_with_the_new_ones(tmp_path):
+    import json
+
+    path = restore.dataset.write_validation_set(tmp_path / "val.npz", "hrstem", n=1, seed=1, size=16)
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(arrays["metadata"].tobytes().decode())
+    record = header["records"][0]
+    assert "pixel_size_A" in record and "dose_e_per_A2" in record["distortion_params"]
+    # as a set made before the unit-suffix convention recorded it
+    record["pixel_size"] = record.pop("pixel_size_A")
+    record["distortion_params"]["dose_per_area"] = record["distortion_params"].pop("dose_e_per_A2")
+    arrays["metadata"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    loaded = load_validation_set(path).metadata["records"][0]
+    assert loaded["pixel_size_A"] == record["pixel_size"] and "pixel_size" not in loaded
+    assert loaded["distortion_params"]["dose_e_per_A2"] == record["distortion_params"]["dose_per_area"]

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from simulate.debye_waller import debye_waller_b, rms_displacement
-from simulate.recipe import PT_RMS_DISPLACEMENT_300K_ANGSTROM
+from simulate.recipe import PT_RMS_DISPLACEMENT_300K_A
 
 
 def test_high_temperature_limit_is_classical():
@@ -17,7 +17,7 @@ def test_high_temperature_limit_is_classical():
 def test_pt_room_temperature_value_and_recipe_agree():
     b = debye_waller_b(300.0)
     assert 0.29 < b < 0.33  # Debye model, Θ_D = 240 K: 0.312 Å²
-    assert rms_displacement(b) == pytest.approx(PT_RMS_DISPLACEMENT_300K_ANGSTROM, abs=1e-4)
+    assert rms_displacement(b) == pytest.approx(PT_RMS_DISPLACEMENT_300K_A, abs=1e-4)
     assert rms_displacement(8 * math.pi**2) == pytest.approx(1.0)
 
 

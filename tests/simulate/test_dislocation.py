@@ -13,7 +13,7 @@ from simulate.dislocation import (
 
 @pytest.fixture(scope="module")
 def dislocation():
-    return build_edge_dislocation(DislocationSpecimen(block_angstrom=44.0))
+    return build_edge_dislocation(DislocationSpecimen(block_A=44.0))
 
 
 @pytest.fixture(scope="module")
@@ -29,22 +29,22 @@ def test_geometry_constants():
 @pytest.mark.parametrize("start, steps", [((-6.0, -6.0), (9, 5)), ((-12.0, -11.0), (17, 10)),
                                           ((-15.0, -4.5), (21, 4))])
 def test_burgers_circuit_around_the_core_closes_with_b(dislocation, columns, start, steps):
-    closure = burgers_circuit(columns, dislocation.core_position_angstrom + np.array(start), steps)
-    assert np.allclose(closure, dislocation.burgers_vector_angstrom, atol=1e-6)
+    closure = burgers_circuit(columns, dislocation.core_position_A + np.array(start), steps)
+    assert np.allclose(closure, dislocation.burgers_vector_A, atol=1e-6)
     assert np.linalg.norm(closure) == pytest.approx(3.924 / np.sqrt(2), abs=1e-3)  # |½[110]| = a/√2
 
 
 @pytest.mark.parametrize("start", [(3.0, 3.0), (-12.0, 4.0), (-8.0, -14.0)])
 def test_circuit_not_enclosing_the_core_closes(dislocation, columns, start):
-    closure = burgers_circuit(columns, dislocation.core_position_angstrom + np.array(start), (4, 3))
+    closure = burgers_circuit(columns, dislocation.core_position_A + np.array(start), (4, 3))
     assert np.allclose(closure, 0.0)
 
 
 def _neighbour_misfit(columns, core):
     """|Δ(displacement)| between each column and its +x neighbour [Å], and the pair's distance to the core."""
     dx, _ = column_spacings()
-    reference = columns.reference_positions_angstrom
-    displacement = columns.positions_angstrom - reference
+    reference = columns.reference_positions_A
+    displacement = columns.positions_A - reference
     lookup = {tuple(np.round(r / 0.01).astype(int)): i for i, r in enumerate(reference)}
     misfit, radius = [], []
     for i, r in enumerate(reference):
@@ -54,12 +54,12 @@ def _neighbour_misfit(columns, core):
         step = displacement[j] - displacement[i]
         step[0] -= np.round(step[0] / (2 * dx)) * 2 * dx  # across the cut the field jumps by b = 2·dx
         misfit.append(np.linalg.norm(step))
-        radius.append(np.linalg.norm((columns.positions_angstrom[i] + columns.positions_angstrom[j]) / 2 - core))
+        radius.append(np.linalg.norm((columns.positions_A[i] + columns.positions_A[j]) / 2 - core))
     return np.array(misfit), np.array(radius)
 
 
 def test_strain_decays_like_one_over_r(dislocation, columns):
-    misfit, radius = _neighbour_misfit(columns, dislocation.core_position_angstrom)
+    misfit, radius = _neighbour_misfit(columns, dislocation.core_position_A)
     near = misfit[(radius > 5) & (radius < 8)].mean()
     far = misfit[(radius > 15) & (radius < 20)].mean()
     # elastic field: relative displacement of neighbours ~ b·dx/(2πr), so far/near ≈ 6.5/17.5 ≈ 0.37
@@ -68,9 +68,9 @@ def test_strain_decays_like_one_over_r(dislocation, columns):
 
 
 def test_projected_spacings_far_from_the_core(dislocation, columns):
-    reference, positions = columns.reference_positions_angstrom, columns.positions_angstrom
+    reference, positions = columns.reference_positions_A, columns.positions_A
     lookup = {tuple(np.round(r / 0.01).astype(int)): i for i, r in enumerate(reference)}
-    far = np.linalg.norm(positions - dislocation.core_position_angstrom, axis=1) > 12
+    far = np.linalg.norm(positions - dislocation.core_position_A, axis=1) > 12
     for step, expected in (((1.387, 0.0), 1.387), ((0.0, 2.266), 2.266)):
         step = np.array(step) * column_spacings()[0 if step[0] else 1] / expected
         pairs = [(i, lookup.get(tuple(np.round((reference[i] + step) / 0.01).astype(int))))
@@ -85,7 +85,7 @@ def test_ground_truth_counts(dislocation, columns):
     assert np.all(columns.atoms_per_column == 6)  # six periods, one atom per column per period
     assert columns.atoms_per_column.sum() == len(dislocation.atoms)
     assert dislocation.atoms.cell.lengths()[2] == pytest.approx(6 * 4.806, abs=0.01)
-    core_distance = np.linalg.norm(columns.positions_angstrom - dislocation.core_position_angstrom, axis=1)
+    core_distance = np.linalg.norm(columns.positions_A - dislocation.core_position_A, axis=1)
     assert np.array_equal(columns.core_mask, core_distance <= 5.0)
     assert 10 < columns.core_mask.sum() < 40
     z = dislocation.atoms.positions[:, 2]
@@ -93,8 +93,8 @@ def test_ground_truth_counts(dislocation, columns):
 
 
 def test_the_extra_half_plane_has_one_more_pair_of_columns_above_the_glide_plane(dislocation, columns):
-    core = dislocation.core_position_angstrom
-    relative = columns.positions_angstrom - core
+    core = dislocation.core_position_A
+    relative = columns.positions_A - core
     in_band = np.abs(relative[:, 0]) < 12
     above = np.sum(in_band & (relative[:, 1] > 0) & (relative[:, 1] < 2.5))
     below = np.sum(in_band & (relative[:, 1] < 0) & (relative[:, 1] > -2.5))

@@ -38,28 +38,28 @@ def test_interpolation_is_exact_for_a_band_limited_function():
 def test_source_blur_conserves_the_integral_and_lowers_the_peak():
     series = _synthetic_series()
     pixel = 3.924 / 20  # whole periods: the mean of the samples is the cell mean
-    sharp = field_of_view(series, atoms_per_column=2, cells=(3, 3), pixel_size_angstrom=pixel)
-    blurred = field_of_view(series, atoms_per_column=2, cells=(3, 3), pixel_size_angstrom=pixel,
-                            source_size_fwhm_angstrom=0.6)
+    sharp = field_of_view(series, atoms_per_column=2, cells=(3, 3), pixel_size_A=pixel)
+    blurred = field_of_view(series, atoms_per_column=2, cells=(3, 3), pixel_size_A=pixel,
+                            source_size_fwhm_A=0.6)
     assert blurred.image.mean() == pytest.approx(sharp.image.mean(), rel=1e-9)
     assert blurred.image.max() < sharp.image.max()
 
 
 def test_geometry_of_the_field():
     series = _synthetic_series()
-    fov = field_of_view(series, atoms_per_column=1, cells=(4, 3), pixel_size_angstrom=0.15)
+    fov = field_of_view(series, atoms_per_column=1, cells=(4, 3), pixel_size_A=0.15)
     assert fov.image.shape == (int(3 * 3.924 / 0.15), int(4 * 3.924 / 0.15))
-    assert len(fov.column_positions_angstrom) == 4 * 4 * 3
-    assert fov.column_positions_angstrom.min() == pytest.approx(3.924 / 4)
-    spacing = np.diff(np.unique(np.round(fov.column_positions_angstrom[:, 0], 6)))
+    assert len(fov.column_positions_A) == 4 * 4 * 3
+    assert fov.column_positions_A.min() == pytest.approx(3.924 / 4)
+    spacing = np.diff(np.unique(np.round(fov.column_positions_A[:, 0], 6)))
     assert np.allclose(spacing, 1.962)
     extent = np.array(fov.image.shape[::-1]) * 0.15
-    assert np.all(fov.column_positions_angstrom < extent)
+    assert np.all(fov.column_positions_A < extent)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"pixel_size_angstrom": 0.0}, "pixel_size_angstrom"), ({"cells": (0, 2)}, "cells"),
-    ({"source_size_fwhm_angstrom": -1.0}, "source_size_fwhm_angstrom"),
+    ({"pixel_size_A": 0.0}, "pixel_size_A"), ({"cells": (0, 2)}, "cells"),
+    ({"source_size_fwhm_A": -1.0}, "source_size_fwhm_A"),
 ])
 def test_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -28,7 +28,7 @@ def test_columns_and_atoms_match_a_direct_count(particle):
     direct = _direct_count(11)
     assert len(columns.atoms_per_column) == len(direct) == 373
     assert columns.atoms_per_column.sum() == sum(direct.values()) == len(particle.atoms) == 2779
-    relative = np.round(columns.positions_angstrom - particle.centre_angstrom[:2], 4)
+    relative = np.round(columns.positions_A - particle.centre_A[:2], 4)
     ours = {tuple(p): int(n) for p, n in zip(relative, columns.atoms_per_column)}
     assert ours == direct
     assert columns.atoms_per_column.max() == 11  # the central column spans the diameter: 2·5 + 1 atoms
@@ -36,7 +36,7 @@ def test_columns_and_atoms_match_a_direct_count(particle):
 
 def test_projection_is_4mm_symmetric(particle):
     columns = particle.columns()
-    relative = columns.positions_angstrom - particle.centre_angstrom[:2]
+    relative = columns.positions_A - particle.centre_A[:2]
     table = {tuple(np.round(p, 3)): n for p, n in zip(relative, columns.atoms_per_column)}
     for x, y in list(table):
         for image in ((-y, x), (x, -y), (-x, y), (y, x)):  # 90° rotation and mirrors

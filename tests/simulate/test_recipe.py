@@ -6,10 +6,10 @@ from simulate.recipe import COARSE_RECIPE, DEFAULT_RECIPE, HAADFRecipe, electron
 def test_default_recipe_meets_the_physical_requirements():
     r = DEFAULT_RECIPE
     assert r.energy_kv == 300 and 21 <= r.convergence_semiangle_mrad <= 22
-    assert r.actual_sampling_angstrom <= 0.03
+    assert r.actual_sampling_A <= 0.03
     assert r.cutoff_angle_mrad >= r.detector_outer_mrad == 200
-    assert r.scan_sampling_angstrom <= r.nyquist_scan_sampling_angstrom
-    assert r.slice_thickness_angstrom == pytest.approx(3.924 / 2)
+    assert r.scan_sampling_A <= r.nyquist_scan_sampling_A
+    assert r.slice_thickness_A == pytest.approx(3.924 / 2)
     assert r.max_thickness_atoms == 75
 
 
@@ -22,7 +22,7 @@ def test_cutoff_agrees_with_abtem():
 
     for recipe in (DEFAULT_RECIPE, COARSE_RECIPE):
         probe = abtem.Probe(energy=recipe.energy_kv * 1e3, semiangle_cutoff=recipe.convergence_semiangle_mrad,
-                            gpts=recipe.grid_points, extent=recipe.supercell_extent_angstrom)
+                            gpts=recipe.grid_points, extent=recipe.supercell_extent_A)
         assert probe.cutoff_angles[0] == pytest.approx(recipe.cutoff_angle_mrad, rel=1e-6)
 
 
@@ -32,12 +32,12 @@ def test_unknown_fields_are_named():
 
 
 def test_detector_beyond_cutoff_is_rejected_with_the_fix():
-    with pytest.raises(ValueError, match=r"detector_outer_mrad=200.*cutoff.*potential_sampling_angstrom <= 0\.03"):
-        DEFAULT_RECIPE.replace(potential_sampling_angstrom=0.05)
+    with pytest.raises(ValueError, match=r"detector_outer_mrad=200.*cutoff.*potential_sampling_A <= 0\.03"):
+        DEFAULT_RECIPE.replace(potential_sampling_A=0.05)
 
 
 @pytest.mark.parametrize("field, value", [
-    ("max_thickness_atoms", 0), ("potential_sampling_angstrom", -0.01), ("potential_sampling_angstrom", 0.0),
+    ("max_thickness_atoms", 0), ("potential_sampling_A", -0.01), ("potential_sampling_A", 0.0),
     ("scan_points_per_cell", 10), ("energy_kv", 0), ("phonon_configurations", 0), ("lateral_cells", 0),
 ])
 def test_bad_values_name_the_parameter(field, value):

@@ -15,11 +15,11 @@ from simulate.specimen_images import build_specimen, simulate_specimen_image
 from simulate.specimen_recipe import SpecimenImageRecipe
 
 # 0.08 Å potential sampling represents up to ≈ 80 mrad: a coarse detector for fast tests.
-COARSE_MICROSCOPE = DEFAULT_RECIPE.replace(potential_sampling_angstrom=0.08, detector_inner_mrad=40.0,
+COARSE_MICROSCOPE = DEFAULT_RECIPE.replace(potential_sampling_A=0.08, detector_inner_mrad=40.0,
                                            detector_outer_mrad=78.0, phonon_configurations=1,
-                                           phonon_rms_displacement_angstrom=0.0)
+                                           phonon_rms_displacement_A=0.0)
 SMALL_PARTICLE = NanoparticleSpecimen(diameter_cells=3.0)
-SMALL_DISLOCATION = DislocationSpecimen(periods=2, block_angstrom=16.0)
+SMALL_DISLOCATION = DislocationSpecimen(periods=2, block_A=16.0)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def particle_image(cache_dir):
-    recipe = SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_angstrom=7.0, scan_sampling_angstrom=0.22,
+    recipe = SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_A=7.0, scan_sampling_A=0.22,
                                  planes_per_slice=1, method="prism", prism_interpolation=2)
     return simulate_specimen_image("nanoparticle", recipe, SMALL_PARTICLE, cache_dir=cache_dir, progress=False)
 
@@ -43,13 +43,13 @@ def test_particle_image_is_4mm_symmetric_and_brightest_on_the_thickest_column(pa
     # the central column (3 atoms) is a maximum; the lone atom of a rim column scatters far less
     assert image[16, 16] == image[14:19, 14:19].max() and image[16, 16] > 0.8 * scale
     truth = particle_image.columns
-    assert truth.atoms_per_column[np.argmin(np.linalg.norm(truth.positions_angstrom - 16 * 0.22, axis=1))] == 3
+    assert truth.atoms_per_column[np.argmin(np.linalg.norm(truth.positions_A - 16 * 0.22, axis=1))] == 3
 
 
 def test_particle_columns_are_local_maxima_at_the_true_positions(particle_image):
-    image, pixel = particle_image.image, particle_image.pixel_size_angstrom
+    image, pixel = particle_image.image, particle_image.pixel_size_A
     truth = particle_image.columns
-    for (x, y), _atoms in zip(truth.positions_angstrom, truth.atoms_per_column):
+    for (x, y), _atoms in zip(truth.positions_A, truth.atoms_per_column):
         column, row = int(round(x / pixel)), int(round(y / pixel))
         if not (2 <= row < image.shape[0] - 2 and 2 <= column < image.shape[1] - 2):
             continue
@@ -70,7 +70,7 @@ def test_cache_hit_does_not_simulate(particle_image, cache_dir, monkeypatch):
     assert meta["recipe"] == particle_image.recipe.to_dict() and meta["specimen"] == SMALL_PARTICLE.to_dict()
     assert meta["metadata"]["versions"]["abtem"] == "1.0.11"
     assert meta["metadata"]["fidelity"] == "reduced"
-    assert set(meta["metadata"]["reduced"]) >= {"potential_sampling_angstrom", "phonon_configurations",
+    assert set(meta["metadata"]["reduced"]) >= {"potential_sampling_A", "phonon_configurations",
                                                 "prism_interpolation"}
 
 
@@ -101,10 +101,10 @@ def test_more_configurations_resume_from_those_already_computed(particle_image, 
 
 
 def test_prism_without_interpolation_equals_plain_multislice():
-    specimen = build_specimen("nanoparticle", NanoparticleSpecimen(diameter_cells=2.0, vacuum_angstrom=2.0))
+    specimen = build_specimen("nanoparticle", NanoparticleSpecimen(diameter_cells=2.0, vacuum_A=2.0))
     results = {}
     for method in ("prism", "multislice"):
-        recipe = SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_angstrom=2.0, scan_sampling_angstrom=0.22,
+        recipe = SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_A=2.0, scan_sampling_A=0.22,
                                      method=method, prism_interpolation=1)
         measurement = specimen_images.build_measurement(specimen, recipe, 0, scan_points=(5, 5))
         results[method] = np.asarray(measurement.compute(scheduler="threads").array)
@@ -114,27 +114,27 @@ def test_prism_without_interpolation_equals_plain_multislice():
 
 def test_dislocation_piece_peaks_on_the_displaced_core_columns():
     specimen = build_specimen("dislocation", SMALL_DISLOCATION)
-    recipe = SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_angstrom=2.8, scan_sampling_angstrom=0.2,
+    recipe = SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_A=2.8, scan_sampling_A=0.2,
                                  planes_per_slice=3, method="multislice")
     image = np.asarray(specimen_images.build_measurement(specimen, recipe, 0).compute(scheduler="threads").array).T
     columns = specimen_images._columns_in_image(specimen, recipe)
     assert columns.core_mask.all() and len(columns.atoms_per_column) >= 2
-    bright = [image[int(round(y / 0.2)), int(round(x / 0.2))] for x, y in columns.positions_angstrom
+    bright = [image[int(round(y / 0.2)), int(round(x / 0.2))] for x, y in columns.positions_A
               if 1 <= round(y / 0.2) < image.shape[0] - 1 and 1 <= round(x / 0.2) < image.shape[1] - 1]
     assert len(bright) >= 2 and min(bright) > 1.5 * np.median(image)
 
 
 def test_recipe_and_geometry_errors():
-    with pytest.raises(ValueError, match="scan_sampling_angstrom"):
-        SpecimenImageRecipe(COARSE_MICROSCOPE, scan_sampling_angstrom=0.5)
+    with pytest.raises(ValueError, match="scan_sampling_A"):
+        SpecimenImageRecipe(COARSE_MICROSCOPE, scan_sampling_A=0.5)
     with pytest.raises(ValueError, match="method"):
         SpecimenImageRecipe(COARSE_MICROSCOPE, method="bloch")
     specimen = build_specimen("nanoparticle", SMALL_PARTICLE)
-    with pytest.raises(ValueError, match="field_of_view_angstrom"):
-        specimen_images.check_geometry(specimen, SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_angstrom=40.0))
+    with pytest.raises(ValueError, match="field_of_view_A"):
+        specimen_images.check_geometry(specimen, SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_A=40.0))
     # 0.09 Å represents 75.3 mrad in the bulk supercell but only 73.2 mrad in this particle's 13.4 Å cell
-    wide = dataclasses.replace(SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_angstrom=5.0, method="multislice"),
-                               microscope=COARSE_MICROSCOPE.replace(potential_sampling_angstrom=0.09,
+    wide = dataclasses.replace(SpecimenImageRecipe(COARSE_MICROSCOPE, field_of_view_A=5.0, method="multislice"),
+                               microscope=COARSE_MICROSCOPE.replace(potential_sampling_A=0.09,
                                                                     detector_outer_mrad=74.5))
     with pytest.raises(ValueError, match="detector_outer_mrad"):
         specimen_images.check_geometry(specimen, wide)
@@ -159,11 +159,11 @@ def test_shipped_images_carry_truth_and_provenance(kind, columns, atoms, core, m
     truth = shipped.columns
     assert (len(truth.atoms_per_column), truth.atoms_per_column.sum(), truth.core_mask.sum()) == (columns, atoms, core)
     rebuilt = specimen_images._columns_in_image(build_specimen(kind), shipped.recipe)
-    assert np.allclose(rebuilt.positions_angstrom, truth.positions_angstrom)
-    image, pixel = shipped.image, shipped.pixel_size_angstrom
+    assert np.allclose(rebuilt.positions_A, truth.positions_A)
+    image, pixel = shipped.image, shipped.pixel_size_A
     assert image.shape == (shipped.recipe.scan_points,) * 2
-    on_columns = image[np.round(truth.positions_angstrom[:, 1] / pixel).astype(int),
-                       np.round(truth.positions_angstrom[:, 0] / pixel).astype(int)]
+    on_columns = image[np.round(truth.positions_A[:, 1] / pixel).astype(int),
+                       np.round(truth.positions_A[:, 0] / pixel).astype(int)]
     assert np.median(on_columns) > 5 * np.median(image)
 
     def fail(*_args, **_kwargs):

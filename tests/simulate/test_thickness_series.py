@@ -22,7 +22,7 @@ def coarse(cache_dir):
 def test_shapes_and_units(coarse):
     n = COARSE_RECIPE.scan_points_per_cell
     assert coarse.images.shape == (COARSE_RECIPE.max_thickness_atoms + 1, n, n)
-    assert coarse.pixel_size_angstrom == pytest.approx(3.924 / n)
+    assert coarse.pixel_size_A == pytest.approx(3.924 / n)
     assert np.array_equal(coarse.atoms_per_column, np.arange(11))
     # a fraction of the incident beam: zero at the entrance plane, never above 1
     assert np.all(coarse.images >= 0) and coarse.images.max() < 1
@@ -32,7 +32,7 @@ def test_shapes_and_units(coarse):
 def test_intensity_peaks_on_the_true_columns(coarse):
     image = coarse.image(8)
     n = image.shape[0]
-    columns = np.round(coarse.column_positions_angstrom / coarse.pixel_size_angstrom).astype(int)
+    columns = np.round(coarse.column_positions_A / coarse.pixel_size_A).astype(int)
     on_columns = image[columns[:, 1] % n, columns[:, 0] % n]
     between = image[n // 4, n // 4]  # the empty site between four columns
     assert on_columns.min() > 10 * between
@@ -43,7 +43,7 @@ def test_intensity_peaks_on_the_true_columns(coarse):
 
 
 def test_scs_increases_with_thickness_over_the_first_ten_atoms(coarse):
-    scs = coarse.scs_angstrom2
+    scs = coarse.scs_A2
     assert scs[0] == pytest.approx(0, abs=1e-9)
     assert np.all(np.diff(scs[:11]) > 0)
     # one Pt atom scatters a few hundredths of Å² into a 50–120 mrad detector at 300 kV
@@ -110,7 +110,7 @@ def test_interrupted_run_resumes_without_redoing_finished_configurations(tmp_pat
     assert calls == [1]
     assert series.configuration_intensities.shape[0] == 2
     assert series.metadata["configurations_resumed_from_partial"] == 1
-    assert np.all(np.isfinite(series.scs_standard_error_angstrom2[1:]))
+    assert np.all(np.isfinite(series.scs_standard_error_A2[1:]))
 
 
 def test_thickness_outside_the_series_is_rejected(coarse):
@@ -153,7 +153,7 @@ def test_shipped_series_are_served_without_simulating(stem, tmp_path, monkeypatc
     assert series.recipe == recipe
     k, t, _ = series.configuration_intensities.shape
     assert k == recipe.phonon_configurations and t == recipe.max_thickness_atoms + 1
-    assert np.all(np.diff(series.scs_angstrom2[1:11]) > 0)  # the SCS grows with thickness
+    assert np.all(np.diff(series.scs_A2[1:11]) > 0)  # the SCS grows with thickness
 
 
 def test_a_damaged_shipped_series_names_its_regeneration_command(tmp_path, monkeypatch):

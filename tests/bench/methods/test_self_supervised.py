@@ -39,7 +39,7 @@ def training(seed=3):
     """Four frames of one field; hourglass's high-dose frames are of a shifted lattice (another field)."""
     high = np.random.default_rng(5).poisson(FACTOR * np.repeat(lattice(shift=3.0)[None], 2, axis=0)).astype(float)
     return TrainingData(budget=BUDGET, seed=seed, same_field=True, high_dose_frames="shifted lattice",
-                        high_dose=synthesised_pairs(high, factor=FACTOR, dose=1.0, pixel_size=1.0))
+                        high_dose=synthesised_pairs(high, factor=FACTOR, dose=1.0, pixel_size_A=1.0))
 
 
 @pytest.mark.parametrize("name", list(KINDS))
@@ -111,7 +111,7 @@ def test_the_trainers_never_receive_the_noise_free_image(monkeypatch):
     for name in KINDS:
         method = make_method(name)
         params = {"method": method, "dose": dose, "dose_index": 0, "atoms": 5, "first": 0, "count": 4,
-                  "blocks": ((0, 2), (2, 2)), "seed": 1, "pixel_size": px, "image": field,
+                  "blocks": ((0, 2), (2, 2)), "seed": 1, "pixel_size_A": px, "image": field,
                   "training": TINY,
                   "neighbours": neighbours if "high_dose" in method.needs else None, "neighbour_atoms": (4, 6)}
         counts = precision_tasks.measured_counts(params)

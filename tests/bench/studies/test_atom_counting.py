@@ -13,11 +13,11 @@ def bulk_specimen(series, atoms: int):
     from simulate.field_of_view import field_of_view
     from simulate.specimen_recipe import SpecimenImage, SpecimenImageRecipe
 
-    view = field_of_view(series, atoms_per_column=atoms, cells=(4, 4), pixel_size_angstrom=0.2)
-    n = len(view.column_positions_angstrom)
-    columns = ProjectedColumns(view.column_positions_angstrom, np.full(n, atoms), view.column_positions_angstrom,
+    view = field_of_view(series, atoms_per_column=atoms, cells=(4, 4), pixel_size_A=0.2)
+    n = len(view.column_positions_A)
+    columns = ProjectedColumns(view.column_positions_A, np.full(n, atoms), view.column_positions_A,
                                np.zeros(n, dtype=bool))
-    recipe = SpecimenImageRecipe(microscope=series.recipe, scan_sampling_angstrom=0.2, field_of_view_angstrom=15.0)
+    recipe = SpecimenImageRecipe(microscope=series.recipe, scan_sampling_A=0.2, field_of_view_A=15.0)
     return SpecimenImage("bulk", {}, recipe, view.image[None], columns, {})
 
 
@@ -61,10 +61,10 @@ def test_the_distorted_particle_fits_cleanly_by_the_study_protocol():
     from simulate.specimen_data import load_shipped
 
     particle = load_shipped("nanoparticle")
-    truth, px = particle.columns.positions_angstrom, particle.pixel_size_angstrom
+    truth, px = particle.columns.positions_A, particle.pixel_size_A
     preset = study.STUDY.configure("quick")
     measured, _ = apply_stem_distortions(np.maximum(particle.image, 0.0)[None],
-                                         benchmark_stem_params(dose_per_area=5e4, pixel_size=px), 7)
+                                         benchmark_stem_params(dose_e_per_A2=5e4, pixel_size_A=px), 7)
     fit = study.fit_particle(np.asarray(measured, float), truth, px, preset)
     assert fit.converged.all() and fit.flagged.mean() < 0.01
     radius = study.fit_options(preset, truth)["max_displacement"]

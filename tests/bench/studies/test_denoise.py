@@ -47,7 +47,7 @@ def test_stem_noise_model_predicts_the_variance_of_the_stem_pipeline():
     from simulate.distortions.params import StemDistortionParams
 
     pmt = PmtParams(photons_per_electron=20.0, photons_variance=60.0, quantum_efficiency=0.1)
-    params = StemDistortionParams(pixel_size=0.5, dose_per_area=8.0, pmt=pmt)
+    params = StemDistortionParams(pixel_size_A=0.5, dose_e_per_A2=8.0, pmt=pmt)
     x, _ = apply_stem_distortions(torch.full((1, 256, 256), 0.5), params, 5)
     scale = 1.0 / (8.0 * 0.5**2)
     x = np.asarray(x, dtype=np.float64) * scale
@@ -65,7 +65,7 @@ def test_tem_noise_model_predicts_the_variance_of_the_camera_pipeline():
     from simulate.distortions import apply_tem_distortions
     from simulate.distortions.params import TemDistortionParams
 
-    params = TemDistortionParams(pixel_size=0.5, dose_per_area=400.0, thermal_noise=3.0, conversion_gain=2.5,
+    params = TemDistortionParams(pixel_size_A=0.5, dose_e_per_A2=400.0, thermal_noise=3.0, conversion_gain=2.5,
                                  quantise=True)
     x, _ = apply_tem_distortions(torch.full((1, 256, 256), 0.4), params, 11)
     x = np.asarray(x, dtype=np.float64) * 0.1  # x_scale as make_pair would apply

@@ -26,7 +26,7 @@ def test_dislocation_errors_fall_with_dose_and_split_core_from_all(tmp_path):
     # quarter spacing of the truth): no column runs Ångströms away at 5·10² e⁻/Å² and dominates the mean
     from bench.studies.fit_protocol import search_radius
 
-    radius_pm = 100.0 * search_radius(specimen.columns.positions_angstrom, preset.search_radius_fraction)
+    radius_pm = 100.0 * search_radius(specimen.columns.positions_A, preset.search_radius_fraction)
     assert store.read_table("realisations")["position_error_pm"].max() <= 2 * radius_pm + 1e-6
     assert rows.loc[5e2, "position_mae_pm"] < 45.0  # the ≈ 30 pm fast-scan delay plus noise
 

@@ -7,17 +7,18 @@ from simulate.distortions import PmtParams, apply_dose, detector_noise, pmt_nois
 
 def test_dose_scaling_is_exact():
     intensity = np.random.default_rng(0).uniform(0, 0.1, (3, 8, 9))
-    lam = apply_dose(intensity, dose_per_area=500.0, pixel_size=0.25)
+    lam = apply_dose(intensity, dose_e_per_A2=500.0, pixel_size_A=0.25)
     assert np.array_equal(lam, 500.0 * 0.25 * 0.25 * intensity)
-    assert np.allclose(apply_dose(intensity, dose_per_area=1000.0, pixel_size=0.25), 2 * lam, rtol=1e-15, atol=0)
-    per_image = apply_dose(intensity, dose_per_area=[1.0, 2.0, 4.0], pixel_size=0.5)
+    assert np.allclose(apply_dose(intensity, dose_e_per_A2=1000.0, pixel_size_A=0.25), 2 * lam, rtol=1e-15, atol=0)
+    per_image = apply_dose(intensity, dose_e_per_A2=[1.0, 2.0, 4.0], pixel_size_A=0.5)
     for i, dose in enumerate([1.0, 2.0, 4.0]):
         assert np.array_equal(per_image[i], dose * 0.5 * 0.5 * intensity[i])
 
 
 def test_poisson_mean_and_variance_match_lambda():
     intensity = torch.full((4, 200, 250), 0.5)
-    counts = poisson_noise(intensity, dose_per_area=100.0, pixel_size=0.2, generator=1)  # lambda = 100 * 0.04 * 0.5 = 2
+    # lambda = 100 * 0.04 * 0.5 = 2
+    counts = poisson_noise(intensity, dose_e_per_A2=100.0, pixel_size_A=0.2, generator=1)
     n = counts.numel()
     assert torch.equal(counts, counts.round())
     assert float(counts.mean()) == pytest.approx(2.0, abs=5 * np.sqrt(2.0 / n))
@@ -53,7 +54,7 @@ def test_detector_noise_mean_is_lambda_and_variance_lambda_plus_sigma_squared():
     pmt = PmtParams()
     lam, n = 20.0, 400_000
     intensity = torch.full((n // 1000, 25, 40), lam / (100.0 * 0.04), dtype=torch.float64)
-    signal = detector_noise(intensity, dose_per_area=100.0, pixel_size=0.2, params=pmt, generator=3)
+    signal = detector_noise(intensity, dose_e_per_A2=100.0, pixel_size_A=0.2, params=pmt, generator=3)
     expected_var = lam + pmt.sigma_counts**2
     assert float(signal.mean()) == pytest.approx(lam, abs=5 * np.sqrt(expected_var / n))
     assert float(signal.var()) == pytest.approx(expected_var, rel=5 * np.sqrt(2.0 / n) * 1.5)
@@ -93,21 +94,21 @@ def test_pmt_validates_parameters_and_counts():
         (-np.ones((4, 4)), 10.0, 0.2, ">= 0"),
         (np.ones(4), 10.0, 0.2, "shape"),
         (np.ones((1, 1, 4, 4)), 10.0, 0.2, "shape"),
-        (np.ones((4, 4)), 10.0, 0.0, "pixel_size"),
-        (np.ones((4, 4)), 0.0, 0.2, "dose_per_area"),
-        (np.ones((4, 4)), -5.0, 0.2, "dose_per_area"),
+        (np.ones((4, 4)), 10.0, 0.0, "pixel_size_A"),
+        (np.ones((4, 4)), 0.0, 0.2, "dose_e_per_A2"),
+        (np.ones((4, 4)), -5.0, 0.2, "dose_e_per_A2"),
     ],
 )
 def test_bad_input_raises_clear_errors(intensity, dose, pixel, match):
     with pytest.raises(ValueError, match=match):
-        poisson_noise(intensity, dose_per_area=dose, pixel_size=pixel, generator=0)
+        poisson_noise(intensity, dose_e_per_A2=dose, pixel_size_A=pixel, generator=0)
 
 
 def test_types_shapes_and_seeds():
     image = np.full((6, 7), 0.3)
-    out = poisson_noise(image, dose_per_area=50.0, pixel_size=0.5, generator=9)
+    out = poisson_noise(image, dose_e_per_A2=50.0, pixel_size_A=0.5, generator=9)
     assert isinstance(out, np.ndarray) and out.shape == (6, 7)
-    assert np.array_equal(out, poisson_noise(image, dose_per_area=50.0, pixel_size=0.5, generator=9))
-    tensor = poisson_noise(torch.full((2, 6, 7), 0.3), dose_per_area=50.0, pixel_size=0.5,
+    assert np.array_equal(out, poisson_noise(image, dose_e_per_A2=50.0, pixel_size_A=0.5, generator=9))
+    tensor = poisson_noise(torch.full((2, 6, 7), 0.3), dose_e_per_A2=50.0, pixel_size_A=0.5,
                            generator=torch.Generator().manual_seed(1))
     assert isinstance(tensor, torch.Tensor) and tensor.shape == (2, 6, 7)

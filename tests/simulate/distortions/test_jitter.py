@@ -53,11 +53,11 @@ def test_displace_lines_matches_torch_bicubic_and_zero_is_identity():
 
 def test_scan_jitter_x_moves_whole_lines_along_x_only():
     image = np.tile(np.sin(np.arange(64) / 3.0), (32, 1)) + 2.0  # identical lines
-    out = scan_jitter(image, JitterParams(sigma_fast=0.2, phi_fast=0.5), pixel_size=0.1, generator=5)
+    out = scan_jitter(image, JitterParams(sigma_fast=0.2, phi_fast=0.5), pixel_size_A=0.1, generator=5)
     assert isinstance(out, np.ndarray) and out.shape == image.shape
     assert not np.allclose(out, image)
     # Y jitter on identical lines changes nothing (lines are mixed with copies of themselves).
-    out_y = scan_jitter(image, JitterParams(sigma_slow=0.2, phi_slow=0.5), pixel_size=0.1, generator=5)
+    out_y = scan_jitter(image, JitterParams(sigma_slow=0.2, phi_slow=0.5), pixel_size_A=0.1, generator=5)
     assert np.allclose(out_y, image, atol=1e-12)
 
 
@@ -67,7 +67,7 @@ def test_scan_jitter_is_seeded_and_validates_input():
     first = scan_jitter(image, params, 0.2, 7)
     assert torch.equal(first, scan_jitter(image, params, 0.2, 7))
     assert not torch.equal(first, scan_jitter(image, params, 0.2, 8))
-    with pytest.raises(ValueError, match="pixel_size"):
+    with pytest.raises(ValueError, match="pixel_size_A"):
         scan_jitter(image, params, 0.0, 7)
     with pytest.raises(ValueError, match="shape"):
         scan_jitter(image[None], params, 0.2, 7)

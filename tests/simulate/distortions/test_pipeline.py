@@ -24,19 +24,19 @@ def images():
 
 
 def test_pure_poisson_at_a_physical_dose(images):
-    params = StemDistortionParams(pixel_size=0.2, dose_per_area=5e4)
+    params = StemDistortionParams(pixel_size_A=0.2, dose_e_per_A2=5e4)
     out, record = apply_stem_distortions(images, params, 1)
     lam = 5e4 * 0.04 * images
     assert torch.equal(out, out.round())
     z = (out - lam).sum() / torch.sqrt(lam.sum())
     assert abs(float(z)) < 5
     assert record["images"][0] == [{"name": "poisson", "equations": "45",
-                                     "parameters": {"dose_per_area": 5e4, "pixel_size": 0.2}}]
+                                     "parameters": {"dose_e_per_A2": 5e4, "pixel_size_A": 0.2}}]
 
 
 def test_full_pipeline_records_every_step_in_physical_order(images):
     params = StemDistortionParams(
-        pixel_size=0.2, jitter=JitterParams(0.05, 0.5, 0.05, 0.5), dose_per_area=1e4, pmt=PmtParams(),
+        pixel_size_A=0.2, jitter=JitterParams(0.05, 0.5, 0.05, 0.5), dose_e_per_A2=1e4, pmt=PmtParams(),
         fast_scan=FastScanParams(), row_lines=RowLineParams(), black_pixels=1e-3,
         zingers=ZingerParams(1e-3, 0.5), clip=0.95, quantisation_bits=12)
     out, record = apply_stem_distortions(images.numpy(), params, 2)
@@ -49,8 +49,8 @@ def test_full_pipeline_records_every_step_in_physical_order(images):
 
 
 def test_per_image_parameters_leave_undistorted_images_untouched(images):
-    plain = StemDistortionParams(pixel_size=0.2)
-    noisy = benchmark_stem_params(dose_per_area=1e3, pixel_size=0.2)
+    plain = StemDistortionParams(pixel_size_A=0.2)
+    noisy = benchmark_stem_params(dose_e_per_A2=1e3, pixel_size_A=0.2)
     out, record = apply_stem_distortions(images, [plain, noisy, plain], 3)
     assert torch.equal(out[0], images[0]) and torch.equal(out[2], images[2])
     assert not torch.allclose(out[1], images[1])
@@ -58,7 +58,7 @@ def test_per_image_parameters_leave_undistorted_images_untouched(images):
 
 
 def test_seed_determinism_and_single_image_input(images):
-    params = benchmark_stem_params(dose_per_area=2e3, pixel_size=0.15)
+    params = benchmark_stem_params(dose_e_per_A2=2e3, pixel_size_A=0.15)
     a, _ = apply_stem_distortions(images, params, 11)
     b, _ = apply_stem_distortions(images, params, torch.Generator().manual_seed(11))
     c, _ = apply_stem_distortions(images, params, 12)
@@ -68,16 +68,16 @@ def test_seed_determinism_and_single_image_input(images):
 
 
 def test_benchmark_params_are_the_fixed_documented_set():
-    params = benchmark_stem_params(dose_per_area=5e2, pixel_size=0.2, jitter_sigma=0.03, jitter_phi=0.4)
-    assert params.dose_per_area == 5e2 and params.jitter == JitterParams(0.03, 0.4, 0.03, 0.4)
+    params = benchmark_stem_params(dose_e_per_A2=5e2, pixel_size_A=0.2, jitter_sigma=0.03, jitter_phi=0.4)
+    assert params.dose_e_per_A2 == 5e2 and params.jitter == JitterParams(0.03, 0.4, 0.03, 0.4)
     assert params.pmt == PmtParams() and params.fast_scan == FastScanParams()
     assert params.row_lines is None and params.black_pixels is None and params.quantisation_bits is None
 
 
 def test_pmt_step_adds_signal_independent_noise_in_counts(images):
     pmt = PmtParams()
-    plain = StemDistortionParams(pixel_size=0.2, dose_per_area=1e3)
-    noisy = StemDistortionParams(pixel_size=0.2, dose_per_area=1e3, pmt=pmt)
+    plain = StemDistortionParams(pixel_size_A=0.2, dose_e_per_A2=1e3)
+    noisy = StemDistortionParams(pixel_size_A=0.2, dose_e_per_A2=1e3, pmt=pmt)
     counts, _ = apply_stem_distortions(images, plain, 4)
     out, record = apply_stem_distortions(images, noisy, 4)
     residual = out - counts  # same seed: same Poisson draw, then the Gaussian
@@ -90,8 +90,8 @@ def test_pmt_step_adds_signal_independent_noise_in_counts(images):
 
 
 def test_fast_scan_step_matches_the_model_for_a_mixed_alignment_batch(images):
-    causal = StemDistortionParams(pixel_size=0.2, fast_scan=FastScanParams())
-    centred = StemDistortionParams(pixel_size=0.2, fast_scan=FastScanParams(align="centroid"))
+    causal = StemDistortionParams(pixel_size_A=0.2, fast_scan=FastScanParams())
+    centred = StemDistortionParams(pixel_size_A=0.2, fast_scan=FastScanParams(align="centroid"))
     out, record = apply_stem_distortions(images, [causal, centred, causal], 0)
     for i, params in enumerate([causal, centred, causal]):
         assert torch.allclose(out[i], fast_scan_noise(images[i], params.fast_scan), atol=1e-14)
@@ -99,7 +99,7 @@ def test_fast_scan_step_matches_the_model_for_a_mixed_alignment_batch(images):
 
 
 def test_bad_input_raises(images):
-    params = StemDistortionParams(pixel_size=0.2, dose_per_area=100.0)
+    params = StemDistortionParams(pixel_size_A=0.2, dose_e_per_A2=100.0)
     with pytest.raises(ValueError, match=">= 0"):
         apply_stem_distortions(-images, params, 0)
     with pytest.raises(ValueError, match="NaN"):
@@ -108,12 +108,12 @@ def test_bad_input_raises(images):
         apply_stem_distortions(images[None], params, 0)
     with pytest.raises(ValueError, match="one per image"):
         apply_stem_distortions(images, [params, params], 0)
-    with pytest.raises(ValueError, match="pixel_size"):
-        StemDistortionParams(pixel_size=0.0)
-    with pytest.raises(ValueError, match="dose_per_area"):
-        StemDistortionParams(pixel_size=0.2, pmt=PmtParams())
+    with pytest.raises(ValueError, match="pixel_size_A"):
+        StemDistortionParams(pixel_size_A=0.0)
+    with pytest.raises(ValueError, match="dose_e_per_A2"):
+        StemDistortionParams(pixel_size_A=0.2, pmt=PmtParams())
     with pytest.raises(ValueError, match="clip"):
-        StemDistortionParams(pixel_size=0.2, clip=1.5)
+        StemDistortionParams(pixel_size_A=0.2, clip=1.5)
 
 
 def test_sampled_batch_runs_with_one_parameter_set_per_image(images):

@@ -25,14 +25,14 @@ def _var_bound(sample: torch.Tensor) -> float:
 def test_shot_noise_counts_electrons_at_the_dose():
     """Eq. 30 in counts: n ~ P(λ), λ = dose · pixel² · intensity; the division by α is the caller's."""
     image = torch.full((4, 64, 64), 0.5, dtype=torch.float64)
-    params = TemDistortionParams(pixel_size=0.5, dose_per_area=40.0, conversion_gain=2.0)  # λ = 5
+    params = TemDistortionParams(pixel_size_A=0.5, dose_e_per_A2=40.0, conversion_gain=2.0)  # λ = 5
     out, record = apply_tem_distortions(image, params, 0)
     n = out / 2.0
     assert torch.equal(n, n.round())
     assert float(n.mean()) == pytest.approx(5.0, abs=5 * np.sqrt(5 / n.numel()))
     assert float(n.var()) == pytest.approx(5.0, abs=_var_bound(n))
     assert record["images"][0] == [
-        {"name": "shot_noise", "equations": "30", "parameters": {"dose_per_area": 40.0, "pixel_size": 0.5}},
+        {"name": "shot_noise", "equations": "30", "parameters": {"dose_e_per_A2": 40.0, "pixel_size_A": 0.5}},
         {"name": "conversion_gain", "equations": "40", "parameters": {"adu_per_electron": 2.0}},
     ]
 
@@ -41,8 +41,8 @@ def test_fixed_pattern_multiplies_the_counts_after_the_shot_noise():
     """Eq. 31 after eq. 30: x = n (1 + σ z), so zero counts stay 0 and var = λ(1 + σ²) + σ²λ²."""
     lam, sigma = 4.0, 0.5
     image = torch.full((4, 64, 64), lam, dtype=torch.float64)  # dose None: input is λ in electrons
-    counts, _ = apply_tem_distortions(image, TemDistortionParams(pixel_size=1.0, dose_per_area=1.0), 5)
-    out, record = apply_tem_distortions(image, TemDistortionParams(pixel_size=1.0, dose_per_area=1.0,
+    counts, _ = apply_tem_distortions(image, TemDistortionParams(pixel_size_A=1.0, dose_e_per_A2=1.0), 5)
+    out, record = apply_tem_distortions(image, TemDistortionParams(pixel_size_A=1.0, dose_e_per_A2=1.0,
                                                                    fixed_pattern=sigma), 5)
     assert [s["name"] for s in record["images"][0]] == ["shot_noise", "fixed_pattern", "conversion_gain"]
     assert torch.equal(out == 0, counts == 0)  # same stream up to the FPN draw: same counts, zeros kept
@@ -84,7 +84,7 @@ def test_dark_current_hot_pixels_are_uniform_between_mu_plus_5_and_8_sigma():
 
 def test_dark_current_adds_its_shot_noise():
     """Eq. 33: x ← x + P(DCNU); on a zero image, integer counts with mean μ and variance μ + σ²."""
-    params = TemDistortionParams(pixel_size=1.0, dark_current=DarkCurrentParams(mean_e=4.0, std_e=1.0,
+    params = TemDistortionParams(pixel_size_A=1.0, dark_current=DarkCurrentParams(mean_e=4.0, std_e=1.0,
                                                                                  hot_fraction=0.0))
     out, record = apply_tem_distortions(torch.zeros((4, 64, 64), dtype=torch.float64), params, 3)
     assert torch.equal(out, out.round()) and record["images"][0][0]["equations"] == "32-33"
@@ -127,11 +127,11 @@ def test_clusters_are_connected_random_walks():
 
 def test_black_clusters_are_zero_and_zingers_exceed_the_maximum():
     image = torch.rand((2, 64, 64), generator=torch.Generator().manual_seed(4), dtype=torch.float64) + 1.0
-    black, _ = apply_tem_distortions(image, TemDistortionParams(pixel_size=1.0,
+    black, _ = apply_tem_distortions(image, TemDistortionParams(pixel_size_A=1.0,
                                                                 black_clusters=ClusterParams(2e-3, 3)), 6)
     changed = black != image
     assert bool(changed.any()) and bool((black[changed] == 0).all())
-    zing, _ = apply_tem_distortions(image, TemDistortionParams(pixel_size=1.0,
+    zing, _ = apply_tem_distortions(image, TemDistortionParams(pixel_size_A=1.0,
                                                                zinger_clusters=ClusterParams(2e-3, 3, 1.0)), 7)
     changed = zing != image
     assert bool(changed.any()) and float(zing[changed].min()) > float(image.max())
@@ -140,7 +140,7 @@ def test_black_clusters_are_zero_and_zingers_exceed_the_maximum():
 def test_upper_clip_and_quantisation_follow_eqs_39_40():
     """Eq. 39 is min(x, T_u) only (read noise may leave values below 0); eq. 40 is round(α x)."""
     image = torch.full((2, 64, 64), 2.0, dtype=torch.float64)
-    params = TemDistortionParams(pixel_size=1.0, thermal_noise=3.0, conversion_gain=1.5, full_scale=6.0,
+    params = TemDistortionParams(pixel_size_A=1.0, thermal_noise=3.0, conversion_gain=1.5, full_scale=6.0,
                                  quantise=True)
     out, record = apply_tem_distortions(image, params, 1)
     assert torch.equal(out, out.round()) and float(out.max()) <= 6.0 and float(out.min()) < 0.0
@@ -150,7 +150,7 @@ def test_upper_clip_and_quantisation_follow_eqs_39_40():
 
 
 def test_reset_row_noise_is_constant_along_rows():
-    params = TemDistortionParams(pixel_size=1.0, reset_row_noise=2.0)
+    params = TemDistortionParams(pixel_size_A=1.0, reset_row_noise=2.0)
     out, _ = apply_tem_distortions(np.zeros((2, 32, 48)), params, 4)
     assert np.allclose(out, out[..., :1])
     rows = out[:, :, 0].ravel()

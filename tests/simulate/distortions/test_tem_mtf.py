@@ -42,7 +42,7 @@ def test_mtf_blurs_the_target_and_the_camera_pipeline_does_not():
     assert "mtf" not in {f.name for f in fields(TemDistortionParams)}
     delta = torch.zeros((2, 24, 24), dtype=torch.float64)
     delta[:, 12, 12] = 5.0
-    out, record = apply_tem_distortions(delta, TemDistortionParams(pixel_size=0.5), 0)
+    out, record = apply_tem_distortions(delta, TemDistortionParams(pixel_size_A=0.5), 0)
     assert torch.equal(out, delta) and [s["name"] for s in record["images"][0]] == ["conversion_gain"]
     mtfs = [MtfParams(a=0.5, b_nyquist=0.3, c_nyquist=1.0), MtfParams(a=1.0, b_nyquist=1.5, c_nyquist=1.0)]
     blurred = apply_mtf(delta, mtfs, nonnegative=False)

@@ -55,18 +55,18 @@ def test_x_is_divided_by_the_dose_scale_into_the_units_of_y(monkeypatch, modalit
     """Eqs. 30 and 46: x = counts / α (α = dose · pixel², × the camera gain for TEM), so E{x} = y per pixel."""
     dose = {}
 
-    def stem(rng, pixel_size, *, mean_intensity, fast_scan_align, dose_exponential_scale):
-        dose["value"] = 2e6 / (pixel_size**2 * mean_intensity)  # ≈ 2·10⁶ counts on an average pixel
-        return StemDistortionParams(pixel_size=pixel_size, dose_per_area=dose["value"])
+    def stem(rng, pixel_size_A, *, mean_intensity, fast_scan_align, dose_exponential_scale):
+        dose["value"] = 2e6 / (pixel_size_A**2 * mean_intensity)  # ≈ 2·10⁶ counts on an average pixel
+        return StemDistortionParams(pixel_size_A=pixel_size_A, dose_e_per_A2=dose["value"])
 
-    def tem(rng, pixel_size, *, mean_intensity, dose_exponential_scale):
-        dose["value"] = 2e6 / (pixel_size**2 * mean_intensity)
-        return TemDistortionParams(pixel_size=pixel_size, dose_per_area=dose["value"], conversion_gain=gain)
+    def tem(rng, pixel_size_A, *, mean_intensity, dose_exponential_scale):
+        dose["value"] = 2e6 / (pixel_size_A**2 * mean_intensity)
+        return TemDistortionParams(pixel_size_A=pixel_size_A, dose_e_per_A2=dose["value"], conversion_gain=gain)
 
     monkeypatch.setattr(pairs, "sample_stem_params", stem)
     monkeypatch.setattr(pairs, "sample_tem_params", tem)
     x, y, record = make_pair(3, modality, 48)
-    alpha = dose["value"] * record["pixel_size"] ** 2 * gain
+    alpha = dose["value"] * record["pixel_size_A"] ** 2 * gain
     assert record["x_scale"] == pytest.approx(1.0 / alpha)
     # Poisson counts n with E{n} = α'y: x - y has std sqrt(y·gain/α) per pixel (gain: ADU per electron)
     bound = 6.0 * torch.sqrt(y.double() * gain / alpha) + 1e-6
@@ -120,8 +120,8 @@ def test_uniform_dose_preset_changes_only_the_dose():
     x_paper, y_paper, record_paper = make_pair(6, paper, 32)
     x_uniform, y_uniform, record_uniform = make_pair(6, uniform, 32)
     assert torch.equal(y_paper, y_uniform)
-    dose_paper = record_paper["distortion_params"].pop("dose_per_area")
-    dose_uniform = record_uniform["distortion_params"].pop("dose_per_area")
+    dose_paper = record_paper["distortion_params"].pop("dose_e_per_A2")
+    dose_uniform = record_uniform["distortion_params"].pop("dose_e_per_A2")
     assert dose_paper != dose_uniform
     assert record_paper["distortion_params"] == record_uniform["distortion_params"]
     with pytest.raises(ValueError, match="dose_exponential_scale"):

@@ -6,7 +6,7 @@ from scipy.spatial import cKDTree
 from simulate.synthetic.cells import random_unit_cell
 from simulate.synthetic.geometry import apply_defects, apply_shape, apply_wedges, sample_orientation, tile_crystal
 from simulate.synthetic.specimens import (
-    PIXEL_SIZE_RANGE_ANGSTROM,
+    PIXEL_SIZE_RANGE_A,
     amorphous_layer,
     individual_points,
     number_density_per_a3,
@@ -82,7 +82,7 @@ def test_points_keep_minimum_distance_in_3d_inside_the_box():
 def test_pixel_size_is_uniform():
     rng = np.random.default_rng(0)
     draws = np.array([sample_pixel_size_A(rng) for _ in range(4000)])
-    low, high = PIXEL_SIZE_RANGE_ANGSTROM
+    low, high = PIXEL_SIZE_RANGE_A
     assert draws.min() >= low and draws.max() <= high
     # 5-sigma bounds on the sample mean and on the fraction below 0.1 Å (log-uniform would give 0.39).
     assert abs(draws.mean() - (low + high) / 2) < 5 * (high - low) / np.sqrt(12 * len(draws))
@@ -93,7 +93,7 @@ def test_pixel_size_is_uniform():
 @pytest.mark.parametrize("kind", ["crystalline", "amorphous", "points"])
 def test_sample_specimen_box_and_record(kind):
     rng = np.random.default_rng(7)
-    specimen = sample_specimen(rng, 64, pixel_size=0.2, kind=kind, margin_px=10)
+    specimen = sample_specimen(rng, 64, pixel_size_A=0.2, kind=kind, margin_px=10)
     side = (64 + 20) * 0.2
     assert specimen.box[0] == pytest.approx(side) and specimen.record["box_side_A"] == pytest.approx(side)
     assert specimen.kind == kind and specimen.record["kind"] == kind
@@ -106,19 +106,19 @@ def test_specimen_fills_the_cubic_box_unless_the_atom_budget_thins_it():
     rng = np.random.default_rng(3)
     side = (24 + 8) * 0.25
     for kind, key in (("crystalline", "crystal"), ("amorphous", "amorphous")):
-        specimen = sample_specimen(rng, 24, pixel_size=0.25, kind=kind, margin_px=4)
+        specimen = sample_specimen(rng, 24, pixel_size_A=0.25, kind=kind, margin_px=4)
         layer = specimen.record[key]
         assert layer["thickness_requested"] == pytest.approx(side)  # l_z = n_z^e · dr
         assert layer["thickness"] <= side + 1e-9
         side_thin = (64 + 8) * 0.5
-        thin = sample_specimen(rng, 64, pixel_size=0.5, kind=kind, margin_px=4, max_atoms=20)
+        thin = sample_specimen(rng, 64, pixel_size_A=0.5, kind=kind, margin_px=4, max_atoms=20)
         assert thin.record[key]["thickness_requested"] == pytest.approx(side_thin)
         assert thin.record[key]["thickness"] < side_thin
         support = 0 if thin.record["support"] is None else 10
         assert len(thin.numbers) <= 3 * (20 + support)  # budget, up to the crystal's partial cells
 
 
-@pytest.mark.parametrize("kwargs", [{"pixel_size": 0.01}, {"pixel_size": 1.0}, {"kind": "liquid"}, {"size": 4}])
+@pytest.mark.parametrize("kwargs", [{"pixel_size_A": 0.01}, {"pixel_size_A": 1.0}, {"kind": "liquid"}, {"size": 4}])
 def test_sample_specimen_rejects_bad_arguments(kwargs):
     arguments = {"size": 64} | kwargs
     with pytest.raises(ValueError):
@@ -129,7 +129,7 @@ def test_support_layer_any_element_thickness_and_probability():
     rng = np.random.default_rng(12)
     seen, kinds, elements = 0, set(), set()
     for _ in range(40):
-        specimen = sample_specimen(rng, 16, pixel_size=0.25, kind="amorphous", margin_px=2)
+        specimen = sample_specimen(rng, 16, pixel_size_A=0.25, kind="amorphous", margin_px=2)
         support = specimen.record["support"]
         if support is None:
             continue
