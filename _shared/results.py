@@ -13,7 +13,7 @@
 
 A finished task is written to a temporary file and renamed, arrays before the table that marks it done,
 so an interrupted run leaves only whole files and a rerun does only the tasks that are missing. A results
-directory belongs to one study and one configuration; :meth:`ResultStore.check` refuses anything else
+directory belongs to one study and one configuration; :meth:`ResultStore.admit` refuses anything else
 before a byte is written. ``bench`` writes through :class:`ResultStore`; ``reports`` and ``bench check`` open
 it read-only with :meth:`ResultStore.load`.
 """
@@ -112,7 +112,7 @@ class ResultStore:
 
     # Opening -------------------------------------------------------------------------------------------
     @classmethod
-    def check(cls, directory: Path, study: str, config: dict) -> dict | None:
+    def admit(cls, directory: Path, study: str, config: dict) -> dict | None:
         """Validate that ``directory`` may hold this study and configuration, without writing anything.
 
         Parameters
@@ -175,7 +175,7 @@ class ResultStore:
         ResultStore
         """
         directory = Path(directory)
-        existing = cls.check(directory, study, config)
+        existing = cls.admit(directory, study, config)
         manifest = existing or {
             "format_version": FORMAT_VERSION, "study": study, "config": config, "config_hash": config_hash(config),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_time_s": 0.0, "runs": [],

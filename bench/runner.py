@@ -92,7 +92,7 @@ def run_study(study: Study, preset: Any, methods: Sequence[Any], output: str | P
     study.check_methods(preset, methods)
     inputs = study.inputs(preset)
     config = study.config(preset, inputs)
-    ResultStore.check(output, study.name, config)  # before anything is written or simulated
+    ResultStore.admit(output, study.name, config)  # before anything is written or simulated
     inputs = study.load(preset, inputs, options)
     default = (preset.name == study.default_preset and not preset_given)
     say(f"bench run {study.name}: preset {preset.name!r}"

@@ -157,7 +157,7 @@ def training_values(pairs: int = 400, *, seed: int = 0, modality: str = "hrstem"
     seed : int
         Seed of the sample (≥ 0).
     modality : str
-        Modality preset of :mod:`simulate.synthetic.presets`.
+        Modality of :mod:`simulate.synthetic.modalities`.
     size : int
         Side of the pairs [px].
     progress : bool

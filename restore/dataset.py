@@ -30,7 +30,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from _shared.files import write_arrays_atomic
 from _shared.legacy_names import rename_legacy_keys
 from simulate.synthetic import SYNTHETIC_RECIPE_VERSION, make_pair
-from simulate.synthetic.presets import get_modality
+from simulate.synthetic.modalities import get_modality
 
 VALIDATION_SEED = 2_024_033_017  # distinct from training seeds, which are small integers by convention
 FORMAT_VERSION = 1
@@ -72,7 +72,7 @@ def pair_generator(seed: int, modality: str, index: int) -> np.random.Generator:
     seed : int
         Data-set seed, ≥ 0.
     modality : str
-        Modality preset name ('hrstem', 'lrstem', 'hrtem' or 'lrtem'; case, '-' and '_' ignored).
+        Modality name ('hrstem', 'lrstem', 'hrtem' or 'lrtem'; case, '-' and '_' ignored).
     index : int
         Pair index, ≥ 0.
 
@@ -244,7 +244,7 @@ def write_validation_set(path: str | os.PathLike, modality: str = "hrstem", n: i
     path : path-like
         Output file (``.npz``); its folder is created.
     modality : str
-        Modality preset.
+        Modality.
     n : int
         Number of pairs, ≥ 1.
     seed : int
@@ -380,7 +380,7 @@ def validation_set(modality: str, n: int = 64, size: int = 256, path: str | os.P
     Parameters
     ----------
     modality : str
-        Modality preset name.
+        Modality name.
     n : int, default 64
         Number of pairs when generated; a set loaded from disk keeps its own size.
     size : int, default 256

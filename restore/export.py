@@ -23,7 +23,7 @@ from restore.numerics import hardware_description
 from restore.pair_cache import read_manifest, resolve_cache_dir
 from restore.registry import PACKAGE_WEIGHTS, check_name
 from simulate.distortions.samplers import MEAN_COUNTS_RANGE
-from simulate.synthetic.presets import get_modality
+from simulate.synthetic.modalities import get_modality
 from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_A
 
 

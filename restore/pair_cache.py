@@ -9,7 +9,7 @@ for as many steps as the cache has pairs (then it starts over: epoch 2 repeats t
 
 Layout of a cache folder::
 
-    manifest.json         recipe (modality preset, size, seed, first index, pairs, dtype,
+    manifest.json         recipe (modality, size, seed, first index, pairs, dtype,
                           SYNTHETIC_RECIPE_VERSION), library versions, per-shard SHA-256
     shard_00000.npy …     float32 (or float16) arrays of shape (pairs, 2, size, size): [:, 0] = x, [:, 1] = y
 
@@ -39,7 +39,7 @@ from restore.checkpoint import atomic_write_bytes, atomic_write_json, provenance
 from restore.dataset import SyntheticPairDataset, check_recipe_version
 from simulate.cache import cache_root
 from simulate.synthetic import SYNTHETIC_RECIPE_VERSION
-from simulate.synthetic.presets import get_modality
+from simulate.synthetic.modalities import get_modality
 
 CACHE_FORMAT = "stem-restore-bench/pair-cache-v1"
 MANIFEST = "manifest.json"
@@ -64,7 +64,7 @@ def default_cache_dir(modality: str, size: int, seed: int) -> Path:
     Parameters
     ----------
     modality : str
-        Modality preset name.
+        Modality name.
     size : int
         Pair side [px].
     seed : int
@@ -78,7 +78,7 @@ def default_cache_dir(modality: str, size: int, seed: int) -> Path:
     Raises
     ------
     ValueError
-        If ``modality`` is not a known preset.
+        If ``modality`` is not a known modality.
     """
     return pair_cache_root() / f"{get_modality(modality).name}-{int(size)}px-seed{int(seed)}"
 
@@ -129,7 +129,7 @@ def cache_recipe(modality: str, size: int, seed: int, first_index: int, dtype: s
     Parameters
     ----------
     modality : str
-        Modality preset name.
+        Modality name.
     size : int
         Pair side [px].
     seed : int
@@ -144,13 +144,13 @@ def cache_recipe(modality: str, size: int, seed: int, first_index: int, dtype: s
     Returns
     -------
     dict
-        The recipe as stored in the manifest (modality preset as a dict, ``size_px``, the synthetic recipe
+        The recipe as stored in the manifest (modality as a dict, ``size_px``, the synthetic recipe
         version, …).
 
     Raises
     ------
     ValueError
-        If ``modality`` is not a known preset.
+        If ``modality`` is not a known modality.
     """
     return {"generator": "simulate.synthetic.make_pair",
             "seed_derivation": "restore.dataset.pair_generator(seed, modality, index)",
@@ -254,7 +254,7 @@ def build_pair_cache(directory, *, modality: str = "hrstem", size: int = 256, pa
     directory : path-like
         Cache folder (created).
     modality : str
-        Modality preset ('hrstem', 'lrstem', 'hrtem', 'lrtem').
+        Modality ('hrstem', 'lrstem', 'hrtem', 'lrtem').
     size : int
         Pair side [px], ≥ 16.
     pairs : int

@@ -81,5 +81,5 @@ def register(subparsers) -> None:
     parser.add_argument("--pairs", type=int, default=400,
                         help="synthetic: training pairs drawn for the histograms (default 400, ≈ 40 s)")
     parser.add_argument("--modality", default="hrstem",
-                        help="synthetic: modality preset of the pairs (default hrstem)")
+                        help="synthetic: modality of the pairs (default hrstem)")
     parser.set_defaults(handler=_run)

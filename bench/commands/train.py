@@ -91,7 +91,7 @@ def _register_cache(subparsers) -> None:
                     "manifest are written atomically; an interrupted build continues where it stopped.")
     actions = parser.add_subparsers(dest="action", required=True)
     build = actions.add_parser("build", help="generate (or complete, or extend) a cache")
-    build.add_argument("--modality", default="hrstem", help="modality preset (default hrstem)")
+    build.add_argument("--modality", default="hrstem", help="modality of the pairs (default hrstem)")
     build.add_argument("--size", type=int, default=256, help="pair side [px] (default 256)")
     build.add_argument("--pairs", type=int, required=True, help="number of pairs")
     build.add_argument("--seed", type=int, default=0, help="data-set seed = the training config's seed (default 0)")

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from _shared.files import write_figure_atomic, write_text_atomic
+from simulate.synthetic.modalities import MODALITIES, get_modality
 from simulate.synthetic.pairs import make_pair
-from simulate.synthetic.presets import MODALITIES, get_modality
 
 
 def _title(record: dict) -> str:
@@ -37,7 +37,7 @@ def make_pair_gallery(out_dir: str | os.PathLike, seed: int = 0, modalities: tup
     seed : int
         Gallery seed, ≥ 0.
     modalities : tuple of str, optional
-        Presets to show; all when omitted.
+        Modalities to show; all when omitted.
     count : int
         Pairs per modality, ≥ 1.
     size : int

@@ -35,7 +35,7 @@ from simulate.distortions import (
 )
 from simulate.synthetic.image import finish_image
 from simulate.synthetic.lowres import sample_lowres_image
-from simulate.synthetic.presets import Modality, get_modality
+from simulate.synthetic.modalities import Modality, get_modality
 from simulate.synthetic.radial import PROFILE_REACH_BOUND_A, sample_profiles
 from simulate.synthetic.render import render_atoms
 from simulate.synthetic.specimens import SPECIMEN_KINDS, sample_pixel_size_A, sample_specimen
@@ -75,10 +75,10 @@ def _as_generator(generator) -> np.random.Generator:
     raise ValueError(f"generator={generator!r} must be a non-negative int seed or a numpy.random.Generator")
 
 
-def _atomic_image(rng, preset: Modality, size: int, pixel_size_A: float, margin: int,
+def _atomic_image(rng, spec: Modality, size: int, pixel_size_A: float, margin: int,
                   device) -> tuple[torch.Tensor, dict]:
     kinds = list(SPECIMEN_KINDS)
-    probabilities = [preset.specimen_kinds.get(k, 0.0) for k in kinds]
+    probabilities = [spec.specimen_kinds.get(k, 0.0) for k in kinds]
     # atoms up to the largest reach of any f_Z outside the rendered region still light its edge
     extra = int(np.ceil(PROFILE_REACH_BOUND_A / pixel_size_A))
     for _ in range(_MAX_ATTEMPTS):
@@ -109,7 +109,7 @@ def make_pair(
     generator : int or numpy.random.Generator
         Seed (≥ 0) or generator; the same seed gives the same pair on the same device.
     modality : str or Modality
-        'hrstem', 'lrstem', 'hrtem' or 'lrtem' (see :mod:`simulate.synthetic.presets`).
+        'hrstem', 'lrstem', 'hrtem' or 'lrtem' (see :mod:`simulate.synthetic.modalities`).
     size : int
         Image side [px], ≥ 16.
     device : str or torch.device, optional
@@ -134,17 +134,17 @@ def make_pair(
         raise ValueError(f"size={size!r} px must be an integer ≥ 16")
     size = int(size)
     rng = _as_generator(generator)
-    preset = get_modality(modality)
+    spec = get_modality(modality)
     device = torch.device("cpu") if device is None else torch.device(device)
     pixel_size_A = sample_pixel_size_A(rng)
     margin = scan_margin_px(pixel_size_A)
     side = size + 2 * margin
-    record: dict = {"modality": preset.name, "size": size, "pixel_size_A": pixel_size_A, "margin_px": margin}
+    record: dict = {"modality": spec.name, "size": size, "pixel_size_A": pixel_size_A, "margin_px": margin}
 
-    if rng.random() < preset.atomic_probability:
-        image, record["image"] = _atomic_image(rng, preset, size, pixel_size_A, margin, device)
+    if rng.random() < spec.atomic_probability:
+        image, record["image"] = _atomic_image(rng, spec, size, pixel_size_A, margin, device)
     else:
-        lowres, record["image"] = sample_lowres_image((side, side), rng, preset.lowres_kinds)
+        lowres, record["image"] = sample_lowres_image((side, side), rng, spec.lowres_kinds)
         record["image"]["source"] = "lowres"
         image = torch.as_tensor(lowres, dtype=torch.float32, device=device)
         if not float(image.max()) > 0:
@@ -152,27 +152,27 @@ def make_pair(
     field = (slice(margin, margin + size), slice(margin, margin + size))
     y_extended, record["finish"] = finish_image(image.to(torch.float32), rng, region=field)
 
-    if preset.detector == "tem":
+    if spec.detector == "tem":
         mtf = sample_mtf(rng)
         y_extended = apply_mtf(y_extended, mtf)
         record["mtf"] = mtf.to_dict()
     mean_intensity = float(y_extended[field].mean())
-    if preset.detector == "stem":
+    if spec.detector == "stem":
         params = sample_stem_params(rng, pixel_size_A, mean_intensity=mean_intensity,
-                                    fast_scan_align=preset.fast_scan_align,
-                                    dose_exponential_scale=preset.dose_exponential_scale)
+                                    fast_scan_align=spec.fast_scan_align,
+                                    dose_exponential_scale=spec.dose_exponential_scale)
         x_extended, record["distortions"] = apply_stem_distortions(y_extended, params, rng)
         counts_per_unit = params.dose_e_per_A2 * pixel_size_A**2
     else:
         params = sample_tem_params(rng, pixel_size_A, mean_intensity=mean_intensity,
-                                   dose_exponential_scale=preset.dose_exponential_scale)
+                                   dose_exponential_scale=spec.dose_exponential_scale)
         x_extended, record["distortions"] = apply_tem_distortions(y_extended, params, rng)
         counts_per_unit = params.dose_e_per_A2 * pixel_size_A**2 * params.conversion_gain
     record["distortion_params"] = params.to_dict()
     x, y = x_extended[field].contiguous(), y_extended[field].contiguous()
 
     record["postprocess"] = None
-    if rng.random() < preset.postprocess_probability:
+    if rng.random() < spec.postprocess_probability:
         x, y, record["postprocess"] = apply_postprocessing(x, y, sample_postprocess_params(rng), rng)
     scale = 1.0 / counts_per_unit
     record["x_scale"] = scale

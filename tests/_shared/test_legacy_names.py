@@ -64,9 +64,9 @@ def test_an_old_named_results_directory_is_read_and_resumes_with_the_new_names(t
     loaded = ResultStore.load(directory)
     assert loaded.manifest["config"] == new_config and loaded.manifest["config_hash"] == config_hash(new_config)
     assert loaded.read_examples()["index"] == [{"key": "k", "pixel_size_A": 0.2}]
-    assert ResultStore.check(directory, "toy", new_config) is not None  # the same run: it resumes
+    assert ResultStore.admit(directory, "toy", new_config) is not None  # the same run: it resumes
     ResultStore.open(directory, "toy", new_config).save_manifest()
     written = json.loads((directory / "manifest.json").read_text())
     assert written["config"] == new_config and written["config_hash"] == config_hash(new_config)
     with pytest.raises(ValueError, match="another configuration"):
-        ResultStore.check(directory, "toy", {**new_config, "estimator": "least_squares"})
+        ResultStore.admit(directory, "toy", {**new_config, "estimator": "least_squares"})

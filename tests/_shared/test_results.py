@@ -28,7 +28,7 @@ def test_a_manifest_without_a_format_version_is_read_as_the_first_layout(tmp_pat
     # directories written before the layout had a version number, and by every version so far, read the same
     (tmp_path / "manifest.json").write_text(json.dumps({"study": "toy", "config": {}, "config_hash": config_hash({})}))
     assert ResultStore.load(tmp_path).study == "toy"
-    assert ResultStore.check(tmp_path, "toy", {})["study"] == "toy"
+    assert ResultStore.admit(tmp_path, "toy", {})["study"] == "toy"
 
 
 def test_a_newer_layout_is_refused_with_the_fix(tmp_path):

@@ -65,12 +65,12 @@ def test_a_directory_of_another_study_is_refused_and_left_alone(tmp_path):
 def test_another_configuration_and_foreign_directories_are_refused(tmp_path):
     ResultStore.open(tmp_path / "run", "toy", CONFIG)
     with pytest.raises(ValueError, match="differs in: lam"):
-        ResultStore.check(tmp_path / "run", "toy", {**CONFIG, "lam": 5.0})
+        ResultStore.admit(tmp_path / "run", "toy", {**CONFIG, "lam": 5.0})
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not a bench results directory"):
-        ResultStore.check(tmp_path / "other", "toy", CONFIG)
-    assert ResultStore.check(tmp_path / "new", "toy", CONFIG) is None
+        ResultStore.admit(tmp_path / "other", "toy", CONFIG)
+    assert ResultStore.admit(tmp_path / "new", "toy", CONFIG) is None
     assert not (tmp_path / "new").exists()
 
 

@@ -8,8 +8,8 @@ present (rendering and distortions on the GPU, specimens on the CPU).
 import pytest
 import torch
 
+from simulate.synthetic.modalities import MODALITIES
 from simulate.synthetic.pairs import make_pair
-from simulate.synthetic.presets import MODALITIES
 
 PAIRS_PER_ROUND = 16
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

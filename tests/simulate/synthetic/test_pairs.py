@@ -7,8 +7,8 @@ import torch
 from simulate.distortions import StemDistortionParams, TemDistortionParams, apply_mtf
 from simulate.synthetic import pairs
 from simulate.synthetic.image import STD_MEAN_RATIO_RANGE
+from simulate.synthetic.modalities import MODALITIES, Modality, get_modality
 from simulate.synthetic.pairs import make_pair, scan_margin_px
-from simulate.synthetic.presets import MODALITIES, Modality, get_modality
 
 _NO_POSTPROCESS_STEM = Modality("stem_plain", "stem", 1.0, {"crystalline": 1.0}, postprocess_probability=0.0)
 _NO_POSTPROCESS_TEM = Modality("tem_plain", "tem", 1.0, {"crystalline": 1.0}, postprocess_probability=0.0)

@@ -1,11 +1,12 @@
-"""Modality presets: which undistorted image types and which distortion pipeline each modality uses.
+"""Modalities: which undistorted image types and which distortion pipeline each modality uses.
 
 The paper trains one network per modality (its published models: HR-STEM, LR-STEM, HR-TEM, LR-TEM,
-HR-SEM, LR-SEM). High-resolution presets draw atomic specimens (crystalline, amorphous, individual
-points); low-resolution presets draw mostly the low-resolution image types (particles, grains, bands,
-boxes, cracks) with some individual-point images. S(T)EM presets use the scanning pipeline (jitter,
-Poisson, PMT, fast-scan PSF, line/pixel defects), TEM presets the camera pipeline (MTF, shot, dark,
-read-out noises, clusters). SEM presets are not provided.
+HR-SEM, LR-SEM). High-resolution modalities draw atomic specimens (crystalline, amorphous, individual
+points); low-resolution modalities draw mostly the low-resolution image types (particles, grains, bands,
+boxes, cracks) with some individual-point images. S(T)EM modalities use the scanning pipeline (jitter,
+Poisson, PMT, fast-scan PSF, line/pixel defects), TEM modalities the camera pipeline (MTF, shot, dark,
+read-out noises, clusters). SEM modalities are not provided. ("Preset" in this suite means a study's
+parameter set, `bench run --preset`.)
 
 Assumption: the mixing probabilities below are ours. For low-resolution images the pixel size in Å is
 nominal: it sets the scan-jitter amplitude in pixels and the dose per pixel, drawn from the same
@@ -27,7 +28,7 @@ class Modality:
     Attributes
     ----------
     name : str
-        Preset name.
+        Modality name.
     detector : str
         'stem' (scanning pipeline) or 'tem' (camera pipeline).
     atomic_probability : float
@@ -122,23 +123,23 @@ MODALITIES: dict[str, Modality] = {
 
 
 def get_modality(name: str | Modality) -> Modality:
-    """Return the preset called ``name`` (case-insensitive, '-' and '_' ignored).
+    """Return the modality called ``name`` (case-insensitive, '-' and '_' ignored).
 
     Parameters
     ----------
     name : str or Modality
-        Preset name (a key of :data:`MODALITIES`, e.g. 'hrstem', 'LR-TEM'); a :class:`Modality` is returned
+        Modality name (a key of :data:`MODALITIES`, e.g. 'hrstem', 'LR-TEM'); a :class:`Modality` is returned
         as is.
 
     Returns
     -------
     Modality
-        The preset.
+        The modality.
 
     Raises
     ------
     ValueError
-        If there is no such preset.
+        If there is no such modality.
     """
     if isinstance(name, Modality):
         return name
