@@ -243,7 +243,7 @@ def check_library_matches(library: CountingLibrary, image) -> None:
                          "build it from the series of bench.library.matched_library_recipe(image, …)")
 
 
-def interior_columns(positions: np.ndarray, shape: tuple[int, int], pixel_size_A: float,
+def interior_columns(positions: np.ndarray, shape: tuple[int, int], *, pixel_size_A: float,
                      margin_A: float) -> np.ndarray:
     """Return a mask of the columns at least ``margin_A`` from every image border.
 
@@ -317,12 +317,13 @@ def build_counting_library(
     for atoms in range(1, int(max_atoms) + 1):
         view = field_of_view(series, atoms_per_column=atoms, cells=cells, pixel_size_A=pixel_size_A,
                              source_size_fwhm_A=source_size_fwhm_A)
-        inner = interior_columns(view.column_positions_A, view.image.shape, pixel_size_A, a / 2.0)
+        inner = interior_columns(view.column_positions_A, view.image.shape, pixel_size_A=pixel_size_A,
+                                 margin_A=a / 2.0)
         if not inner.any():
             raise ValueError(f"cells={cells!r} leave no column a/2 from the border; use at least (3, 3)")
         fit = fit_columns(view.image, view.column_positions_A, pixel_size_A=pixel_size_A, **fit_options)
         gaussian.append(float(fit.scs[0][inner].mean()))
-        cell_scs = voronoi_scs(view.image, view.column_positions_A, pixel_size_A)
+        cell_scs = voronoi_scs(view.image, view.column_positions_A, pixel_size_A=pixel_size_A)
         voronoi.append(float(cell_scs[0][inner].mean()))
     options = {"cells": list(cells), "pixel_size_A": pixel_size_A,
                "source_size_fwhm_A": source_size_fwhm_A, "fit_options": fit_options,
@@ -331,7 +332,7 @@ def build_counting_library(
                            series.recipe.to_dict(), options)
 
 
-def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.ndarray,
+def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.ndarray, *,
                   pixel_size_A: float, estimator: str, fit_options: dict[str, Any] | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Measure the SCS of given columns with one estimator and count them by library matching.
@@ -367,13 +368,13 @@ def count_columns(library: CountingLibrary, image: np.ndarray, positions: np.nda
         options = dict(library.options.get("fit_options", {}), **(fit_options or {}))
         scs = fit_columns(image, positions, pixel_size_A=pixel_size_A, **options).scs[0]
     elif estimator == "voronoi":
-        scs = voronoi_scs(image, positions, pixel_size_A)[0]
+        scs = voronoi_scs(image, positions, pixel_size_A=pixel_size_A)[0]
     else:
         raise ValueError(f"estimator={estimator!r} must be 'gaussian' or 'voronoi'")
     return scs, np.asarray(count_by_library(scs, library.scs(estimator)))
 
 
-def counting_check(library: CountingLibrary, image, estimator: str,
+def counting_check(library: CountingLibrary, image, estimator: str, *,
                    max_radius_A: float | None = None) -> dict[str, Any]:
     """Count every column of a noise-free specimen image at its true position and compare with the truth.
 
@@ -403,10 +404,11 @@ def counting_check(library: CountingLibrary, image, estimator: str,
     check_library_matches(library, image)
     positions, truth = image.columns.positions_A, image.columns.atoms_per_column
     if estimator == "voronoi":
-        scs = voronoi_scs(image.image, positions, image.pixel_size_A, max_radius=max_radius_A)[0]
+        scs = voronoi_scs(image.image, positions, pixel_size_A=image.pixel_size_A, max_radius=max_radius_A)[0]
         counts = np.asarray(count_by_library(scs, library.scs("voronoi")))
     else:
-        scs, counts = count_columns(library, image.image, positions, image.pixel_size_A, estimator)
+        scs, counts = count_columns(library, image.image, positions, pixel_size_A=image.pixel_size_A,
+                                    estimator=estimator)
     per_count = {int(n): {"columns": int(np.sum(truth == n)), "mean_counted": float(counts[truth == n].mean())}
                  for n in np.unique(truth)}
     return {"estimator": estimator, "columns": int(len(truth)),
@@ -448,7 +450,7 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
     positions, px = particle.columns.positions_A, particle.pixel_size_A
     fit_options = library.options.get("fit_options", {})
     measures = {"gaussian": lambda image: fit_columns(image, positions, pixel_size_A=px, **fit_options).scs[0],
-                "voronoi": lambda image: voronoi_scs(image, positions, px, max_radius=VORONOI_CAP_A)[0]}
+                "voronoi": lambda image: voronoi_scs(image, positions, pixel_size_A=px, max_radius=VORONOI_CAP_A)[0]}
     # the library's own phonon noise: standard error of the series' cell-integrated SCS, relative
     with np.errstate(invalid="ignore", divide="ignore"):
         library_error = series.scs_standard_error_A2 / series.scs_A2
@@ -458,7 +460,7 @@ def shipped_nanoparticle_check(library_configurations: int | None = None, cache_
               "particle_metadata": particle.metadata}
     for estimator, measure in measures.items():
         result[estimator] = counting_check(library, particle, estimator,
-                                           VORONOI_CAP_A if estimator == "voronoi" else None)
+                                           max_radius_A=VORONOI_CAP_A if estimator == "voronoi" else None)
         result[estimator]["subsets"] = counting_by_subset_size(
             measure, particle.configuration_images, particle.columns.atoms_per_column, library.scs(estimator))
     return result

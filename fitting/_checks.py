@@ -114,7 +114,7 @@ def as_positions(positions, n_images: int | None = None, name: str = "positions"
     return np.array(array)
 
 
-def shared_positions(positions, shape: tuple[int, int], pixel_size_A: float) -> np.ndarray:
+def shared_positions(positions, shape: tuple[int, int], *, pixel_size_A: float) -> np.ndarray:
     """Return one (N, 2) float64 position set [Å] shared by all images, checked to lie inside the image.
 
     Parameters
@@ -140,11 +140,11 @@ def shared_positions(positions, shape: tuple[int, int], pixel_size_A: float) -> 
     points = as_positions(positions)
     if points.shape[0] != 1:
         raise ValueError(f"positions must be one (N, 2) set shared by all images, got shape {np.shape(positions)}")
-    check_inside(points[0], shape, pixel_size_A)
+    check_inside(points[0], shape, pixel_size_A=pixel_size_A)
     return points[0]
 
 
-def check_inside(positions: np.ndarray, shape: tuple[int, int], pixel_size_A: float, name: str = "positions"):
+def check_inside(positions: np.ndarray, shape: tuple[int, int], *, pixel_size_A: float, name: str = "positions"):
     """Raise if any (x, y) [Å] lies outside the field of view [-Δ/2, (W - 1/2)·Δ] × [-Δ/2, (H - 1/2)·Δ].
 
     Parameters

@@ -98,7 +98,7 @@ def crlb_columns(positions, volumes, *, width, background, pixel_size_A, shape, 
     height, width_px = (int(v) for v in shape)
     if height < 2 or width_px < 2:
         raise ValueError(f"shape must be (H, W) with at least 2×2 pixels, got {shape!r}")
-    _checks.check_inside(points, (height, width_px), pixel_size_A)
+    _checks.check_inside(points, (height, width_px), pixel_size_A=pixel_size_A)
     volume = np.broadcast_to(np.asarray(volumes, dtype=np.float64), (n_columns,))
     if np.any(~np.isfinite(volume)) or np.any(volume <= 0):
         raise ValueError("volumes must be positive SCS values in Å² (one per column)")
@@ -155,7 +155,7 @@ def crlb_columns(positions, volumes, *, width, background, pixel_size_A, shape, 
         expected_counts=dose * volume, covariance=covariance)
 
 
-def crlb_positions(positions, volumes, width, background, pixel_size_A, shape, dose, **options):
+def crlb_positions(positions, volumes, width, background, *, pixel_size_A, shape, dose, **options):
     """Return the position bounds (σ_x, σ_y) of :func:`crlb_columns`.
 
     Parameters

@@ -106,7 +106,7 @@ def fit_columns(images, positions, *, pixel_size_A, width=None, estimator="least
     stack = _checks.as_image_stack(images)
     pixel_size_A = _checks.check_pixel_size(pixel_size_A)
     start = _checks.as_positions(positions, n_images=stack.shape[0])
-    _checks.check_inside(start, stack.shape[1:], pixel_size_A)
+    _checks.check_inside(start, stack.shape[1:], pixel_size_A=pixel_size_A)
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if width is not None and not (np.isfinite(width) and width > 0):
@@ -140,7 +140,7 @@ def fit_columns(images, positions, *, pixel_size_A, width=None, estimator="least
     # measured on a loaded 2-core machine), so keep BLAS single-threaded while fitting.
     with threadpool_limits(limits=1, user_api="blas"):
         if width is None:
-            initial_width = search_width(stack, start, rows, cols, pixel_size_A)
+            initial_width = search_width(stack, start, rows, cols, pixel_size_A=pixel_size_A)
         else:
             initial_width = np.full(n_images, float(width))
         problem = _Problem(rows, cols, width_type, n_widths, fit_width, None, position_tolerance,

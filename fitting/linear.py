@@ -53,7 +53,7 @@ def linear_heights(images, x, y, widths, rows, cols):
     return solution[:, :-1], solution[:, -1]
 
 
-def search_width(images, start, rows, cols, pixel_size_A, n_candidates=16):
+def search_width(images, start, rows, cols, *, pixel_size_A, n_candidates=16):
     """Search a shared width ρ per image: the candidate with the least linear-fit residual.
 
     Candidates are log-spaced from half a pixel to half the nearest-neighbour distance of the first

@@ -99,7 +99,7 @@ def render(y_factors: np.ndarray, x_factors: np.ndarray, heights: np.ndarray, ba
     return columns + background[:, None, None]
 
 
-def render_columns(shape, pixel_size_A, positions, heights, widths, background) -> np.ndarray:
+def render_columns(shape, *, pixel_size_A, positions, heights, widths, background) -> np.ndarray:
     """Render model images of Gaussian columns on a background (the model of :func:`fitting.fit_columns`).
 
     Pixel (i, j) is centred at (x, y) = (j·Δ, i·Δ). All inputs are batched: a single image needs B = 1.

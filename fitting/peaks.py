@@ -7,7 +7,7 @@ from scipy import ndimage
 from fitting import _checks
 
 
-def find_columns(image, pixel_size_A, *, min_distance, threshold=0.2, smoothing=None, exclude_border=0.0):
+def find_columns(image, *, pixel_size_A, min_distance, threshold=0.2, smoothing=None, exclude_border=0.0):
     """Find atomic columns as local maxima of a Gaussian-smoothed image, refined to sub-pixel precision.
 
     Parameters
@@ -125,7 +125,7 @@ def snap_to_peaks(images, positions, *, pixel_size_A, radius, smoothing=None):
     """
     stack = _checks.as_image_stack(images)
     pixel_size_A = _checks.check_pixel_size(pixel_size_A)
-    points = _checks.shared_positions(positions, stack.shape[1:], pixel_size_A)
+    points = _checks.shared_positions(positions, stack.shape[1:], pixel_size_A=pixel_size_A)
     if not (np.isfinite(radius) and radius > 0):
         raise ValueError(f"radius must be a positive distance in Å, got {radius!r}")
     sigma_px = 1.0 if smoothing is None else float(smoothing) / pixel_size_A

@@ -17,7 +17,7 @@ def _gaussian(x, y, x0, y0, eta, rho, zeta):
     return zeta + eta * np.exp(-((x - x0) ** 2 + (y - y0) ** 2) / (2.0 * rho * rho))
 
 
-def fit_columns_lmfit(images, positions, pixel_size_A, *, width=None, window_fraction=0.5, window_radius=None,
+def fit_columns_lmfit(images, positions, *, pixel_size_A, width=None, window_fraction=0.5, window_radius=None,
                       max_nfev=2000) -> ColumnFit:
     """Fit each column separately with ``lmfit`` (Levenberg–Marquardt) on a disc-shaped window.
 
@@ -57,7 +57,7 @@ def fit_columns_lmfit(images, positions, pixel_size_A, *, width=None, window_fra
     stack = _checks.as_image_stack(images)
     pixel_size_A = _checks.check_pixel_size(pixel_size_A)
     start = _checks.as_positions(positions, n_images=stack.shape[0])
-    _checks.check_inside(start, stack.shape[1:], pixel_size_A)
+    _checks.check_inside(start, stack.shape[1:], pixel_size_A=pixel_size_A)
     if window_radius is None:
         nearest = _checks.nearest_neighbour_distance(start[0])
         if not np.all(np.isfinite(nearest)):

@@ -8,7 +8,7 @@ from scipy.spatial import cKDTree
 from fitting import _checks
 
 
-def voronoi_cells(shape, positions, pixel_size_A, max_radius=None) -> np.ndarray:
+def voronoi_cells(shape, positions, *, pixel_size_A, max_radius=None) -> np.ndarray:
     """Label every pixel with the index of its nearest column (−1 beyond ``max_radius`` [Å]).
 
     No input is checked (see :func:`voronoi_scs`).
@@ -37,7 +37,7 @@ def voronoi_cells(shape, positions, pixel_size_A, max_radius=None) -> np.ndarray
     return nearest.reshape(shape)
 
 
-def voronoi_scs(images, positions, pixel_size_A, *, background=0.0, max_radius=None) -> np.ndarray:
+def voronoi_scs(images, positions, *, pixel_size_A, background=0.0, max_radius=None) -> np.ndarray:
     """Integrate the intensity × pixel area over each column's Voronoi cell (the Voronoi SCS).
 
     Parameters
@@ -66,10 +66,10 @@ def voronoi_scs(images, positions, pixel_size_A, *, background=0.0, max_radius=N
     """
     stack = _checks.as_image_stack(images)
     pixel_size_A = _checks.check_pixel_size(pixel_size_A)
-    points = _checks.shared_positions(positions, stack.shape[1:], pixel_size_A)
+    points = _checks.shared_positions(positions, stack.shape[1:], pixel_size_A=pixel_size_A)
     if max_radius is not None and not max_radius > 0:
         raise ValueError(f"max_radius must be a positive radius in Å or None, got {max_radius!r}")
-    labels = voronoi_cells(stack.shape[1:], points, pixel_size_A, max_radius).ravel()
+    labels = voronoi_cells(stack.shape[1:], points, pixel_size_A=pixel_size_A, max_radius=max_radius).ravel()
     offset = np.broadcast_to(np.asarray(background, dtype=np.float64), (stack.shape[0],))
     flat = stack.reshape(stack.shape[0], -1) - offset[:, None]
     inside = labels >= 0

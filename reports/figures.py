@@ -200,7 +200,7 @@ def bias_figure(summary):
     return figure
 
 
-def examples_figure(examples: dict, pixel_size_A: float | None, atoms: int):
+def examples_figure(examples: dict, *, pixel_size_A: float | None, atoms: int):
     """Draw the noise-free image, then the measured and restored images of each method, one row per dose.
 
     Parameters
@@ -229,14 +229,14 @@ def examples_figure(examples: dict, pixel_size_A: float | None, atoms: int):
     for row, dose in enumerate(doses):
         if noise_free is not None:
             plot_image(axes[row, 0], examples["images"][noise_free["key"]], f"noise-free, {atoms} atoms",
-                       pixel_size_A)
+                       pixel_size_A=pixel_size_A)
         for column, method in enumerate(methods, start=1):
             entry = next((e for e in index if e["kind"] == "restored" and e["method"] == method
                           and e["dose_e_per_A2"] == dose), None)
             if entry is not None:
                 label = "measured" if method == "raw" else method
                 plot_image(axes[row, column], examples["images"][entry["key"]], f"{label}, {dose:.0e} e⁻/Å²",
-                           pixel_size_A)
+                           pixel_size_A=pixel_size_A)
             else:
                 axes[row, column].axis("off")
     return figure
@@ -269,7 +269,7 @@ def precision_report_figures(results: dict) -> dict:
         pixel = results["manifest"].get("config", {}).get("pixel_size_A")
         for atoms in sorted({e["atoms_per_column"] for e in examples["index"]}):
             figures[f"examples_t{atoms:03d}"] = (f"Example images ({atoms} atoms per column)",
-                                                 examples_figure(examples, pixel, atoms))
+                                                 examples_figure(examples, pixel_size_A=pixel, atoms=atoms))
     return figures
 
 

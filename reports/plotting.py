@@ -118,7 +118,7 @@ def figure_legend(figure, axes, fontsize: float = 7) -> None:
                       ncols=min(len(entries), 4), fontsize=fontsize, frameon=False)
 
 
-def plot_image(ax, image: np.ndarray, title: str, pixel_size_A: float | None = None):
+def plot_image(ax, image: np.ndarray, title: str, *, pixel_size_A: float | None = None):
     """Draw one image panel (grey scale, no ticks) with a 5 Å scale bar when the pixel size is known.
 
     Parameters

@@ -287,7 +287,7 @@ def dislocation_examples_figure(examples: dict):
                 continue
             pixel = entry["pixel_size_A"]
             plot_image(ax, images[entry["key"]], f"{'measured' if method == 'raw' else method}, {dose:.0e} e⁻/Å²",
-                       pixel)
+                       pixel_size_A=pixel)
             fitted = images[f"{entry['key']}__positions"] / pixel
             ax.scatter(truth[~core, 0] / pixel, truth[~core, 1] / pixel, s=4, c="#1f77b4", marker="+", linewidths=0.5)
             ax.scatter(truth[core, 0] / pixel, truth[core, 1] / pixel, s=6, c="red", marker="+", linewidths=0.6)

@@ -25,7 +25,7 @@ MASK_GRID_PX = 4  # one masked pixel per 4 × 4 cell
 WINDOW_PX = 5  # the window whose median replaces a masked pixel
 
 
-def mask_positions(batch: int, patch_px: int, rng: np.random.Generator,
+def mask_positions(batch: int, *, patch_px: int, rng: np.random.Generator,
                    grid_px: int = MASK_GRID_PX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One random pixel in each ``grid_px`` cell of every patch: (image, row, column) index arrays.
 

@@ -290,7 +290,7 @@ def read_image(path: str | Path, *, grey: bool = False) -> Image:
     return _read_vendor(path, suffix, grey)
 
 
-def write_image(path: str | Path, data: np.ndarray, pixel_size_A: float | None = None) -> None:
+def write_image(path: str | Path, data: np.ndarray, *, pixel_size_A: float | None = None) -> None:
     """Write float32 image data atomically, keeping the calibration where the format can store it.
 
     PNG holds 16-bit integers: the data are scaled linearly to 0…65535 and the range is stored in text

@@ -126,7 +126,7 @@ def weighted_l2(prediction, target, sigma_min: float = SIGMA_MIN) -> torch.Tenso
     return (w * (target.float() - prediction.float()).square()).mean()
 
 
-def local_moments(image: torch.Tensor, window_px: int) -> tuple[torch.Tensor, torch.Tensor]:
+def local_moments(image: torch.Tensor, *, window_px: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and population variance over the S×S window of every pixel (stride 1), S = ``window_px``.
 
     The window of pixel (i, j) spans rows ``i − S//2 … i + (S − 1)//2`` (for even S:
@@ -165,7 +165,7 @@ def local_moments(image: torch.Tensor, window_px: int) -> tuple[torch.Tensor, to
     return mean, variance
 
 
-def local_whitening(image: torch.Tensor, window_px: int, sigma_min: float = SIGMA_MIN) -> torch.Tensor:
+def local_whitening(image: torch.Tensor, *, window_px: int, sigma_min: float = SIGMA_MIN) -> torch.Tensor:
     """Eq. 7: ``(y_ij − E_Ŝ{y}) / max(σ_min, Std_Ŝ{y})`` over the sliding window of :func:`local_moments`.
 
     ``σ_min`` is in the intensity units of ``image`` (targets: fractions of their maximum): windows whose
@@ -192,7 +192,7 @@ def local_whitening(image: torch.Tensor, window_px: int, sigma_min: float = SIGM
         If ``sigma_min`` ≤ 0 or the window does not fit (see :func:`local_moments`).
     """
     _check_sigma_min(sigma_min)
-    mean, variance = local_moments(image, window_px)
+    mean, variance = local_moments(image, window_px=window_px)
     return (image - mean) / variance.clamp_min(sigma_min ** 2).sqrt()
 
 
@@ -232,7 +232,8 @@ def mlwt_loss(prediction, target, windows=MLWT_WINDOWS_PX, sigma_min: float = SI
         raise ValueError("windows: give at least one window size (the paper's: 2, 4, 8, 16)")
     offset = target.float().mean(dim=(1, 2, 3), keepdim=True)
     y, g = target.float() - offset, prediction.float() - offset
-    terms = [(local_whitening(y, n, sigma_min) - local_whitening(g, n, sigma_min)).abs().mean() for n in windows]
+    terms = [(local_whitening(y, window_px=n, sigma_min=sigma_min)
+              - local_whitening(g, window_px=n, sigma_min=sigma_min)).abs().mean() for n in windows]
     return torch.stack(terms).mean()
 
 
@@ -598,7 +599,7 @@ def target_std_quantiles(n: int, seed: int, *, modality: str = "hrstem", size_px
         y = data.pair(i)[1].double().cpu()[None, None]
         stds.append(float(y.std(unbiased=False)))
         for s in local:
-            local[s].append(local_moments(y - y.mean(), s)[1].sqrt().flatten())
+            local[s].append(local_moments(y - y.mean(), window_px=s)[1].sqrt().flatten())
     return {"n": n, "seed": seed, "modality": modality, "size_px": size_px, "quantiles": q.tolist(),
             "std": _quantiles(torch.tensor(stds, dtype=torch.float64), q),
             "local_std": {s: _quantiles(torch.cat(v), q) for s, v in local.items()}}

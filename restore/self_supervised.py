@@ -346,7 +346,7 @@ def train_blind_spot(images: Any, budget: SelfSupervisedBudget, *, line_px: int 
         """
         chosen = normalised[rng.integers(0, normalised.shape[0], size=budget.batch_size)]
         (targets,) = _crop((chosen,), patch, rng)
-        positions = mask_positions(budget.batch_size, patch, rng)
+        positions = mask_positions(budget.batch_size, patch_px=patch, rng=rng)
         weights = np.zeros_like(targets)
         weights[positions] = 1.0
         return masked_inputs(targets, positions, line_px=line_px), targets, weights

@@ -181,13 +181,14 @@ class EdgeDislocation:
         ProjectedColumns
             Columns with their core mask for ``specimen.core_radius_A``.
         """
-        return project_columns(self.atoms.positions, self.reference_positions, self.core_position_A,
-                               self.specimen.core_radius_A)
+        return project_columns(self.atoms.positions, self.reference_positions,
+                               core_position_A=self.core_position_A, core_radius_A=self.specimen.core_radius_A)
 
 
 def project_columns(
     positions: np.ndarray,
     reference_positions: np.ndarray,
+    *,
     core_position_A: np.ndarray | None = None,
     core_radius_A: float = 0.0,
 ) -> ProjectedColumns:
@@ -289,7 +290,7 @@ def build_edge_dislocation(specimen: DislocationSpecimen = DislocationSpecimen()
     return EdgeDislocation(specimen, atoms, reference, core[:2] - origin[:2], burgers)
 
 
-def burgers_circuit(columns: ProjectedColumns, start_A: np.ndarray, steps: tuple[int, int],
+def burgers_circuit(columns: ProjectedColumns, *, start_A: np.ndarray, steps: tuple[int, int],
                     lattice_constant: float = PT_LATTICE_CONSTANT_A) -> np.ndarray:
     """Closure failure [Å] of a rectangular Burgers circuit walked column to column in the real crystal.
 

@@ -57,6 +57,7 @@ def _evaluation_matrix(points_per_cell: int, coordinates: np.ndarray, period: fl
 def interpolate_cell(
     cell_image: np.ndarray,
     lattice_constant: float,
+    *,
     x_A: np.ndarray,
     y_A: np.ndarray,
     source_size_fwhm_A: float = 0.0,
@@ -140,7 +141,7 @@ def field_of_view(
     height = int(math.floor(cells[1] * a / pixel_size_A))
     x = np.arange(width) * pixel_size_A - offset
     y = np.arange(height) * pixel_size_A - offset
-    image = interpolate_cell(cell_image, a, x, y, source_size_fwhm_A)
+    image = interpolate_cell(cell_image, a, x_A=x, y_A=y, source_size_fwhm_A=source_size_fwhm_A)
     in_cell = column_positions_in_cell(a)
     grid = np.array([(i * a, j * a) for j in range(cells[1]) for i in range(cells[0])])
     positions = (grid[:, None, :] + in_cell[None, :, :]).reshape(-1, 2) + offset

@@ -383,7 +383,7 @@ def run(args) -> int:
                                                  batch_size=args.batch_size, device=args.device,
                                                  numeric=args.numeric, algorithm=args.algorithm)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            write_image(destination, result, image.pixel_size_A)
+            write_image(destination, result, pixel_size_A=image.pixel_size_A)
         except Exception as error:  # noqa: BLE001 - one file's failure must not stop the others
             failed.append((source, f"{type(error).__name__}: {error}"))
             print(f"{source}: not restored ({type(error).__name__}: {error})", file=sys.stderr)

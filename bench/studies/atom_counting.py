@@ -62,7 +62,7 @@ def fit_options(preset: CountingPreset, truth: np.ndarray) -> dict:
                                     max_iterations=preset.max_iterations)
 
 
-def fit_particle(images, truth: np.ndarray, pixel_size_A: float, preset: CountingPreset, width=None):
+def fit_particle(images, truth: np.ndarray, *, pixel_size_A: float, preset: CountingPreset, width=None):
     """Fit the columns of images by the study's protocol: starts snapped to the image's peaks.
 
     Parameters
@@ -85,7 +85,8 @@ def fit_particle(images, truth: np.ndarray, pixel_size_A: float, preset: Countin
     """
     from bench.studies import fit_protocol
 
-    return fit_protocol.fit_from_peaks(images, truth, pixel_size_A, fraction=preset.search_radius_fraction,
+    return fit_protocol.fit_from_peaks(images, truth, pixel_size_A=pixel_size_A,
+                                       fraction=preset.search_radius_fraction,
                                        objective_tolerance=preset.objective_tolerance,
                                        max_iterations=preset.max_iterations, width=width)
 
@@ -122,7 +123,7 @@ def reference(specimen_image, series, preset: CountingPreset) -> dict:
     truth = specimen_image.columns.positions_A
     atoms = specimen_image.columns.atoms_per_column.astype(int)
     px = specimen_image.pixel_size_A
-    fit = fit_particle(image, truth, px, preset)
+    fit = fit_particle(image, truth, pixel_size_A=px, preset=preset)
     if not fit.converged.all() or fit.flagged.any():
         raise ValueError(f"the noise-free fit of {specimen_image.specimen!r} did not converge cleanly "
                          f"({int(fit.flagged.sum())} of {truth.shape[0]} columns flagged): check the image and "
@@ -171,7 +172,7 @@ def run_task(params: dict):
     pmt = distortion.pmt
     noise = stem_noise_model(pmt.sigma_counts)
     restored, record = apply_method(params["method"], measured, noise, training_data(params, pmt))
-    fit = fit_particle(restored, ref["truth"], px, preset, width=ref["width"])
+    fit = fit_particle(restored, ref["truth"], pixel_size_A=px, preset=preset, width=ref["width"])
     scs = fit.scs / (dose * px * px)
     library = ref["library"]
     by_library = count_by_library(np.where(np.isfinite(scs), scs, 0.0), library)

@@ -32,7 +32,7 @@ DislocationPreset = DistortedSpecimenPreset  # one protocol for both distorted-s
 PRESETS = DISTORTED_SPECIMEN_PRESETS
 
 
-def fit_image(images, truth: np.ndarray, pixel_size_A: float, preset: DislocationPreset, width=None):
+def fit_image(images, truth: np.ndarray, *, pixel_size_A: float, preset: DislocationPreset, width=None):
     """Fit images by the study's protocol (:mod:`bench.studies.fit_protocol`).
 
     Parameters
@@ -55,7 +55,8 @@ def fit_image(images, truth: np.ndarray, pixel_size_A: float, preset: Dislocatio
     """
     from bench.studies import fit_protocol
 
-    return fit_protocol.fit_from_peaks(images, truth, pixel_size_A, fraction=preset.search_radius_fraction,
+    return fit_protocol.fit_from_peaks(images, truth, pixel_size_A=pixel_size_A,
+                                       fraction=preset.search_radius_fraction,
                                        objective_tolerance=preset.objective_tolerance,
                                        max_iterations=preset.max_iterations, width=width)
 
@@ -79,7 +80,7 @@ def reference(specimen_image, preset: DislocationPreset) -> dict:
     """
     image = np.maximum(specimen_image.image, 0.0)
     truth = specimen_image.columns.positions_A
-    fit = fit_image(image, truth, specimen_image.pixel_size_A, preset)
+    fit = fit_image(image, truth, pixel_size_A=specimen_image.pixel_size_A, preset=preset)
     return {"image": image, "truth": truth, "core": specimen_image.columns.core_mask.astype(bool),
             "width": float(fit.widths[0, 0]), "scs": fit.scs[0], "pixel_size_A": specimen_image.pixel_size_A,
             "columns": specimen_image.columns}
@@ -113,7 +114,7 @@ def burgers_check(columns, fitted_positions: np.ndarray) -> dict:
     fitted = ProjectedColumns(np.asarray(fitted_positions), columns.atoms_per_column,
                               columns.reference_positions_A, columns.core_mask)
     try:
-        closure = burgers_circuit(fitted, start, CIRCUIT_STEPS).tolist()
+        closure = burgers_circuit(fitted, start_A=start, steps=CIRCUIT_STEPS).tolist()
     except ValueError:
         closure = [float("nan"), float("nan")]
     width, height = CIRCUIT_STEPS[0] * dx, CIRCUIT_STEPS[1] * dy
@@ -151,7 +152,7 @@ def run_task(params: dict):
     pmt = distortion.pmt
     noise = stem_noise_model(pmt.sigma_counts)
     restored, record = apply_method(params["method"], measured, noise, training_data(params, pmt))
-    fit = fit_image(restored, ref["truth"], px, preset, width=ref["width"])
+    fit = fit_image(restored, ref["truth"], pixel_size_A=px, preset=preset, width=ref["width"])
     error = np.linalg.norm(fit.positions - ref["truth"][None], axis=-1) * 100.0  # pm
     scs = fit.scs / (dose * px * px)
     n_columns = ref["truth"].shape[0]

@@ -73,7 +73,7 @@ def fit_options(truth: np.ndarray, *, fraction: float, objective_tolerance: floa
             "objective_tolerance": float(objective_tolerance), "max_iterations": int(max_iterations)}
 
 
-def fit_from_peaks(images, truth: np.ndarray, pixel_size_A: float, *, fraction: float, objective_tolerance: float,
+def fit_from_peaks(images, truth: np.ndarray, *, pixel_size_A: float, fraction: float, objective_tolerance: float,
                    max_iterations: int, width=None):
     """Fit images by the protocol: start on the peaks near the true positions, fit within the search radius.
 

@@ -270,7 +270,7 @@ def lorentzian_psf(alpha_px, length: int, *, dtype=torch.float64, device="cpu") 
     return torch.where(alpha_t[..., None] > 0, weights, delta)
 
 
-def readout_psf(beta_px, gamma_px, theta_rad, length: int, *, dtype=torch.float64, device="cpu") -> torch.Tensor:
+def readout_psf(*, beta_px, gamma_px, theta_rad, length: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
     """Return the dwell-binned read-out PSF (eqs. 49-50), each kernel summing to 1.
 
     The weights are the exact integrals of the continuous PSF over each dwell interval, renormalised
@@ -375,8 +375,8 @@ def fast_scan_kernel(params: list[FastScanParams] | FastScanParams, *, dtype=tor
                             dtype=dtype, device=device)
 
     detector = lorentzian_psf(column("detector_alpha_px", 0.0), length, dtype=dtype, device=device)
-    readout = readout_psf(column("readout_beta_px", 1.0), column("readout_gamma_px", 1.0),
-                          column("readout_theta_rad", 0.0), length, dtype=dtype, device=device)
+    readout = readout_psf(beta_px=column("readout_beta_px", 1.0), gamma_px=column("readout_gamma_px", 1.0),
+                          theta_rad=column("readout_theta_rad", 0.0), length=length, dtype=dtype, device=device)
     has_readout = torch.tensor([p.readout_beta_px is not None for p in plist], device=device)
     delta = torch.zeros_like(readout)
     delta[:, 0] = 1.0

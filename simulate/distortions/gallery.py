@@ -90,7 +90,7 @@ def _stem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, di
         ("zingers (53)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10, zingers=ZingerParams(0.002, 1.0))),
         ("upper clip (54)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10, clip=0.6)),
         ("quantisation 3 bit (55)", StemDistortionParams(PIXEL_SIZE, dose_e_per_A2=DOSE * 10, quantisation_bits=3)),
-        ("sampled (training)", sample_stem_params(seed, PIXEL_SIZE, mean_intensity=float(image.mean()))),
+        ("sampled (training)", sample_stem_params(seed, pixel_size_A=PIXEL_SIZE, mean_intensity=float(image.mean()))),
     ]
     panels = []
     for i, (title, params) in enumerate(settings):
@@ -121,7 +121,8 @@ def _tem_panels(image: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, dic
         ("zinger clusters (38)", tem(zinger_clusters=ClusterParams(0.001, 6, 1.0)), scaled),
         ("clip (39)", tem(full_scale=float(0.6 * scaled.max())), scaled),
         ("quantisation (40)", tem(conversion_gain=0.1, quantise=True), scaled),
-        ("sampled (training)", sample_tem_params(seed, PIXEL_SIZE, mean_intensity=float(image.mean())), image),
+        ("sampled (training)", sample_tem_params(seed, pixel_size_A=PIXEL_SIZE, mean_intensity=float(image.mean())),
+         image),
     ]
     panels = []
     for i, (title, params, source) in enumerate(settings):

@@ -212,7 +212,7 @@ def displace_lines(images: torch.Tensor, shift_fast: torch.Tensor | None,
     return out
 
 
-def scan_jitter(images, params: JitterParams, pixel_size_A: float, generator: GeneratorLike):
+def scan_jitter(images, params: JitterParams, *, pixel_size_A: float, generator: GeneratorLike):
     """Apply AR(1) scan-line jitter (eqs. 41-42) to a batch of intensities.
 
     Parameters

@@ -176,7 +176,7 @@ def sample_fast_scan(generator, *, align: str = "causal") -> FastScanParams | No
     return FastScanParams(detector_alpha_px=alpha, kernel_length_px=32, align=align, **readout)
 
 
-def sample_stem_params(generator, pixel_size_A: float, *, mean_intensity: float | None = None,
+def sample_stem_params(generator, *, pixel_size_A: float, mean_intensity: float | None = None,
                        dose_e_per_A2: float | None = None, fast_scan_align: str = "causal",
                        dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> StemDistortionParams:
     """Draw one S(T)EM distortion set for training.
@@ -304,7 +304,7 @@ def sample_mtf(generator) -> MtfParams:
     raise RuntimeError(f"no admissible MTF in {MTF_MAX_ATTEMPTS} draws; check MTF_A_RANGE and MTF_WIDTH_RANGE_NYQUIST.")
 
 
-def sample_tem_params(generator, pixel_size_A: float, *, mean_intensity: float | None = None,
+def sample_tem_params(generator, *, pixel_size_A: float, mean_intensity: float | None = None,
                       dose_e_per_A2: float | None = None,
                       dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> TemDistortionParams:
     """Draw one TEM camera distortion set (eqs. 30-40) for training.

@@ -216,6 +216,7 @@ def apply_shape(
     positions: np.ndarray,
     box: tuple[float, float, float],
     generator: np.random.Generator,
+    *,
     length_scale_A: float | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Shape the specimen (p = 0.5): polygon rod, convex polyhedron or hard (half-space) cut, p = 1/3 each.

@@ -89,7 +89,7 @@ def _atomic_image(rng, spec: Modality, size: int, pixel_size_A: float, margin: i
         profiles = sample_profiles(specimen.numbers, rng)
         side = size + 2 * margin
         image = render_atoms(
-            specimen.positions, specimen.numbers, profiles, pixel_size_A, (side, side),
+            specimen.positions, specimen.numbers, profiles, pixel_size_A=pixel_size_A, shape=(side, side),
             origin=(extra * pixel_size_A, extra * pixel_size_A), device=device,
         )
         if float(image[margin : margin + size, margin : margin + size].max()) > 0:
@@ -158,13 +158,13 @@ def make_pair(
         record["mtf"] = mtf.to_dict()
     mean_intensity = float(y_extended[field].mean())
     if spec.detector == "stem":
-        params = sample_stem_params(rng, pixel_size_A, mean_intensity=mean_intensity,
+        params = sample_stem_params(rng, pixel_size_A=pixel_size_A, mean_intensity=mean_intensity,
                                     fast_scan_align=spec.fast_scan_align,
                                     dose_exponential_scale=spec.dose_exponential_scale)
         x_extended, record["distortions"] = apply_stem_distortions(y_extended, params, rng)
         counts_per_unit = params.dose_e_per_A2 * pixel_size_A**2
     else:
-        params = sample_tem_params(rng, pixel_size_A, mean_intensity=mean_intensity,
+        params = sample_tem_params(rng, pixel_size_A=pixel_size_A, mean_intensity=mean_intensity,
                                    dose_exponential_scale=spec.dose_exponential_scale)
         x_extended, record["distortions"] = apply_tem_distortions(y_extended, params, rng)
         counts_per_unit = params.dose_e_per_A2 * pixel_size_A**2 * params.conversion_gain

@@ -30,6 +30,7 @@ def render_atoms(
     positions: np.ndarray,
     numbers: np.ndarray,
     profiles: RadialProfiles,
+    *,
     pixel_size_A: float,
     shape: tuple[int, int],
     origin: tuple[float, float] = (0.0, 0.0),

@@ -256,7 +256,8 @@ def crystal_layer(
 
 
 def individual_points(
-    extent: tuple[float, float, float], pixel_size_A: float, generator: np.random.Generator, max_points: int = 60_000
+    extent: tuple[float, float, float], *, pixel_size_A: float, generator: np.random.Generator,
+    max_points: int = 60_000
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Place points in the box with a minimum 3-D distance of [1, 20] · dr, 1–3 species.
 
@@ -332,6 +333,7 @@ def _layer(kind: str, extent, generator, max_atoms: int, share: float = 1.0) -> 
 def sample_specimen(
     generator: np.random.Generator,
     size: int,
+    *,
     pixel_size_A: float | None = None,
     kind: str | None = None,
     margin_px: int = 16,
@@ -380,7 +382,8 @@ def sample_specimen(
     side = (size + 2 * margin_px) * pixel_size_A  # n^e · dr on every axis: the extended box is a cube
     record: dict = {"kind": kind, "pixel_size_A": pixel_size_A, "margin_px": margin_px, "box_side_A": side}
     if kind == "points":
-        positions, numbers, record["points"] = individual_points((side, side, side), pixel_size_A, generator, max_atoms)
+        positions, numbers, record["points"] = individual_points((side, side, side), pixel_size_A=pixel_size_A,
+                                                                 generator=generator, max_points=max_atoms)
         return Specimen(positions, numbers, (side, side, side), pixel_size_A, margin_px, kind, record)
 
     layer = "crystal" if kind == "crystalline" else kind  # record key of the layer

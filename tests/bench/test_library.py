@@ -41,7 +41,7 @@ def test_voronoi_library_equals_the_exact_cell_integral(library, series):
 def test_library_counts_its_own_noise_free_images(library, series, estimator):
     for atoms in (1, 3, 6):
         view = field_of_view(series, atoms_per_column=atoms, cells=(4, 4), pixel_size_A=0.2)
-        _, counts = count_columns(library, view.image, view.column_positions_A, 0.2, estimator)
+        _, counts = count_columns(library, view.image, view.column_positions_A, pixel_size_A=0.2, estimator=estimator)
         inner = counts[5:-5]  # border columns have truncated cells
         assert np.all(inner == atoms)
 

@@ -58,7 +58,7 @@ def test_stem_pipeline_speed(benchmark, device, case):
 @pytest.mark.parametrize("device", DEVICES)
 def test_tem_pipeline_speed(benchmark, device):
     images = _batch(device)
-    params = [sample_tem_params(i, 0.2, mean_intensity=0.05) for i in range(16)]
+    params = [sample_tem_params(i, pixel_size_A=0.2, mean_intensity=0.05) for i in range(16)]
     generator = torch.Generator(device=device).manual_seed(1)
     out, _ = benchmark(_timed(lambda: apply_tem_distortions(images, params, generator), device))
     assert out.shape == images.shape

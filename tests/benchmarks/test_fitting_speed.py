@@ -31,8 +31,8 @@ def make_images(n_images: int, seed: int = 0, dose: float = DOSE):
     truth = np.stack([x.ravel(), y.ravel()], axis=1)
     side = int(round(SIDE * SPACING / PIXEL))
     n = truth.shape[0]
-    clean = render_columns((side, side), PIXEL, truth[None], np.full((1, n), ETA), np.full((1, n), RHO),
-                           np.array([ZETA]))[0]
+    clean = render_columns((side, side), pixel_size_A=PIXEL, positions=truth[None], heights=np.full((1, n), ETA),
+                           widths=np.full((1, n), RHO), background=np.array([ZETA]))[0]
     rng = np.random.default_rng(seed)
     counts = rng.poisson(dose * PIXEL ** 2 * clean, size=(n_images, side, side)).astype(np.float64)
     start = truth + rng.normal(0.0, 0.05, truth.shape)
@@ -58,7 +58,7 @@ def compare(n_images: int = 400, reference_images: int = 10) -> list[dict]:
          lambda imgs: fit_columns(imgs, start, pixel_size_A=PIXEL, estimator="least_squares"),
          counts[:reference_images]),
         ("lmfit per column (Atomap kind, window 0.5 nn)",
-         lambda imgs: fit_columns_lmfit(imgs, start, PIXEL, width=0.5), counts[:reference_images]),
+         lambda imgs: fit_columns_lmfit(imgs, start, pixel_size_A=PIXEL, width=0.5), counts[:reference_images]),
     ]
     for name, run, images in runs:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -103,8 +103,8 @@ def large_field(n_side: int = 18, pixel: float = 0.1, n_images: int = 2) -> str:
     truth = np.stack([x.ravel(), y.ravel()], axis=1)
     side = int(round(n_side * SPACING / pixel))
     n = truth.shape[0]
-    clean = render_columns((side, side), pixel, truth[None], np.full((1, n), ETA), np.full((1, n), RHO),
-                           np.array([ZETA]))[0]
+    clean = render_columns((side, side), pixel_size_A=pixel, positions=truth[None], heights=np.full((1, n), ETA),
+                           widths=np.full((1, n), RHO), background=np.array([ZETA]))[0]
     rng = np.random.default_rng(0)
     counts = rng.poisson(DOSE * pixel ** 2 * clean, size=(n_images, side, side)).astype(np.float64)
     start = truth + rng.normal(0.0, 0.05, truth.shape)
@@ -134,8 +134,8 @@ def _table(rows) -> str:
 @pytest.mark.parametrize("estimator", ["least_squares", "poisson"])
 def test_batched_fit_speed(benchmark, estimator):
     counts, truth, start = make_images(100)
-    fit = benchmark.pedantic(fit_columns, args=(counts, start, PIXEL), kwargs=dict(estimator=estimator), rounds=3,
-                             iterations=1)
+    fit = benchmark.pedantic(fit_columns, args=(counts, start), kwargs=dict(pixel_size_A=PIXEL, estimator=estimator),
+                             rounds=3, iterations=1)
     assert fit.converged.all()
     benchmark.extra_info["columns_per_second"] = fit.scs.size / benchmark.stats.stats.mean
 
@@ -143,8 +143,8 @@ def test_batched_fit_speed(benchmark, estimator):
 @pytest.mark.benchmark
 def test_lmfit_reference_speed(benchmark):
     counts, truth, start = make_images(2)
-    fit = benchmark.pedantic(fit_columns_lmfit, args=(counts, start, PIXEL), kwargs=dict(width=0.5), rounds=1,
-                             iterations=1)
+    fit = benchmark.pedantic(fit_columns_lmfit, args=(counts, start), kwargs=dict(pixel_size_A=PIXEL, width=0.5),
+                             rounds=1, iterations=1)
     assert fit.converged.all()
     benchmark.extra_info["columns_per_second"] = fit.scs.size / benchmark.stats.stats.mean
 

@@ -23,8 +23,9 @@ def field_shape(n_side: int, pixel_size_A: float, spacing: float = SPACING) -> t
 
 def clean_image(positions, shape, pixel_size_A, height, width, background) -> np.ndarray:
     n = positions.shape[0]
-    return render_columns(shape, pixel_size_A, positions[None], np.broadcast_to(height, (1, n)).astype(float),
-                          np.full((1, n), float(width)), np.array([float(background)]))[0]
+    return render_columns(shape, pixel_size_A=pixel_size_A, positions=positions[None],
+                          heights=np.broadcast_to(height, (1, n)).astype(float),
+                          widths=np.full((1, n), float(width)), background=np.array([float(background)]))[0]
 
 
 def poisson_stack(clean, dose, pixel_size_A, n_images, seed) -> np.ndarray:

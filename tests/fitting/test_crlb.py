@@ -29,7 +29,7 @@ def test_bounds_scale_with_dose_and_grow_with_background():
     assert np.allclose(low.sigma_x / high.sigma_x, 10.0, rtol=1e-9)  # σ ∝ 1/√dose at fixed image
     clean = crlb_columns(positions, 0.4, width=0.45, background=1e-6, pixel_size_A=0.15, shape=shape, dose=1e3)
     assert np.all(low.sigma_x > clean.sigma_x) and np.all(low.relative_volume > clean.relative_volume)
-    sx, sy = crlb_positions(positions, 0.4, 0.45, 0.02, 0.15, shape, 1e3)
+    sx, sy = crlb_positions(positions, 0.4, 0.45, 0.02, pixel_size_A=0.15, shape=shape, dose=1e3)
     assert np.allclose(sx, low.sigma_x) and np.allclose(sy, low.sigma_y)
     centre = 4  # the middle column of a 3 × 3 lattice is symmetric in x and y
     assert low.sigma_x[centre] == pytest.approx(low.sigma_y[centre], rel=1e-9)

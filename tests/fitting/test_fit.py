@@ -29,7 +29,8 @@ def test_width_types_and_per_column_widths():
     truth = square_lattice(2)
     shape = field_shape(2, PIXEL)
     widths = np.array([0.4, 0.55, 0.55, 0.4])
-    image = render_columns(shape, PIXEL, truth[None], np.full((1, 4), 0.5), widths[None], np.array([0.01]))
+    image = render_columns(shape, pixel_size_A=PIXEL, positions=truth[None], heights=np.full((1, 4), 0.5),
+                           widths=widths[None], background=np.array([0.01]))
     typed = fit_columns(image, truth + 0.05, pixel_size_A=PIXEL, column_types=[0, 1, 1, 0])
     assert np.allclose(typed.widths[0], widths, rtol=1e-6)
     free = fit_columns(image, truth - 0.05, pixel_size_A=PIXEL, shared_width=False, width=0.5)
@@ -94,7 +95,8 @@ def test_left_cell_flag():
     # is pulled across the cell boundary towards the only signal.
     shape = (40, 60)
     real = np.array([[6.0, 3.0]])
-    image = render_columns(shape, PIXEL, real[None], np.array([[1.0]]), np.array([[RHO]]), np.array([0.0]))
+    image = render_columns(shape, pixel_size_A=PIXEL, positions=real[None], heights=np.array([[1.0]]),
+                           widths=np.array([[RHO]]), background=np.array([0.0]))
     fit = fit_columns(image, [[3.0, 3.0], [7.0, 3.0]], pixel_size_A=PIXEL, width=RHO, fit_width=False,
                       shared_width=True)
     assert fit.flagged[0].any()

@@ -57,8 +57,8 @@ def test_normal_matrix_and_gradient_match_finite_difference_jacobian():
 def test_model_volume_is_not_truncated():
     # A column in the middle of a large fine grid integrates to 2πηρ² to 1e-9: no 3ρ cut-off.
     pixel, rho, eta = 0.05, 0.45, 0.7
-    image = render_columns((200, 200), pixel, np.array([[[5.0, 5.0]]]), np.array([[eta]]), np.array([[rho]]),
-                           np.array([0.0]))
+    image = render_columns((200, 200), pixel_size_A=pixel, positions=np.array([[[5.0, 5.0]]]),
+                           heights=np.array([[eta]]), widths=np.array([[rho]]), background=np.array([0.0]))
     assert abs(image.sum() * pixel ** 2 / (2 * np.pi * eta * rho ** 2) - 1.0) < 1e-9
 
 

@@ -14,9 +14,10 @@ def test_finds_every_lattice_column_near_its_true_position():
         assert found.shape == truth.shape
         return np.linalg.norm(found[:, None, :] - truth[None, :, :], axis=-1).min(axis=1).max()
 
-    assert worst_miss(find_columns(clean, 0.12, min_distance=0.6 * SPACING)) < 0.02  # sub-pixel refinement
+    found = find_columns(clean, pixel_size_A=0.12, min_distance=0.6 * SPACING)
+    assert worst_miss(found) < 0.02  # sub-pixel refinement
     noisy = poisson_stack(clean, 5e3, 0.12, 1, seed=4)[0]  # ≈ 23 counts at a column peak
-    found = find_columns(noisy, 0.12, min_distance=0.6 * SPACING)
+    found = find_columns(noisy, pixel_size_A=0.12, min_distance=0.6 * SPACING)
     assert worst_miss(found) < 0.25  # Å: starting values only …
     fit = fit_columns(noisy, found, pixel_size_A=0.12)
     assert fit.converged.all() and worst_miss(fit.positions[0]) < 0.05  # … that the fit then corrects
@@ -28,9 +29,9 @@ def test_threshold_drops_weak_maxima_and_border_exclusion():
     heights = np.full(9, 1.0)
     heights[4] = 0.2  # a weak column
     image = clean_image(truth, shape, 0.1, heights, 0.4, 0.0)
-    assert len(find_columns(image, 0.1, min_distance=1.0, threshold=0.3)) == 8
-    assert len(find_columns(image, 0.1, min_distance=1.0, threshold=0.1)) == 9
-    assert len(find_columns(image, 0.1, min_distance=1.0, threshold=0.1, exclude_border=1.5)) == 1
+    assert len(find_columns(image, pixel_size_A=0.1, min_distance=1.0, threshold=0.3)) == 8
+    assert len(find_columns(image, pixel_size_A=0.1, min_distance=1.0, threshold=0.1)) == 9
+    assert len(find_columns(image, pixel_size_A=0.1, min_distance=1.0, threshold=0.1, exclude_border=1.5)) == 1
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ def test_plot_rejects_unknown_quantities_and_doses(tiny_run):
 def test_image_panel_returns_its_image(tiny_run):
     examples = load_results(tiny_run)["examples"]
     key = examples["index"][0]["key"]
-    artist = plot_image(Figure().subplots(), examples["images"][key], "noise-free", 0.2)
+    artist = plot_image(Figure().subplots(), examples["images"][key], "noise-free", pixel_size_A=0.2)
     assert isinstance(artist, AxesImage)
     assert artist.get_array().shape == examples["images"][key].shape
 

@@ -114,7 +114,7 @@ def test_eq7_whitening_uses_the_window_around_each_pixel(window):
         for j in range(image.shape[1]):
             values = padded[i:i + window, j:j + window]
             expected[i, j] = (image[i, j] - values.mean()) / max(sigma_min, values.std())
-    ours = local_whitening(torch.from_numpy(image)[None, None], window, sigma_min)[0, 0].numpy()
+    ours = local_whitening(torch.from_numpy(image)[None, None], window_px=window, sigma_min=sigma_min)[0, 0].numpy()
     # float64 sums of ≤ 16 values in [0, 1]: rounding ≲ 32·2⁻⁵³ relative, divided by σ ≥ 0.05
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
 

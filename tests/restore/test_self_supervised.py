@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_mask_positions_put_one_pixel_in_every_cell():
-    b, r, c = mask_positions(3, 32, np.random.default_rng(0))
+    b, r, c = mask_positions(3, patch_px=32, rng=np.random.default_rng(0))
     assert b.size == 3 * (32 // MASK_GRID_PX) ** 2
     cells = set(zip(b.tolist(), (r // MASK_GRID_PX).tolist(), (c // MASK_GRID_PX).tolist()))
     assert len(cells) == b.size  # no cell twice, none missed
@@ -39,7 +39,7 @@ def test_the_replacement_of_a_masked_pixel_never_depends_on_its_own_value(line_p
         altered[b, r, c] += 1000.0  # the hidden value changes wildly
         first = masked_inputs(patches, position, line_px=line_px)[b, r, c]
         assert masked_inputs(altered, position, line_px=line_px)[b, r, c] == first, (r, c)
-    positions = mask_positions(1, 8, rng)
+    positions = mask_positions(1, patch_px=8, rng=rng)
     first = masked_inputs(patches, positions)
     unmasked = np.ones(patches.shape, bool)
     unmasked[positions] = False

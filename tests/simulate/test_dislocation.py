@@ -29,14 +29,14 @@ def test_geometry_constants():
 @pytest.mark.parametrize("start, steps", [((-6.0, -6.0), (9, 5)), ((-12.0, -11.0), (17, 10)),
                                           ((-15.0, -4.5), (21, 4))])
 def test_burgers_circuit_around_the_core_closes_with_b(dislocation, columns, start, steps):
-    closure = burgers_circuit(columns, dislocation.core_position_A + np.array(start), steps)
+    closure = burgers_circuit(columns, start_A=dislocation.core_position_A + np.array(start), steps=steps)
     assert np.allclose(closure, dislocation.burgers_vector_A, atol=1e-6)
     assert np.linalg.norm(closure) == pytest.approx(3.924 / np.sqrt(2), abs=1e-3)  # |½[110]| = a/√2
 
 
 @pytest.mark.parametrize("start", [(3.0, 3.0), (-12.0, 4.0), (-8.0, -14.0)])
 def test_circuit_not_enclosing_the_core_closes(dislocation, columns, start):
-    closure = burgers_circuit(columns, dislocation.core_position_A + np.array(start), (4, 3))
+    closure = burgers_circuit(columns, start_A=dislocation.core_position_A + np.array(start), steps=(4, 3))
     assert np.allclose(closure, 0.0)
 
 

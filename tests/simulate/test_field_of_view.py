@@ -20,7 +20,7 @@ def test_interpolation_reproduces_the_samples_and_is_periodic():
     cell = rng.random((12, 12))
     a = 3.924
     x = np.arange(24) * a / 12  # two periods on the sample grid
-    values = interpolate_cell(cell, a, x, x)
+    values = interpolate_cell(cell, a, x_A=x, y_A=x)
     assert np.allclose(values[:12, :12], cell)
     assert np.allclose(values[12:, 12:], cell)
 
@@ -32,7 +32,7 @@ def test_interpolation_is_exact_for_a_band_limited_function():
     cell = f(grid[None, :], grid[:, None])
     x = np.linspace(-1.3, 7.1, 37)
     y = np.linspace(0.2, 5.0, 23)
-    assert np.allclose(interpolate_cell(cell, a, x, y), f(x[None, :], y[:, None]), atol=1e-12)
+    assert np.allclose(interpolate_cell(cell, a, x_A=x, y_A=y), f(x[None, :], y[:, None]), atol=1e-12)
 
 
 def test_source_blur_conserves_the_integral_and_lowers_the_peak():

@@ -35,13 +35,13 @@ def test_an_old_named_recipe_is_the_new_named_one():
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_an_old_named_distortion_set_is_the_new_named_one(seed):
-    stem = sample_stem_params(seed, 0.3, mean_intensity=0.1)
+    stem = sample_stem_params(seed, pixel_size_A=0.3, mean_intensity=0.1)
     new = stem.to_dict()
     old = {("pixel_size" if k == "pixel_size_A" else "dose_per_area" if k == "dose_e_per_A2" else k): v
            for k, v in new.items()}
     assert "pixel_size" in old and "pixel_size_A" not in old
     assert StemDistortionParams.from_dict(old) == StemDistortionParams.from_dict(new) == stem
-    tem = sample_tem_params(seed, 0.3, mean_intensity=0.1)
+    tem = sample_tem_params(seed, pixel_size_A=0.3, mean_intensity=0.1)
     old_tem = {("pixel_size" if k == "pixel_size_A" else "dose_per_area" if k == "dose_e_per_A2" else k): v
                for k, v in tem.to_dict().items()}
     assert TemDistortionParams.from_dict(old_tem) == tem

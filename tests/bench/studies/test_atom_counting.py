@@ -65,7 +65,7 @@ def test_the_distorted_particle_fits_cleanly_by_the_study_protocol():
     preset = study.STUDY.configure("quick")
     measured, _ = apply_stem_distortions(np.maximum(particle.image, 0.0)[None],
                                          benchmark_stem_params(dose_e_per_A2=5e4, pixel_size_A=px), 7)
-    fit = study.fit_particle(np.asarray(measured, float), truth, px, preset)
+    fit = study.fit_particle(np.asarray(measured, float), truth, pixel_size_A=px, preset=preset)
     assert fit.converged.all() and fit.flagged.mean() < 0.01
     radius = study.fit_options(preset, truth)["max_displacement"]
     assert abs(radius - 0.25 * 1.962) < 1e-6  # a quarter of the Pt [001] column spacing

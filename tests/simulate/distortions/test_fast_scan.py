@@ -48,7 +48,7 @@ def test_readout_psf_with_our_eq50_normalisation_integrates_to_one(beta, gamma, 
     total, _ = integrate.quad(f, 0, 80 * beta, limit=2000)
     assert total == pytest.approx(1.0, abs=1e-8)
     # Dwell-binned weights are the exact integrals over each pixel (the tail beyond 200 px is < e^-50).
-    kernel = readout_psf(beta, gamma, theta, 200)
+    kernel = readout_psf(beta_px=beta, gamma_px=gamma, theta_rad=theta, length=200)
     assert float(kernel.sum()) == pytest.approx(1.0, abs=1e-12)
     for k in range(5):
         piece, _ = integrate.quad(f, k, k + 1)
@@ -76,7 +76,7 @@ def test_readout_with_a_non_positive_integral_is_rejected():
 
 
 def test_underdamped_readout_rings_below_zero():
-    assert float(readout_psf(3.0, 4.0, 0.0, 32).min()) < 0
+    assert float(readout_psf(beta_px=3.0, gamma_px=4.0, theta_rad=0.0, length=32).min()) < 0
 
 
 def test_default_kernel_is_the_earlier_oscillator_form():
@@ -183,7 +183,7 @@ def test_combined_kernel_is_the_truncated_convolution_of_detector_and_readout():
     params = FastScanParams(detector_alpha_px=3.8, readout_beta_px=1.1, readout_gamma_px=7.0,
                             readout_theta_rad=0.5, kernel_length_px=24)
     detector = lorentzian_psf(3.8, 24).numpy()
-    readout = readout_psf(1.1, 7.0, 0.5, 24).numpy()
+    readout = readout_psf(beta_px=1.1, gamma_px=7.0, theta_rad=0.5, length=24).numpy()
     expected = np.convolve(detector, readout)[:24]
     expected /= expected.sum()
     assert np.allclose(fast_scan_kernel(params).numpy(), expected, atol=1e-14)

@@ -64,12 +64,12 @@ def test_scan_jitter_x_moves_whole_lines_along_x_only():
 def test_scan_jitter_is_seeded_and_validates_input():
     image = torch.rand((2, 16, 16), generator=torch.Generator().manual_seed(0))
     params = JitterParams(0.1, 0.3, 0.1, 0.3)
-    first = scan_jitter(image, params, 0.2, 7)
-    assert torch.equal(first, scan_jitter(image, params, 0.2, 7))
-    assert not torch.equal(first, scan_jitter(image, params, 0.2, 8))
+    first = scan_jitter(image, params, pixel_size_A=0.2, generator=7)
+    assert torch.equal(first, scan_jitter(image, params, pixel_size_A=0.2, generator=7))
+    assert not torch.equal(first, scan_jitter(image, params, pixel_size_A=0.2, generator=8))
     with pytest.raises(ValueError, match="pixel_size_A"):
-        scan_jitter(image, params, 0.0, 7)
+        scan_jitter(image, params, pixel_size_A=0.0, generator=7)
     with pytest.raises(ValueError, match="shape"):
-        scan_jitter(image[None], params, 0.2, 7)
+        scan_jitter(image[None], params, pixel_size_A=0.2, generator=7)
     with pytest.raises(ValueError, match="generator"):
-        scan_jitter(image, params, 0.2, "seven")
+        scan_jitter(image, params, pixel_size_A=0.2, generator="seven")

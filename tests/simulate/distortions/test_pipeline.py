@@ -118,7 +118,7 @@ def test_bad_input_raises(images):
 
 def test_sampled_batch_runs_with_one_parameter_set_per_image(images):
     rng = np.random.default_rng(5)
-    params = [sample_stem_params(rng, 0.2, mean_intensity=float(img.mean())) for img in images]
+    params = [sample_stem_params(rng, pixel_size_A=0.2, mean_intensity=float(img.mean())) for img in images]
     out, record = apply_stem_distortions(images, params, 6)
     assert out.shape == images.shape and bool(torch.isfinite(out).all())
     assert len(record["images"]) == 3 and all(steps for steps in record["images"])

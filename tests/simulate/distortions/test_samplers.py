@@ -63,12 +63,12 @@ def test_log_mean_counts_follow_the_truncated_exponential():
 
 
 def test_sampled_dose_gives_the_sampled_mean_count():
-    params = sample_stem_params(3, 0.25, mean_intensity=0.04)
+    params = sample_stem_params(3, pixel_size_A=0.25, mean_intensity=0.04)
     mean_counts = params.dose_e_per_A2 * 0.25**2 * 0.04
     assert 0.05 <= mean_counts <= 5000
-    assert sample_stem_params(3, 0.25, mean_intensity=0.04) == params
+    assert sample_stem_params(3, pixel_size_A=0.25, mean_intensity=0.04) == params
     json.dumps(params.to_dict())
-    json.dumps(sample_tem_params(3, 0.25, mean_intensity=0.04).to_dict())
+    json.dumps(sample_tem_params(3, pixel_size_A=0.25, mean_intensity=0.04).to_dict())
 
 
 def test_pmt_sampler_ranges():
@@ -104,13 +104,13 @@ def test_fast_scan_sampler_occurrence_and_ranges():
 
 def test_samplers_need_a_dose_source_and_a_valid_pixel_size():
     with pytest.raises(ValueError, match="mean_intensity"):
-        sample_stem_params(0, 0.2)
+        sample_stem_params(0, pixel_size_A=0.2)
     with pytest.raises(ValueError, match="pixel_size_A"):
-        sample_stem_params(0, 0.0, dose_e_per_A2=10.0)
+        sample_stem_params(0, pixel_size_A=0.0, dose_e_per_A2=10.0)
     with pytest.raises(ValueError, match="generator"):
-        sample_tem_params("zero", 0.2, dose_e_per_A2=10.0)
+        sample_tem_params("zero", pixel_size_A=0.2, dose_e_per_A2=10.0)
     with pytest.raises(ValueError, match="align"):
-        sample_stem_params(1, 0.2, dose_e_per_A2=10.0, fast_scan_align="middle")
+        sample_stem_params(1, pixel_size_A=0.2, dose_e_per_A2=10.0, fast_scan_align="middle")
 
 
 def test_infinite_scale_spreads_log_mean_counts_uniformly_on_the_same_stream():
@@ -130,8 +130,8 @@ def test_infinite_scale_spreads_log_mean_counts_uniformly_on_the_same_stream():
 
 def test_dose_scale_reaches_the_stem_and_tem_samplers():
     for sampler in (sample_stem_params, sample_tem_params):
-        paper = sampler(4, 0.25, mean_intensity=0.04)
-        uniform = sampler(4, 0.25, mean_intensity=0.04, dose_exponential_scale=math.inf)
+        paper = sampler(4, pixel_size_A=0.25, mean_intensity=0.04)
+        uniform = sampler(4, pixel_size_A=0.25, mean_intensity=0.04, dose_exponential_scale=math.inf)
         u = np.random.default_rng(4).uniform()  # the dose is the sampler's first draw
         low, high = MEAN_COUNTS_RANGE
         assert uniform.dose_e_per_A2 * 0.25**2 * 0.04 == pytest.approx(low * (high / low) ** u, rel=1e-12)

@@ -159,8 +159,9 @@ def test_reset_row_noise_is_constant_along_rows():
 
 def test_sampled_camera_sets_run_and_are_reproducible():
     rng = np.random.default_rng(8)
-    params = [sample_tem_params(rng, 0.2, mean_intensity=0.05) for _ in range(4)]
-    assert sample_tem_params(3, 0.2, mean_intensity=0.05) == sample_tem_params(3, 0.2, mean_intensity=0.05)
+    params = [sample_tem_params(rng, pixel_size_A=0.2, mean_intensity=0.05) for _ in range(4)]
+    assert (sample_tem_params(3, pixel_size_A=0.2, mean_intensity=0.05)
+            == sample_tem_params(3, pixel_size_A=0.2, mean_intensity=0.05))
     image = torch.full((4, 48, 48), 0.05, dtype=torch.float64)
     a, record = apply_tem_distortions(image, params, 9)
     b, _ = apply_tem_distortions(image, params, 9)

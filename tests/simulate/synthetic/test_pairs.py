@@ -55,11 +55,11 @@ def test_x_is_divided_by_the_dose_scale_into_the_units_of_y(monkeypatch, modalit
     """Eqs. 30 and 46: x = counts / α (α = dose · pixel², × the camera gain for TEM), so E{x} = y per pixel."""
     dose = {}
 
-    def stem(rng, pixel_size_A, *, mean_intensity, fast_scan_align, dose_exponential_scale):
+    def stem(rng, *, pixel_size_A, mean_intensity, fast_scan_align, dose_exponential_scale):
         dose["value"] = 2e6 / (pixel_size_A**2 * mean_intensity)  # ≈ 2·10⁶ counts on an average pixel
         return StemDistortionParams(pixel_size_A=pixel_size_A, dose_e_per_A2=dose["value"])
 
-    def tem(rng, pixel_size_A, *, mean_intensity, dose_exponential_scale):
+    def tem(rng, *, pixel_size_A, mean_intensity, dose_exponential_scale):
         dose["value"] = 2e6 / (pixel_size_A**2 * mean_intensity)
         return TemDistortionParams(pixel_size_A=pixel_size_A, dose_e_per_A2=dose["value"], conversion_gain=gain)
 

@@ -12,7 +12,7 @@ def test_render_conserves_intensity_and_centroid_and_matches_direct_sum():
     pixel = 0.05
     positions = np.array([[11.013, 12.207], [16.871, 15.333], [13.5, 17.02]])
     numbers = np.array([8, 78, 78])
-    image = render_atoms(positions, numbers, profiles, pixel, (600, 580)).double().numpy()
+    image = render_atoms(positions, numbers, profiles, pixel_size_A=pixel, shape=(600, 580)).double().numpy()
     # Each atom's kernel is f_Z sampled on the square of half-width `reach` pixels (f < 1e-3 of its peak
     # beyond the support radius): the deposit and FFT must conserve exactly that sum ...
     reach = int(np.ceil(profiles.support_radius() / pixel)) + 1
@@ -25,7 +25,7 @@ def test_render_conserves_intensity_and_centroid_and_matches_direct_sum():
     assert image.sum() * pixel**2 == pytest.approx(total, rel=1e-2)
     rows, cols = np.mgrid[0:600, 0:580]
     x, y = (cols + 0.5) * pixel, (rows + 0.5) * pixel
-    alone = render_atoms(positions[1:2], numbers[1:2], profiles, pixel, (600, 580)).double().numpy()
+    alone = render_atoms(positions[1:2], numbers[1:2], profiles, pixel_size_A=pixel, shape=(600, 580)).double().numpy()
     assert (alone * x).sum() / alone.sum() == pytest.approx(16.871, abs=1e-4)  # bilinear deposit: exact
     assert (alone * y).sum() / alone.sum() == pytest.approx(15.333, abs=1e-4)
     r = np.hypot(x[None] - positions[:, 0, None, None], y[None] - positions[:, 1, None, None])
@@ -42,8 +42,9 @@ def test_heavier_species_brighter_in_two_species_crystal():
     positions, numbers = tile_crystal(unit.cell, unit.cartesian_positions, unit.numbers, np.eye(3),
                                       (30.0, 30.0, 6.0), rng)
     profiles = sample_profiles(numbers, rng)
-    light = render_atoms(positions[numbers == 6], numbers[numbers == 6], profiles, 0.1, (300, 300))
-    heavy = render_atoms(positions[numbers == 79], numbers[numbers == 79], profiles, 0.1, (300, 300))
+    light = render_atoms(positions[numbers == 6], numbers[numbers == 6], profiles, pixel_size_A=0.1, shape=(300, 300))
+    heavy = render_atoms(positions[numbers == 79], numbers[numbers == 79], profiles, pixel_size_A=0.1,
+                         shape=(300, 300))
     per_light = float(light.sum()) / max(1, int((numbers == 6).sum()))
     per_heavy = float(heavy.sum()) / max(1, int((numbers == 79).sum()))
     assert per_heavy > per_light > 0
@@ -52,12 +53,13 @@ def test_heavier_species_brighter_in_two_species_crystal():
 def test_missing_profile_raises():
     profiles = sample_profiles([6], np.random.default_rng(0))
     with pytest.raises(ValueError, match="Z=\\[79\\]"):
-        render_atoms(np.zeros((1, 2)), np.array([79]), profiles, 0.1, (16, 16))
+        render_atoms(np.zeros((1, 2)), np.array([79]), profiles, pixel_size_A=0.1, shape=(16, 16))
     with pytest.raises(ValueError):
-        render_atoms(np.zeros((1, 2)), np.array([6]), profiles, 0.0, (16, 16))
+        render_atoms(np.zeros((1, 2)), np.array([6]), profiles, pixel_size_A=0.0, shape=(16, 16))
 
 
 def test_render_returns_torch_on_requested_device():
     profiles = sample_profiles([6], np.random.default_rng(0))
-    image = render_atoms(np.array([[1.0, 1.0]]), np.array([6]), profiles, 0.1, (20, 24), device="cpu")
+    image = render_atoms(np.array([[1.0, 1.0]]), np.array([6]), profiles, pixel_size_A=0.1, shape=(20, 24),
+                         device="cpu")
     assert isinstance(image, torch.Tensor) and image.shape == (20, 24) and torch.isfinite(image).all()

@@ -72,7 +72,7 @@ def test_wedge_thins_the_specimen_along_its_direction():
 
 def test_points_keep_minimum_distance_in_3d_inside_the_box():
     rng = np.random.default_rng(4)
-    positions, _, record = individual_points((20.0, 20.0, 20.0), 0.2, rng)
+    positions, _, record = individual_points((20.0, 20.0, 20.0), pixel_size_A=0.2, generator=rng)
     d = record["min_distance_px"] * 0.2
     assert 1.0 <= record["min_distance_px"] <= 20.0
     assert len(cKDTree(positions).query_pairs(d)) == 0
