@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.studies.precision_vs_dose import PrecisionPreset, load_series, prepare_references
-from fitting import fit_columns
+from bench.studies.precision_vs_dose import PrecisionPreset, fit_central_columns, load_series, prepare_references
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,10 +70,10 @@ def noise_free_fidelity(restorers: dict[str, Restorer], *, preset: PrecisionPres
             restored = np.asarray(restore(expected), dtype=np.float64)
             if restored.shape != expected.shape:
                 raise ValueError(f"method {name!r} returned shape {restored.shape} for input {expected.shape}")
-            fit = fit_columns(restored, truth, pixel_size_A=px, width=reference["width"], estimator=preset.estimator,
-                              max_iterations=preset.max_iterations)
-            shift = (fit.positions[0, central] - truth[central]) * 100.0
-            scs = fit.scs[0, central] / (dose_e_per_A2 * px * px)
+            error, scs, fit = fit_central_columns(restored, truth=truth, central=central, width_A=reference["width"],
+                                                  dose_e_per_A2=dose_e_per_A2, pixel_size_A=px,
+                                                  estimator=preset.estimator, max_iterations=preset.max_iterations)
+            shift, scs = error[0], scs[0]
             rows.append({
                 "method": name, "atoms_per_column": int(atoms),
                 "x_shift_pm": float(shift[:, 0].mean()), "y_shift_pm": float(shift[:, 1].mean()),

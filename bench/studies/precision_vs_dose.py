@@ -315,6 +315,47 @@ def prepare_references(preset: PrecisionPreset, series, progress: bool = False):
 
 # One task (worker process; its plan, noise and training data: bench.studies.precision_tasks) ----------
 
+def fit_central_columns(restored, *, truth, central, width_A: float, dose_e_per_A2: float, pixel_size_A: float,
+                        estimator: str, max_iterations: int):
+    """Fit restored images as the study fits a realisation and measure their central columns.
+
+    Parameters
+    ----------
+    restored : numpy.ndarray
+        (B, H, W) restored images in counts.
+    truth : numpy.ndarray
+        (N, 2) true column positions [Å], the fit's start.
+    central : numpy.ndarray
+        Indices of the columns scored.
+    width_A : float
+        Starting Gaussian width [Å] (the noise-free reference fit's).
+    dose_e_per_A2 : float
+        Dose [e⁻/Å²] that converts fitted volumes to SCS.
+    pixel_size_A : float
+        Pixel size [Å].
+    estimator : str
+        'least_squares' or 'poisson'.
+    max_iterations : int
+        Iteration cap of the fit.
+
+    Returns
+    -------
+    error_pm : numpy.ndarray
+        (B, C, 2) fitted − true positions [pm] of the central columns.
+    scs_A2 : numpy.ndarray
+        (B, C) SCS [Å²] (fitted volume / (D · Δ²)).
+    fit : fitting.ColumnFit
+        The whole fit (widths, flags).
+    """
+    from fitting import fit_columns
+
+    fit = fit_columns(restored, truth, pixel_size_A=pixel_size_A, width=width_A, estimator=estimator,
+                      max_iterations=max_iterations)
+    error = (fit.positions[:, central] - truth[None, central]) * 100.0  # pm
+    scs = fit.scs[:, central] / (dose_e_per_A2 * pixel_size_A * pixel_size_A)  # counts·Å² → Å²
+    return error, scs, fit
+
+
 def run_task(params: dict):
     """Simulate, restore and fit one task's realisations (runs in a worker process).
 
@@ -334,16 +375,14 @@ def run_task(params: dict):
     import pandas as pd
 
     from bench.methods import POISSON, apply_method
-    from fitting import fit_columns
 
-    dose, px, count = params["dose"], params["pixel_size_A"], params["count"]
+    dose, count = params["dose"], params["count"]
     counts = measured_counts(params)
     restored, record = apply_method(params["method"], counts, POISSON, training_data(params))
-    fit = fit_columns(restored, params["truth"], pixel_size_A=px, width=params["width"], estimator=params["estimator"],
-                      max_iterations=params["max_iterations"])
-    central, truth = params["central"], params["truth"]
-    error = (fit.positions[:, central] - truth[None, central]) * 100.0  # pm
-    scs = fit.scs[:, central] / (dose * px * px)  # counts·Å² → Å²
+    central = params["central"]
+    error, scs, fit = fit_central_columns(restored, truth=params["truth"], central=central, width_A=params["width"],
+                                          dose_e_per_A2=dose, pixel_size_A=params["pixel_size_A"],
+                                          estimator=params["estimator"], max_iterations=params["max_iterations"])
     reference = params["scs"][central]
     n_columns = central.size
     table = pd.DataFrame({
