@@ -17,6 +17,13 @@ float64, direct convolution 0.9·10⁻⁶; the textbook points (0, ±1, ±2, ∞
 worst pixel). The whole network agrees with direct convolution to float32 precision (tests/restore/
 test_winograd.py; docs/restore.md).
 
+Memory: a residual dense block's transformed features are 36/16 × 288 channels of the half-resolution map,
+2.7 GB for a 2048² image of the published size. Each block is therefore evaluated in horizontal bands
+(:class:`_Bands`): a window of rows with ``dense_layers`` extra rows on each inner side, because each 3×3
+layer widens what an output row depends on by one row. The window's outer rows are wrong (their neighbours
+are zeros, not the image), the error moves one row inward per layer, and the rows kept are the exact ones.
+Whole images up to ``max_band_rows`` half-resolution rows run as one window.
+
 Only inference: :class:`WinogradCGRDN` wraps a trained :class:`~restore.models.CGRDN`, shares its weights
 (the Winograd-domain filters are computed once, at construction) and has the same forward contract.
 """
@@ -107,6 +114,37 @@ class _Layout:
         return self.rows_per_strip * self.cols
 
 
+@dataclass(frozen=True)
+class _Bands:
+    """Windows of equal height that one residual dense block is evaluated in, and the rows each one keeps.
+
+    ``windows`` holds (window start, first kept row, end of kept rows) in map rows; the kept rows tile the
+    map. Every window but the image's first and last row keeps all rows at least ``halo`` rows from its
+    edges, so its kept rows are exactly the whole-map result.
+    """
+
+    height: int
+    windows: tuple[tuple[int, int, int], ...]
+
+    @classmethod
+    def of(cls, rows: int, halo: int, max_rows: int) -> _Bands:
+        if rows <= max_rows:
+            return cls(rows, ((0, 0, rows),))
+        if max_rows <= 2 * halo:
+            raise ValueError(f"max_band_rows={max_rows}: must exceed twice the dense layers' halo ({halo} rows)")
+        # n windows overlap by 2·halo rows at each of their n − 1 seams; equal heights, whole 4-row tiles
+        n = -(-(rows - 2 * halo) // (max_rows - 2 * halo))
+        height = -(-(rows + 2 * halo * (n - 1)) // n)
+        height = min(rows, -(-height // OUTPUT_TILE) * OUTPUT_TILE)
+        windows, kept = [], 0
+        while kept < rows:
+            start = max(0, min(kept - halo, rows - height))
+            end = start + height - (halo if start + height < rows else 0)
+            windows.append((start, kept, end))
+            kept = end
+        return cls(height, tuple(windows))
+
+
 class _Transforms:
     """The 2-D transforms of F(4×4, 3×3) as float32 tensors."""
 
@@ -185,8 +223,16 @@ class _WinogradBlock:
         self.fusion_weight = block.fusion.weight.detach().float().cpu().flatten(1)
         self.fusion_bias = block.fusion.bias.detach().float().cpu()
 
-    def __call__(self, x: torch.Tensor, work: _Workspace, out: torch.Tensor) -> None:
-        """x (C, H, W) → ``out`` (C, H, W), using the buffers of ``work``."""
+    def __call__(self, x: torch.Tensor, work: _Workspace, bands: _Bands, out: torch.Tensor) -> None:
+        """x (C, H, W) → ``out`` (C, H, W), window by window of ``bands``, using the buffers of ``work``."""
+        for start, first, end in bands.windows:
+            window = x[:, start:start + bands.height]
+            self._window(window, work)
+            kept = slice(first - start, end - start)
+            torch.add(work.interior(work.fused)[:, kept], window[:, kept], out=out[:, first:end])
+
+    def _window(self, x: torch.Tensor, work: _Workspace) -> None:
+        """The block's dense layers and fusion on one window x (C, h, W), into ``work.fused``."""
         channels = x.shape[0]
         work.interior(work.padded[:channels]).copy_(x)
         self.transforms.to_tiles(work, 0, channels)
@@ -201,7 +247,6 @@ class _WinogradBlock:
         # the fusion runs over the padded maps (≈ 3 % more pixels at 128²) so that it reads them in place
         torch.addmm(self.fusion_bias[:, None], self.fusion_weight, work.padded.view(channels, -1),
                     out=work.fused.view(work.fused.shape[0], -1))
-        torch.add(work.interior(work.fused), x, out=out)
 
 
 class WinogradCGRDN(nn.Module):
@@ -215,6 +260,11 @@ class WinogradCGRDN(nn.Module):
     tiles_per_strip : int
         Tiles (4×4 output pixels of the half-resolution trunk) per strip of a layer's matrix product;
         1024 suits a processor with ~1 MB of level-2 cache per core.
+    max_band_rows : int
+        Most half-resolution rows a residual dense block is evaluated on at once (:class:`_Bands`); taller
+        maps run in overlapping windows: 512 runs a 1024² image whole and a 2048² image of the published
+        size in three windows for ≈ 3 % more arithmetic and a third of the block memory (docs/benchmarks.md).
+        Must exceed twice the number of dense layers.
 
     Notes
     -----
@@ -223,11 +273,15 @@ class WinogradCGRDN(nn.Module):
     of ≈ 1024 (:class:`_Layout`), which keeps every matrix product's operands in the processor's cache.
     """
 
-    def __init__(self, model: CGRDN, tiles_per_strip: int = 1024):
+    def __init__(self, model: CGRDN, tiles_per_strip: int = 1024, max_band_rows: int = 512):
         super().__init__()
         if tiles_per_strip < 1:
             raise ValueError(f"tiles_per_strip={tiles_per_strip}: must be ≥ 1")
         self.tiles_per_strip = tiles_per_strip
+        if isinstance(model, CGRDN) and max_band_rows <= 2 * model.config.dense_layers:
+            raise ValueError(f"max_band_rows={max_band_rows}: must exceed twice the dense layers "
+                             f"({model.config.dense_layers}), the rows each window loses at an inner edge")
+        self.max_band_rows = max_band_rows
         if not isinstance(model, CGRDN):
             raise TypeError(f"model: expected a restore.models.CGRDN, got {type(model).__name__}")
         if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in model.parameters()):
@@ -246,8 +300,9 @@ class WinogradCGRDN(nn.Module):
         """The GRDBs and the global fusion on one image's half-resolution features (C, H, W)."""
         c = self.config
         features, height, width = h0.shape
-        work = _Workspace(_Layout.of(height, width, self.tiles_per_strip), height, width, features, c.growth,
-                          c.dense_layers, h0)
+        bands = _Bands.of(height, c.dense_layers, self.max_band_rows)
+        work = _Workspace(_Layout.of(bands.height, width, self.tiles_per_strip), bands.height, width, features,
+                          c.growth, c.dense_layers, h0)
         group_outputs = h0.new_empty(c.groups * features, height, width)
         block_outputs = h0.new_empty(c.blocks_per_group * features, height, width)
         h = h0
@@ -255,7 +310,7 @@ class WinogradCGRDN(nn.Module):
             x = h
             for b, block in enumerate(blocks):
                 out = block_outputs[b * features:(b + 1) * features]
-                block(x, work, out)
+                block(x, work, bands, out)
                 x = out
             h = group_outputs[g * features:(g + 1) * features]
             torch.addmm(group_fusion.bias[:, None], group_fusion.weight.flatten(1),

@@ -78,6 +78,39 @@ def test_strips_do_not_change_the_result(tiles_per_strip):
     assert within_model(whole.double() - exact, std) and within_model(strips.double() - exact, std)
 
 
+@pytest.mark.parametrize("max_band_rows", [7, 10, 16])
+def test_bands_give_the_whole_map_result(max_band_rows):
+    """Blocks evaluated in overlapping row windows (as for large images) keep only exact rows.
+
+    The half-resolution map has 30 rows and SMALL has 3 dense layers (halo 3): 7 rows leave one kept row
+    per inner window, 10 and 16 split the map unevenly. A window that kept a row within the halo would
+    differ from the whole-map result by O(1) there, far beyond the rounding model.
+    """
+    model = _model(SMALL)
+    x = torch.from_numpy(np.random.default_rng(7).poisson(20.0, (1, 1, 60, 44)).astype(np.float32))
+    with torch.inference_mode():
+        banded = WinogradCGRDN(model, max_band_rows=max_band_rows)(x)
+    exact, std = network_error_std(model, x, winograd=True)
+    assert within_model(banded.double() - exact, std)
+
+
+def test_band_windows_tile_the_map_and_keep_their_halo():
+    from restore.winograd import _Bands
+
+    for rows, halo, max_rows in [(1024, 8, 512), (512, 8, 512), (300, 8, 256), (57, 3, 10), (30, 3, 7)]:
+        bands = _Bands.of(rows, halo, max_rows)
+        assert bands.height <= min(rows, max(max_rows, 4 * -(-max_rows // 4)))
+        kept = [(first, end) for _, first, end in bands.windows]
+        assert kept[0][0] == 0 and kept[-1][1] == rows and all(a[1] == b[0] for a, b in zip(kept, kept[1:]))
+        for start, first, end in bands.windows:
+            assert 0 <= start and start + bands.height <= rows
+            assert start == 0 or first - start >= halo  # the window's top rows are discarded ...
+            assert start + bands.height == rows or start + bands.height - end >= halo  # ... and its bottom rows
+    assert _Bands.of(1024, 8, 512).height * 3 <= 1.04 * 1024  # three windows, ≈ 3 % recomputed
+    with pytest.raises(ValueError, match="max_band_rows"):
+        WinogradCGRDN(_model(SMALL), max_band_rows=6)
+
+
 def test_full_size_network_matches_float64_within_the_rounding_model():
     """Published sizes (288-channel dense layers), where Winograd rounding would show if it were poor."""
     model = _model(CGRDNConfig.full(), seed=3)
