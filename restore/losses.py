@@ -10,7 +10,10 @@ maximum of 1 (paper eq. 26): σ_min (eqs. 5 and 7) is therefore a fraction of th
   (``w_y`` times a squared error, as printed) scales by ``s``.
 - Eqs. 7–8: multi-local whitening over sliding S×S windows, S = 2, 4, 8, 16 (:func:`local_whitening`).
 - Eq. 9: ``E{|F(y − y_g)|^γ}``, γ = 0.125, unweighted as printed.
-- Eqs. 10–11: ``|E{y} − E{y_g}|`` and ``|Std{y} − Std{y_g}|`` per example, unweighted as printed.
+- Eqs. 10–11: ``|E{y} − E{y_g}|`` and ``|Std{y} − Std{y_g}|`` per example, unweighted as printed;
+  ``LossWeights.moments_weighted`` multiplies them by eq. 5's ``w_y`` (relative errors), so that a
+  low-contrast example whose contrast is flattened costs as much as a high-contrast one (an option of the
+  suite's, off by default).
 - Eqs. 2–3, 12, 15: relativistic average GAN on the PatchGAN's logit maps.
 
 σ_min is chosen from the targets of the current generator (:func:`target_std_quantiles`, 200 hrstem pairs
@@ -280,7 +283,11 @@ def fourier_loss(prediction, target, gamma: float = FOURIER_GAMMA, floor: float 
     return value.mean()
 
 
-def mean_loss(prediction, target) -> torch.Tensor:
+def _moment_weights(target: torch.Tensor, sigma_min: float | None) -> torch.Tensor | float:
+    return 1.0 if sigma_min is None else example_weights(target, sigma_min).flatten()
+
+
+def mean_loss(prediction, target, sigma_min: float | None = None) -> torch.Tensor:
     """Eq. 10: ``|E{y} − E{y_g}|`` per example (mean over channels and pixels), averaged over the batch.
 
     Parameters
@@ -289,6 +296,8 @@ def mean_loss(prediction, target) -> torch.Tensor:
         Generator output y_g, (B, C, H, W), in the units of the target.
     target : torch.Tensor
         Targets y, (B, C, H, W), intensities in units of the target maximum.
+    sigma_min : float or None, optional
+        None: as printed. A value: each example's term times eq. 5's ``w_y`` with this floor [units of y].
 
     Returns
     -------
@@ -302,10 +311,10 @@ def mean_loss(prediction, target) -> torch.Tensor:
     """
     _check_pair(prediction, target)
     difference = target.float().flatten(1).mean(1) - prediction.float().flatten(1).mean(1)
-    return difference.abs().mean()
+    return (difference.abs() * _moment_weights(target, sigma_min)).mean()
 
 
-def std_loss(prediction, target) -> torch.Tensor:
+def std_loss(prediction, target, sigma_min: float | None = None) -> torch.Tensor:
     """Eq. 11: ``|Std{y} − Std{y_g}|`` per example (population std), averaged over the batch.
 
     Parameters
@@ -314,6 +323,9 @@ def std_loss(prediction, target) -> torch.Tensor:
         Generator output y_g, (B, C, H, W), in the units of the target.
     target : torch.Tensor
         Targets y, (B, C, H, W), intensities in units of the target maximum.
+    sigma_min : float or None, optional
+        None: as printed. A value: each example's term times eq. 5's ``w_y`` with this floor, i.e. the
+        relative std error where ``Std{y}`` exceeds the floor [units of y].
 
     Returns
     -------
@@ -328,7 +340,7 @@ def std_loss(prediction, target) -> torch.Tensor:
     _check_pair(prediction, target)
     difference = (target.float().flatten(1).std(1, unbiased=False)
                   - prediction.float().flatten(1).std(1, unbiased=False))
-    return difference.abs().mean()
+    return (difference.abs() * _moment_weights(target, sigma_min)).mean()
 
 
 def relativistic_logits(critic_a: torch.Tensor, critic_b: torch.Tensor) -> torch.Tensor:
@@ -429,6 +441,9 @@ class LossWeights:
         Eq. 8's window sides [px], each ≥ 2 (stored as a tuple of int).
     mlwt_sigma_min : float
         Eq. 7's local std floor, > 0.
+    moments_weighted : bool
+        Weight eqs. 10–11 per example by eq. 5's ``w_y`` (relative mean and std errors) instead of leaving
+        them unweighted as printed.
 
     Raises
     ------
@@ -447,6 +462,7 @@ class LossWeights:
     fourier_gamma: float = FOURIER_GAMMA
     mlwt_windows: tuple[int, ...] = MLWT_WINDOWS_PX
     mlwt_sigma_min: float = MLWT_SIGMA_MIN
+    moments_weighted: bool = False
 
     def __post_init__(self):
         """Check the ranges and store ``mlwt_windows`` as a tuple of int.
@@ -463,6 +479,8 @@ class LossWeights:
             raise ValueError(f"LossWeights.sigma_min={self.sigma_min!r}: must be > 0")
         if not self.mlwt_sigma_min > 0:
             raise ValueError(f"LossWeights.mlwt_sigma_min={self.mlwt_sigma_min!r}: must be > 0")
+        if not isinstance(self.moments_weighted, bool):
+            raise ValueError(f"LossWeights.moments_weighted={self.moments_weighted!r}: give true or false")
         if not 0 < self.fourier_gamma <= 1:
             raise ValueError(f"LossWeights.fourier_gamma={self.fourier_gamma!r}: must be in (0, 1]")
         windows = tuple(int(n) for n in self.mlwt_windows)
@@ -506,13 +524,14 @@ def pixel_losses(prediction, target, weights: LossWeights) -> dict[str, torch.Te
         If the shapes differ or are not 4-D.
     """
     s = weights.sigma_min
+    moments_floor = s if weights.moments_weighted else None
     terms = {
         "l1": lambda: weighted_l1(prediction, target, s),
         "l2": lambda: weighted_l2(prediction, target, s),
         "mlwt": lambda: mlwt_loss(prediction, target, weights.mlwt_windows, weights.mlwt_sigma_min),
         "fourier": lambda: fourier_loss(prediction, target, weights.fourier_gamma),
-        "mean": lambda: mean_loss(prediction, target),
-        "std": lambda: std_loss(prediction, target),
+        "mean": lambda: mean_loss(prediction, target, moments_floor),
+        "std": lambda: std_loss(prediction, target, moments_floor),
     }
     return {name: term() for name, term in terms.items() if getattr(weights, name) > 0}
 

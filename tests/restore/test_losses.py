@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from restore.losses import (
+    SIGMA_MIN,
     LossWeights,
     example_weights,
     fourier_loss,
@@ -14,6 +15,7 @@ from restore.losses import (
     local_whitening,
     mean_loss,
     mlwt_loss,
+    pixel_losses,
     relativistic_discriminator_loss,
     relativistic_generator_loss,
     relativistic_logits,
@@ -211,6 +213,36 @@ def test_eq10_eq11_mean_and_std_constraints_closed_form_and_unweighted():
     assert float(mean_loss(0.1 * (y + 0.25), 0.1 * y)) == pytest.approx(0.025)  # no 1/std weight
     assert float(std_loss(1 + 2 * (y - 1), y)) == pytest.approx(1.0)  # std doubled
     assert float(std_loss(y + 0.25, y)) == pytest.approx(0.0, abs=2 * REL32)  # two float32 stds of 1
+
+
+def test_weighted_moments_cost_a_flattened_faint_example_as_much_as_a_bright_one():
+    """moments_weighted: eqs. 10–11 times w_y, so halving the contrast costs 0.5 at any contrast above σ_min."""
+    y = torch.tensor([0.0, 2.0]).repeat(8).view(1, 1, 4, 4)  # mean 1, std 1
+    faint = 0.9 + 0.1 * (y - 1)  # std 0.1 > σ_min = 0.05
+    for target in (y, faint):
+        flattened = 0.5 * (target - target.mean()) + target.mean()
+        assert float(std_loss(flattened, target, SIGMA_MIN)) == pytest.approx(0.5, rel=REL32)
+        assert float(mean_loss(target + 0.1 * target.std(unbiased=False), target, SIGMA_MIN)) == pytest.approx(
+            0.1, rel=REL32)
+        assert float(std_loss(flattened, target)) == pytest.approx(0.5 * float(target.std(unbiased=False)),
+                                                                   rel=REL32)  # as printed: absolute
+    below = 0.9 + 0.01 * (y - 1)  # std 0.01 < σ_min: the weight stops at 1/σ_min
+    assert float(std_loss(0.9 + 0.005 * (y - 1), below, SIGMA_MIN)) == pytest.approx(0.005 / SIGMA_MIN, rel=REL32)
+    both = torch.cat([y, faint])  # per-example weights, then the batch mean
+    assert float(std_loss(torch.cat([y, 0.9 + 0.05 * (y - 1)]), both, SIGMA_MIN)) == pytest.approx(0.25, rel=REL32)
+
+
+def test_moments_weighted_reaches_the_basket_and_must_be_a_bool(pair):
+    prediction, y = pair
+    plain = pixel_losses(prediction, y, LossWeights())
+    weighted = pixel_losses(prediction, y, LossWeights(moments_weighted=True))
+    w = example_weights(y, SIGMA_MIN).flatten()
+    std_error = (y.flatten(1).std(1, unbiased=False) - prediction.flatten(1).std(1, unbiased=False)).abs()
+    assert float(weighted["std"]) == pytest.approx(float((std_error * w).mean()), rel=REL32)
+    assert float(plain["std"]) == pytest.approx(float(std_error.mean()), rel=REL32)
+    assert float(weighted["l1"]) == float(plain["l1"])
+    with pytest.raises(ValueError, match="moments_weighted"):
+        LossWeights(moments_weighted="yes")
 
 
 @pytest.fixture
