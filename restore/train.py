@@ -513,6 +513,8 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
                             "bf16": int(path.bf16)})
         if rank == 0 and (step % config.checkpoint_every == 0 or step == last_stop or out_of_time):
             run.save(run_dir, step, world, clock.lineage_at(step))
+            # a run killed later (SIGTERM, a session's limit) still says how far this chunk got
+            record_chunk(run_dir, {**chunk, "end_step": step, "wall_s": clock.elapsed_s()})
         if out_of_time:
             stopped_by = "time budget"
             break

@@ -135,6 +135,32 @@ def test_a_time_budget_stop_leaves_a_checkpoint_that_resumes_exactly(tmp_path, s
     assert resumed.lineage["steps"] == 6 and resumed.lineage["chunk"] == 2
 
 
+class _KilledAfter(ArrayPairDataset):
+    """Pairs until ``limit`` have been read, then the process 'dies' (as a SIGTERM or a session limit would)."""
+
+    def __init__(self, x, y, limit):
+        super().__init__(x, y)
+        self.limit, self.read = limit, 0
+
+    def __getitem__(self, index):
+        self.read += 1
+        if self.read > self.limit:
+            raise KeyboardInterrupt("killed")
+        return super().__getitem__(index)
+
+
+def test_a_killed_chunk_records_its_last_checkpoint(tmp_path, small_pairs):
+    data = ArrayPairDataset(*small_pairs)
+    config = _config()  # checkpoints every 2 steps, batches of 2
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path, train_data=_KilledAfter(*small_pairs, limit=2 * 3), val_data=data, progress=False)
+    chunk = json.loads((tmp_path / "run.json").read_text())["chunks"][0]
+    assert (chunk["start_step"], chunk["end_step"], chunk["stopped_by"]) == (0, 2, None) and chunk["wall_s"] > 0
+    resumed = train(config, tmp_path, train_data=data, val_data=data, progress=False, resume=True)
+    chunks = json.loads((tmp_path / "run.json").read_text())["chunks"]
+    assert resumed.step == 6 and [(c["start_step"], c["end_step"]) for c in chunks] == [(0, 2), (2, 6)]
+
+
 def test_init_from_trained_weights_starts_a_fresh_run_with_a_short_warm_up(tmp_path, small_pairs):
     from restore.train import TrainingRun
 
