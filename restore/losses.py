@@ -11,7 +11,7 @@ maximum of 1 (paper eq. 26): σ_min (eqs. 5 and 7) is therefore a fraction of th
 - Eqs. 7–8: multi-local whitening over sliding S×S windows, S = 2, 4, 8, 16 (:func:`local_whitening`).
 - Eq. 9: ``E{|F(y − y_g)|^γ}``, γ = 0.125, unweighted as printed.
 - Eqs. 10–11: ``|E{y} − E{y_g}|`` and ``|Std{y} − Std{y_g}|`` per example, unweighted as printed;
-  ``LossWeights.moments_weighted`` multiplies them by eq. 5's ``w_y`` (relative errors), so that a
+  ``LossWeights.moments_weighted`` multiplies them by eq. 5's ``w_y`` (errors in units of Std{y}), so that a
   low-contrast example whose contrast is flattened costs as much as a high-contrast one (an option of the
   suite's, off by default).
 - Eqs. 2–3, 12, 15: relativistic average GAN on the PatchGAN's logit maps.
@@ -307,7 +307,7 @@ def mean_loss(prediction, target, sigma_min: float | None = None) -> torch.Tenso
     Raises
     ------
     ValueError
-        If the shapes differ or are not 4-D.
+        If the shapes differ or are not 4-D, or ``sigma_min`` ≤ 0.
     """
     _check_pair(prediction, target)
     difference = target.float().flatten(1).mean(1) - prediction.float().flatten(1).mean(1)
@@ -335,7 +335,7 @@ def std_loss(prediction, target, sigma_min: float | None = None) -> torch.Tensor
     Raises
     ------
     ValueError
-        If the shapes differ or are not 4-D.
+        If the shapes differ or are not 4-D, or ``sigma_min`` ≤ 0.
     """
     _check_pair(prediction, target)
     difference = (target.float().flatten(1).std(1, unbiased=False)
@@ -442,8 +442,8 @@ class LossWeights:
     mlwt_sigma_min : float
         Eq. 7's local std floor, > 0.
     moments_weighted : bool
-        Weight eqs. 10–11 per example by eq. 5's ``w_y`` (relative mean and std errors) instead of leaving
-        them unweighted as printed.
+        Weight eqs. 10–11 per example by eq. 5's ``w_y`` (mean and std errors in units of Std{y}) instead
+        of leaving them unweighted as printed.
 
     Raises
     ------

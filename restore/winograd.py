@@ -119,8 +119,8 @@ class _Bands:
     """Windows of equal height that one residual dense block is evaluated in, and the rows each one keeps.
 
     ``windows`` holds (window start, first kept row, end of kept rows) in map rows; the kept rows tile the
-    map. Every window but the image's first and last row keeps all rows at least ``halo`` rows from its
-    edges, so its kept rows are exactly the whole-map result.
+    map. A window keeps only rows at least ``halo`` rows from its edges, except at the map's own top and
+    bottom (there the zero padding is the true boundary), so its kept rows are exactly the whole-map result.
     """
 
     height: int
