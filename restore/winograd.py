@@ -121,6 +121,7 @@ class _Bands:
     ``windows`` holds (window start, first kept row, end of kept rows) in map rows; the kept rows tile the
     map. A window keeps only rows at least ``halo`` rows from its edges, except at the map's own top and
     bottom (there the zero padding is the true boundary), so its kept rows are exactly the whole-map result.
+    Needs ``max_rows > 2 · halo`` (checked once, by :class:`WinogradCGRDN`).
     """
 
     height: int
@@ -130,8 +131,6 @@ class _Bands:
     def of(cls, rows: int, halo: int, max_rows: int) -> _Bands:
         if rows <= max_rows:
             return cls(rows, ((0, 0, rows),))
-        if max_rows <= 2 * halo:
-            raise ValueError(f"max_band_rows={max_rows}: must exceed twice the dense layers' halo ({halo} rows)")
         # n windows overlap by 2·halo rows at each of their n − 1 seams; equal heights, whole 4-row tiles
         n = -(-(rows - 2 * halo) // (max_rows - 2 * halo))
         height = -(-(rows + 2 * halo * (n - 1)) // n)
@@ -278,12 +277,12 @@ class WinogradCGRDN(nn.Module):
         if tiles_per_strip < 1:
             raise ValueError(f"tiles_per_strip={tiles_per_strip}: must be ≥ 1")
         self.tiles_per_strip = tiles_per_strip
-        if isinstance(model, CGRDN) and max_band_rows <= 2 * model.config.dense_layers:
+        if not isinstance(model, CGRDN):
+            raise TypeError(f"model: expected a restore.models.CGRDN, got {type(model).__name__}")
+        if max_band_rows <= 2 * model.config.dense_layers:
             raise ValueError(f"max_band_rows={max_band_rows}: must exceed twice the dense layers "
                              f"({model.config.dense_layers}), the rows each window loses at an inner edge")
         self.max_band_rows = max_band_rows
-        if not isinstance(model, CGRDN):
-            raise TypeError(f"model: expected a restore.models.CGRDN, got {type(model).__name__}")
         if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in model.parameters()):
             raise ValueError("model: WinogradCGRDN needs float32 weights on the CPU; call model.cpu().float()")
         # the model's own modules outside the dense blocks, but no reference to the model itself, so that
