@@ -27,6 +27,15 @@ A causal kernel displaces features along the fast axis by its centroid sum_k k h
 (:func:`fast_scan_lag_px`). With ``align="centroid"`` the line convolution is followed by a linear
 sub-pixel shift back by that centroid, which keeps the blur (plus at most 1/4 px² of variance from the
 interpolation) and makes the mean displacement exactly zero. ``"causal"`` is the paper's physics.
+
+The centroid is not where a column fit puts a blurred column: the kernels are skewed (a sharp head, a
+long Lorentzian or oscillating tail), and a Gaussian fit follows the head. A least-squares fit of a
+fixed-width Gaussian template moves by the peak of the correlation of the blurred column with that
+template, i.e. by the peak of h ∗ g with g a Gaussian of variance 2 σ² for columns of width σ. With
+``align="matched"`` the line is shifted back (linearly, as for the centroid) by the amount that puts that
+peak at zero for columns of :data:`MATCHED_COLUMN_SIGMA_PX`: a fitted column keeps its position, so a
+network trained on such pairs has no shift to learn. For the default kernel the shift is 1.24 px against
+the centroid's 1.65 px.
 """
 from __future__ import annotations
 
@@ -38,7 +47,12 @@ import torch.nn.functional as F
 
 from simulate.distortions._tensor import GeneratorLike, as_image_batch, check_positive
 
-ALIGN_MODES = ("causal", "centroid")
+ALIGN_MODES = ("causal", "centroid", "matched")
+# Column width σ the "matched" alignment is exact for: Pt columns in the benchmark images fit with
+# σ = 0.20-0.34 Å at 0.2 Å pixels (docs/training_campaign.md), 1-1.7 px.
+MATCHED_COLUMN_SIGMA_PX = 1.5
+_MATCHED_GRID_STEP_PX = 1e-3
+_MATCHED_ITERATIONS = 4
 MIN_RETAINED_FRACTION = 0.5  # of each PSF's integral inside the kernel; less means the cut dominates
 
 
@@ -76,9 +90,11 @@ class FastScanParams:
         Phase theta of the read-out; sin theta + (2 pi beta / gamma) cos theta must be > 0.
     kernel_length_px : int
         Number of dwell times the kernels are evaluated over (>= 2).
-    align : {"causal", "centroid"}
+    align : {"causal", "centroid", "matched"}
         "causal": the physical filter, which delays features by :func:`fast_scan_lag_px`;
-        "centroid": the same blur shifted back so the mean displacement is zero.
+        "centroid": the same blur shifted back so the mean displacement is zero;
+        "matched": shifted back so that a Gaussian fit of a column keeps its position
+        (:func:`fast_scan_matched_shift_px`).
 
     Raises
     ------
@@ -408,12 +424,107 @@ def fast_scan_lag_px(params: FastScanParams) -> float:
     return float((torch.arange(kernel.shape[-1], dtype=kernel.dtype) * kernel).sum())
 
 
+def _shifted_taps(kernel: torch.Tensor, mu: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Return causal kernels moved back by ``mu`` px with linear interpolation, on one lag grid.
+
+    For mu = n + f (n integer, 0 <= f < 1) the taps are (1 - f) h_{j+n} + f h_{j+n+1}: the centroid moves
+    by exactly -mu.
+
+    Parameters
+    ----------
+    kernel : torch.Tensor
+        Causal kernels, shape (B, K).
+    mu : torch.Tensor
+        Shift back of each kernel [px], shape (B,).
+
+    Returns
+    -------
+    taps : torch.Tensor
+        Shape (B, T), on the lag grid -lead ... T - 1 - lead.
+    lead : int
+        Number of taps at negative lags.
+    """
+    batch, length = kernel.shape
+    n = torch.floor(mu)
+    frac = (mu - n)[:, None]
+    n = n.long()
+    # One common lag grid for the batch: every image's taps run from -n-1 to length-1-n.
+    lag_min = min(0, int((-n - 1).min()))
+    lag_max = max(length - 1, int((length - 1 - n).max()))
+    taps = torch.zeros((batch, lag_max - lag_min + 1), dtype=kernel.dtype, device=kernel.device)
+    index = torch.arange(length, device=kernel.device)[None, :] - n[:, None] - lag_min
+    taps.scatter_add_(1, index, (1.0 - frac) * kernel)
+    taps.scatter_add_(1, index - 1, frac * kernel)
+    return taps, -lag_min
+
+
+def _matched_peak_px(taps: torch.Tensor, lead: int, sigma_px: float) -> torch.Tensor:
+    """Return where Σ_i taps_i g(x - lag_i) peaks, g a Gaussian of variance 2 σ² (a fixed-width fit's shift).
+
+    Parameters
+    ----------
+    taps : torch.Tensor
+        Kernels, shape (B, T), on the lag grid -lead ... T - 1 - lead.
+    lead : int
+        Number of taps at negative lags.
+    sigma_px : float
+        Column width σ [px].
+
+    Returns
+    -------
+    torch.Tensor
+        Peak positions [px] on a 10⁻³ px grid, shape (B,).
+    """
+    lags = torch.arange(taps.shape[-1], dtype=taps.dtype, device=taps.device) - lead
+    grid = torch.arange(float(lags[0]) - 1.0, float(lags[-1]) + 1.0, _MATCHED_GRID_STEP_PX, dtype=taps.dtype,
+                        device=taps.device)
+    response = torch.exp(-((grid[:, None] - lags[None, :]) ** 2) / (4 * sigma_px**2)) @ taps.T  # (G, B)
+    return grid[response.argmax(dim=0)]
+
+
+def fast_scan_matched_shift_px(params: FastScanParams | list[FastScanParams], *,
+                               sigma_px: float = MATCHED_COLUMN_SIGMA_PX) -> torch.Tensor | float:
+    """Return the shift back the "matched" alignment applies for columns of width ``sigma_px``.
+
+    After it a fixed-width Gaussian fit of a column is where it was: the peak of h' ∗ g, g a Gaussian of
+    variance 2 σ², lies at zero (within 10⁻³ px) for the taps h' actually applied. That is close to how
+    far the causal blur moves the fit (within a few 10⁻² px: the linear sub-pixel shift blurs a little,
+    and the shift is refined for it).
+
+    Parameters
+    ----------
+    params : FastScanParams or list of FastScanParams
+        PSF parameters (``align`` is ignored).
+    sigma_px : float
+        Gaussian width σ of the columns [px], > 0.
+
+    Returns
+    -------
+    float or torch.Tensor
+        Shift [px] (float64), a float for one parameter set, shape (B,) for a list.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma_px`` is not positive.
+    """
+    check_positive(sigma_px, "sigma_px", "px")
+    single = isinstance(params, FastScanParams)
+    kernel = fast_scan_kernel([params] if single else list(params))
+    mu = _matched_peak_px(kernel, 0, sigma_px)
+    for _ in range(_MATCHED_ITERATIONS):
+        taps, lead = _shifted_taps(kernel, mu)
+        mu = mu + _matched_peak_px(taps, lead, sigma_px)
+    return float(mu[0]) if single else mu
+
+
 def fast_scan_taps(params: list[FastScanParams], *, dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, int]:
     """Return the kernels actually applied and the number of taps ahead of the probe.
 
     Causal entries are :func:`fast_scan_kernel`; "centroid" entries are that kernel followed by a
     linear shift back by its centroid mu = n + f (n integer, 0 <= f < 1), whose taps
-    (1 - f) h_{j+n} + f h_{j+n+1} have centroid exactly 0.
+    (1 - f) h_{j+n} + f h_{j+n+1} have centroid exactly 0; "matched" entries are shifted back the same
+    way by :func:`fast_scan_matched_shift_px`.
 
     Parameters
     ----------
@@ -431,22 +542,17 @@ def fast_scan_taps(params: list[FastScanParams], *, dtype=torch.float64, device=
     lead : int
         Number of taps at negative lags (pixels scanned after the current one).
     """
-    kernel = fast_scan_kernel(list(params), dtype=dtype, device=device)
-    batch, length = kernel.shape
-    lags = torch.arange(length, dtype=dtype, device=device)
+    params = list(params)
+    kernel = fast_scan_kernel(params, dtype=dtype, device=device)
+    lags = torch.arange(kernel.shape[-1], dtype=dtype, device=device)
+    mu = torch.zeros(len(params), dtype=dtype, device=device)
     centred = torch.tensor([p.align == "centroid" for p in params], device=device)
-    mu = torch.where(centred, (kernel * lags).sum(dim=-1), torch.zeros(batch, dtype=dtype, device=device))
-    n = torch.floor(mu)
-    frac = (mu - n)[:, None]
-    n = n.long()
-    # One common lag grid for the batch: every image's taps run from -n-1 to length-1-n.
-    lag_min = min(0, int((-n - 1).min()))
-    lag_max = max(length - 1, int((length - 1 - n).max()))
-    taps = torch.zeros((batch, lag_max - lag_min + 1), dtype=dtype, device=device)
-    index = torch.arange(length, device=device)[None, :] - n[:, None] - lag_min
-    taps.scatter_add_(1, index, (1.0 - frac) * kernel)
-    taps.scatter_add_(1, index - 1, frac * kernel)
-    return taps, -lag_min
+    mu = torch.where(centred, (kernel * lags).sum(dim=-1), mu)
+    matched = [i for i, p in enumerate(params) if p.align == "matched"]
+    if matched:
+        shifts = fast_scan_matched_shift_px([params[i] for i in matched])
+        mu[matched] = shifts.to(dtype=dtype, device=device)
+    return _shifted_taps(kernel, mu)
 
 
 def convolve_rows(images: torch.Tensor, taps: torch.Tensor, lead: int = 0) -> torch.Tensor:
@@ -516,7 +622,8 @@ def fast_scan_noise(images, params: FastScanParams, generator: GeneratorLike | N
     -------
     torch.Tensor or numpy.ndarray
         Same type and shape as ``images``; the mean of every line is preserved away from its ends
-        (kernel sum 1). "causal" delays features by :func:`fast_scan_lag_px`; "centroid" does not.
+        (kernel sum 1). "causal" delays features by :func:`fast_scan_lag_px`; "centroid" does not;
+        "matched" keeps a Gaussian column fit's position.
     """
     x, restore = as_image_batch(images)
     taps, lead = fast_scan_taps([params] * x.shape[0], dtype=torch.float64, device=x.device)

@@ -156,7 +156,7 @@ def sample_fast_scan(generator, *, align: str = "causal") -> FastScanParams | No
     ----------
     generator : int or numpy.random.Generator
         Seed or generator of the draws.
-    align : {"causal", "centroid"}
+    align : {"causal", "centroid", "matched"}
         Alignment mode of the drawn :class:`FastScanParams`.
 
     Returns
@@ -191,7 +191,7 @@ def sample_stem_params(generator, *, pixel_size_A: float, mean_intensity: float 
         Mean of the clean image E{y} (fraction of the beam); the sampled mean count then sets the dose.
     dose_e_per_A2 : float, optional
         Fixed dose in e⁻/Å² instead of a sampled one.
-    fast_scan_align : {"causal", "centroid"}
+    fast_scan_align : {"causal", "centroid", "matched"}
         Alignment of the fast-scan PSF (see :class:`FastScanParams`); "causal" is the paper's physics.
     dose_exponential_scale : float
         Scale of the sampled dose's distribution (:func:`sample_mean_counts`); 0.5 is the paper's.

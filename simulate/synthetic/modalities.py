@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from simulate.distortions.fast_scan import ALIGN_MODES
 from simulate.distortions.samplers import DOSE_EXPONENTIAL_SCALE
 from simulate.synthetic.lowres import LOWRES_KINDS
 
@@ -41,13 +42,20 @@ class Modality:
         Probability that post-processing distortions (affine, blur, annotations, crop) are drawn.
     fast_scan_align : str
         'causal' (the paper's physics: the causal fast-scan PSF displaces features along the fast axis by
-        its centroid) or 'centroid' (the blur is kept, its mean displacement removed), see
+        its centroid), 'centroid' (the blur is kept, its mean displacement removed) or 'matched' (the blur is
+        kept, the shift a Gaussian column fit sees removed), see
         :class:`simulate.distortions.FastScanParams` and docs/synthetic.md.
     dose_exponential_scale : float
         Scale of the truncated exponential of the dose's position on the logarithmic mean-count axis
         (:func:`simulate.distortions.sample_mean_counts`): 0.5, the paper's, puts 81 % of the pairs below
         100 mean counts per pixel; ``math.inf`` spreads them log-uniformly (docs/training_campaign.md says
         why a campaign may want that).
+    profile_width_scale_range : tuple of float
+        (low, high): every image's profile widths r_Z^m (eq. 18) are multiplied by one factor drawn
+        log-uniformly from this range (ours). (1, 1), the paper's, draws nothing. Eq. 18 gives Pt
+        r^m ≈ 0.70 Å; aberration-corrected HAADF columns are narrower (the benchmark's abTEM Pt columns fit
+        with σ = 0.20-0.34 Å), so a range reaching down to 0.3 adds isolated sharp columns; one factor per
+        image keeps eq. 22's ordering (every integral scales by its square).
     """
 
     name: str
@@ -58,6 +66,7 @@ class Modality:
     postprocess_probability: float = 0.5
     fast_scan_align: str = "causal"
     dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE
+    profile_width_scale_range: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         """Validate the fields.
@@ -68,11 +77,15 @@ class Modality:
             If ``fast_scan_align`` or ``detector`` is unknown, ``atomic_probability`` lies outside [0, 1], or
             the specimen-kind probabilities of an atomic modality do not sum to 1.
         """
-        if self.fast_scan_align not in ("causal", "centroid"):
-            raise ValueError(f"fast_scan_align={self.fast_scan_align!r} must be 'causal' or 'centroid'")
+        if self.fast_scan_align not in ALIGN_MODES:
+            raise ValueError(f"fast_scan_align={self.fast_scan_align!r} must be one of {ALIGN_MODES}")
         if not self.dose_exponential_scale > 0:
             raise ValueError(f"dose_exponential_scale={self.dose_exponential_scale!r} must be > 0 (math.inf for "
                              "log-uniform mean counts)")
+        low, high = self.profile_width_scale_range
+        if not 0 < low <= high:
+            raise ValueError(f"profile_width_scale_range={self.profile_width_scale_range!r} must be (low, high) with "
+                             "0 < low <= high; (1, 1) keeps the paper's widths")
         if self.detector not in ("stem", "tem"):
             raise ValueError(f"detector={self.detector!r} must be 'stem' or 'tem'")
         if not 0 <= self.atomic_probability <= 1:
@@ -86,9 +99,9 @@ class Modality:
         Returns
         -------
         dict
-            Every field, with ``specimen_kinds`` as a dict and ``lowres_kinds`` as a list; the dose scale only
-            when it is not the paper's (so recipes written before it existed stay equal), ``"inf"`` for
-            ``math.inf`` (strict JSON has no infinity).
+            Every field, with ``specimen_kinds`` as a dict and ``lowres_kinds`` as a list; the dose scale and
+            the profile width range only when they are not the paper's (so recipes written before they
+            existed stay equal), ``"inf"`` for ``math.inf`` (strict JSON has no infinity).
         """
         recipe = {
             "name": self.name,
@@ -102,10 +115,13 @@ class Modality:
         if self.dose_exponential_scale != DOSE_EXPONENTIAL_SCALE:
             scale = self.dose_exponential_scale
             recipe["dose_exponential_scale"] = "inf" if math.isinf(scale) else float(scale)
+        if tuple(self.profile_width_scale_range) != (1.0, 1.0):
+            recipe["profile_width_scale_range"] = [float(v) for v in self.profile_width_scale_range]
         return recipe
 
 
 _HR_KINDS = {"crystalline": 0.6, "amorphous": 0.2, "points": 0.2}
+NARROW_WIDTHS = (0.3, 1.0)
 _LR_KINDS = {"crystalline": 0.0, "amorphous": 0.0, "points": 1.0}
 
 MODALITIES: dict[str, Modality] = {
@@ -119,6 +135,18 @@ MODALITIES: dict[str, Modality] = {
     # hrstem with doses spread log-uniformly over the mean-count range instead of the paper's low-dose weighting:
     # the paper's weighting leaves a CPU-budget network flattening high-dose images (docs/training_campaign.md).
     "hrstemuniformdose": Modality("hrstem_uniform_dose", "stem", 1.0, _HR_KINDS, dose_exponential_scale=math.inf),
+    # hrstem_uniform_dose with the fast-scan blur moved back by what a Gaussian column fit sees of it: neither
+    # the causal lag nor the centroid (which over-corrects) is the position a fit measures.
+    "hrstemuniformdosematched": Modality("hrstem_uniform_dose_matched", "stem", 1.0, _HR_KINDS,
+                                         dose_exponential_scale=math.inf, fast_scan_align="matched"),
+    # hrstem_uniform_dose with narrower atoms: eq. 18's widths make resolved lattices of isolated columns
+    # σ ≈ 1-1.5 px apart by 6-9 px rare, and networks trained without them flatten such lattices (thin Pt
+    # columns, the nanoparticle) as if they were noise (docs/training_campaign.md, session 8).
+    "hrstemuniformdosenarrow": Modality("hrstem_uniform_dose_narrow", "stem", 1.0, _HR_KINDS,
+                                        dose_exponential_scale=math.inf, profile_width_scale_range=NARROW_WIDTHS),
+    "hrstemuniformdosenarrowmatched": Modality("hrstem_uniform_dose_narrow_matched", "stem", 1.0, _HR_KINDS,
+                                               dose_exponential_scale=math.inf, fast_scan_align="matched",
+                                               profile_width_scale_range=NARROW_WIDTHS),
 }
 
 

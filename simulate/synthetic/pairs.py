@@ -36,7 +36,7 @@ from simulate.distortions import (
 from simulate.synthetic.image import finish_image
 from simulate.synthetic.lowres import sample_lowres_image
 from simulate.synthetic.modalities import Modality, get_modality
-from simulate.synthetic.radial import PROFILE_REACH_BOUND_A, sample_profiles
+from simulate.synthetic.radial import PROFILE_REACH_BOUND_A, sample_profiles, scale_profile_widths
 from simulate.synthetic.render import render_atoms
 from simulate.synthetic.specimens import SPECIMEN_KINDS, sample_pixel_size_A, sample_specimen
 
@@ -87,6 +87,9 @@ def _atomic_image(rng, spec: Modality, size: int, pixel_size_A: float, margin: i
         if len(specimen.numbers) == 0:
             continue
         profiles = sample_profiles(specimen.numbers, rng)
+        low, high = spec.profile_width_scale_range
+        if (low, high) != (1.0, 1.0):  # no draw otherwise: the paper's modalities keep their random streams
+            profiles = scale_profile_widths(profiles, float(np.exp(rng.uniform(np.log(low), np.log(high)))))
         side = size + 2 * margin
         image = render_atoms(
             specimen.positions, specimen.numbers, profiles, pixel_size_A=pixel_size_A, shape=(side, side),

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -193,6 +193,8 @@ class RadialProfiles:
         Exponent α of eq. 18.
     ordering : str
         How eq. 22 was met: 'rejection' (heights drawn until ordered) or 'rescaled' (the fallback).
+    width_factor : float
+        Factor applied to eq. 18's widths after the draw (:func:`scale_profile_widths`); 1 for the paper's.
     """
 
     numbers: np.ndarray
@@ -201,6 +203,7 @@ class RadialProfiles:
     butterworth_order: float
     alpha: float
     ordering: str = "rejection"
+    width_factor: float = 1.0
 
     @property
     def peak(self) -> np.ndarray:
@@ -251,8 +254,8 @@ class RadialProfiles:
         Returns
         -------
         dict
-            Numbers, widths [Å], heights, order n, α, the eq. 19–20 coefficients ``a`` and ``b_A`` [Å] and
-            the ordering path.
+            Numbers, widths [Å], heights, order n, α, the eq. 19–20 coefficients ``a`` and ``b_A`` [Å], the
+            ordering path and, when not 1, the width factor (``r_m_A`` is then eq. 18's widths times it).
         """
         a, b = radius_map_coefficients(self.alpha)
         return {
@@ -264,6 +267,7 @@ class RadialProfiles:
             "a": a,
             "b_A": b,
             "ordering": self.ordering,
+            **({"width_factor": float(self.width_factor)} if self.width_factor != 1.0 else {}),
         }
 
     def evaluate(self, r, xp=np):
@@ -324,6 +328,33 @@ def _order_by_rescaling(heights: np.ndarray, unit: np.ndarray) -> np.ndarray:
     target = np.sort(integral) * (1 + 1e-3 * np.arange(len(integral)))  # strictly increasing
     heights = heights * (target / integral)[:, None]
     return heights / max(1.0, float(heights.max()))
+
+
+def scale_profile_widths(profiles: RadialProfiles, factor: float) -> RadialProfiles:
+    """Return the profiles with every width r_Z^m multiplied by ``factor`` (heights unchanged).
+
+    Every integral ∫ f_Z d²r scales by factor², so eq. 22's ordering is kept.
+
+    Parameters
+    ----------
+    profiles : RadialProfiles
+        The drawn profiles.
+    factor : float
+        Width factor, > 0.
+
+    Returns
+    -------
+    RadialProfiles
+        The scaled profiles; ``width_factor`` records the product of the factors applied.
+
+    Raises
+    ------
+    ValueError
+        If ``factor`` is not a positive finite number.
+    """
+    if not (np.isfinite(factor) and factor > 0):
+        raise ValueError(f"factor={factor!r} must be a positive finite number")
+    return replace(profiles, r_m_A=profiles.r_m_A * factor, width_factor=profiles.width_factor * factor)
 
 
 def sample_profiles(numbers, generator: np.random.Generator) -> RadialProfiles:

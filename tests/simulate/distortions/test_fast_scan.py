@@ -9,6 +9,7 @@ from simulate.distortions import (
     FastScanParams,
     fast_scan_kernel,
     fast_scan_lag_px,
+    fast_scan_matched_shift_px,
     fast_scan_noise,
     lorentzian_psf,
     lorentzian_psf_continuous,
@@ -16,7 +17,7 @@ from simulate.distortions import (
     readout_psf,
     readout_psf_continuous,
 )
-from simulate.distortions.fast_scan import psf_tail_mass
+from simulate.distortions.fast_scan import MATCHED_COLUMN_SIGMA_PX, psf_tail_mass
 
 # (beta px, gamma px, theta rad): no phase, small and large phases, and a slightly negative one.
 READOUTS = [(1.5, 6.0, 0.0), (0.7, 3.0, 0.4), (4.0, 20.0, math.pi / 4), (2.0, 2.5, math.pi / 2), (3.0, 9.0, -0.2)]
@@ -146,6 +147,52 @@ def test_causal_kernel_moves_a_column_by_exactly_its_lag_and_centroid_mode_keeps
     expected = (1 - frac) * causal_line.roll(-whole) + frac * causal_line.roll(-whole - 1)
     assert torch.allclose(aligned[0, 0, inner], expected[inner], atol=1e-12)
     assert fast_scan_lag_px(centred) == lag  # the lag describes the causal kernel
+
+
+def _fixed_width_fit_px(xs, line, sigma_px):
+    # Least squares of a * exp(-(x - x0)²/(2 σ²)) with σ fixed: a is linear, so the fit maximises
+    # (Σ line·g)² / Σ g² over x0; Σ g² does not depend on x0 far from the line ends.
+    from scipy.optimize import minimize_scalar
+
+    def cost(x0):
+        g = np.exp(-((xs - x0) ** 2) / (2 * sigma_px**2))
+        return -float(line @ g) ** 2 / float(g @ g)
+
+    start = float(xs[np.argmax(line)])
+    return minimize_scalar(cost, bounds=(start - 4, start + 4), method="bounded", options={"xatol": 1e-7}).x
+
+
+@pytest.mark.parametrize("case", SHIFT_CASES)
+def test_matched_alignment_keeps_a_fixed_width_gaussian_fit_in_place(case):
+    # The shift is found on a 1e-3 px grid, so a column fit after the matched blur may move by that much
+    # (2e-3 px allows the grid step twice: initial peak and refinement); the centroid alignment, which
+    # the skewed kernels make over-correct, must miss by far more in the default case.
+    sigma = MATCHED_COLUMN_SIGMA_PX
+    xs, image = _column(sigma=sigma)
+    xs = xs.numpy()
+    centre = _fixed_width_fit_px(xs, image[0, 0].numpy(), sigma)
+    assert centre == pytest.approx(48.3, abs=1e-5)
+    matched = fast_scan_noise(image, FastScanParams(**case, align="matched"))[0, 0].numpy()
+    assert _fixed_width_fit_px(xs, matched, sigma) == pytest.approx(centre, abs=2e-3)
+    causal = FastScanParams(**case)
+    moved = _fixed_width_fit_px(xs, fast_scan_noise(image, causal)[0, 0].numpy(), sigma) - centre
+    # The applied shift also absorbs the skew of the interpolation's own blur (variance f(1 - f) <= 1/4 px²),
+    # so it is close to, not equal to, how far the causal blur moves the fit.
+    assert fast_scan_matched_shift_px(causal) == pytest.approx(moved, abs=0.05)
+    assert float(matched.sum()) == pytest.approx(float(image[0, 0].sum()), rel=1e-12)
+    if case == {}:
+        centred = fast_scan_noise(image, FastScanParams(align="centroid"))[0, 0].numpy()
+        assert _fixed_width_fit_px(xs, centred, sigma) - centre < -0.3
+
+
+def test_matched_shift_of_a_batch_equals_single_shifts_and_needs_positive_sigma():
+    params = [FastScanParams(**case) for case in SHIFT_CASES]
+    batch = fast_scan_matched_shift_px(params)
+    assert batch.shape == (len(SHIFT_CASES),)
+    for value, p in zip(batch.tolist(), params):
+        assert value == pytest.approx(fast_scan_matched_shift_px(p), abs=1e-12)
+    with pytest.raises(ValueError, match="sigma_px"):
+        fast_scan_matched_shift_px(params[0], sigma_px=0.0)
 
 
 def test_lag_of_the_default_kernel_and_the_zero_kernel():

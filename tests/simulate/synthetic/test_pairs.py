@@ -112,6 +112,16 @@ def test_centroid_preset_removes_the_fast_scan_lag():
     assert fast is None or fast["align"] == "centroid"
 
 
+def test_matched_preset_is_uniform_dose_with_matched_alignment():
+    uniform, matched = get_modality("hrstem_uniform_dose"), get_modality("hrstem_uniform_dose_matched")
+    assert matched.fast_scan_align == "matched"
+    assert matched.dose_exponential_scale == uniform.dose_exponential_scale
+    assert matched.specimen_kinds == uniform.specimen_kinds
+    _, _, record = make_pair(11, "hrstem_uniform_dose_matched", 32)
+    fast = record["distortion_params"]["fast_scan"]
+    assert fast is None or fast["align"] == "matched"
+
+
 def test_uniform_dose_preset_changes_only_the_dose():
     paper, uniform = get_modality("hrstem"), get_modality("hrstem_uniform_dose")
     assert "dose_exponential_scale" not in paper.to_dict()  # recipes written before the option stay equal
@@ -126,3 +136,25 @@ def test_uniform_dose_preset_changes_only_the_dose():
     assert record_paper["distortion_params"] == record_uniform["distortion_params"]
     with pytest.raises(ValueError, match="dose_exponential_scale"):
         Modality("bad", "stem", 1.0, {"crystalline": 1.0}, dose_exponential_scale=-1.0)
+
+
+def test_narrow_preset_scales_every_atom_width_by_one_recorded_factor():
+    uniform, narrow = get_modality("hrstem_uniform_dose"), get_modality("hrstem_uniform_dose_narrow")
+    assert "profile_width_scale_range" not in uniform.to_dict()  # recipes written before the option stay equal
+    assert narrow.to_dict()["profile_width_scale_range"] == [0.3, 1.0]
+    assert get_modality("hrstem_uniform_dose_narrow_matched").fast_scan_align == "matched"
+    factors = []
+    for seed in range(6):
+        _, _, record = make_pair(seed, narrow, 32)
+        _, _, paper = make_pair(seed, uniform, 32)
+        profiles = record["image"]["profiles"]
+        assert "width_factor" not in paper["image"]["profiles"]
+        # same specimen and eq. 18 draw (the factor is drawn after them), widths times the factor
+        assert profiles["numbers"] == paper["image"]["profiles"]["numbers"]
+        factor = profiles["width_factor"]
+        assert np.allclose(profiles["r_m_A"], factor * np.array(paper["image"]["profiles"]["r_m_A"]), rtol=1e-12)
+        factors.append(factor)
+    assert all(0.3 <= f <= 1.0 for f in factors) and len(set(factors)) == len(factors)
+    for bad in ((0.0, 1.0), (0.8, 0.5)):
+        with pytest.raises(ValueError, match="profile_width_scale_range"):
+            Modality("bad", "stem", 1.0, {"crystalline": 1.0}, profile_width_scale_range=bad)

@@ -9,6 +9,7 @@ from simulate.synthetic.radial import (
     projected_potential_rms_radius,
     radius_map_coefficients,
     sample_profiles,
+    scale_profile_widths,
     unit_term_integrals_A2,
 )
 
@@ -83,6 +84,22 @@ def test_integrated_intensity_increases_with_z(numbers):
             assert profiles.heights.min() >= 0.5
     if numbers == [55, 78]:
         assert paths == {"rescaled"}  # Cs's r_m is twice Pt's: no heights in [0.5, 1] order them
+
+
+def test_scaling_the_widths_keeps_heights_and_the_z_ordering():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        profiles = sample_profiles(_random_species(rng), rng)
+        scaled = scale_profile_widths(scale_profile_widths(profiles, 0.5), 0.6)
+        assert np.allclose(scaled.r_m_A, 0.3 * profiles.r_m_A, rtol=1e-12)
+        assert np.array_equal(scaled.heights, profiles.heights)
+        assert scaled.width_factor == pytest.approx(0.3, rel=1e-12)
+        assert np.allclose(scaled.integrated_intensity(), 0.09 * profiles.integrated_intensity(), rtol=1e-12)
+        assert np.all(np.diff(scaled.integrated_intensity()) > 0)
+        assert scaled.to_record()["width_factor"] == pytest.approx(0.3) and "width_factor" not in profiles.to_record()
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="factor"):
+            scale_profile_widths(profiles, bad)
 
 
 def test_order_and_alpha_are_continuous_uniform():
