@@ -56,6 +56,9 @@ def register(subparsers) -> None:
     fidelity.add_argument("--thicknesses", default=None, help="comma-separated atoms per column (default: preset's)")
     fidelity.add_argument("--dose", type=float, default=5e4, help="dose [e⁻/Å²] setting the intensity scale")
     fidelity.add_argument("--output", default=None, help="also write the table as parquet here")
+    fidelity.add_argument("--lattices", action="store_true",
+                          help="also restore noise-free square lattices of Gaussian columns (σ 1-1.5 px, 6-14 px "
+                               "apart) and print how much contrast each method keeps")
     fidelity.set_defaults(handler=run_fidelity)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
 
@@ -161,7 +164,7 @@ def run_fidelity(args) -> int:
 
     from _shared.files import write_table_atomic
     from bench.commands.run import parse_list
-    from bench.fidelity import fidelity_verdict, format_fidelity, noise_free_fidelity
+    from bench.fidelity import fidelity_verdict, format_fidelity, lattice_transfer, noise_free_fidelity
     from bench.methods import POISSON, learns_from_data, make_method
     from bench.studies.precision_vs_dose import PRESETS
 
@@ -184,6 +187,11 @@ def run_fidelity(args) -> int:
     print(format_fidelity(table, list(restorers)))
     for name, ok in fidelity_verdict(table).items():
         print(f"{name}: {'within' if ok else 'OUTSIDE'} 0.5 pm and 2 % at every thickness")
+    if args.lattices:
+        lattices = lattice_transfer(restorers)
+        print("noise-free square lattices of Gaussian columns: std(restored) / std(lattice)")
+        print(lattices.pivot(index="method", columns=["spacing_px", "sigma_px"], values="contrast_transfer")
+              .reindex(list(restorers)).to_string(float_format=lambda v: f"{v:.3f}"))
     if args.output:
         write_table_atomic(args.output, table)
         print(f"wrote {args.output}")

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.fidelity import fidelity_verdict, format_fidelity, noise_free_fidelity
+from bench.fidelity import (
+    LATTICE_PROBES,
+    fidelity_verdict,
+    format_fidelity,
+    lattice_transfer,
+    noise_free_fidelity,
+    square_lattice,
+)
 from bench.studies.precision_vs_dose import PRESETS
 
 POSITION_FLOOR_PM = 0.05  # 5 × the fit's 1e-4 Å position tolerance
@@ -69,6 +76,45 @@ def test_command_prints_every_method(tiny_cgrdn_checkpoint, capsys, one_torch_th
     out = capsys.readouterr().out
     assert "raw: within" in out
     assert "\ntiny " in out  # the checkpoint's row
+    assert "square lattices" not in out
+
+
+def test_command_prints_the_lattice_table_on_request(tiny_cgrdn_checkpoint, capsys, one_torch_thread):
+    assert main(["models", "fidelity", tiny_cgrdn_checkpoint, "--thicknesses", "2", "--lattices"]) == 0
+    out = capsys.readouterr().out.split("square lattices")[1]
+    raw = next(line for line in out.splitlines() if line.startswith("raw "))
+    assert raw.split()[1:] == ["1.000"] * len(LATTICE_PROBES)
+    assert any(line.startswith("tiny") for line in out.splitlines())
+
+
+def test_square_lattice_has_its_period_width_and_height():
+    image = square_lattice(spacing_px=9.0, sigma_px=1.25, size_px=64, peak_counts=500.0)
+    # columns at 4.5 + 9k: pixels 4 and 5 straddle one symmetrically, the lattice repeats every 9 px
+    inner = image[9:54, 9:54]
+    assert np.allclose(inner, image[18:63, 18:63], rtol=1e-12)
+    assert np.allclose(image, image.T, rtol=1e-12)
+    assert image[4, 4] == pytest.approx(image[4, 5], rel=1e-12)
+    # half a pixel from a column: 500 exp(-0.5²/(2·1.25²)) per axis; neighbours 9 px away add
+    # exp(-8.5²/3.125) ≈ 1e-10 of it
+    assert image[4, 4] == pytest.approx(500.0 * np.exp(-0.5**2 / (2 * 1.25**2)) ** 2, rel=1e-9)
+    with pytest.raises(ValueError, match="spacing_px"):
+        square_lattice(spacing_px=0.0, sigma_px=1.0)
+
+
+def test_lattice_transfer_is_one_for_the_identity_and_falls_with_blur():
+    from scipy.ndimage import gaussian_filter
+
+    table = lattice_transfer({"raw": lambda images: images,
+                              "blur": lambda images: gaussian_filter(images, (0, 2.0, 2.0), mode="wrap")})
+    assert len(table) == 2 * len(LATTICE_PROBES)
+    raw = table[table["method"] == "raw"]
+    assert np.allclose(raw["contrast_transfer"], 1.0, rtol=1e-12)
+    blur = table[table["method"] == "blur"].set_index(["spacing_px", "sigma_px"])["contrast_transfer"]
+    # a σ = 2 px blur keeps exp(-2π²·4/d²) of a lattice's fundamental: denser lattices lose more
+    assert blur[(6.0, 1.0)] < blur[(9.0, 1.0)] < blur[(14.0, 1.0)] < 1.0
+    assert blur[(6.0, 1.0)] < 0.25
+    with pytest.raises(ValueError, match="returned shape"):
+        lattice_transfer({"crop": lambda images: images[:, 1:]})
 
 
 def test_command_refuses_methods_that_train_on_the_study(capsys):
