@@ -7,11 +7,11 @@ drawn by a seeded sampler that is a function of the step alone, and every other 
 moments) is checkpointed, so that ``resume=True`` continues an interrupted run exactly (on the same
 numeric path).
 
-Chunks: ``max_minutes`` stops a chunk cleanly after a validation and a checkpoint, ``resume=True`` continues
-it, and ``init_from`` starts a new run from trained generator weights with fresh optimisers and a short
-warm-up. The totals of wall time and CPU/GPU hours over chunks (:mod:`restore.run_log`) go into every
-checkpoint and ``val_log.csv``. A run made from synthetic pairs records the generator's
-``SYNTHETIC_RECIPE_VERSION`` and is not resumed with another.
+Chunks: ``max_minutes`` stops a chunk cleanly after a validation and a checkpoint, and so does SIGTERM or
+Ctrl-C (a second one stops at once); ``resume=True`` continues it, and ``init_from`` starts a new run from
+trained generator weights with fresh optimisers and a short warm-up. The totals of wall time and CPU/GPU
+hours over chunks (:mod:`restore.run_log`) go into every checkpoint and ``val_log.csv``. A run made from
+synthetic pairs records the generator's ``SYNTHETIC_RECIPE_VERSION`` and is not resumed with another.
 
 Distributed runs (``torchrun --nproc_per_node N -m bench train …``, or a caller that has initialised a
 process group): NCCL on CUDA, gloo on the CPU. Every rank draws its own pairs, DDP averages the gradients,
@@ -34,6 +34,8 @@ import copy
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -383,6 +385,41 @@ class TrainingRun:
         return {"step": step + 1, "lr": lr, "loss": float(total.detach()), "loss_d": loss_d, **parts}
 
 
+class _StopRequest:
+    """Turn SIGTERM and SIGINT into a request to stop after the current step (with validation and checkpoint).
+
+    A second signal restores the previous handlers and raises :class:`KeyboardInterrupt` at once. Signals
+    can only be caught in the main thread; elsewhere nothing is installed and ``signal_name`` stays None.
+    """
+
+    SIGNALS = ("SIGTERM", "SIGINT")
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal_name is not None:
+            self._restore()
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopped without a checkpoint")
+        self.signal_name = signal.Signals(signum).name
+
+    def _restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                number = getattr(signal, name)
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+
 def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, device=None,
           train_data: Dataset | None = None, val_data: Dataset | None = None, stop_at: int | None = None,
           progress: bool = True, init_from: str | Path | None = None,
@@ -417,7 +454,9 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
         ``config.init_warmup_steps``. Ignored when resuming from a checkpoint.
     max_minutes : float, optional
         Time budget of this chunk [min]: after the first step that ends past it, validate, write a
-        checkpoint and stop (``stopped_by="time budget"``); continue later with ``resume=True``.
+        checkpoint and stop (``stopped_by="time budget"``); continue later with ``resume=True``. SIGTERM or
+        Ctrl-C stops the same way after the current step (``stopped_by="signal SIGTERM"``, …); a second
+        signal stops at once, keeping the last regular checkpoint.
 
     Returns
     -------
@@ -430,18 +469,20 @@ def train(config: TrainingConfig, run_dir: str | Path, *, resume: bool = False, 
         If ``run_dir`` already holds a checkpoint without ``resume``, the checkpoint was written with
         another config, number of processes or synthetic recipe version, or ``init_from`` holds another
         architecture or size.
+    KeyboardInterrupt
+        On a second SIGTERM or Ctrl-C while the first one's step finishes.
     """
     if max_minutes is not None and not max_minutes > 0:
         raise ValueError(f"max_minutes={max_minutes!r}: must be > 0")
     device = process_device(device)
-    with process_group(device) as (rank, world):
+    with process_group(device) as (rank, world), _StopRequest() as stop:
         return _train(config, Path(run_dir), resume, device, rank, world, train_data, val_data, stop_at,
-                      progress, None if init_from is None else Path(init_from), max_minutes)
+                      progress, None if init_from is None else Path(init_from), max_minutes, stop)
 
 
 def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
            train_data, val_data, stop_at: int | None, progress: bool, init_from: Path | None,
-           max_minutes: float | None) -> TrainResult:
+           max_minutes: float | None, stop: _StopRequest) -> TrainResult:
     has_checkpoint = (run_dir / "checkpoints" / "latest.json").exists()
     if not resume and has_checkpoint:
         raise ValueError(f"run_dir={str(run_dir)!r} already holds a checkpoint; pass resume=True (--resume) "
@@ -494,16 +535,19 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
         step += 1
         bar.update(1)
         out_of_time = max_minutes is not None and clock.elapsed_s() >= 60 * max_minutes and step < last_stop
-        if max_minutes is not None and world > 1:  # every rank stops at the same step
-            out_of_time = bool(all_reduce_sum(np.array([float(out_of_time)]), device)[0] > 0)
-        if step % config.log_every == 0 or step == last_stop or out_of_time:
+        signalled = stop.signal_name is not None and step < last_stop
+        if world > 1:  # every rank stops at the same step, whichever rank was told
+            out_of_time, signalled = (bool(v > 0) for v in all_reduce_sum(
+                np.array([float(out_of_time), float(signalled)]), device))
+        halt = out_of_time or signalled
+        if step % config.log_every == 0 or step == last_stop or halt:
             if world > 1:  # log the loss of the whole (all-rank) batch
                 row.update(mean_over_ranks({k: v for k, v in row.items() if k not in ("step", "lr")}, device,
                                            world))
             if rank == 0:
                 append_csv(run_dir / "train_log.csv", TRAIN_FIELDS, {**row, "seconds": clock.elapsed_s()})
                 bar.set_postfix(loss=f"{row['loss']:.4g}")
-        if step % config.val_every == 0 or step == config.steps or out_of_time:
+        if step % config.val_every == 0 or step == config.steps or halt:
             metrics = validate(run.ema, val_data, config, device, rank, world)
             if rank == 0:
                 lineage = clock.lineage_at(step)
@@ -511,12 +555,12 @@ def _train(config: TrainingConfig, run_dir: Path, resume: bool, device: torch.de
                            {"step": step, **metrics, "total_steps": lineage["steps"],
                             **{k: lineage[k] for k in ("wall_s", "cpu_hours", "gpu_hours", "chunk")},
                             "bf16": int(path.bf16)})
-        if rank == 0 and (step % config.checkpoint_every == 0 or step == last_stop or out_of_time):
+        if rank == 0 and (step % config.checkpoint_every == 0 or step == last_stop or halt):
             run.save(run_dir, step, world, clock.lineage_at(step))
             # a run killed later (SIGTERM, a session's limit) still says how far this chunk got
             record_chunk(run_dir, {**chunk, "end_step": step, "wall_s": clock.elapsed_s()})
-        if out_of_time:
-            stopped_by = "time budget"
+        if halt:
+            stopped_by = "time budget" if out_of_time else f"signal {stop.signal_name or 'on another rank'}"
             break
     bar.close()
     lineage = clock.lineage_at(step)

@@ -1,5 +1,7 @@
 import csv
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -159,6 +161,53 @@ def test_a_killed_chunk_records_its_last_checkpoint(tmp_path, small_pairs):
     resumed = train(config, tmp_path, train_data=data, val_data=data, progress=False, resume=True)
     chunks = json.loads((tmp_path / "run.json").read_text())["chunks"]
     assert resumed.step == 6 and [(c["start_step"], c["end_step"]) for c in chunks] == [(0, 2), (2, 6)]
+
+
+class _SignalledAfter(ArrayPairDataset):
+    """Pairs as usual; after ``limit`` reads the process sends itself ``signum`` (``times`` times)."""
+
+    def __init__(self, x, y, limit, signum=signal.SIGTERM, times=1):
+        super().__init__(x, y)
+        self.limit, self.read, self.signum, self.times = limit, 0, signum, times
+
+    def __getitem__(self, index):
+        self.read += 1
+        if self.read == self.limit:
+            for _ in range(self.times):
+                os.kill(os.getpid(), self.signum)
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_after_the_step_with_a_checkpoint_that_resumes_exactly(tmp_path, small_pairs, signum):
+    data = ArrayPairDataset(*small_pairs)
+    config = _config()  # 6 steps, batches of 2, checkpoints every 2 steps
+    before = signal.getsignal(signum)
+    train(config, tmp_path / "a", train_data=data, val_data=data, progress=False)
+    # the signal arrives while the batch of step 3 is read: step 3 completes, then the chunk stops
+    first = train(config, tmp_path / "b", train_data=_SignalledAfter(*small_pairs, limit=2 * 2 + 1, signum=signum),
+                  val_data=data, progress=False)
+    name = signal.Signals(signum).name
+    assert first.stopped_by == f"signal {name}" and first.step == 3
+    assert signal.getsignal(signum) is before  # the handlers are put back
+    assert json.loads((tmp_path / "b" / "checkpoints" / "latest.json").read_text())["step"] == 3
+    assert [int(r["step"]) for r in _val_rows(tmp_path / "b")] == [3]
+    chunk = json.loads((tmp_path / "b" / "run.json").read_text())["chunks"][0]
+    assert (chunk["end_step"], chunk["stopped_by"]) == (3, f"signal {name}")
+    resumed = train(config, tmp_path / "b", train_data=data, val_data=data, progress=False, resume=True)
+    assert resumed.step == 6
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_a_second_signal_stops_at_once(tmp_path, small_pairs):
+    data = ArrayPairDataset(*small_pairs)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="second SIGTERM"):
+        train(_config(), tmp_path, train_data=_SignalledAfter(*small_pairs, limit=2 * 2 + 1, times=2),
+              val_data=data, progress=False)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert json.loads((tmp_path / "checkpoints" / "latest.json").read_text())["step"] == 2  # the regular one
 
 
 def test_init_from_trained_weights_starts_a_fresh_run_with_a_short_warm_up(tmp_path, small_pairs):
