@@ -25,7 +25,8 @@ def register(subparsers) -> None:
                     "path (config bf16 = auto|bf16|fp32: bf16 autocast where the CPU has AMX or AVX-512-BF16 "
                     "or on CUDA) is printed at the start. Launch with `torchrun --nproc_per_node N -m bench "
                     "train …` for N GPUs (NCCL) or N CPU processes (gloo). Checkpoints are atomic; --resume "
-                    "continues exactly (with the same N); --max-minutes ends a chunk with a checkpoint.")
+                    "continues exactly (with the same N); --max-minutes, SIGTERM or Ctrl-C end a chunk with a "
+                    "checkpoint.")
     parser.add_argument("config", help="training config (.toml or .json); see restore/training_config.py")
     parser.add_argument("-o", "--output", required=True, help="run directory (logs, checkpoints, model)")
     parser.add_argument("--resume", action="store_true",
