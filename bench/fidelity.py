@@ -120,7 +120,7 @@ def square_lattice(*, spacing_px: float, sigma_px: float, size_px: int = 128,
         raise ValueError(f"square_lattice needs spacing_px, sigma_px, peak_counts > 0 and size_px >= 16; got "
                          f"{spacing_px!r}, {sigma_px!r}, {peak_counts!r}, {size_px!r}")
     axis = np.arange(size_px, dtype=np.float64)
-    reach = 6 * sigma_px  # exp(-18): below float64 resolution of the sum
+    reach = 9 * sigma_px  # a column's tail beyond it, exp(-40.5) ≈ 3e-18, is below float64's resolution
     centres = np.arange(spacing_px / 2 - np.ceil(reach / spacing_px) * spacing_px, size_px + reach, spacing_px)
     profile = np.exp(-((axis[:, None] - centres[None, :]) ** 2) / (2 * sigma_px**2)).sum(axis=1)
     return peak_counts * np.outer(profile, profile)  # a square lattice of Gaussians is separable

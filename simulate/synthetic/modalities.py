@@ -140,7 +140,7 @@ MODALITIES: dict[str, Modality] = {
     "hrstemuniformdosematched": Modality("hrstem_uniform_dose_matched", "stem", 1.0, _HR_KINDS,
                                          dose_exponential_scale=math.inf, fast_scan_align="matched"),
     # hrstem_uniform_dose with narrower atoms: eq. 18's widths make resolved lattices of isolated columns
-    # σ ≈ 1-1.5 px apart by 6-9 px rare, and networks trained without them flatten such lattices (thin Pt
+    # σ ≈ 1-1.5 px apart by 8-12 px rare, and networks trained without them flatten such lattices (thin Pt
     # columns, the nanoparticle) as if they were noise (docs/training_campaign.md, session 8).
     "hrstemuniformdosenarrow": Modality("hrstem_uniform_dose_narrow", "stem", 1.0, _HR_KINDS,
                                         dose_exponential_scale=math.inf, profile_width_scale_range=NARROW_WIDTHS),
