@@ -122,6 +122,7 @@ class Modality:
 
 _HR_KINDS = {"crystalline": 0.6, "amorphous": 0.2, "points": 0.2}
 NARROW_WIDTHS = (0.3, 1.0)
+MILD_NARROW_WIDTHS = (0.5, 1.0)  # against the over-sharpening of thick columns that (0.3, 1) brings
 _LR_KINDS = {"crystalline": 0.0, "amorphous": 0.0, "points": 1.0}
 
 MODALITIES: dict[str, Modality] = {
@@ -147,6 +148,9 @@ MODALITIES: dict[str, Modality] = {
     "hrstemuniformdosenarrowmatched": Modality("hrstem_uniform_dose_narrow_matched", "stem", 1.0, _HR_KINDS,
                                                dose_exponential_scale=math.inf, fast_scan_align="matched",
                                                profile_width_scale_range=NARROW_WIDTHS),
+    "hrstemuniformdosemildnarrowmatched": Modality("hrstem_uniform_dose_mild_narrow_matched", "stem", 1.0, _HR_KINDS,
+                                                   dose_exponential_scale=math.inf, fast_scan_align="matched",
+                                                   profile_width_scale_range=MILD_NARROW_WIDTHS),
 }
 
 

@@ -143,6 +143,8 @@ def test_narrow_preset_scales_every_atom_width_by_one_recorded_factor():
     assert "profile_width_scale_range" not in uniform.to_dict()  # recipes written before the option stay equal
     assert narrow.to_dict()["profile_width_scale_range"] == [0.3, 1.0]
     assert get_modality("hrstem_uniform_dose_narrow_matched").fast_scan_align == "matched"
+    mild = get_modality("hrstem_uniform_dose_mild_narrow_matched")
+    assert mild.to_dict()["profile_width_scale_range"] == [0.5, 1.0] and mild.fast_scan_align == "matched"
     factors = []
     for seed in range(6):
         _, _, record = make_pair(seed, narrow, 32)
