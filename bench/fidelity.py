@@ -32,6 +32,14 @@ Restorer = Callable[[np.ndarray], np.ndarray]
 LATTICE_PROBES = ((6.0, 1.0), (6.0, 1.5), (9.0, 1.0), (9.0, 1.5), (14.0, 1.0), (14.0, 1.5))
 
 
+def _restored(name: str, restore: Restorer, images: np.ndarray) -> np.ndarray:
+    """Return ``restore(images)`` as float64, refusing a result of another shape (a ValueError naming ``name``)."""
+    restored = np.asarray(restore(images), dtype=np.float64)
+    if restored.shape != images.shape:
+        raise ValueError(f"method {name!r} returned shape {restored.shape} for input {images.shape}")
+    return restored
+
+
 def noise_free_fidelity(restorers: dict[str, Restorer], *, preset: PrecisionPreset, dose_e_per_A2: float = 5e4,
                         series=None) -> pd.DataFrame:
     """Restore the expected (noise-free) images of the study's series and measure what the restoration moved.
@@ -73,9 +81,7 @@ def noise_free_fidelity(restorers: dict[str, Restorer], *, preset: PrecisionPres
         expected = (dose_e_per_A2 * px * px * reference["image"])[None]
         central, truth = reference["central"], reference["truth"]
         for name, restore in restorers.items():
-            restored = np.asarray(restore(expected), dtype=np.float64)
-            if restored.shape != expected.shape:
-                raise ValueError(f"method {name!r} returned shape {restored.shape} for input {expected.shape}")
+            restored = _restored(name, restore, expected)
             error, scs, fit = fit_central_columns(restored, truth=truth, central=central, width_A=reference["width"],
                                                   dose_e_per_A2=dose_e_per_A2, pixel_size_A=px,
                                                   estimator=preset.estimator, max_iterations=preset.max_iterations)
@@ -155,9 +161,7 @@ def lattice_transfer(restorers: dict[str, Restorer], *, probes=LATTICE_PROBES, s
     for spacing, sigma in probes:
         image = square_lattice(spacing_px=spacing, sigma_px=sigma, size_px=size_px)[None]
         for name, restore in restorers.items():
-            restored = np.asarray(restore(image), dtype=np.float64)
-            if restored.shape != image.shape:
-                raise ValueError(f"method {name!r} returned shape {restored.shape} for input {image.shape}")
+            restored = _restored(name, restore, image)
             rows.append({"method": name, "spacing_px": float(spacing), "sigma_px": float(sigma),
                          "contrast_transfer": float(restored.std() / image.std())})
     return pd.DataFrame(rows)

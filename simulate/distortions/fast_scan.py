@@ -510,12 +510,30 @@ def fast_scan_matched_shift_px(params: FastScanParams | list[FastScanParams], *,
     """
     check_positive(sigma_px, "sigma_px", "px")
     single = isinstance(params, FastScanParams)
-    kernel = fast_scan_kernel([params] if single else list(params))
+    mu = _matched_shift(fast_scan_kernel([params] if single else list(params)), sigma_px)
+    return float(mu[0]) if single else mu
+
+
+def _matched_shift(kernel: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Return the "matched" shift back [px] of causal kernels (B, K): see :func:`fast_scan_matched_shift_px`.
+
+    Parameters
+    ----------
+    kernel : torch.Tensor
+        Causal kernels, shape (B, K).
+    sigma_px : float
+        Column width σ [px].
+
+    Returns
+    -------
+    torch.Tensor
+        Shift [px], shape (B,).
+    """
     mu = _matched_peak_px(kernel, 0, sigma_px)
     for _ in range(_MATCHED_ITERATIONS):
         taps, lead = _shifted_taps(kernel, mu)
         mu = mu + _matched_peak_px(taps, lead, sigma_px)
-    return float(mu[0]) if single else mu
+    return mu
 
 
 def fast_scan_taps(params: list[FastScanParams], *, dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, int]:
@@ -549,9 +567,8 @@ def fast_scan_taps(params: list[FastScanParams], *, dtype=torch.float64, device=
     centred = torch.tensor([p.align == "centroid" for p in params], device=device)
     mu = torch.where(centred, (kernel * lags).sum(dim=-1), mu)
     matched = [i for i, p in enumerate(params) if p.align == "matched"]
-    if matched:
-        shifts = fast_scan_matched_shift_px([params[i] for i in matched])
-        mu[matched] = shifts.to(dtype=dtype, device=device)
+    if matched:  # from the kernels already at hand, in float64 like the public function
+        mu[matched] = _matched_shift(kernel[matched].to(torch.float64), MATCHED_COLUMN_SIGMA_PX).to(dtype)
     return _shifted_taps(kernel, mu)
 
 
