@@ -132,6 +132,43 @@ def square_lattice(*, spacing_px: float, sigma_px: float, size_px: int = 128,
     return peak_counts * np.outer(profile, profile)  # a square lattice of Gaussians is separable
 
 
+def axis_fundamentals(images: np.ndarray, *, spacing_px: float, margin_px: int = 16) -> np.ndarray:
+    """Return the amplitude of a square lattice's fundamental along the fast (x) and slow (y) axes.
+
+    The image's interior (``margin_px`` off every edge, cut to a whole number of periods) is averaged over
+    rows (the profile along x) and over columns (along y); each profile's Fourier amplitude at 1/spacing is
+    returned. A restoration that sharpens the columns along one axis raises that axis's amplitude.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        (B, H, W) square images of a lattice of period ``spacing_px`` along both axes; axis -1 is x.
+    spacing_px : float
+        The period [px], > 0, with at least one whole period inside the interior.
+    margin_px : int
+        Pixels left out at every edge (where a network sees padding), >= 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (B, 2): the x (fast) and y (slow) amplitudes [counts].
+
+    Raises
+    ------
+    ValueError
+        If the interior holds no whole period.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    periods = int((min(images.shape[-2:]) - 2 * margin_px) // spacing_px) if spacing_px > 0 else 0
+    if periods < 1:
+        raise ValueError(f"spacing_px={spacing_px!r} with margin_px={margin_px!r} leaves no whole period inside a "
+                         f"{images.shape[-2:]} image; use a smaller spacing or margin")
+    length = int(round(periods * spacing_px))
+    window = images[..., margin_px:margin_px + length, margin_px:margin_px + length]
+    phase = np.exp(-2j * np.pi * np.arange(length) / spacing_px)
+    return np.stack([np.abs(window.mean(axis=-2) @ phase), np.abs(window.mean(axis=-1) @ phase)], axis=-1)
+
+
 def lattice_transfer(restorers: dict[str, Restorer], *, probes=LATTICE_PROBES, size_px: int = 128) -> pd.DataFrame:
     """Restore noise-free square lattices of Gaussian columns and measure how much contrast survives.
 
@@ -147,8 +184,11 @@ def lattice_transfer(restorers: dict[str, Restorer], *, probes=LATTICE_PROBES, s
     Returns
     -------
     pandas.DataFrame
-        One row per method and lattice: ``spacing_px``, ``sigma_px`` and ``contrast_transfer`` (std of the
-        restored image / std of the lattice: 1 keeps the columns, near 0 flattens them).
+        One row per method and lattice: ``spacing_px``, ``sigma_px``, ``contrast_transfer`` (std of the
+        restored image / std of the lattice: 1 keeps the columns, near 0 flattens them), and
+        ``fast_axis_transfer`` and ``slow_axis_transfer`` (the fundamental's amplitude along x and y,
+        restored / lattice, :func:`axis_fundamentals`: above 1 sharpens the columns along that axis, below 1
+        widens them; a network that undoes a fast-scan blur the image does not have sharpens along x only).
 
     Raises
     ------
@@ -162,8 +202,11 @@ def lattice_transfer(restorers: dict[str, Restorer], *, probes=LATTICE_PROBES, s
         image = square_lattice(spacing_px=spacing, sigma_px=sigma, size_px=size_px)[None]
         for name, restore in restorers.items():
             restored = _restored(name, restore, image)
+            fast, slow = (axis_fundamentals(restored, spacing_px=spacing)
+                          / axis_fundamentals(image, spacing_px=spacing))[0]
             rows.append({"method": name, "spacing_px": float(spacing), "sigma_px": float(sigma),
-                         "contrast_transfer": float(restored.std() / image.std())})
+                         "contrast_transfer": float(restored.std() / image.std()),
+                         "fast_axis_transfer": float(fast), "slow_axis_transfer": float(slow)})
     return pd.DataFrame(rows)
 
 

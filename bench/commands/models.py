@@ -58,7 +58,7 @@ def register(subparsers) -> None:
     fidelity.add_argument("--output", default=None, help="also write the table as parquet here")
     fidelity.add_argument("--lattices", action="store_true",
                           help="also restore noise-free square lattices of Gaussian columns (σ 1-1.5 px, 6-14 px "
-                               "apart) and print how much contrast each method keeps")
+                               "apart) and print how much contrast each method keeps, in all and along each scan axis")
     fidelity.set_defaults(handler=run_fidelity)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
 
@@ -189,9 +189,12 @@ def run_fidelity(args) -> int:
         print(f"{name}: {'within' if ok else 'OUTSIDE'} 0.5 pm and 2 % at every thickness")
     if args.lattices:
         lattices = lattice_transfer(restorers)
-        print("noise-free square lattices of Gaussian columns: std(restored) / std(lattice)")
-        print(lattices.pivot(index="method", columns=["spacing_px", "sigma_px"], values="contrast_transfer")
-              .reindex(list(restorers)).to_string(float_format=lambda v: f"{v:.3f}"))
+        for column, what in (("contrast_transfer", "std(restored) / std(lattice)"),
+                             ("fast_axis_transfer", "fundamental along x (fast scan), restored / lattice"),
+                             ("slow_axis_transfer", "fundamental along y (slow scan), restored / lattice")):
+            print(f"noise-free square lattices of Gaussian columns: {what}")
+            print(lattices.pivot(index="method", columns=["spacing_px", "sigma_px"], values=column)
+                  .reindex(list(restorers)).to_string(float_format=lambda v: f"{v:.3f}"))
     if args.output:
         write_table_atomic(args.output, table)
         print(f"wrote {args.output}")

@@ -178,7 +178,8 @@ def sample_fast_scan(generator, *, align: str = "causal") -> FastScanParams | No
 
 def sample_stem_params(generator, *, pixel_size_A: float, mean_intensity: float | None = None,
                        dose_e_per_A2: float | None = None, fast_scan_align: str = "causal",
-                       dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE) -> StemDistortionParams:
+                       dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE,
+                       clean_probability: float = 0.0) -> StemDistortionParams:
     """Draw one S(T)EM distortion set for training.
 
     Parameters
@@ -195,24 +196,35 @@ def sample_stem_params(generator, *, pixel_size_A: float, mean_intensity: float 
         Alignment of the fast-scan PSF (see :class:`FastScanParams`); "causal" is the paper's physics.
     dose_exponential_scale : float
         Scale of the sampled dose's distribution (:func:`sample_mean_counts`); 0.5 is the paper's.
+    clean_probability : float
+        Probability in [0, 1] of a clean scan: Poisson counting and PMT noise only, no jitter, fast scan,
+        row lines, black pixels, zingers, clip or quantisation (ours; the paper's draws leave an image
+        without jitter and fast-scan blur 2.5 % of the time). 0, the paper's, draws nothing, so the other
+        draws stay as they were.
 
     Returns
     -------
     StemDistortionParams
-        Always Poisson counting and PMT noise; jitter, fast scan, row lines, black pixels, zingers, clip and
-        quantisation each with its own probability.
+        Always Poisson counting and PMT noise; unless the scan is clean, jitter, fast scan, row lines, black
+        pixels, zingers, clip and quantisation each with its own probability.
 
     Raises
     ------
     ValueError
-        For a bad pixel size, neither a mean intensity nor a dose, or an unknown alignment.
+        For a bad pixel size, neither a mean intensity nor a dose, an unknown alignment or a clean
+        probability outside [0, 1].
     """
     check_positive(pixel_size_A, "pixel_size_A", "Å")
     if fast_scan_align not in ALIGN_MODES:
         raise ValueError(f"fast_scan_align must be one of {ALIGN_MODES}; got {fast_scan_align!r}.")
+    if not 0 <= clean_probability <= 1:
+        raise ValueError(f"clean_probability={clean_probability!r} must lie in [0, 1] (0: the paper's draws).")
     rng = numpy_generator(generator)
     dose = _dose(rng, pixel_size_A, mean_intensity, dose_e_per_A2, dose_exponential_scale)
+    clean = clean_probability > 0 and rng.uniform() < clean_probability
     pmt = sample_pmt(rng)
+    if clean:
+        return StemDistortionParams(pixel_size_A=pixel_size_A, dose_e_per_A2=dose, pmt=pmt)
     fast = sample_fast_scan(rng, align=fast_scan_align)
     rows = RowLineParams() if rng.uniform() < ROW_LINE_PROBABILITY else None
     black = _log_uniform(rng, 1e-4, 1e-2) if rng.uniform() < 0.25 else None

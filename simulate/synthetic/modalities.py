@@ -56,6 +56,12 @@ class Modality:
         r^m ≈ 0.70 Å; aberration-corrected HAADF columns are narrower (the benchmark's abTEM Pt columns fit
         with σ = 0.20-0.34 Å), so a range reaching down to 0.3 adds isolated sharp columns; one factor per
         image keeps eq. 22's ordering (every integral scales by its square).
+    clean_scan_probability : float
+        S(T)EM only: probability that a pair has Poisson counting and PMT noise only (no scan jitter,
+        fast-scan blur or defects; :func:`simulate.distortions.sample_stem_params`). 0, the paper's, draws
+        nothing. The paper's draws leave 2.5 % of the images without jitter and fast-scan blur, so a network
+        trained on them treats every image as distorted and "restores" a clean one: it sharpens columns
+        along the fast axis and widens them along the slow one (docs/training_campaign.md, session 9).
     """
 
     name: str
@@ -67,6 +73,7 @@ class Modality:
     fast_scan_align: str = "causal"
     dose_exponential_scale: float = DOSE_EXPONENTIAL_SCALE
     profile_width_scale_range: tuple[float, float] = (1.0, 1.0)
+    clean_scan_probability: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate the fields.
@@ -88,6 +95,9 @@ class Modality:
                              "0 < low <= high; (1, 1) keeps the paper's widths")
         if self.detector not in ("stem", "tem"):
             raise ValueError(f"detector={self.detector!r} must be 'stem' or 'tem'")
+        if not 0 <= self.clean_scan_probability <= 1 or (self.clean_scan_probability and self.detector != "stem"):
+            raise ValueError(f"clean_scan_probability={self.clean_scan_probability!r} must lie in [0, 1], and be 0 "
+                             "for a TEM modality (it leaves out the scanning distortions)")
         if not 0 <= self.atomic_probability <= 1:
             raise ValueError(f"atomic_probability={self.atomic_probability!r} must be in [0, 1]")
         if self.atomic_probability > 0 and abs(sum(self.specimen_kinds.values()) - 1) > 1e-9:
@@ -100,8 +110,9 @@ class Modality:
         -------
         dict
             Every field, with ``specimen_kinds`` as a dict and ``lowres_kinds`` as a list; the dose scale and
-            the profile width range only when they are not the paper's (so recipes written before they
-            existed stay equal), ``"inf"`` for ``math.inf`` (strict JSON has no infinity).
+            the profile width range and the clean-scan probability only when they are not the paper's (so
+            recipes written before they existed stay equal), ``"inf"`` for ``math.inf`` (strict JSON has no
+            infinity).
         """
         recipe = {
             "name": self.name,
@@ -117,12 +128,15 @@ class Modality:
             recipe["dose_exponential_scale"] = "inf" if math.isinf(scale) else float(scale)
         if tuple(self.profile_width_scale_range) != (1.0, 1.0):
             recipe["profile_width_scale_range"] = [float(v) for v in self.profile_width_scale_range]
+        if self.clean_scan_probability:
+            recipe["clean_scan_probability"] = float(self.clean_scan_probability)
         return recipe
 
 
 _HR_KINDS = {"crystalline": 0.6, "amorphous": 0.2, "points": 0.2}
 NARROW_WIDTHS = (0.3, 1.0)
 MILD_NARROW_WIDTHS = (0.5, 1.0)  # against the over-sharpening of thick columns that (0.3, 1) brings
+CLEAN_SCANS = 0.25  # as often as the paper leaves out the fast-scan blur
 _LR_KINDS = {"crystalline": 0.0, "amorphous": 0.0, "points": 1.0}
 
 MODALITIES: dict[str, Modality] = {
@@ -151,6 +165,12 @@ MODALITIES: dict[str, Modality] = {
     "hrstemuniformdosemildnarrowmatched": Modality("hrstem_uniform_dose_mild_narrow_matched", "stem", 1.0, _HR_KINDS,
                                                    dose_exponential_scale=math.inf, fast_scan_align="matched",
                                                    profile_width_scale_range=MILD_NARROW_WIDTHS),
+    # hrstem_uniform_dose_narrow_matched with a quarter of the pairs scanned cleanly (Poisson and PMT noise only):
+    # without them a network cannot learn to leave an undistorted image alone, and a benchmark image is one.
+    "hrstemuniformdosenarrowmatchedclean": Modality("hrstem_uniform_dose_narrow_matched_clean", "stem", 1.0, _HR_KINDS,
+                                                    dose_exponential_scale=math.inf, fast_scan_align="matched",
+                                                    profile_width_scale_range=NARROW_WIDTHS,
+                                                    clean_scan_probability=CLEAN_SCANS),
 }
 
 

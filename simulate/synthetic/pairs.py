@@ -163,7 +163,8 @@ def make_pair(
     if spec.detector == "stem":
         params = sample_stem_params(rng, pixel_size_A=pixel_size_A, mean_intensity=mean_intensity,
                                     fast_scan_align=spec.fast_scan_align,
-                                    dose_exponential_scale=spec.dose_exponential_scale)
+                                    dose_exponential_scale=spec.dose_exponential_scale,
+                                    clean_probability=spec.clean_scan_probability)
         x_extended, record["distortions"] = apply_stem_distortions(y_extended, params, rng)
         counts_per_unit = params.dose_e_per_A2 * pixel_size_A**2
     else:

@@ -11,6 +11,7 @@ import pytest
 from bench.cli import main
 from bench.fidelity import (
     LATTICE_PROBES,
+    axis_fundamentals,
     fidelity_verdict,
     format_fidelity,
     lattice_transfer,
@@ -81,10 +82,12 @@ def test_command_prints_every_method(tiny_cgrdn_checkpoint, capsys, one_torch_th
 
 def test_command_prints_the_lattice_table_on_request(tiny_cgrdn_checkpoint, capsys, one_torch_thread):
     assert main(["models", "fidelity", tiny_cgrdn_checkpoint, "--thicknesses", "2", "--lattices"]) == 0
-    out = capsys.readouterr().out.split("square lattices")[1]
-    raw = next(line for line in out.splitlines() if line.startswith("raw "))
-    assert raw.split()[1:] == ["1.000"] * len(LATTICE_PROBES)
-    assert any(line.startswith("tiny") for line in out.splitlines())
+    tables = capsys.readouterr().out.split("square lattices")[1:]
+    assert len(tables) == 3  # std, fast-axis and slow-axis transfer
+    for out in tables:
+        raw = next(line for line in out.splitlines() if line.startswith("raw "))
+        assert raw.split()[1:] == ["1.000"] * len(LATTICE_PROBES)
+        assert any(line.startswith("tiny") for line in out.splitlines())
 
 
 def test_square_lattice_has_its_period_width_and_height():
@@ -113,8 +116,26 @@ def test_lattice_transfer_is_one_for_the_identity_and_falls_with_blur():
     # a σ = 2 px blur keeps exp(-2π²·4/d²) of a lattice's fundamental: denser lattices lose more
     assert blur[(6.0, 1.0)] < blur[(9.0, 1.0)] < blur[(14.0, 1.0)] < 1.0
     assert blur[(6.0, 1.0)] < 0.25
+    assert np.allclose(raw[["fast_axis_transfer", "slow_axis_transfer"]], 1.0, rtol=1e-12)
     with pytest.raises(ValueError, match="returned shape"):
         lattice_transfer({"crop": lambda images: images[:, 1:]})
+
+
+def test_axis_fundamentals_see_a_blur_along_one_axis_only():
+    from scipy.ndimage import gaussian_filter1d
+
+    spacing, blur = 9.0, 1.2
+    lattice = square_lattice(spacing_px=spacing, sigma_px=1.0, size_px=96)[None]
+    # truncated at 10 σ the sampled kernel's transfer is the continuous exp(-2π²σ²/d²) but for its alias at
+    # 1 px⁻¹, exp(-2π²σ²) ≈ 5e-13, and the tail beyond 10 σ, ~1e-23; rel 1e-6 leaves float64 sums ample room
+    blurred = gaussian_filter1d(lattice, blur, axis=-1, truncate=10.0)
+    fast, slow = (axis_fundamentals(blurred, spacing_px=spacing) / axis_fundamentals(lattice, spacing_px=spacing))[0]
+    assert fast == pytest.approx(np.exp(-2 * np.pi**2 * blur**2 / spacing**2), rel=1e-6)
+    assert slow == pytest.approx(1.0, rel=1e-12)
+    fast_t, slow_t = axis_fundamentals(np.swapaxes(blurred, -1, -2), spacing_px=spacing)[0]
+    assert (fast_t, slow_t) == pytest.approx(tuple(axis_fundamentals(blurred, spacing_px=spacing)[0][::-1]), rel=1e-12)
+    with pytest.raises(ValueError, match="whole period"):
+        axis_fundamentals(lattice, spacing_px=80.0)
 
 
 def test_command_refuses_methods_that_train_on_the_study(capsys):

@@ -137,3 +137,31 @@ def test_dose_scale_reaches_the_stem_and_tem_samplers():
         assert uniform.dose_e_per_A2 * 0.25**2 * 0.04 == pytest.approx(low * (high / low) ** u, rel=1e-12)
         assert paper.dose_e_per_A2 != uniform.dose_e_per_A2
         assert paper.to_dict().keys() == uniform.to_dict().keys()
+
+
+def _scan_distortions(params) -> tuple:
+    return (params.jitter, params.fast_scan, params.row_lines, params.black_pixels, params.zingers, params.clip,
+            params.quantisation_bits)
+
+
+def test_clean_scans_keep_only_poisson_and_pmt_noise_at_their_probability():
+    n, p = 2000, 0.25
+    rng = np.random.default_rng(7)
+    draws = [sample_stem_params(rng, pixel_size_A=0.2, mean_intensity=0.05, clean_probability=p) for _ in range(n)]
+    clean = [d for d in draws if all(v is None for v in _scan_distortions(d))]
+    assert all(d.dose_e_per_A2 > 0 and d.pmt is not None for d in clean)
+    # the paper's own draws are clean with probability 0.1 · 0.25 · 0.75³ · 0.9 · 0.5 ≈ 0.0047
+    expected_low, expected_high = p, p + (1 - p) * 0.0048
+    bound = 5 * math.sqrt(p * (1 - p) / n)
+    assert expected_low - bound < len(clean) / n < expected_high + bound
+    everything = sample_stem_params(3, pixel_size_A=0.2, mean_intensity=0.05, clean_probability=1.0)
+    assert all(v is None for v in _scan_distortions(everything))
+
+
+def test_no_clean_probability_draws_nothing_and_bad_ones_are_refused():
+    paper = sample_stem_params(11, pixel_size_A=0.2, mean_intensity=0.05)
+    zero = sample_stem_params(11, pixel_size_A=0.2, mean_intensity=0.05, clean_probability=0.0)
+    assert paper.to_dict() == zero.to_dict()  # the paper's random stream is untouched
+    for bad in (-0.1, 1.5, math.nan):
+        with pytest.raises(ValueError, match="clean_probability"):
+            sample_stem_params(11, pixel_size_A=0.2, mean_intensity=0.05, clean_probability=bad)

@@ -55,7 +55,7 @@ def test_x_is_divided_by_the_dose_scale_into_the_units_of_y(monkeypatch, modalit
     """Eqs. 30 and 46: x = counts / α (α = dose · pixel², × the camera gain for TEM), so E{x} = y per pixel."""
     dose = {}
 
-    def stem(rng, *, pixel_size_A, mean_intensity, fast_scan_align, dose_exponential_scale):
+    def stem(rng, *, pixel_size_A, mean_intensity, fast_scan_align, dose_exponential_scale, clean_probability):
         dose["value"] = 2e6 / (pixel_size_A**2 * mean_intensity)  # ≈ 2·10⁶ counts on an average pixel
         return StemDistortionParams(pixel_size_A=pixel_size_A, dose_e_per_A2=dose["value"])
 
@@ -160,3 +160,24 @@ def test_narrow_preset_scales_every_atom_width_by_one_recorded_factor():
     for bad in ((0.0, 1.0), (0.8, 0.5)):
         with pytest.raises(ValueError, match="profile_width_scale_range"):
             Modality("bad", "stem", 1.0, {"crystalline": 1.0}, profile_width_scale_range=bad)
+
+
+def test_clean_preset_scans_a_quarter_of_its_pairs_cleanly():
+    narrow = get_modality("hrstem_uniform_dose_narrow_matched")
+    clean = get_modality("hrstem_uniform_dose_narrow_matched_clean")
+    assert "clean_scan_probability" not in narrow.to_dict()  # recipes written before the option stay equal
+    assert clean.to_dict() == narrow.to_dict() | {"name": clean.name, "clean_scan_probability": 0.25}
+    kept = ("jitter", "fast_scan", "row_lines", "black_pixels", "zingers", "clip", "quantisation_bits")
+    found_clean = False
+    for seed in range(12):
+        x, y, record = make_pair(seed, clean, 32)
+        params = record["distortion_params"]
+        steps = {step["name"] for step in record["distortions"]["images"][0]}
+        if all(params[name] is None for name in kept):
+            found_clean = True
+            assert steps == {"poisson", "pmt"}
+    assert found_clean  # P(no clean pair in 12) = 0.75¹² ≈ 3 %: the seeds are fixed, so this is deterministic
+    with pytest.raises(ValueError, match="clean_scan_probability"):
+        Modality("bad", "tem", 1.0, {"crystalline": 1.0}, clean_scan_probability=0.25)
+    with pytest.raises(ValueError, match="clean_scan_probability"):
+        Modality("bad", "stem", 1.0, {"crystalline": 1.0}, clean_scan_probability=1.5)
