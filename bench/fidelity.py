@@ -188,7 +188,7 @@ def lattice_transfer(restorers: dict[str, Restorer], *, probes=LATTICE_PROBES, s
         restored image / std of the lattice: 1 keeps the columns, near 0 flattens them), and
         ``fast_axis_transfer`` and ``slow_axis_transfer`` (the fundamental's amplitude along x and y,
         restored / lattice, :func:`axis_fundamentals`: above 1 sharpens the columns along that axis, below 1
-        widens them; a network that undoes a fast-scan blur the image does not have sharpens along x only).
+        blurs them; a network that undoes a fast-scan blur the image does not have sharpens along x more).
 
     Raises
     ------

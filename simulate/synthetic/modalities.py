@@ -60,8 +60,8 @@ class Modality:
         S(T)EM only: probability that a pair has Poisson counting and PMT noise only (no scan jitter,
         fast-scan blur or defects; :func:`simulate.distortions.sample_stem_params`). 0, the paper's, draws
         nothing. The paper's draws leave 2.5 % of the images without jitter and fast-scan blur, so a network
-        trained on them treats every image as distorted and "restores" a clean one: it sharpens columns
-        along the fast axis and widens them along the slow one (docs/training_campaign.md, session 9).
+        trained on them treats every image as distorted and "restores" a clean one: it sharpens columns,
+        most along the fast axis (docs/training_campaign.md, session 9).
     """
 
     name: str
