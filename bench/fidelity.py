@@ -200,10 +200,10 @@ def lattice_transfer(restorers: dict[str, Restorer], *, probes=LATTICE_PROBES, s
     rows = []
     for spacing, sigma in probes:
         image = square_lattice(spacing_px=spacing, sigma_px=sigma, size_px=size_px)[None]
+        lattice_fundamentals = axis_fundamentals(image, spacing_px=spacing)
         for name, restore in restorers.items():
             restored = _restored(name, restore, image)
-            fast, slow = (axis_fundamentals(restored, spacing_px=spacing)
-                          / axis_fundamentals(image, spacing_px=spacing))[0]
+            fast, slow = (axis_fundamentals(restored, spacing_px=spacing) / lattice_fundamentals)[0]
             rows.append({"method": name, "spacing_px": float(spacing), "sigma_px": float(sigma),
                          "contrast_transfer": float(restored.std() / image.std()),
                          "fast_axis_transfer": float(fast), "slow_axis_transfer": float(slow)})

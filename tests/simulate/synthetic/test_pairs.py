@@ -170,7 +170,7 @@ def test_clean_preset_scans_a_quarter_of_its_pairs_cleanly():
     kept = ("jitter", "fast_scan", "row_lines", "black_pixels", "zingers", "clip", "quantisation_bits")
     found_clean = False
     for seed in range(12):
-        x, y, record = make_pair(seed, clean, 32)
+        _, _, record = make_pair(seed, clean, 32)
         params = record["distortion_params"]
         steps = {step["name"] for step in record["distortions"]["images"][0]}
         if all(params[name] is None for name in kept):
