@@ -137,6 +137,7 @@ _HR_KINDS = {"crystalline": 0.6, "amorphous": 0.2, "points": 0.2}
 NARROW_WIDTHS = (0.3, 1.0)
 MILD_NARROW_WIDTHS = (0.5, 1.0)  # against the over-sharpening of thick columns that (0.3, 1) brings
 CLEAN_SCANS = 0.25  # as often as the paper leaves out the fast-scan blur
+HALF_CLEAN_SCANS = 0.5  # a quarter left the fast-axis sharpening half in place (docs/training_campaign.md)
 _LR_KINDS = {"crystalline": 0.0, "amorphous": 0.0, "points": 1.0}
 
 MODALITIES: dict[str, Modality] = {
@@ -171,6 +172,11 @@ MODALITIES: dict[str, Modality] = {
                                                     dose_exponential_scale=math.inf, fast_scan_align="matched",
                                                     profile_width_scale_range=NARROW_WIDTHS,
                                                     clean_scan_probability=CLEAN_SCANS),
+    "hrstemuniformdosenarrowmatchedcleanhalf": Modality("hrstem_uniform_dose_narrow_matched_clean_half", "stem", 1.0,
+                                                        _HR_KINDS, dose_exponential_scale=math.inf,
+                                                        fast_scan_align="matched",
+                                                        profile_width_scale_range=NARROW_WIDTHS,
+                                                        clean_scan_probability=HALF_CLEAN_SCANS),
 }
 
 

@@ -167,6 +167,8 @@ def test_clean_preset_scans_a_quarter_of_its_pairs_cleanly():
     clean = get_modality("hrstem_uniform_dose_narrow_matched_clean")
     assert "clean_scan_probability" not in narrow.to_dict()  # recipes written before the option stay equal
     assert clean.to_dict() == narrow.to_dict() | {"name": clean.name, "clean_scan_probability": 0.25}
+    half = get_modality("hrstem_uniform_dose_narrow_matched_clean_half")
+    assert half.to_dict() == narrow.to_dict() | {"name": half.name, "clean_scan_probability": 0.5}
     kept = ("jitter", "fast_scan", "row_lines", "black_pixels", "zingers", "clip", "quantisation_bits")
     found_clean = False
     for seed in range(12):
