@@ -283,7 +283,7 @@ def render_html(results: dict, figures: dict[str, tuple[str, list[Path]]], spec:
                                                       "versions", "hardware", "scheduler", "wall_time_s",
                                                       "last_run_wall_time_s", "created", "status", "command",
                                                       "thickness_series", "estimator", "runs", "training_data",
-                                                      "training_budget")}
+                                                      "training_budget", "frames")}
     parts.append("<details><summary>Provenance (configuration, versions, hardware, seeds, run segments)</summary>"
                  "<pre>" + html.escape(json.dumps(provenance, indent=2, sort_keys=True, default=str))
                  + "</pre></details>")

@@ -55,7 +55,11 @@ def length_in_A(unit) -> float | None:
 
 @dataclass
 class Image:
-    """Pixels (float32, (H, W) or (frames, H, W)) and their calibration in Å per pixel (None if unknown)."""
+    """Pixels (float32, (H, W) or (frames, H, W)) and their calibration in Å per pixel (None if unknown).
+
+    ``metadata["dtype"]`` names the pixel type as stored (e.g. 'uint16': its maximum is a saturated pixel); None
+    where the stored numbers are not the intensities (a PNG preview written by :func:`write_image`).
+    """
 
     data: np.ndarray
     pixel_size_A: float | None = None
@@ -75,9 +79,10 @@ LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B in the grey valu
 def _as_image_array(data, source, *, grey: bool = False, colour: bool | None = None) -> np.ndarray:
     """float32 (H, W) or (frames, H, W) pixels of ``data``; ``source`` names the file in every message.
 
-    Length-1 leading axes and a length-1 channel axis are dropped (a 1 × 1 image stays 2-D). A last axis of
-    3 or 4 entries is taken as RGB(A) colour channels (a frame 3 or 4 px wide could not be restored
-    anyway) unless ``colour`` says otherwise; colour is refused, or converted to its luma when ``grey``.
+    Length-1 leading axes and a length-1 channel axis are dropped (a 1 × 1 image stays 2-D), also the channel
+    axis of a stack, (N, 1, H, W) or (N, H, W, 1). A last axis of 3 or 4 entries is taken as RGB(A) colour
+    channels (a frame 3 or 4 px wide could not be restored anyway) unless ``colour`` says otherwise; colour is
+    refused, or converted to its luma when ``grey``.
     """
     array = np.asarray(data)
     names = array.dtype.names or ()
@@ -90,6 +95,9 @@ def _as_image_array(data, source, *, grey: bool = False, colour: bool | None = N
         array = array[0]
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
+    if array.ndim == 4 and 1 in (array.shape[1], array.shape[-1]):
+        # a stack of frames with a length-1 channel axis, (N, 1, H, W) as in tk_r_em's test data, or (N, H, W, 1)
+        array = array[:, 0] if array.shape[1] == 1 else array[..., 0]
     if colour is None:
         colour = array.ndim >= 3 and array.shape[-1] in (3, 4)
     if colour:
@@ -129,7 +137,7 @@ def _read_tiff(path: Path, grey: bool) -> Image:
     except (tifffile.TiffFileError, ValueError) as error:
         raise ValueError(f"{path}: not a readable TIFF image ({error})") from error
     pixel = float(spacing) if spacing is not None and np.isfinite(float(spacing)) else None
-    return Image(_as_image_array(data, path, grey=grey, colour=colour), pixel)
+    return Image(_as_image_array(data, path, grey=grey, colour=colour), pixel, {"dtype": str(data.dtype)})
 
 
 def _read_png(path: Path, grey: bool) -> Image:
@@ -145,10 +153,12 @@ def _read_png(path: Path, grey: bool) -> Image:
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path}: not a readable PNG image ({error})") from error
     image = _as_image_array(data, path, grey=grey, colour=colour)
+    dtype = str(data.dtype)
     if "intensity_min" in info and "intensity_max" in info:  # written by write_image: undo the 16-bit scaling
         low, high = float(info["intensity_min"]), float(info["intensity_max"])
         image = (low + image / 65535.0 * (high - low)).astype(np.float32)
-    return Image(image, float(info["pixel_size_A"]) if "pixel_size_A" in info else None)
+        dtype = None
+    return Image(image, float(info["pixel_size_A"]) if "pixel_size_A" in info else None, {"dtype": dtype})
 
 
 def _read_h5(path: Path, grey: bool) -> Image:
@@ -164,7 +174,8 @@ def _read_h5(path: Path, grey: bool) -> Image:
                                  "'image', 'data' or 'x'")
             dataset = handle[(preferred or datasets)[0]]
             pixel = dataset.attrs.get("pixel_size_A")
-            return Image(_as_image_array(dataset[()], path, grey=grey), float(pixel) if pixel is not None else None)
+            return Image(_as_image_array(dataset[()], path, grey=grey), float(pixel) if pixel is not None else None,
+                         {"dtype": str(dataset.dtype)})
     except OSError as error:
         raise ValueError(f"{path}: not a readable HDF5 file ({error})") from error
 
@@ -218,7 +229,7 @@ def _read_vendor(path: Path, suffix: str, grey: bool) -> Image:
         notes["calibration_note"] = (notes.get("calibration_note", "") + f"; a pixel of {spacings[1]:.4g} Å is "
                                      "implausible for an image (a reciprocal-space calibration?): pixel size "
                                      "left unknown").lstrip("; ")
-    metadata = {"reader": f"rsciio.{VENDOR[suffix]}", "pixel_spacing_yx_A": spacings, **notes,
+    metadata = {"reader": f"rsciio.{VENDOR[suffix]}", "dtype": str(data.dtype), "pixel_spacing_yx_A": spacings, **notes,
                 "axes": signal.get("axes", []), "metadata": signal.get("metadata", {}),
                 "original_metadata": signal.get("original_metadata", {})}
     return Image(_as_image_array(data, path, grey=grey), spacings[1] if square else None, metadata)
@@ -284,7 +295,7 @@ def read_image(path: str | Path, *, grey: bool = False) -> Image:
             data = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as error:
             raise ValueError(f"{path}: not a readable numeric .npy array ({type(error).__name__}: {error})") from error
-        return Image(_as_image_array(data, path, grey=grey))
+        return Image(_as_image_array(data, path, grey=grey), metadata={"dtype": str(data.dtype)})
     if suffix in (".h5", ".hdf5"):
         return _read_h5(path, grey)
     return _read_vendor(path, suffix, grey)

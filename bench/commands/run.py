@@ -64,6 +64,7 @@ PRESET_OPTIONS = {
     "modalities": ("modalities", lambda text: parse_list(text, str, "modalities")),
     "estimator": ("estimator", lambda value: value),
     "recipe": ("thickness_series", lambda value: value),
+    "frames": ("frames", lambda value: value),
 }
 
 
@@ -329,8 +330,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--doses", help="comma-separated doses in e⁻/Å² (default: the preset's, 500,50000)")
     parser.add_argument("--thicknesses", help="comma-separated thicknesses in atoms per column")
     parser.add_argument("--realisations", type=int, help="noise realisations per point (≥ 2)")
-    parser.add_argument("--images", type=int, help="denoise: validation pairs per modality")
+    parser.add_argument("--images", type=int, help="denoise: validation pairs per modality; experimental: frames "
+                                                   "taken from the start of --frames (quick: 2, paper: all)")
     parser.add_argument("--modalities", help="denoise: comma-separated modalities (hrstem, lrstem, hrtem, lrtem)")
+    parser.add_argument("--frames", metavar="PATH",
+                        help="experimental: measured frames, one image or a stack, any file `bench restore` reads "
+                             "(e.g. tk_r_em's test_data/exp_hrstem.h5 from your own `pip download tk_r_em==1.0.4 "
+                             "--no-deps --no-binary :all:`); read where it lies, never copied")
     parser.add_argument("--output", "-o", help="results directory (default results/STUDY-PRESET)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     add_study_arguments(parser)

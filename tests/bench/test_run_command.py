@@ -142,7 +142,7 @@ def test_run_help_lists_every_study_with_its_quick_run_time():
 
     text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     names = study_names()
-    assert names == ["precision-vs-dose", "dislocation", "atom-counting", "denoise"]  # the paper's order
+    assert names == ["precision-vs-dose", "dislocation", "atom-counting", "denoise", "experimental"]  # paper's order
     for study in names:
         line = next(row for row in text.splitlines() if row.strip().startswith(study + " "))
         assert len(line.split()) > 4, line  # the study's name and what it measures

@@ -44,3 +44,18 @@ def test_non_images_and_unsafe_files_raise(tmp_path):
         read_image(tmp_path / "missing.tif")
     with pytest.raises(ValueError, match="NaN"):
         write_image(tmp_path / "nan.tif", np.full((4, 4), np.nan))
+
+
+def test_a_stack_with_a_channel_axis_is_read_as_frames_and_the_stored_type_is_named(tmp_path):
+    import h5py
+
+    stack = np.arange(3 * 10 * 12, dtype=np.uint16).reshape(3, 1, 10, 12)  # (N, 1, H, W) as in tk_r_em's test data
+    with h5py.File(tmp_path / "stack.h5", "w") as handle:
+        handle["x"] = stack
+    image = read_image(tmp_path / "stack.h5")
+    np.testing.assert_array_equal(image.data, stack[:, 0])
+    assert image.metadata["dtype"] == "uint16"
+    np.save(tmp_path / "last.npy", stack.reshape(3, 10, 12, 1))  # (N, H, W, 1)
+    assert read_image(tmp_path / "last.npy").data.shape == (3, 10, 12)
+    write_image(tmp_path / "preview.png", stack[0, 0].astype(np.float32))
+    assert read_image(tmp_path / "preview.png").metadata["dtype"] is None  # stretched: not the stored intensities
