@@ -27,7 +27,7 @@ from simulate.synthetic.modalities import get_modality
 from simulate.synthetic.specimens import PIXEL_SIZE_RANGE_A
 
 
-def training_wall_time(train_log: str | Path) -> tuple[float, int]:
+def training_wall_time(train_log: str | Path, *, up_to_step: int | None = None) -> tuple[float, int]:
     """Return the wall time of the kept steps of a run and the number of chunks it was trained in.
 
     ``train_log.csv`` counts ``seconds`` from the start of each (resumed) process, so a drop of the
@@ -41,6 +41,8 @@ def training_wall_time(train_log: str | Path) -> tuple[float, int]:
     ----------
     train_log : str or Path
         The run's ``train_log.csv`` (needs a ``seconds`` column).
+    up_to_step : int, optional
+        Count only the logged steps up to this one (an exported checkpoint's); default: every logged step.
 
     Returns
     -------
@@ -55,7 +57,8 @@ def training_wall_time(train_log: str | Path) -> tuple[float, int]:
         If the log has no rows.
     """
     with open(train_log, newline="") as handle:
-        seconds = [float(row["seconds"]) for row in csv.DictReader(handle)]
+        seconds = [float(row["seconds"]) for row in csv.DictReader(handle)
+                   if up_to_step is None or float(row["step"]) <= up_to_step]
     if not seconds:
         raise ValueError(f"{train_log}: no logged steps")
     total, chunks, previous = 0.0, 1, seconds[0]
@@ -177,8 +180,11 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
         raise ValueError(f"name={name!r}: the run's model is arch {sidecar.get('arch')!r}; use '<arch>.<tag>'")
     training = sidecar["training_config"]
     kind, _, modality = training["data"].partition(":")
-    wall_seconds, chunk_count = training_wall_time(run_dir / "train_log.csv")
-    chunks = [c for c in _chunks(run_dir) if c.get("start_step", 0) < sidecar["step"]]
+    wall_seconds, chunk_count = training_wall_time(run_dir / "train_log.csv", up_to_step=sidecar["step"])
+    # a checkpoint inside a chunk ends the exported chunk list there: the chunk's later steps are not in the weights
+    chunks = [c if c.get("end_step", 0) <= sidecar["step"] else {**c, "end_step": sidecar["step"],
+                                                                  "run_end_step": c["end_step"]}
+              for c in _chunks(run_dir) if c.get("start_step", 0) < sidecar["step"]]
     hardware = hardware or ("; ".join(sorted({c["hardware"] for c in chunks if c.get("hardware")}))
                             or hardware_description())
     metadata = {

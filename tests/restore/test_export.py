@@ -38,6 +38,8 @@ def test_wall_time_adds_the_chunks_of_a_resumed_run(tmp_path):
     log = tmp_path / "train_log.csv"
     log.write_text("step,seconds\n1,2.0\n2,5.0\n3,1.5\n4,4.0\n")
     assert training_wall_time(log) == (9.0, 2)
+    assert training_wall_time(log, up_to_step=3) == (6.5, 2)  # an exported checkpoint's steps only
+    assert training_wall_time(log, up_to_step=2) == (5.0, 1)
     log.write_text("step,seconds\n")
     with pytest.raises(ValueError, match="no logged steps"):
         training_wall_time(log)
@@ -82,5 +84,8 @@ def test_export_of_a_checkpoint_takes_its_ema_and_the_run_lineage(chunked_run, t
     assert all(isinstance(v, float) for v in sidecar["validation"].values())
     older = export_run(chunked_run, "cgrdn.older", tmp_path, checkpoint="step_00000006")
     assert load_model(older)[1]["steps"] == 6
+    inside = export_run(chunked_run, "cgrdn.inside", tmp_path, checkpoint="step_00000003")
+    inside_chunks = load_model(inside)[1]["chunks"]  # step 3 lies inside the first chunk (steps 0 → 6)
+    assert [(c["start_step"], c["end_step"], c["run_end_step"]) for c in inside_chunks] == [(0, 3, 6)]
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         export_run(chunked_run, "cgrdn.none", tmp_path, checkpoint="step_00000001")
