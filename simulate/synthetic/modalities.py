@@ -138,6 +138,7 @@ NARROW_WIDTHS = (0.3, 1.0)
 MILD_NARROW_WIDTHS = (0.5, 1.0)  # against the over-sharpening of thick columns that (0.3, 1) brings
 CLEAN_SCANS = 0.25  # as often as the paper leaves out the fast-scan blur
 HALF_CLEAN_SCANS = 0.5  # a quarter left the fast-axis sharpening half in place (docs/training_campaign.md)
+MOST_CLEAN_SCANS = 0.75  # half still let the network drift back to sharpening (docs/training_campaign.md)
 _LR_KINDS = {"crystalline": 0.0, "amorphous": 0.0, "points": 1.0}
 
 MODALITIES: dict[str, Modality] = {
@@ -177,6 +178,17 @@ MODALITIES: dict[str, Modality] = {
                                                         fast_scan_align="matched",
                                                         profile_width_scale_range=NARROW_WIDTHS,
                                                         clean_scan_probability=HALF_CLEAN_SCANS),
+    "hrstemuniformdosenarrowmatchedcleanmost": Modality("hrstem_uniform_dose_narrow_matched_clean_most", "stem", 1.0,
+                                                        _HR_KINDS, dose_exponential_scale=math.inf,
+                                                        fast_scan_align="matched",
+                                                        profile_width_scale_range=NARROW_WIDTHS,
+                                                        clean_scan_probability=MOST_CLEAN_SCANS),
+    # the half-clean preset with the causal fast-scan blur: can a network that sees clean scans half of the time learn to
+    # undo the lag where there is a blur and leave a clean scan alone?
+    "hrstemuniformdosenarrowcleanhalf": Modality("hrstem_uniform_dose_narrow_clean_half", "stem", 1.0, _HR_KINDS,
+                                                 dose_exponential_scale=math.inf,
+                                                 profile_width_scale_range=NARROW_WIDTHS,
+                                                 clean_scan_probability=HALF_CLEAN_SCANS),
 }
 
 

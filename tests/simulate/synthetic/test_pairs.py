@@ -167,8 +167,13 @@ def test_clean_preset_scans_a_quarter_of_its_pairs_cleanly():
     clean = get_modality("hrstem_uniform_dose_narrow_matched_clean")
     assert "clean_scan_probability" not in narrow.to_dict()  # recipes written before the option stay equal
     assert clean.to_dict() == narrow.to_dict() | {"name": clean.name, "clean_scan_probability": 0.25}
-    half = get_modality("hrstem_uniform_dose_narrow_matched_clean_half")
-    assert half.to_dict() == narrow.to_dict() | {"name": half.name, "clean_scan_probability": 0.5}
+    for name, probability in (("hrstem_uniform_dose_narrow_matched_clean_half", 0.5),
+                              ("hrstem_uniform_dose_narrow_matched_clean_most", 0.75)):
+        more = get_modality(name)
+        assert more.to_dict() == narrow.to_dict() | {"name": more.name, "clean_scan_probability": probability}
+    causal = get_modality("hrstem_uniform_dose_narrow_clean_half")
+    assert causal.to_dict() == get_modality("hrstem_uniform_dose_narrow").to_dict() | {
+        "name": causal.name, "clean_scan_probability": 0.5}
     kept = ("jitter", "fast_scan", "row_lines", "black_pixels", "zingers", "clip", "quantisation_bits")
     found_clean = False
     for seed in range(12):
