@@ -183,8 +183,14 @@ MODALITIES: dict[str, Modality] = {
                                                         fast_scan_align="matched",
                                                         profile_width_scale_range=NARROW_WIDTHS,
                                                         clean_scan_probability=MOST_CLEAN_SCANS),
-    # the half-clean preset with the causal fast-scan blur: can a network that sees clean scans half of the time learn to
-    # undo the lag where there is a blur and leave a clean scan alone?
+    # the half-clean preset with milder narrowing: is the width prior what the network sharpens towards?
+    "hrstemuniformdosemildnarrowmatchedcleanhalf": Modality("hrstem_uniform_dose_mild_narrow_matched_clean_half",
+                                                            "stem", 1.0, _HR_KINDS, dose_exponential_scale=math.inf,
+                                                            fast_scan_align="matched",
+                                                            profile_width_scale_range=MILD_NARROW_WIDTHS,
+                                                            clean_scan_probability=HALF_CLEAN_SCANS),
+    # the half-clean preset with the causal fast-scan blur: can a network that sees clean scans half of the time
+    # learn to undo the lag where there is a blur and leave a clean scan alone?
     "hrstemuniformdosenarrowcleanhalf": Modality("hrstem_uniform_dose_narrow_clean_half", "stem", 1.0, _HR_KINDS,
                                                  dose_exponential_scale=math.inf,
                                                  profile_width_scale_range=NARROW_WIDTHS,

@@ -171,6 +171,9 @@ def test_clean_preset_scans_a_quarter_of_its_pairs_cleanly():
                               ("hrstem_uniform_dose_narrow_matched_clean_most", 0.75)):
         more = get_modality(name)
         assert more.to_dict() == narrow.to_dict() | {"name": more.name, "clean_scan_probability": probability}
+    mild = get_modality("hrstem_uniform_dose_mild_narrow_matched_clean_half")
+    assert mild.to_dict() == get_modality("hrstem_uniform_dose_mild_narrow_matched").to_dict() | {
+        "name": mild.name, "clean_scan_probability": 0.5}
     causal = get_modality("hrstem_uniform_dose_narrow_clean_half")
     assert causal.to_dict() == get_modality("hrstem_uniform_dose_narrow").to_dict() | {
         "name": causal.name, "clean_scan_probability": 0.5}
