@@ -183,7 +183,8 @@ MODALITIES: dict[str, Modality] = {
                                                         fast_scan_align="matched",
                                                         profile_width_scale_range=NARROW_WIDTHS,
                                                         clean_scan_probability=MOST_CLEAN_SCANS),
-    # the half-clean preset with milder narrowing: is the width prior what the network sharpens towards?
+    # the half-clean preset with milder narrowing: the width prior is part of what a network sharpens towards (the
+    # milder range halved the sharpening, docs/training_campaign.md, session 10)
     "hrstemuniformdosemildnarrowmatchedcleanhalf": Modality("hrstem_uniform_dose_mild_narrow_matched_clean_half",
                                                             "stem", 1.0, _HR_KINDS, dose_exponential_scale=math.inf,
                                                             fast_scan_align="matched",
