@@ -40,24 +40,34 @@ def robust_std(values) -> float:
     return float(MAD_TO_STD * np.median(np.abs(values - np.median(values))))
 
 
-def neighbour_median(image: np.ndarray) -> np.ndarray:
+def neighbour_median(image: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
     """Return each pixel's median of its 8 neighbours (the 5th smallest; edges mirrored).
 
     Parameters
     ----------
     image : ndarray
         Shape (H, W).
+    at : ndarray of bool, optional
+        Shape (H, W): only these pixels' medians (the same values, without filtering the whole frame: the
+        outliers are a few pixels of a large frame).
 
     Returns
     -------
     ndarray
-        Shape (H, W), float64.
+        Shape (H, W), float64; with ``at``, shape (K,): the medians of the K selected pixels in row-major order.
     """
     from scipy import ndimage
 
-    ring = np.ones((3, 3), dtype=bool)
-    ring[1, 1] = False
-    return ndimage.median_filter(np.asarray(image, dtype=np.float64), footprint=ring, mode="reflect")
+    image = np.asarray(image, dtype=np.float64)
+    if at is None:
+        ring = np.ones((3, 3), dtype=bool)
+        ring[1, 1] = False
+        return ndimage.median_filter(image, footprint=ring, mode="reflect")
+    rows, columns = np.nonzero(at)
+    padded = np.pad(image, 1, mode="symmetric")  # numpy's "symmetric" is scipy's "reflect": the edge repeated
+    neighbours = np.stack([padded[rows + 1 + dy, columns + 1 + dx]
+                           for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx], axis=-1)
+    return np.sort(neighbours, axis=-1)[:, 4]
 
 
 def highpass(image: np.ndarray, *, sigma_px: float) -> np.ndarray:
@@ -194,7 +204,8 @@ def outlier_pixels(raw: np.ndarray, *, dtype: str | None) -> dict[str, Any]:
     integer = dtype is not None and np.issubdtype(np.dtype(dtype), np.integer)
     saturated = raw >= np.iinfo(dtype).max if integer else np.zeros(raw.shape, dtype=bool)
     bottom = (raw == 0) | (raw == np.iinfo(dtype).min) if integer else raw == 0
-    dead = bottom & (neighbour_median(raw) - raw > DEAD_SIGMAS * sigma)
+    dead = bottom.copy()
+    dead[bottom] = neighbour_median(raw, at=bottom) - raw[bottom] > DEAD_SIGMAS * sigma
     return {"zingers": saturated | (hot & hot_test_applied), "dead": dead, "sigma": sigma,
             "hot_test_applied": hot_test_applied}
 
@@ -216,10 +227,14 @@ def outlier_residual(output: np.ndarray, mask: np.ndarray, *, spacing_px: float)
     float
         ≈ 0 where the outliers were removed; NaN without outliers or for an output without fine structure.
     """
-    scale = robust_std(highpass(output, sigma_px=spacing_px / 4))
+    return _residual(output, mask, robust_std(highpass(output, sigma_px=spacing_px / 4)))
+
+
+def _residual(output: np.ndarray, mask: np.ndarray, scale: float) -> float:
+    """:func:`outlier_residual` with the high-pass scale given (computed once per output)."""
     if not mask.any() or scale == 0:
         return float("nan")
-    return float(np.median((output - neighbour_median(output))[mask]) / scale)
+    return float(np.median(output[mask] - neighbour_median(output, at=mask)) / scale)
 
 
 def lattice_spacing_px(raw: np.ndarray) -> float:
@@ -260,7 +275,9 @@ def find_columns(image: np.ndarray, *, spacing_px: float) -> np.ndarray:
 
     The background is the image smoothed by a Gaussian of σ = spacing, so that columns on a dark stripe or a thin
     edge count as well as those on a bright particle; a peak must rise above the median of what remains by 30 %
-    of its robust range (median to 99th percentile), which keeps the smoothed noise of vacuum out.
+    of its robust range (median to 99th percentile), which keeps the smoothed noise of vacuum out. (The fitting
+    package's :func:`fitting.find_columns` seeds column fits in Å with sub-pixel refinement and a threshold relative
+    to the brightest column, which a frame with a bright particle beside a thin edge does not suit.)
 
     Parameters
     ----------
@@ -346,7 +363,10 @@ def without_outliers(frame: np.ndarray, outliers: dict[str, Any]) -> np.ndarray:
     ndarray
         Shape (H, W), float64: what a reference is smoothed from (a smoothed zinger would pass for a column).
     """
-    return np.where(outliers["zingers"] | outliers["dead"], neighbour_median(frame), frame)
+    replaced = np.array(frame, dtype=np.float64)
+    outlying = outliers["zingers"] | outliers["dead"]
+    replaced[outlying] = neighbour_median(frame, at=outlying)
+    return replaced
 
 
 def analyse_frame(raw: np.ndarray, base: np.ndarray, *, outliers: dict[str, Any]) -> dict[str, Any]:
@@ -409,16 +429,17 @@ def frame_metrics(output: np.ndarray, analysis: dict[str, Any]) -> dict[str, flo
 
     found = find_columns(output, spacing_px=spacing)
     matched, shift = match_columns(analysis["reference_columns"], found, radius_px=spacing / 4)
-    raw_highpass = analysis["raw_highpass_std"]
+    raw_highpass, fine = analysis["raw_highpass_std"], highpass(output, sigma_px=spacing / 4)
+    scale = robust_std(fine)
     return {"spacing_px": spacing, "lattice_found": analysis["lattice_found"],
             "negative_fraction": negative_fraction(output), "min_over_std": min_over_std(output),
             "zingers": len(analysis["zingers"]), "hot_test_applied": analysis["hot_test_applied"],
-            "zinger_residual": outlier_residual(output, _mask(analysis["zingers"]), spacing_px=spacing),
+            "zinger_residual": _residual(output, _mask(analysis["zingers"]), scale),
             "dead_pixels": len(analysis["dead"]),
-            "dead_residual": outlier_residual(output, _mask(analysis["dead"]), spacing_px=spacing),
+            "dead_residual": _residual(output, _mask(analysis["dead"]), scale),
             "columns_reference": len(analysis["reference_columns"]), "columns_found": len(found),
             "columns_matched_fraction": matched, "column_shift_px": shift,
-            "highpass_ratio": float(np.std(highpass(output, sigma_px=spacing / 4))) / raw_highpass
+            "highpass_ratio": float(np.std(fine)) / raw_highpass
             if raw_highpass > 0 else float("nan")}
 
 

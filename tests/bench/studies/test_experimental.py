@@ -107,6 +107,13 @@ def test_zinger_residual_is_large_when_kept_and_zero_when_median_filtered():
     assert np.isnan(outlier_residual(raw, np.zeros_like(zingers), spacing_px=SPACING_PX))  # no zingers: NaN
 
 
+def test_neighbour_medians_of_selected_pixels_equal_the_filtered_frames_edges_included():
+    image = np.random.default_rng(3).normal(size=(9, 11))
+    at = np.zeros(image.shape, dtype=bool)
+    at[[0, 0, 4, 8, 8], [0, 10, 5, 0, 7]] = True  # corners, an edge and the inside
+    np.testing.assert_array_equal(neighbour_median(image, at=at), neighbour_median(image)[at])
+
+
 def test_dead_residual_is_negative_when_kept_and_bounded_by_neighbour_order_statistics_when_filled():
     from scipy import ndimage
 
