@@ -133,10 +133,11 @@ def model_card_summary(method: dict) -> dict:
     Returns
     -------
     dict
-        ``name``, ``status`` (lower case, or None), ``parameters``, ``steps``, ``wall_time_s``,
-        ``hardware``, ``modality``, ``validation`` (dict), ``source``, ``notes`` (str), ``card``
-        (pathlib.Path of the model card, or None) and ``sha256``; sidecar entries are None when the
-        sidecar was not read.
+        ``name``, ``status`` (lower case, or None), ``parameters``, ``steps`` and ``wall_time_s`` (of the
+        whole lineage for weights trained from other weights), ``cpu_hours`` and ``gpu_hours`` (the
+        lineage's, None without one), ``hardware``, ``modality``, ``validation`` (dict), ``source``,
+        ``notes`` (str), ``card`` (pathlib.Path of the model card, or None) and ``sha256``; sidecar
+        entries are None when the sidecar was not read.
     """
     name = str(method.get("name", ""))
     try:
@@ -162,8 +163,12 @@ def model_card_summary(method: dict) -> dict:
     notes = str(sidecar.get("notes", ""))
     if status is None and "interim" in notes.lower():
         status = "interim"
+    # a model trained in chunks from other weights (--init-from) counts its whole lineage, not its last run
+    lineage = sidecar.get("lineage") or {}
     return {"name": name, "status": status, "parameters": sidecar.get("parameters"),
-            "steps": sidecar.get("steps"), "wall_time_s": sidecar.get("wall_time_s"),
+            "steps": lineage.get("steps", sidecar.get("steps")),
+            "wall_time_s": lineage.get("wall_s", sidecar.get("wall_time_s")),
+            "cpu_hours": lineage.get("cpu_hours"), "gpu_hours": lineage.get("gpu_hours"),
             "hardware": sidecar.get("hardware"), "modality": sidecar.get("modality") or method.get("modality"),
             "validation": sidecar.get("validation") or {}, "source": sidecar.get("source"),
             "notes": notes, "card": card, "sha256": method.get("sha256")}
@@ -177,6 +182,8 @@ def _card_html(card: dict) -> str:
         wall = float(card["wall_time_s"] or 0)
         took = f" ({wall / 3600:.1f} h)" if wall >= 3600 else f" ({wall / 60:.0f} min)" if wall else ""
         facts.append(f"{card['steps']} training steps{took}")
+    if card["cpu_hours"] or card["gpu_hours"]:
+        facts.append(f"{card['cpu_hours'] or 0:.1f} CPU core-hours, {card['gpu_hours'] or 0:.1f} GPU hours")
     if card["modality"]:
         facts.append(f"modality {card['modality']}")
     validation = card["validation"]

@@ -187,9 +187,12 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
               for c in _chunks(run_dir) if c.get("start_step", 0) < sidecar["step"]]
     hardware = hardware or ("; ".join(sorted({c["hardware"] for c in chunks if c.get("hardware")}))
                             or hardware_description())
+    data_recipe = _data_recipe(training["data"], training["seed"], training["patch_size"])
+    if kind == "cache":  # the modality the cache's pairs were drawn from, when the cache is readable here
+        modality = ((data_recipe.get("cache_recipe") or {}).get("modality") or {}).get("name")
     metadata = {
         "name": name,
-        "modality": modality if kind == "synthetic" else None,
+        "modality": modality if kind in ("synthetic", "cache") else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": sidecar["step"],
         "wall_time_s": round(wall_seconds, 1),
@@ -203,7 +206,7 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
         "weights": "EMA of the generator weights",
         "loss_weights": training["losses"],
         "training_config": training,
-        "data_recipe": _data_recipe(training["data"], training["seed"], training["patch_size"]),
+        "data_recipe": data_recipe,
         "validation_recipe": {"spec": training["validation"],
                               "pairs": training["val_batches"] * training["batch_size"],
                               "size_px": training["patch_size"]},

@@ -52,8 +52,8 @@ def register(subparsers) -> None:
                              "inputs: a folder (created when missing). Never an input file")
     parser.add_argument("--model", default="cgrdn.hrstem_default",
                         help="the network: a name from `bench models list` or a .safetensors file (default: "
-                             "%(default)s, the suite's interim HR-STEM model: read docs/model_card_hrstem_default.md "
-                             "before quantifying with it)")
+                             "%(default)s, the suite's own HR-STEM model: read docs/model_card_hrstem_default.md "
+                             "for where it keeps and where it changes positions and SCS)")
     parser.add_argument("--tile", type=int, default=256,
                         help="side in pixels of the square pieces the image is restored in (even, ≥ 16); smaller "
                              "pieces need less memory, the result hardly changes (default: %(default)s)")

@@ -34,7 +34,7 @@ from bench.tasks import Task
 from reports.experimental_figures import experimental_report_figures
 from reports.spec import ReportSpec
 
-EXAMPLE_FRAMES = 4  # frames shown in the report's montage
+EXAMPLE_FRAMES = 6  # frames shown in the report's montage (the published test file has 5)
 EXAMPLE_NOTE = ("download tk_r_em's test frames yourself: `pip download tk_r_em==1.0.4 --no-deps --no-binary "
                 ":all:`, unpack the archive and give --frames tk_r_em-1.0.4/tk_r_em/test_data/exp_hrstem.h5")
 METRICS = ("negative_fraction", "min_over_std", "zinger_residual", "dead_residual", "columns_found",

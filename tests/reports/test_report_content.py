@@ -19,14 +19,15 @@ def test_a_cnn_method_shows_its_model_card_summary_and_link(results):
 
     method = cnn_method("cgrdn.hrstem_default").provenance()
     card = model_card_summary(method)
-    assert card["status"] == "interim"
-    assert card["parameters"] == 181_377
+    assert card["status"] == "provisional"
+    assert card["parameters"] == 1_446_961
+    assert card["steps"] == 11_448 and card["cpu_hours"] > 19  # the lineage's, not its last run's 300 steps
     assert card["card"].name == "model_card_hrstem_default.md" and card["card"].is_file()
     results["manifest"]["methods"].append(method)
     text = render_html(results, {})
-    assert "cgrdn.hrstem_default" in text and "interim" in text and "181,377 parameters" in text
+    assert "cgrdn.hrstem_default" in text and "provisional" in text and "1,446,961 parameters" in text
     assert f'href="{card["card"].resolve().as_uri()}"' in text
-    assert "1000 training steps" in text
+    assert "11448 training steps (9.9 h)" in text and "19.8 CPU core-hours, 0.0 GPU hours" in text
 
 
 def test_a_forced_numeric_path_keeps_the_model_card():
@@ -35,7 +36,7 @@ def test_a_forced_numeric_path_keeps_the_model_card():
     for spec in ("cgrdn.hrstem_default+bf16", "cgrdn.hrstem_default+fp32"):
         card = model_card_summary(cnn_method(spec).provenance())
         assert card["card"] is not None and card["card"].name == "model_card_hrstem_default.md"
-        assert card["status"] == "interim"
+        assert card["status"] == "provisional"
 
 
 def test_points_with_many_flagged_fits_or_a_precision_above_100_percent_are_flagged(results):

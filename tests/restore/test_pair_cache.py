@@ -120,6 +120,12 @@ def test_training_from_the_cache_reads_the_pairs_of_the_stream(tmp_path, cache_d
                                 generator=CGRDNConfig.tiny(), losses=LossWeights(adversarial=0.0))
         runs[kind] = train(config, tmp_path / kind, val_data=validation, progress=False).ema.state_dict()
     assert all(torch.equal(runs["stream"][name], runs["cache"][name]) for name in runs["stream"])
+    # and the exported model records the modality its pairs were drawn from either way
+    from restore.export import export_run
+
+    for kind in runs:
+        sidecar = json.loads(export_run(tmp_path / kind, f"cgrdn.{kind}", tmp_path).with_suffix(".json").read_text())
+        assert sidecar["modality"] == "hrstem", kind
 
 
 def test_bare_cache_names_live_in_the_cache_root(tmp_path, monkeypatch):

@@ -1,0 +1,107 @@
+"""Validation curve of a model trained in chunks through several run directories (the model card's figure).
+
+A campaign model is the end of a line of runs, each started ``--init-from`` a checkpoint of the one before;
+every run's ``val_log.csv`` records the validation PSNR/SSIM with the lineage's total steps and CPU hours.
+``collect`` keeps, from each run, the rows of its segment of the line and writes one CSV; ``plot`` draws
+PSNR and SSIM against steps and CPU core-hours from that CSV (so the figure can be redrawn without the run
+directories, which stay on the machine that trained them)::
+
+    python docs/scripts/campaign_curve.py collect runs/m_causal:0:2881 runs/m_uniform_dose:2881:3481 … \
+        -o docs/model_card_hrstem_default_curve.csv
+    python docs/scripts/campaign_curve.py plot docs/model_card_hrstem_default_curve.csv \
+        -o docs/model_card_hrstem_default_curve.png
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["total_steps", "cpu_hours", "gpu_hours", "psnr_db", "ssim", "l1", "run"]
+
+
+def collect(segments: list[str]) -> pd.DataFrame:
+    """Read each ``RUN:FIRST:LAST`` segment's validation rows with FIRST < total_steps ≤ LAST.
+
+    Parameters
+    ----------
+    segments : list of str
+        ``RUN_DIR:FIRST:LAST`` in the order of the line (total steps of the lineage).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per validation, columns :data:`COLUMNS`, sorted by total steps.
+
+    Raises
+    ------
+    ValueError
+        If a segment is malformed, a run has no ``val_log.csv`` or a segment has no validation row.
+    """
+    frames = []
+    for segment in segments:
+        run, first, last = segment.rsplit(":", 2) if segment.count(":") >= 2 else (segment, "", "")
+        if not first.isdigit() or not last.isdigit():
+            raise ValueError(f"segment {segment!r}: write RUN_DIR:FIRST:LAST with total step numbers")
+        log = Path(run) / "val_log.csv"
+        if not log.is_file():
+            raise ValueError(f"segment {segment!r}: {log} is missing")
+        rows = pd.read_csv(log)
+        rows = rows[(rows["total_steps"] > int(first)) & (rows["total_steps"] <= int(last))].copy()
+        if rows.empty:
+            raise ValueError(f"segment {segment!r}: no validation between total steps {first} and {last}")
+        rows["run"] = Path(run).name
+        frames.append(rows[COLUMNS])
+    return pd.concat(frames).sort_values("total_steps").reset_index(drop=True)
+
+
+def plot(curve: pd.DataFrame, output: Path) -> None:
+    """Draw validation PSNR and SSIM against total steps and CPU core-hours into ``output`` (PNG).
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        The table of :func:`collect`.
+    output : Path
+        Figure file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 2, figsize=(9, 5.5), sharey="row", constrained_layout=True)
+    for column, x_name, label in ((0, "total_steps", "optimiser steps (8 × 128² px)"),
+                                  (1, "cpu_hours", "CPU core-hours (as recorded)")):
+        for row, (y_name, y_label) in enumerate((("psnr_db", "validation PSNR [dB]"), ("ssim", "validation SSIM"))):
+            ax = axes[row, column]
+            for run, part in curve.groupby("run", sort=False):
+                ax.plot(part[x_name], part[y_name], marker="o", markersize=3, label=run)
+            ax.set_xlabel(label)
+            ax.set_ylabel(y_label)
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7, title="run (recipe)", title_fontsize=7)
+    figure.suptitle("cgrdn.hrstem_default: 64 validation pairs, EMA weights", fontsize=10)
+    figure.savefig(output, dpi=110)
+
+
+def main() -> None:
+    """Command line: ``collect SEGMENT… -o CSV`` or ``plot CSV -o PNG``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    actions = parser.add_subparsers(dest="action", required=True)
+    collecting = actions.add_parser("collect")
+    collecting.add_argument("segments", nargs="+", metavar="RUN:FIRST:LAST")
+    collecting.add_argument("-o", "--output", required=True)
+    plotting = actions.add_parser("plot")
+    plotting.add_argument("csv")
+    plotting.add_argument("-o", "--output", required=True)
+    args = parser.parse_args()
+    if args.action == "collect":
+        collect(args.segments).to_csv(args.output, index=False, float_format="%.6g")
+    else:
+        plot(pd.read_csv(args.csv), Path(args.output))
+
+
+if __name__ == "__main__":
+    main()
