@@ -1,4 +1,4 @@
-"""Validation curve of a model trained in chunks through several run directories (the model card's figure).
+"""Validation curves of the model card: the shipped model's line of runs, and the network-size ablation.
 
 A campaign model is the end of a line of runs, each started ``--init-from`` a checkpoint of the one before;
 every run's ``val_log.csv`` records the validation PSNR/SSIM with the lineage's total steps and CPU hours.
@@ -10,6 +10,15 @@ directories, which stay on the machine that trained them)::
         -o docs/model_card_hrstem_default_curve.csv
     python docs/scripts/campaign_curve.py plot docs/model_card_hrstem_default_curve.csv \
         -o docs/model_card_hrstem_default_curve.png
+
+The size ablation compares runs of one recipe at several network sizes per CPU core-hour. The core-hours of a
+step come from the quiet step time measured beside each other (``bench train-step``, 2 threads), not from the
+runs' wall clocks, which other jobs on a shared machine inflate unevenly::
+
+    python docs/scripts/campaign_curve.py sizes "0.18 M:runs/s_causal:0.297" "1.45 M:runs/m_causal:1.60" \
+        "7.04 M:runs/l_causal:4.89" --up-to 3000 -o docs/model_card_hrstem_default_sizes.csv
+    python docs/scripts/campaign_curve.py plot-sizes docs/model_card_hrstem_default_sizes.csv \
+        -o docs/model_card_hrstem_default_sizes.png
 """
 from __future__ import annotations
 
@@ -86,8 +95,74 @@ def plot(curve: pd.DataFrame, output: Path) -> None:
     figure.savefig(output, dpi=110)
 
 
+def sizes(runs: list[str], up_to: int) -> pd.DataFrame:
+    """Read each ``LABEL:RUN:STEP_SECONDS`` run's validation rows up to step ``up_to``, with core-hours.
+
+    Parameters
+    ----------
+    runs : list of str
+        ``LABEL:RUN_DIR:STEP_SECONDS``: the size's label, its run directory and the quiet time of one step
+        with 2 threads [s].
+    up_to : int
+        Last step kept, > 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``size``, ``step``, ``core_hours`` (step · seconds · 2 threads / 3600), ``psnr_db``, ``ssim``, ``l1``.
+
+    Raises
+    ------
+    ValueError
+        If an entry is malformed or a run has no ``val_log.csv``.
+    """
+    frames = []
+    for entry in runs:
+        parts = entry.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"size run {entry!r}: write LABEL:RUN_DIR:STEP_SECONDS")
+        label, run, seconds = parts
+        log = Path(run) / "val_log.csv"
+        if not log.is_file():
+            raise ValueError(f"size run {entry!r}: {log} is missing")
+        rows = pd.read_csv(log)
+        rows = rows[rows["step"] <= up_to]
+        frames.append(pd.DataFrame({"size": label, "step": rows["step"],
+                                    "core_hours": rows["step"] * float(seconds) * 2 / 3600,
+                                    "psnr_db": rows["psnr_db"], "ssim": rows["ssim"], "l1": rows["l1"]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_sizes(table: pd.DataFrame, output: Path) -> None:
+    """Draw validation PSNR against steps and against core-hours, one line per size, into ``output`` (PNG).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table of :func:`sizes`.
+    output : Path
+        Figure file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True, constrained_layout=True)
+    for ax, x_name, label in ((axes[0], "step", "optimiser steps (8 × 128² px)"),
+                              (axes[1], "core_hours", "CPU core-hours (quiet step time × 2 threads)")):
+        for size, part in table.groupby("size", sort=False):
+            ax.plot(part[x_name], part["psnr_db"], marker="o", markersize=3, label=size)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation PSNR [dB]")
+    axes[0].legend(fontsize=8, title="CGRDN size", title_fontsize=8)
+    figure.suptitle("Same recipe (hrstem_*_causal.toml), 64 validation pairs, EMA weights", fontsize=10)
+    figure.savefig(output, dpi=110)
+
+
 def main() -> None:
-    """Command line: ``collect SEGMENT… -o CSV`` or ``plot CSV -o PNG``."""
+    """Command line: ``collect SEGMENT… -o CSV``, ``plot CSV -o PNG``, ``sizes RUN… -o CSV``, ``plot-sizes CSV -o PNG``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     actions = parser.add_subparsers(dest="action", required=True)
     collecting = actions.add_parser("collect")
@@ -96,11 +171,22 @@ def main() -> None:
     plotting = actions.add_parser("plot")
     plotting.add_argument("csv")
     plotting.add_argument("-o", "--output", required=True)
+    sizing = actions.add_parser("sizes")
+    sizing.add_argument("runs", nargs="+", metavar="LABEL:RUN:STEP_SECONDS")
+    sizing.add_argument("--up-to", type=int, required=True)
+    sizing.add_argument("-o", "--output", required=True)
+    plotting_sizes = actions.add_parser("plot-sizes")
+    plotting_sizes.add_argument("csv")
+    plotting_sizes.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
     if args.action == "collect":
         collect(args.segments).to_csv(args.output, index=False, float_format="%.6g")
-    else:
+    elif args.action == "sizes":
+        sizes(args.runs, args.up_to).to_csv(args.output, index=False, float_format="%.6g")
+    elif args.action == "plot":
         plot(pd.read_csv(args.csv), Path(args.output))
+    else:
+        plot_sizes(pd.read_csv(args.csv), Path(args.output))
 
 
 if __name__ == "__main__":
