@@ -244,8 +244,9 @@ def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = Non
 
 # Inference: "auto" takes bf16 (where training's rule would) only when this is True. The quantitative studies
 # run both ways on the same noise (docs/benchmarks.md, "bf16 inference") found that bf16's rounding moves a
-# 1.45 M-parameter CGRDN's fitted positions by up to half the CRLB and its position bias by up to 17 % of
-# it, so restoration stays float32 unless bf16 is asked for.
+# 1.45 M-parameter CGRDN's fitted positions by up to half the CRLB early in its training and by 4 % of it once
+# trained: the effect depends on the weights, which "auto" cannot measure, so restoration stays float32 unless
+# bf16 is asked for.
 INFERENCE_AUTO_BF16 = False
 
 
@@ -279,8 +280,9 @@ def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = N
     """
     path = numeric_path("auto" if mode is None else mode, device, flags=flags, warn=warn)
     if path.requested == "auto" and path.bf16 and not INFERENCE_AUTO_BF16:
-        return NumericPath(path.device, "fp32", "auto", f"{path.reason}, but bf16 rounding moves fitted positions "
-                           "by up to half the CRLB: fp32 unless forced", path.cpu_flags, path.native_bf16)
+        reason = (f"{path.reason}, but bf16 rounding can move fitted positions by up to half the CRLB, depending on "
+                  "the weights: fp32 unless forced")
+        return NumericPath(path.device, "fp32", "auto", reason, path.cpu_flags, path.native_bf16)
     return path
 
 
