@@ -135,9 +135,9 @@ def model_card_summary(method: dict) -> dict:
     dict
         ``name``, ``status`` (lower case, or None), ``parameters``, ``steps`` and ``wall_time_s`` (of the
         whole lineage for weights trained from other weights), ``cpu_hours`` and ``gpu_hours`` (the
-        lineage's, None without one), ``hardware``, ``modality``, ``validation`` (dict), ``source``,
-        ``notes`` (str), ``card`` (pathlib.Path of the model card, or None) and ``sha256``; sidecar
-        entries are None when the sidecar was not read.
+        lineage's; None without one, or when it lacks its ancestors' compute), ``hardware``, ``modality``,
+        ``validation`` (dict), ``source``, ``notes`` (str), ``card`` (pathlib.Path of the model card, or
+        None) and ``sha256``; sidecar entries are None when the sidecar was not read.
     """
     name = str(method.get("name", ""))
     try:
@@ -163,12 +163,16 @@ def model_card_summary(method: dict) -> dict:
     notes = str(sidecar.get("notes", ""))
     if status is None and "interim" in notes.lower():
         status = "interim"
-    # a model trained in chunks from other weights (--init-from) counts its whole lineage, not its last run
+    # a model trained in chunks from other weights (--init-from) counts its whole lineage, not its last run, when
+    # the lineage recorded its ancestors' compute; otherwise the card states what the last run alone recorded
     lineage = sidecar.get("lineage") or {}
+    whole = (all(lineage.get(key) is not None for key in ("steps", "wall_s", "cpu_hours", "gpu_hours"))
+             and lineage.get("compute_of_ancestors_recorded", True))
     return {"name": name, "status": status, "parameters": sidecar.get("parameters"),
-            "steps": lineage.get("steps", sidecar.get("steps")),
-            "wall_time_s": lineage.get("wall_s", sidecar.get("wall_time_s")),
-            "cpu_hours": lineage.get("cpu_hours"), "gpu_hours": lineage.get("gpu_hours"),
+            "steps": lineage["steps"] if whole else sidecar.get("steps"),
+            "wall_time_s": lineage["wall_s"] if whole else sidecar.get("wall_time_s"),
+            "cpu_hours": lineage["cpu_hours"] if whole else None,
+            "gpu_hours": lineage["gpu_hours"] if whole else None,
             "hardware": sidecar.get("hardware"), "modality": sidecar.get("modality") or method.get("modality"),
             "validation": sidecar.get("validation") or {}, "source": sidecar.get("source"),
             "notes": notes, "card": card, "sha256": method.get("sha256")}

@@ -139,6 +139,20 @@ def _data_recipe(spec: str, seed: int, size: int) -> dict:
     return recipe
 
 
+def _validation_recipe(training: dict) -> dict:
+    spec = training["validation"]
+    kind, _, value = spec.partition(":")
+    size = training["patch_size"]  # synthetic validation pairs are drawn at the patch size
+    if kind == "cache":  # validation reads the cache's whole pairs (restore.train_data.resolve_dataset)
+        try:
+            size = (read_manifest(resolve_cache_dir(value)).get("recipe") or {}).get("size_px")
+        except (FileNotFoundError, ValueError):
+            size = None
+    elif kind == "npz":  # the arrays' own size
+        size = None
+    return {"spec": spec, "pairs": training["val_batches"] * training["batch_size"], "size_px": size}
+
+
 def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE_WEIGHTS, *,
                hardware: str | None = None, notes: str | None = None, checkpoint: str | None = None) -> Path:
     """Write a run's EMA generator as ``destination/NAME.safetensors`` with a full sidecar.
@@ -207,9 +221,7 @@ def export_run(run_dir: str | Path, name: str, destination: str | Path = PACKAGE
         "loss_weights": training["losses"],
         "training_config": training,
         "data_recipe": data_recipe,
-        "validation_recipe": {"spec": training["validation"],
-                              "pairs": training["val_batches"] * training["batch_size"],
-                              "size_px": training["patch_size"]},
+        "validation_recipe": _validation_recipe(training),
         "validation": _last_validation(run_dir / "val_log.csv", sidecar["step"]) or sidecar.get("validation", {}),
         "notes": notes,
     }

@@ -23,6 +23,7 @@ runs' wall clocks, which other jobs on a shared machine inflate unevenly::
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +47,8 @@ def collect(segments: list[str]) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        If a segment is malformed, a run has no ``val_log.csv`` or a segment has no validation row.
+        If a segment is malformed, a run has no ``val_log.csv`` (or one without total steps) or a segment has
+        no validation row.
     """
     frames = []
     for segment in segments:
@@ -57,6 +59,8 @@ def collect(segments: list[str]) -> pd.DataFrame:
         if not log.is_file():
             raise ValueError(f"segment {segment!r}: {log} is missing")
         rows = pd.read_csv(log)
+        if "total_steps" not in rows:
+            raise ValueError(f"segment {segment!r}: {log} has no total_steps column (a run of an older trainer)")
         rows = rows[(rows["total_steps"] > int(first)) & (rows["total_steps"] <= int(last))].copy()
         if rows.empty:
             raise ValueError(f"segment {segment!r}: no validation between total steps {first} and {last}")
@@ -114,21 +118,30 @@ def sizes(runs: list[str], up_to: int) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        If an entry is malformed or a run has no ``val_log.csv``.
+        If an entry is malformed, ``up_to`` is not positive, a run has no ``val_log.csv`` or no validation up
+        to ``up_to``.
     """
+    if up_to < 1:
+        raise ValueError(f"up_to={up_to!r}: must be a positive step number")
     frames = []
     for entry in runs:
-        parts = entry.split(":")
-        if len(parts) != 3:
-            raise ValueError(f"size run {entry!r}: write LABEL:RUN_DIR:STEP_SECONDS")
-        label, run, seconds = parts
+        label, _, rest = entry.partition(":")
+        run, _, seconds = rest.rpartition(":")
+        try:
+            seconds_per_step = float(seconds)
+        except ValueError:
+            seconds_per_step = math.nan
+        if not (label and run and seconds_per_step > 0):
+            raise ValueError(f"size run {entry!r}: write LABEL:RUN_DIR:STEP_SECONDS with seconds > 0")
         log = Path(run) / "val_log.csv"
         if not log.is_file():
             raise ValueError(f"size run {entry!r}: {log} is missing")
         rows = pd.read_csv(log)
         rows = rows[rows["step"] <= up_to]
+        if rows.empty:
+            raise ValueError(f"size run {entry!r}: no validation up to step {up_to}")
         frames.append(pd.DataFrame({"size": label, "step": rows["step"],
-                                    "core_hours": rows["step"] * float(seconds) * 2 / 3600,
+                                    "core_hours": rows["step"] * seconds_per_step * 2 / 3600,
                                     "psnr_db": rows["psnr_db"], "ssim": rows["ssim"], "l1": rows["l1"]}))
     return pd.concat(frames, ignore_index=True)
 

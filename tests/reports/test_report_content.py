@@ -30,6 +30,24 @@ def test_a_cnn_method_shows_its_model_card_summary_and_link(results):
     assert "11448 training steps (9.9 h)" in text and "19.8 CPU core-hours, 0.0 GPU hours" in text
 
 
+def test_a_lineage_without_its_ancestors_compute_shows_the_last_run_alone(tmp_path):
+    import json
+    import shutil
+    from pathlib import Path
+
+    from bench.methods import cnn_method
+
+    method = cnn_method("cgrdn.hrstem_default").provenance()
+    weights = tmp_path / "cgrdn.partial.safetensors"
+    shutil.copy(method["weights"], weights)
+    sidecar = json.loads(Path(method["weights"]).with_suffix(".json").read_text())
+    sidecar["lineage"]["compute_of_ancestors_recorded"] = False
+    weights.with_suffix(".json").write_text(json.dumps(sidecar))
+    card = model_card_summary({**method, "name": "cgrdn.partial", "weights": str(weights)})
+    assert card["steps"] == sidecar["steps"] == 300 and card["wall_time_s"] == sidecar["wall_time_s"]
+    assert card["cpu_hours"] is None and card["gpu_hours"] is None
+
+
 def test_a_forced_numeric_path_keeps_the_model_card():
     from bench.methods import cnn_method
 

@@ -128,6 +128,18 @@ def test_training_from_the_cache_reads_the_pairs_of_the_stream(tmp_path, cache_d
         assert sidecar["modality"] == "hrstem", kind
 
 
+def test_an_export_records_the_size_its_validation_pairs_had(cache_dir, tmp_path):
+    """A cache validates on its whole pairs, synthetic pairs at the patch size, npz arrays at their own size."""
+    from restore.export import _validation_recipe
+
+    def size_of(spec):
+        return _validation_recipe({"validation": spec, "val_batches": 2, "batch_size": 4, "patch_size": 16})["size_px"]
+
+    assert size_of(f"cache:{cache_dir}") == SIZE != 16
+    assert size_of("synthetic:hrstem") == 16
+    assert size_of("npz:pairs.npz") is None and size_of(f"cache:{tmp_path / 'missing'}") is None
+
+
 def test_bare_cache_names_live_in_the_cache_root(tmp_path, monkeypatch):
     from restore.pair_cache import default_cache_dir, resolve_cache_dir, spec_of
 
