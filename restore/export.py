@@ -116,6 +116,13 @@ def _source(run_dir: Path, checkpoint: str | None) -> Path:
     return source
 
 
+def _cache_manifest(value: str) -> tuple[dict | None, Exception | None]:
+    try:
+        return read_manifest(resolve_cache_dir(value)), None
+    except (FileNotFoundError, ValueError) as error:  # the cache lives outside the repository
+        return None, error
+
+
 def _data_recipe(spec: str, seed: int, size: int) -> dict:
     kind, _, value = spec.partition(":")
     recipe = {"spec": spec, "seed": seed, "patch_size_px": size}
@@ -126,10 +133,8 @@ def _data_recipe(spec: str, seed: int, size: int) -> dict:
                       pixel_size_range_A=list(PIXEL_SIZE_RANGE_A),
                       mean_counts_per_pixel_range=list(MEAN_COUNTS_RANGE))
     elif kind == "cache":
-
-        try:
-            manifest = read_manifest(resolve_cache_dir(value))
-        except (FileNotFoundError, ValueError) as error:  # the cache lives outside the repository
+        manifest, error = _cache_manifest(value)
+        if manifest is None:
             recipe["cache_manifest"] = f"not readable here: {error}"
         else:
             recipe.update(generator="simulate.synthetic.pairs.make_pair (pre-generated pair cache)",
@@ -144,10 +149,8 @@ def _validation_recipe(training: dict) -> dict:
     kind, _, value = spec.partition(":")
     size = training["patch_size"]  # synthetic validation pairs are drawn at the patch size
     if kind == "cache":  # validation reads the cache's whole pairs (restore.train_data.resolve_dataset)
-        try:
-            size = (read_manifest(resolve_cache_dir(value)).get("recipe") or {}).get("size_px")
-        except (FileNotFoundError, ValueError):
-            size = None
+        manifest, _ = _cache_manifest(value)
+        size = ((manifest or {}).get("recipe") or {}).get("size_px")
     elif kind == "npz":  # the arrays' own size
         size = None
     return {"spec": spec, "pairs": training["val_batches"] * training["batch_size"], "size_px": size}

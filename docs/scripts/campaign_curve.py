@@ -69,6 +69,23 @@ def collect(segments: list[str]) -> pd.DataFrame:
     return pd.concat(frames).sort_values("total_steps").reset_index(drop=True)
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _panel(ax, table: pd.DataFrame, group: str, x_name: str, y_name: str, x_label: str) -> None:
+    """One line per value of ``group`` (in the table's order), with markers and a light grid."""
+    for value, part in table.groupby(group, sort=False):
+        ax.plot(part[x_name], part[y_name], marker="o", markersize=3, label=value)
+    ax.set_xlabel(x_label)
+    ax.grid(alpha=0.3)
+
+
 def plot(curve: pd.DataFrame, output: Path) -> None:
     """Draw validation PSNR and SSIM against total steps and CPU core-hours into ``output`` (PNG).
 
@@ -79,21 +96,12 @@ def plot(curve: pd.DataFrame, output: Path) -> None:
     output : Path
         Figure file.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(2, 2, figsize=(9, 5.5), sharey="row", constrained_layout=True)
+    figure, axes = _pyplot().subplots(2, 2, figsize=(9, 5.5), sharey="row", constrained_layout=True)
     for column, x_name, label in ((0, "total_steps", "optimiser steps (8 × 128² px)"),
                                   (1, "cpu_hours", "CPU core-hours (as recorded)")):
         for row, (y_name, y_label) in enumerate((("psnr_db", "validation PSNR [dB]"), ("ssim", "validation SSIM"))):
-            ax = axes[row, column]
-            for run, part in curve.groupby("run", sort=False):
-                ax.plot(part[x_name], part[y_name], marker="o", markersize=3, label=run)
-            ax.set_xlabel(label)
-            ax.set_ylabel(y_label)
-            ax.grid(alpha=0.3)
+            _panel(axes[row, column], curve, "run", x_name, y_name, label)
+            axes[row, column].set_ylabel(y_label)
     axes[0, 0].legend(fontsize=7, title="run (recipe)", title_fontsize=7)
     figure.suptitle("cgrdn.hrstem_default: 64 validation pairs, EMA weights", fontsize=10)
     figure.savefig(output, dpi=110)
@@ -156,18 +164,10 @@ def plot_sizes(table: pd.DataFrame, output: Path) -> None:
     output : Path
         Figure file.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True, constrained_layout=True)
+    figure, axes = _pyplot().subplots(1, 2, figsize=(9, 3.4), sharey=True, constrained_layout=True)
     for ax, x_name, label in ((axes[0], "step", "optimiser steps (8 × 128² px)"),
                               (axes[1], "core_hours", "CPU core-hours (quiet step time × 2 threads)")):
-        for size, part in table.groupby("size", sort=False):
-            ax.plot(part[x_name], part["psnr_db"], marker="o", markersize=3, label=size)
-        ax.set_xlabel(label)
-        ax.grid(alpha=0.3)
+        _panel(ax, table, "size", x_name, "psnr_db", label)
     axes[0].set_ylabel("validation PSNR [dB]")
     axes[0].legend(fontsize=8, title="CGRDN size", title_fontsize=8)
     figure.suptitle("Same recipe (hrstem_*_causal.toml), 64 validation pairs, EMA weights", fontsize=10)
