@@ -29,7 +29,21 @@ METRICS = {
 }
 
 
-def _errors(group, columns) -> np.ndarray:
+def error_grid(group, columns) -> np.ndarray:
+    """Return one method's errors at one point as (realisations, columns, quantities), flagged fits NaN.
+
+    Parameters
+    ----------
+    group : pandas.DataFrame
+        Rows of one method at one dose and thickness of a precision-vs-dose realisations table.
+    columns : sequence of str
+        The error columns to stack (e.g. ``x_error_pm``, ``y_error_pm``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (R, C, len(columns)), sorted by realisation and column.
+    """
     group = group.sort_values(["realisation", "column"])
     n_real, n_col = group["realisation"].nunique(), group["column"].nunique()
     flagged = group["flagged"].to_numpy().reshape(n_real, n_col)
@@ -83,7 +97,7 @@ def compare_methods(realisations, candidate: str, baseline: str, *, tolerance: f
                          "results directory")
     for key in sorted(cand):
         for metric, (columns, statistic) in METRICS.items():
-            a, b = _errors(cand[key], columns), _errors(base[key], columns)
+            a, b = error_grid(cand[key], columns), error_grid(base[key], columns)
             if a.shape != b.shape:
                 raise ValueError(f"{candidate!r} and {baseline!r} differ in realisations or columns at dose "
                                  f"{key[0]:g}, {key[1]} atoms; they must share the noise realisations")

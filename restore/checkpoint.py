@@ -16,8 +16,9 @@ from torch import nn
 from _shared.files import sha256_bytes, write_bytes_atomic, write_json_atomic
 from _shared.files import sha256_file as file_sha256  # noqa: F401  (kept for callers of restore.checkpoint)
 from _shared.provenance import git_commit, library_versions
-from _shared.sidecar import SIDECAR_FORMAT, read_sidecar, sidecar_path  # noqa: F401  (read_sidecar: for callers)
+from _shared.sidecar import SIDECAR_FORMAT, read_sidecar, sidecar_path  # noqa: F401  (SIDECAR_FORMAT: for callers)
 from restore.models import architecture_of, build_model
+from restore.numerics import BF16_CHECK_KEY
 
 # Checkpoints are meant to be shared: world-readable, unlike mkstemp's 0600.
 SHARED_FILE_MODE = 0o644
@@ -207,7 +208,9 @@ def load_model(weights_path: str | Path, expected_sha256: str | None = None) -> 
     Returns
     -------
     model : torch.nn.Module
-        The model with its weights loaded, in eval mode.
+        The model with its weights loaded, in eval mode. Its attribute ``bf16_check`` holds the sidecar's bf16
+        record when that was measured on these weights (same SHA-256), else None: what lets
+        :func:`restore.inference.restore_image`'s ``numeric="auto"`` choose bf16 (:mod:`restore.numerics`).
     sidecar : dict
         The sidecar's contents.
 
@@ -221,7 +224,60 @@ def load_model(weights_path: str | Path, expected_sha256: str | None = None) -> 
     state, sidecar = load_weights(weights_path, expected_sha256)
     model = model_from_sidecar(sidecar)
     load_state_strict(model, state, str(weights_path))
+    model.bf16_check = bf16_check_of(sidecar)
     return model.eval(), sidecar
+
+
+def bf16_check_of(sidecar: dict) -> dict | None:
+    """Return a sidecar's bf16 record when it was measured on the weights the sidecar describes.
+
+    Parameters
+    ----------
+    sidecar : dict
+        A weights sidecar (:func:`read_sidecar`).
+
+    Returns
+    -------
+    dict or None
+        Its ``bf16_check`` entry (``bench check-bf16 --record``) when that names the sidecar's
+        ``sha256``; None when there is none or it belongs to other weights.
+    """
+    check = sidecar.get(BF16_CHECK_KEY)
+    if isinstance(check, dict) and sidecar.get("sha256") and check.get("weights_sha256") == sidecar["sha256"]:
+        return check
+    return None
+
+
+def record_in_sidecar(weights_path: str | Path, key: str, value) -> dict:
+    """Add or replace one entry of a weights file's sidecar, atomically; the weights are not touched.
+
+    Parameters
+    ----------
+    weights_path : str or Path
+        The ``*.safetensors`` file whose sidecar ``NAME.json`` is updated.
+    key : str
+        The sidecar entry (not one that describes the weights: ``arch``, ``config``, ``format``, ``sha256``).
+    value : object
+        JSON-serialisable value.
+
+    Returns
+    -------
+    dict
+        The sidecar written.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the sidecar is missing.
+    ValueError
+        If ``key`` would change what the weights are.
+    """
+    if key in ("arch", "config", "format", "sha256"):
+        raise ValueError(f"sidecar entry {key!r} describes the weights themselves; re-export them instead")
+    sidecar = read_sidecar(weights_path)
+    sidecar[key] = value
+    atomic_write_json(sidecar_path(weights_path), sidecar)
+    return sidecar
 
 
 def save_model(weights_path: str | Path, model: nn.Module, arch: str | None = None, **metadata) -> dict:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from restore.models.cgrdn import CGRDN
-from restore.numerics import NumericPath, inference_path
+from restore.numerics import BF16_CHECK_KEY, NumericPath, inference_path
 from restore.winograd import winograd_model
 
 MIN_SIDE = 8
@@ -144,7 +144,8 @@ def _choose_algorithm(model: nn.Module, device: torch.device, autocast: bool, al
     return winograd_model(model)
 
 
-def numeric_path_for(numeric="auto", device=None, algorithm: str = "auto") -> NumericPath:
+def numeric_path_for(numeric="auto", device=None, algorithm: str = "auto", *,
+                     bf16_check: dict | None = None) -> NumericPath:
     """Return the numeric path :func:`restore_image` takes for these arguments (for logs and provenance).
 
     ``algorithm="winograd"`` asks for float32, so ``"auto"`` then means fp32.
@@ -157,6 +158,10 @@ def numeric_path_for(numeric="auto", device=None, algorithm: str = "auto") -> Nu
         Where the network runs; the GPU when one is available, else the CPU, when omitted.
     algorithm : {"auto", "winograd", "direct"}
         The convolution algorithm asked for.
+    bf16_check : dict, optional
+        The weights' bf16 record matched to them (``model.bf16_check`` of a model from
+        :func:`restore.checkpoint.load_model`, or :func:`restore.checkpoint.bf16_check_of` a sidecar): whether
+        ``"auto"`` may take bf16. None: the weights have none, ``"auto"`` means fp32.
 
     Returns
     -------
@@ -171,7 +176,7 @@ def numeric_path_for(numeric="auto", device=None, algorithm: str = "auto") -> Nu
     device = _auto_device(device)
     if algorithm == "winograd" and numeric in ("auto", None):
         numeric = "fp32"
-    return inference_path(numeric, device)
+    return inference_path(numeric, device, bf16_check=bf16_check)
 
 
 def _prepare(image, model, tile, overlap, margin, batch_size, device, numeric, algorithm):
@@ -188,7 +193,7 @@ def _prepare(image, model, tile, overlap, margin, batch_size, device, numeric, a
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: must be ≥ 1")
     device = _auto_device(device)
-    autocast = numeric_path_for(numeric, device, algorithm).bf16
+    autocast = numeric_path_for(numeric, device, algorithm, bf16_check=getattr(model, BF16_CHECK_KEY, None)).bf16
     # channels-last suits cuDNN and oneDNN alike (3.0 s per 256² on one CPU core, docs/benchmarks.md)
     model = model.to(device).eval().to(memory_format=_memory_format(device))
     return array, _choose_algorithm(model, device, autocast, algorithm), overlap, margin, device, autocast
@@ -218,7 +223,7 @@ def restore_image(image, model: nn.Module, tile: int = 256, overlap: int | None 
         Default: CUDA when available, else CPU.
     numeric : {"auto", "bf16", "fp32"} or bool
         bfloat16 autocast (fp32 weights) or float32: :func:`restore.numerics.inference_path` decides
-        ``"auto"`` (float32 unless :data:`restore.numerics.INFERENCE_AUTO_BF16` is set);
+        ``"auto"`` (bf16 only where it is native and the weights' bf16 check passed, ``model.bf16_check``);
         :func:`numeric_path_for` says which path these arguments take. ``True``/``False`` mean bf16/fp32.
     algorithm : {"auto", "direct", "winograd"}
         How a CGRDN's dense 3×3 convolutions run: ``"winograd"`` (F(4×4, 3×3), CPU float32 only, same

@@ -242,20 +242,51 @@ def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = Non
     return NumericPath(name, dtype, mode, reason, present, native is not None)
 
 
-# Inference: "auto" takes bf16 (where training's rule would) only when this is True. The quantitative studies
-# run both ways on the same noise (docs/benchmarks.md, "bf16 inference") found that bf16's rounding moves a
-# 1.45 M-parameter CGRDN's fitted positions by up to half the CRLB early in its training and by 4 % of it once
-# trained: the effect depends on the weights, which "auto" cannot measure, so restoration stays float32 unless
-# bf16 is asked for.
-INFERENCE_AUTO_BF16 = False
+# What a weights' bf16 record (their sidecar's ``bf16_check``, written by ``bench check-bf16 --record``,
+# bench/bf16_check.py) must say before "auto" restores with them in bf16. The suite's studies run both ways on
+# the same noise found that bf16's rounding moves a 1.45 M-parameter CGRDN's fitted positions by up to half the
+# CRLB early in its training and by 4 % of it once trained (docs/benchmarks.md, "bf16 inference"): the effect
+# depends on the weights, so it is measured per weights, never assumed.
+BF16_CHECK_KEY = "bf16_check"
+BF16_CHECK_BOUND_PCT_CRLB = 5.0
+
+
+def bf16_check_passed(check, weights_sha256: str | None = None) -> bool:
+    """Return whether a weights' bf16 record lets ``"auto"`` restore with them in bf16.
+
+    Parameters
+    ----------
+    check : dict or None
+        The ``bf16_check`` record of a sidecar (see :mod:`bench.bf16_check`), or None.
+    weights_sha256 : str, optional
+        The SHA-256 of the weights in hand; the record must have been measured on these (default: not
+        compared, for a record already matched to its weights).
+
+    Returns
+    -------
+    bool
+        True when the record says ``passed``, its bound is at most :data:`BF16_CHECK_BOUND_PCT_CRLB` % of
+        the CRLB, its largest change lies within the bound and, when given, the digests agree.
+    """
+    if not isinstance(check, dict) or check.get("passed") is not True:
+        return False
+    try:
+        bound, largest = float(check["bound_pct_crlb"]), float(check["largest_pct_crlb"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    if weights_sha256 is not None and check.get("weights_sha256") != weights_sha256:
+        return False
+    return bound <= BF16_CHECK_BOUND_PCT_CRLB and largest <= bound
 
 
 def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = None,
-                   warn: bool = True) -> NumericPath:
+                   warn: bool = True, bf16_check: dict | None = None) -> NumericPath:
     """Decide bf16 autocast or float32 for restoring images with a trained network.
 
-    Training's rule (:func:`numeric_path`) applies to the forced modes; ``"auto"`` keeps float32 on every
-    device unless :data:`INFERENCE_AUTO_BF16` is set (see the measurement it cites).
+    Training's rule (:func:`numeric_path`) applies to the forced modes. ``"auto"`` takes bf16 where
+    training's rule would (CUDA, or a CPU with AMX or AVX-512-BF16, where bf16 measured 1.2–3× faster
+    than float32 and takes half the memory: docs/benchmarks.md) **and** the weights' bf16 record passed (:func:`bf16_check_passed`);
+    float32 otherwise.
 
     Parameters
     ----------
@@ -267,6 +298,9 @@ def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = N
         CPU flags to decide on (default: this machine's).
     warn : bool
         Warn when bf16 is forced on a CPU that emulates it.
+    bf16_check : dict, optional
+        The weights' ``bf16_check`` record, already matched to the weights (as
+        :func:`restore.checkpoint.load_model` attaches it to a model); None: the weights have none.
 
     Returns
     -------
@@ -279,11 +313,17 @@ def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = N
         If ``mode`` is not a known mode.
     """
     path = numeric_path("auto" if mode is None else mode, device, flags=flags, warn=warn)
-    if path.requested == "auto" and path.bf16 and not INFERENCE_AUTO_BF16:
-        reason = (f"{path.reason}, but bf16 rounding can move fitted positions by up to half the CRLB, depending on "
-                  "the weights: fp32 unless forced")
-        return NumericPath(path.device, "fp32", "auto", reason, path.cpu_flags, path.native_bf16)
-    return path
+    if path.requested != "auto" or not path.bf16:
+        return path
+    if bf16_check_passed(bf16_check):
+        reason = (f"{path.reason}, and these weights' bf16 check passed (every statistic within "
+                  f"{float(bf16_check['bound_pct_crlb']):g} % of the CRLB, largest "
+                  f"{float(bf16_check['largest_pct_crlb']):g} %)")
+        return NumericPath(path.device, "bf16", "auto", reason, path.cpu_flags, path.native_bf16)
+    why = "failed" if isinstance(bf16_check, dict) else "is missing"
+    reason = (f"{path.reason}, but these weights' bf16 check {why} (`bench check-bf16 MODEL --record`): "
+              "fp32 unless bf16 is forced")
+    return NumericPath(path.device, "fp32", "auto", reason, path.cpu_flags, path.native_bf16)
 
 
 def cpu_model() -> str:

@@ -75,10 +75,11 @@ def register(subparsers) -> None:
                              "is PyTorch's ordinary route (any device); 'auto' takes winograd on the CPU and direct "
                              "elsewhere (default: %(default)s)")
     parser.add_argument("--numeric", choices=("auto", "bf16", "fp32"), default="auto",
-                        help="bf16 autocast or float32: 'auto' runs float32, because bf16's rounding moved a "
-                             "trained model's fitted column positions by up to half the CRLB (docs/benchmarks.md, "
-                             "bf16 inference); 'bf16' is faster where the CPU has AMX or AVX-512-BF16, and on GPUs; "
-                             "the line 'numeric path: …' says which ran (default: %(default)s)")
+                        help="bf16 autocast or float32: 'auto' runs bf16 where it is native (AMX or AVX-512-BF16 "
+                             "CPUs, GPUs; faster there, docs/benchmarks.md) only for weights whose bf16 check "
+                             "passed (`bench check-bf16`: bf16's rounding moved one model's fitted positions by up "
+                             "to half the CRLB), float32 otherwise; 'bf16' and 'fp32' force a path; the line "
+                             "'numeric path: …' says which ran and why (default: %(default)s)")
     parser.add_argument("--grey", action="store_true",
                         help="convert colour images (RGB, RGBA, palette) to grey, 0.299 R + 0.587 G + 0.114 B, "
                              "instead of refusing them; only for images that a program saved in colour (default: "
@@ -370,7 +371,9 @@ def run(args) -> int:
     shapes = check_inputs(inputs, args.grey)
     model, sidecar = _load_model(args.model)
     label = sidecar.get("name", args.model)
-    print(f"bench restore: {inference.numeric_path_for(args.numeric, args.device, args.algorithm).describe()}")
+    path = inference.numeric_path_for(args.numeric, args.device, args.algorithm,
+                                      bf16_check=getattr(model, "bf16_check", None))
+    print(f"bench restore: {path.describe()}")
     overlap = args.tile // 4 if args.overlap is None else args.overlap
     restored, failed = [], []
     for source, destination, shape in zip(inputs, outputs, shapes):

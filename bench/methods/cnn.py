@@ -82,9 +82,10 @@ class CNNMethod:
         restore.numerics.NumericPath
             The arithmetic chosen for ``numeric`` on ``device``.
         """
+        from restore.checkpoint import bf16_check_of
         from restore.inference import numeric_path_for
 
-        return numeric_path_for(self.numeric, self.device)
+        return numeric_path_for(self.numeric, self.device, bf16_check=bf16_check_of(self.sidecar))
 
     def provenance(self) -> dict[str, Any]:
         """Return the method's record: weights, their SHA-256, architecture and numeric path.

@@ -43,18 +43,44 @@ def test_forcing_fp32_reproduces_the_float32_winograd_output_on_the_cpu():
     assert within_model(forced - exact[0, 0].numpy(), std[0, 0])
 
 
-@pytest.mark.parametrize("enabled", [False, True])
-def test_auto_takes_bf16_only_where_native_and_enabled(monkeypatch, enabled):
-    monkeypatch.setattr(numerics, "INFERENCE_AUTO_BF16", enabled)
-    native = numerics.inference_path("auto", "cpu", flags=NATIVE)
-    assert native.bf16 is enabled and native.requested == "auto"
-    assert not numerics.inference_path("auto", "cpu", flags=AVX2).bf16
-    assert not numerics.inference_path(None, "cpu", flags=NATIVE).bf16 or enabled
+PASSED = {"passed": True, "bound_pct_crlb": 5.0, "largest_pct_crlb": 3.7, "weights_sha256": "ab"}
+
+
+@pytest.mark.parametrize("check, allowed", [
+    (None, False),                                          # no record: the weights were never checked
+    (PASSED, True),
+    ({**PASSED, "passed": False, "largest_pct_crlb": 9.0}, False),
+    ({**PASSED, "largest_pct_crlb": 5.5}, False),           # a record contradicting itself
+    ({**PASSED, "bound_pct_crlb": 20.0}, False),            # measured against a looser bound than the suite's
+    ({"passed": True}, False),                              # no numbers
+])
+def test_auto_takes_bf16_only_where_native_and_the_weights_passed_their_check(check, allowed):
+    native = numerics.inference_path("auto", "cpu", flags=NATIVE, bf16_check=check)
+    assert native.bf16 is allowed and native.requested == "auto"
+    assert ("passed" if allowed else "fp32 unless") in native.reason
+    assert not numerics.inference_path("auto", "cpu", flags=AVX2, bf16_check=check).bf16
+    assert numerics.inference_path(None, "cpu", flags=NATIVE, bf16_check=check).bf16 is allowed
     assert numerics.inference_path("bf16", "cpu", flags=NATIVE).bf16
-    assert not numerics.inference_path("fp32", "cpu", flags=NATIVE).bf16
-    assert numerics.inference_path("auto", "cuda").bf16 is enabled  # no GPU needed: the decision only
+    assert not numerics.inference_path("fp32", "cpu", flags=NATIVE, bf16_check=check).bf16
+    assert numerics.inference_path("auto", "cuda", bf16_check=check).bf16 is allowed  # the decision only: no GPU
     assert numerics.inference_path("bf16", "cuda").bf16
     assert "numeric path: " in native.describe()
+
+
+def test_a_record_counts_only_for_the_weights_it_was_measured_on():
+    assert numerics.bf16_check_passed(PASSED, "ab")
+    assert not numerics.bf16_check_passed(PASSED, "cd")
+
+
+def test_restore_image_auto_follows_the_models_record(monkeypatch):
+    model, image = _model_and_image()
+    monkeypatch.setattr(numerics, "cpu_flags", lambda: NATIVE)  # decide as on an AVX-512-BF16 CPU
+    fp32 = restore_image(image, model, tile=48, device="cpu", numeric="fp32", algorithm="direct")
+    bf16 = restore_image(image, model, tile=48, device="cpu", numeric="bf16", algorithm="direct")
+    np.testing.assert_array_equal(restore_image(image, model, tile=48, device="cpu", algorithm="direct"), fp32)
+    model.bf16_check = PASSED
+    assert numeric_path_for("auto", "cpu", bf16_check=model.bf16_check).bf16
+    np.testing.assert_array_equal(restore_image(image, model, tile=48, device="cpu", algorithm="direct"), bf16)
 
 
 def test_winograd_means_fp32_and_an_unknown_mode_is_refused():

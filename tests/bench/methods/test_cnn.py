@@ -36,4 +36,4 @@ def test_the_two_paths_are_two_methods_on_one_checkpoint(checkpoint):
     # a few dozen roundings on the way through the tiny network's ≈ 10 layers) of the output's scale
     difference = np.abs(low - high).max() / np.abs(high).max()
     assert 0 < difference < 64 * 2.0 ** -8
-    np.testing.assert_array_equal(plain(images), high)  # auto is fp32 (restore.numerics.INFERENCE_AUTO_BF16)
+    np.testing.assert_array_equal(plain(images), high)  # auto is fp32: the weights have no bf16 check

@@ -1,0 +1,129 @@
+"""``bench check-bf16 MODEL [--record]``: whether a model's weights may restore in bf16 without moving what is measured.
+
+Runs the quick precision-vs-dose study with ``MODEL+fp32`` and ``MODEL+bf16`` on the same noise realisations
+(or reads a results directory holding both, ``--results``), prints how much bf16 changes each statistic in %
+of the CRLB (:mod:`bench.bf16_check`) and exits 1 when any 95 % interval leaves ±5 % of it. ``--record``
+stores the verdict in the weights' sidecar, which is what lets ``numeric="auto"`` restore with these weights
+in bf16 on CPUs that multiply bf16 natively (:func:`restore.numerics.inference_path`).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _run(args: argparse.Namespace, methods, device: str | None) -> Path:
+    """Run the quick (or overridden) precision-vs-dose preset for both paths; return the results directory."""
+    from bench.commands.run import PRESET_OPTIONS, run_options
+    from bench.runner import run_study
+    from bench.studies import get_study
+
+    study = get_study("precision-vs-dose")
+    given = {option: getattr(args, option, None) for option in ("doses", "thicknesses", "realisations", "recipe")}
+    overrides = {PRESET_OPTIONS[o][0]: PRESET_OPTIONS[o][1](v) for o, v in given.items() if v is not None}
+    preset = study.configure("quick", **overrides)
+    output = Path(args.output or Path("results") / f"check-bf16-{methods[0].name.rsplit('+', 1)[0]}")
+    return run_study(study, preset, methods, output, options=run_options(args), command=" ".join(sys.argv))
+
+
+def _where_bf16_ran(path) -> str:
+    from restore.numerics import hardware_description
+
+    native = "native bf16" if path.native_bf16 else "bf16 emulated (no AMX or AVX-512-BF16)"
+    return f"{hardware_description(path.device)}; {native}"
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from _shared.files import write_bytes_atomic
+    from _shared.model_spec import split_numeric
+    from _shared.results import ResultStore
+    from bench.bf16_check import bf16_changes, bf16_verdict, changes_text, path_names
+    from bench.cli import check_device, check_model_spec
+    from bench.commands.run import build_methods, check_workers
+    from bench.methods import make_method
+    from restore.checkpoint import record_in_sidecar
+    from restore.numerics import BF16_CHECK_KEY
+
+    check_model_spec(args.model, option="MODEL")
+    if split_numeric(args.model)[1] != "auto" or args.model.endswith("+auto"):
+        raise ValueError(f"MODEL {args.model}: give the model without +auto/+bf16/+fp32; both paths are run")
+    check_workers(args.workers)
+    device = check_device(args.device)
+    if not hasattr(make_method(args.model), "sha256"):
+        raise ValueError(f"MODEL {args.model}: not a restoration network; give a registered model (`bench models "
+                         "list`) or a .safetensors checkpoint")
+    methods, _ = build_methods(list(path_names(args.model)), None, device)
+    model = methods[0].name.rsplit("+", 1)[0]
+    if args.results:
+        store = ResultStore.load(Path(args.results))
+        if store.study != "precision-vs-dose":
+            raise ValueError(f"--results {args.results} holds {store.study!r} results; it must hold precision-vs-dose "
+                             f"results with {model}+fp32 and {model}+bf16")
+    else:
+        store = ResultStore.load(_run(args, methods, device))
+    realisations = store.read_table("realisations")
+    changes = bf16_changes(realisations, store.read_table("summary"), model)
+    table = store.directory / f"bf16_check_{model}.csv"
+    write_bytes_atomic(table, changes.to_csv(index=False).encode())
+    bf16_path = methods[1].numeric_path()
+    verdict = bf16_verdict(changes, weights_sha256=methods[0].sha256,
+                           preset=str(store.manifest.get("preset", "?")),
+                           realisations=int(realisations["realisation"].nunique()), command=_command(),
+                           cpu=_where_bf16_ran(bf16_path), torch_version=_torch_version())
+    print(f"bf16 − fp32 of {model} on the same noise, % of the CRLB (95 % paired bootstrap; 'moved': r.m.s. "
+          "change of one fitted value):")
+    print(changes_text(changes))
+    word = "PASS" if verdict["passed"] else "FAIL"
+    print(f"bench check-bf16: {word} — largest change {verdict['largest_pct_crlb']:.2f} % of the CRLB "
+          f"({verdict['largest_at']}), bound {verdict['bound_pct_crlb']:g} %; table: {table}")
+    if not bf16_path.native_bf16:
+        print("note: this CPU emulates bf16, so the bf16 run was slow; the numbers hold all the same")
+    if args.record:
+        record_in_sidecar(methods[0].weights, BF16_CHECK_KEY, verdict)
+        effect = ("numeric 'auto' now restores with these weights in bf16 where the CPU has AMX or AVX-512-BF16 and "
+                  "on GPUs" if verdict["passed"] else "numeric 'auto' keeps float32 for these weights")
+        print(f"recorded in {Path(methods[0].weights).with_suffix('.json')}: {effect}")
+    return 0 if verdict["passed"] else 1
+
+
+def _command() -> str:
+    """The command line as typed, with the program's name rather than its path (it goes into a shipped file)."""
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def _torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench check-bf16`` to the command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command collection of the ``bench`` parser.
+    """
+    from bench.commands.run import add_study_arguments
+
+    parser = subparsers.add_parser(
+        "check-bf16", help="measure whether a model's weights may restore in bf16 (and record it)",
+        description="Run the quick precision-vs-dose study with MODEL+fp32 and MODEL+bf16 on the same noise "
+                    "realisations and print how much bf16's rounding changes position and SCS precision, bias and "
+                    "RMSE, in % of the CRLB with 95 % paired-bootstrap intervals; exit 1 when any interval leaves "
+                    "±5 % of the CRLB. --record stores the verdict in the weights' sidecar: numeric 'auto' restores "
+                    "in bf16 only with weights whose recorded check passed (docs/benchmarks.md, bf16 inference).")
+    parser.add_argument("model", metavar="MODEL", help="a registered model or a .safetensors path (no +suffix)")
+    parser.add_argument("--results", metavar="DIR",
+                        help="judge an existing precision-vs-dose results directory holding MODEL+fp32 and "
+                             "MODEL+bf16 instead of running the study")
+    parser.add_argument("--record", action="store_true",
+                        help="store the verdict in the weights' sidecar (MODEL.json beside the .safetensors)")
+    parser.add_argument("--output", "-o", help="results directory of the run (default results/check-bf16-MODEL)")
+    parser.add_argument("--doses", help="comma-separated doses in e⁻/Å² (default: the quick preset's)")
+    parser.add_argument("--thicknesses", help="comma-separated thicknesses (default: the quick preset's)")
+    parser.add_argument("--realisations", type=int, help="noise realisations per point (default: the quick preset's)")
+    add_study_arguments(parser)
+    parser.set_defaults(handler=_handle)
