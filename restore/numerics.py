@@ -3,8 +3,9 @@
 On the CPU, bfloat16 autocast pays where the processor multiplies bf16 natively: AVX-512-BF16
 (``avx512_bf16``, e.g. AMD Zen 4 EPYC, Intel Cooper Lake) or AMX (``amx_bf16`` + ``amx_tile``, Intel
 Sapphire Rapids and later). Without them oneDNN emulates bf16 and a step gets slower, not faster. On CUDA,
-bf16 autocast is always chosen by ``"auto"``. Weights stay float32 (autocast casts per operation), so the
-optimiser updates float32 master weights.
+training's ``"auto"`` always chooses bf16 autocast. Weights stay float32 (autocast casts per operation), so the
+optimiser updates float32 master weights. Restoration's ``"auto"`` (:func:`inference_path`) also asks the
+weights: bf16 only for weights whose own bf16 check passed (``bench check-bf16``).
 
 The decision is a :class:`NumericPath`; its :meth:`NumericPath.describe` line is what the training log and
 ``bench`` print, and :meth:`NumericPath.to_dict` what run metadata records.
@@ -285,8 +286,8 @@ def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = N
 
     Training's rule (:func:`numeric_path`) applies to the forced modes. ``"auto"`` takes bf16 where
     training's rule would (CUDA, or a CPU with AMX or AVX-512-BF16, where bf16 measured 1.2–3× faster
-    than float32 and takes half the memory: docs/benchmarks.md) **and** the weights' bf16 record passed (:func:`bf16_check_passed`);
-    float32 otherwise.
+    than float32 and takes half the memory: docs/benchmarks.md) **and** the weights' bf16 record passed
+    (:func:`bf16_check_passed`); float32 otherwise.
 
     Parameters
     ----------

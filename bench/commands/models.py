@@ -82,7 +82,24 @@ def run_list(args) -> int:
     for row in list_models():
         state = row["path"] or "not installed"
         print(f"{row['name']:<24} {row['modality'] or '-':<8} {state}\n{'':<24} {row['description']}")
+        if row["path"]:
+            print(f"{'':<24} {_bf16_state(row['path'])}")
     return 0
+
+
+def _bf16_state(path: str) -> str:
+    """One line on whether numeric 'auto' may restore with these weights in bf16 (their sidecar's record)."""
+    from restore.checkpoint import bf16_check_of, read_sidecar
+
+    try:
+        check = bf16_check_of(read_sidecar(path))
+    except (OSError, ValueError):
+        return "bf16: sidecar unreadable"
+    if check is None:
+        return "bf16: not checked, numeric auto restores in float32 (`bench check-bf16 NAME --record`)"
+    verdict = "passed" if check.get("passed") else "failed"
+    return (f"bf16: check {verdict} (largest change {check.get('largest_pct_crlb')} % of the CRLB, bound "
+            f"{check.get('bound_pct_crlb')} %; {check.get('date')})")
 
 
 def run_import(args) -> int:
