@@ -84,6 +84,24 @@ def git_commit(directory: str | os.PathLike | None = None) -> str | None:
     return result.stdout.strip() or None
 
 
+def cpu_model() -> str:
+    """Return the CPU's model name.
+
+    Returns
+    -------
+    str
+        The "model name" of /proc/cpuinfo, else :func:`platform.processor`, else :func:`platform.machine`.
+    """
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware(**extra: Any) -> dict[str, Any]:
     """Describe this computer: machine, processor, logical CPU count and platform.
 
@@ -95,8 +113,8 @@ def hardware(**extra: Any) -> dict[str, Any]:
     Returns
     -------
     dict of str to Any
-        ``machine``, ``processor``, ``cpu_count`` and ``platform`` (from :mod:`platform` and
-        :func:`os.cpu_count`), plus ``extra``.
+        ``machine``, ``processor``, ``cpu_model`` (:func:`cpu_model`), ``cpu_count`` and ``platform`` (from
+        :mod:`platform` and :func:`os.cpu_count`), plus ``extra``.
     """
-    return {"machine": platform.machine(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
-            "platform": platform.platform(), **extra}
+    return {"machine": platform.machine(), "processor": platform.processor(), "cpu_model": cpu_model(),
+            "cpu_count": os.cpu_count(), "platform": platform.platform(), **extra}

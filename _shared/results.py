@@ -238,7 +238,9 @@ class ResultStore:
         Raises
         ------
         ValueError
-            If a method name is already recorded with a different ``sha256``.
+            If a method name is already recorded with a different ``sha256``, or with another arithmetic (its
+            ``numeric_path``'s ``dtype``: a network's ``auto`` path can differ between CPUs, and once its
+            weights record a bf16 check).
         """
         known = {m["name"]: m for m in self.manifest.setdefault("methods", [])}
         for method in methods:
@@ -247,6 +249,11 @@ class ResultStore:
                 raise ValueError(f"results directory {self.directory} has results of method {method['name']!r} "
                                  f"with weights sha256 {previous.get('sha256')}, not {method.get('sha256')}; "
                                  "use another results directory")
+            before, now = (_dtype(previous), _dtype(method)) if previous is not None else (None, None)
+            if before != now:
+                raise ValueError(f"results directory {self.directory} has results of method {method['name']!r} "
+                                 f"computed in {before}; here it would run in {now}; name the arithmetic "
+                                 f"(`{method['name'].rsplit('+', 1)[0]}+{before}`) or use another results directory")
             if previous is None:
                 self.manifest["methods"].append(method)
                 known[method["name"]] = method
@@ -511,3 +518,9 @@ class ResultStore:
     def save_manifest(self) -> None:
         """Write ``manifest.json`` atomically."""
         write_json_atomic(self.directory / MANIFEST, self.manifest)
+
+
+def _dtype(method: dict) -> str | None:
+    """The arithmetic a method record ran in (``numeric_path.dtype``), None for methods without one."""
+    path = method.get("numeric_path")
+    return path.get("dtype") if isinstance(path, dict) else None

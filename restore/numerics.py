@@ -13,12 +13,13 @@ The decision is a :class:`NumericPath`; its :meth:`NumericPath.describe` line is
 from __future__ import annotations
 
 import os
-import platform
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from _shared.provenance import cpu_model  # noqa: F401  (a public name of this module too)
 
 MODES = ("auto", "bf16", "fp32")
 # The flags that matter for the decision; the log names those present.
@@ -190,6 +191,20 @@ def native_cpu_bf16(flags: frozenset[str]) -> str | None:
     return None
 
 
+def cuda_bf16() -> bool:
+    """Return whether the CUDA device multiplies bf16 natively (compute capability ≥ 8.0: Ampere and later).
+
+    Returns
+    -------
+    bool
+        ``torch.cuda.is_bf16_supported()`` where CUDA is available; True otherwise, so that a decision made
+        on a machine without a GPU (a test, a report) describes a current GPU.
+    """
+    if not torch.cuda.is_available():
+        return True
+    return bool(torch.cuda.is_bf16_supported())
+
+
 def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = None, warn: bool = True) -> NumericPath:
     """Decide bf16 autocast or float32 for ``device``.
 
@@ -220,8 +235,11 @@ def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = Non
     device = torch.device("cpu" if device is None else device)
     name = str(device)
     if device.type == "cuda":
-        reason = "forced" if mode != "auto" else "CUDA: bf16 tensor cores"
-        return NumericPath(name, "fp32" if mode == "fp32" else "bf16", mode, reason, (), True)
+        native = cuda_bf16()
+        if mode != "auto":
+            return NumericPath(name, mode, mode, "forced", (), native)
+        reason = "CUDA: bf16 tensor cores" if native else "CUDA device without native bf16 (before Ampere)"
+        return NumericPath(name, "bf16" if native else "fp32", mode, reason, (), native)
     if device.type != "cpu":
         dtype = "bf16" if mode == "bf16" else "fp32"
         return NumericPath(name, dtype, mode, f"{device.type}: no bf16 decision rule, {dtype}", (), False)
@@ -252,30 +270,26 @@ BF16_CHECK_KEY = "bf16_check"
 BF16_CHECK_BOUND_PCT_CRLB = 5.0
 
 
-def bf16_check_passed(check, weights_sha256: str | None = None) -> bool:
+def bf16_check_passed(check) -> bool:
     """Return whether a weights' bf16 record lets ``"auto"`` restore with them in bf16.
 
     Parameters
     ----------
     check : dict or None
-        The ``bf16_check`` record of a sidecar (see :mod:`bench.bf16_check`), or None.
-    weights_sha256 : str, optional
-        The SHA-256 of the weights in hand; the record must have been measured on these (default: not
-        compared, for a record already matched to its weights).
+        The ``bf16_check`` record of a sidecar (see :mod:`bench.bf16_check`), already matched to the weights
+        in hand (:func:`restore.checkpoint.bf16_check_of`), or None.
 
     Returns
     -------
     bool
         True when the record says ``passed``, its bound is at most :data:`BF16_CHECK_BOUND_PCT_CRLB` % of
-        the CRLB, its largest change lies within the bound and, when given, the digests agree.
+        the CRLB and its largest change lies within the bound.
     """
     if not isinstance(check, dict) or check.get("passed") is not True:
         return False
     try:
         bound, largest = float(check["bound_pct_crlb"]), float(check["largest_pct_crlb"])
     except (KeyError, TypeError, ValueError):
-        return False
-    if weights_sha256 is not None and check.get("weights_sha256") != weights_sha256:
         return False
     return bound <= BF16_CHECK_BOUND_PCT_CRLB and largest <= bound
 
@@ -325,24 +339,6 @@ def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = N
     reason = (f"{path.reason}, but these weights' bf16 check {why} (`bench check-bf16 MODEL --record`): "
               "fp32 unless bf16 is forced")
     return NumericPath(path.device, "fp32", "auto", reason, path.cpu_flags, path.native_bf16)
-
-
-def cpu_model() -> str:
-    """Return the CPU's model name.
-
-    Returns
-    -------
-    str
-        The "model name" of /proc/cpuinfo, else :func:`platform.processor`, else :func:`platform.machine`.
-    """
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cpu_cores() -> int:

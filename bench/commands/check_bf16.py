@@ -4,13 +4,17 @@ Runs the quick precision-vs-dose study with ``MODEL+fp32`` and ``MODEL+bf16`` on
 (or reads a results directory holding both, ``--results``), prints how much bf16 changes each statistic in %
 of the CRLB (:mod:`bench.bf16_check`) and exits 1 when any 95 % interval leaves ±5 % of it. ``--record``
 stores the verdict in the weights' sidecar, which is what lets ``numeric="auto"`` restore with these weights
-in bf16 on CPUs that multiply bf16 natively (:func:`restore.numerics.inference_path`).
+in bf16 on CPUs that multiply bf16 natively (:func:`restore.numerics.inference_path`); it needs the quick
+preset's whole coverage, so that a pass cannot come from a reduced study.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+PRESET_OVERRIDES = ("doses", "thicknesses", "realisations", "recipe")
 
 
 def _run(args: argparse.Namespace, methods, device: str | None) -> Path:
@@ -20,18 +24,72 @@ def _run(args: argparse.Namespace, methods, device: str | None) -> Path:
     from bench.studies import get_study
 
     study = get_study("precision-vs-dose")
-    given = {option: getattr(args, option, None) for option in ("doses", "thicknesses", "realisations", "recipe")}
+    given = {option: getattr(args, option, None) for option in PRESET_OVERRIDES}
     overrides = {PRESET_OPTIONS[o][0]: PRESET_OPTIONS[o][1](v) for o, v in given.items() if v is not None}
     preset = study.configure("quick", **overrides)
     output = Path(args.output or Path("results") / f"check-bf16-{methods[0].name.rsplit('+', 1)[0]}")
-    return run_study(study, preset, methods, output, options=run_options(args), command=" ".join(sys.argv))
+    return run_study(study, preset, methods, output, options=run_options(args), command=_command())
 
 
-def _where_bf16_ran(path) -> str:
-    from restore.numerics import hardware_description
+def coverage_problem(config: dict) -> str | None:
+    """Say why a precision-vs-dose run does not cover the quick preset, or None when it does.
 
-    native = "native bf16" if path.native_bf16 else "bf16 emulated (no AMX or AVX-512-BF16)"
-    return f"{hardware_description(path.device)}; {native}"
+    A passing record lets ``numeric="auto"`` restore in bf16, so it must rest on at least the quick preset's
+    doses, thicknesses and realisations, on the same thickness series, field of view and fit.
+
+    Parameters
+    ----------
+    config : dict
+        The run's configuration (its manifest's ``config``).
+
+    Returns
+    -------
+    str or None
+        What is missing or different, in words.
+    """
+    from bench.studies import get_study
+
+    study = get_study("precision-vs-dose")
+    quick = study.configure("quick")
+    expected = study.config(quick, study.inputs(quick))
+    for key, value in expected.items():
+        given = config.get(key)
+        if key in ("doses", "thicknesses"):
+            missing = sorted(set(value) - set(given or ()))
+            if missing:
+                return f"{key} {missing} of the quick preset are missing"
+        elif key == "realisations":
+            if (given or 0) < value:
+                return f"{given} realisations, the quick preset has {value}"
+        elif key not in ("name", "bootstrap", "example_atoms", "block_size") and given != value:
+            return f"its {key} differs from the quick preset's"
+    return None
+
+
+def _measured_on(manifest: dict, bf16_name: str) -> str:
+    """Where the run's bf16 path ran, from its manifest (a resumed run may predate this process)."""
+    hardware = manifest.get("hardware", {})
+    path = next((m.get("numeric_path", {}) for m in manifest.get("methods", []) if m.get("name") == bf16_name), {})
+    where = hardware.get("cpu_model") or hardware.get("processor") or hardware.get("machine", "?")
+    native = (f"native bf16 ({', '.join(path.get('cpu_flags', []))})" if path.get("native_bf16")
+              else "bf16 emulated (no AMX or AVX-512-BF16)")
+    return f"{where}, {hardware.get('cpu_count', '?')} CPUs, device {path.get('device', '?')}; {native}"
+
+
+def _check_weights_of_run(manifest: dict, names: tuple[str, str], sha256: str, directory) -> None:
+    """ValueError unless both paths in the run were computed with the weights in hand."""
+    recorded = {m.get("name"): m.get("sha256") for m in manifest.get("methods", [])}
+    for name in names:
+        if recorded.get(name) != sha256:
+            raise ValueError(f"--results {directory}: {name} was run with weights sha256 {recorded.get(name)}, not the "
+                             f"{sha256} of MODEL; run the check again for these weights")
+
+
+def _check_writable(weights: str) -> None:
+    sidecar = Path(weights).with_suffix(".json")
+    if not (os.access(sidecar, os.W_OK) and os.access(sidecar.parent, os.W_OK)):
+        raise ValueError(f"--record: {sidecar} cannot be written (a read-only install?); copy the .safetensors with "
+                         "its .json to a folder you can write and check that path")
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -48,12 +106,18 @@ def _handle(args: argparse.Namespace) -> int:
     check_model_spec(args.model, option="MODEL")
     if split_numeric(args.model)[1] != "auto" or args.model.endswith("+auto"):
         raise ValueError(f"MODEL {args.model}: give the model without +auto/+bf16/+fp32; both paths are run")
+    overridden = [f"--{o}" for o in PRESET_OVERRIDES if getattr(args, o, None) is not None]
+    if args.record and overridden:
+        raise ValueError(f"--record with {', '.join(overridden)}: a recorded pass must cover the quick preset; drop "
+                         "them, or leave out --record to look at a reduced study")
     check_workers(args.workers)
     device = check_device(args.device)
     if not hasattr(make_method(args.model), "sha256"):
         raise ValueError(f"MODEL {args.model}: not a restoration network; give a registered model (`bench models "
                          "list`) or a .safetensors checkpoint")
     methods, _ = build_methods(list(path_names(args.model)), None, device)
+    if args.record:
+        _check_writable(methods[0].weights)
     model = methods[0].name.rsplit("+", 1)[0]
     if args.results:
         store = ResultStore.load(Path(args.results))
@@ -62,27 +126,33 @@ def _handle(args: argparse.Namespace) -> int:
                              f"results with {model}+fp32 and {model}+bf16")
     else:
         store = ResultStore.load(_run(args, methods, device))
+    names = (methods[0].name, methods[1].name)
     realisations = store.read_table("realisations")
     changes = bf16_changes(realisations, store.read_table("summary"), model)
+    _check_weights_of_run(store.manifest, names, methods[0].sha256, store.directory)
     table = store.directory / f"bf16_check_{model}.csv"
     write_bytes_atomic(table, changes.to_csv(index=False).encode())
-    bf16_path = methods[1].numeric_path()
-    verdict = bf16_verdict(changes, weights_sha256=methods[0].sha256,
-                           preset=str(store.manifest.get("preset", "?")),
+    verdict = bf16_verdict(changes, weights_sha256=methods[0].sha256, preset=str(store.manifest.get("preset", "?")),
                            realisations=int(realisations["realisation"].nunique()), command=_command(),
-                           cpu=_where_bf16_ran(bf16_path), torch_version=_torch_version())
+                           cpu=_measured_on(store.manifest, names[1]),
+                           torch_version=str(store.manifest.get("versions", {}).get("torch", "?")))
     print(f"bf16 − fp32 of {model} on the same noise, % of the CRLB (95 % paired bootstrap; 'moved': r.m.s. "
-          "change of one fitted value):")
+          "change of one fitted coordinate or SCS):")
     print(changes_text(changes))
     word = "PASS" if verdict["passed"] else "FAIL"
     print(f"bench check-bf16: {word} — largest change {verdict['largest_pct_crlb']:.2f} % of the CRLB "
-          f"({verdict['largest_at']}), bound {verdict['bound_pct_crlb']:g} %; table: {table}")
-    if not bf16_path.native_bf16:
-        print("note: this CPU emulates bf16, so the bf16 run was slow; the numbers hold all the same")
+          f"({verdict['largest_at']}), bound {verdict['bound_pct_crlb']:g} %; fits flagged by one path only "
+          f"{verdict['flag_changed_pct']:.2f} % (bound {verdict['flag_changed_bound_pct']:g} %); table: {table}")
+    if "emulated" in verdict["measured_on"]:
+        print("note: bf16 was emulated (no AMX or AVX-512-BF16), so its run was slow; the numbers hold all the same")
     if args.record:
+        problem = coverage_problem(store.manifest.get("config", {}))
+        if problem:
+            raise ValueError(f"--record: {store.directory} does not cover the quick preset ({problem}); a recorded "
+                             "pass must, so nothing was recorded")
         record_in_sidecar(methods[0].weights, BF16_CHECK_KEY, verdict)
         effect = ("numeric 'auto' now restores with these weights in bf16 where the CPU has AMX or AVX-512-BF16 and "
-                  "on GPUs" if verdict["passed"] else "numeric 'auto' keeps float32 for these weights")
+                  "on GPUs that have bf16" if verdict["passed"] else "numeric 'auto' keeps float32 for these weights")
         print(f"recorded in {Path(methods[0].weights).with_suffix('.json')}: {effect}")
     return 0 if verdict["passed"] else 1
 
@@ -90,12 +160,6 @@ def _handle(args: argparse.Namespace) -> int:
 def _command() -> str:
     """The command line as typed, with the program's name rather than its path (it goes into a shipped file)."""
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-
-
-def _torch_version() -> str:
-    import torch
-
-    return str(torch.__version__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -113,14 +177,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the quick precision-vs-dose study with MODEL+fp32 and MODEL+bf16 on the same noise "
                     "realisations and print how much bf16's rounding changes position and SCS precision, bias and "
                     "RMSE, in % of the CRLB with 95 % paired-bootstrap intervals; exit 1 when any interval leaves "
-                    "±5 % of the CRLB. --record stores the verdict in the weights' sidecar: numeric 'auto' restores "
-                    "in bf16 only with weights whose recorded check passed (docs/benchmarks.md, bf16 inference).")
+                    "±5 % of the CRLB or the paths flag different fits (> 1 %). --record stores the verdict in the "
+                    "weights' sidecar: numeric 'auto' restores in bf16 only with weights whose recorded check passed "
+                    "(docs/benchmarks.md, bf16 inference).")
     parser.add_argument("model", metavar="MODEL", help="a registered model or a .safetensors path (no +suffix)")
     parser.add_argument("--results", metavar="DIR",
                         help="judge an existing precision-vs-dose results directory holding MODEL+fp32 and "
                              "MODEL+bf16 instead of running the study")
     parser.add_argument("--record", action="store_true",
-                        help="store the verdict in the weights' sidecar (MODEL.json beside the .safetensors)")
+                        help="store the verdict in the weights' sidecar (MODEL.json beside the .safetensors); needs "
+                             "the quick preset's whole coverage")
     parser.add_argument("--output", "-o", help="results directory of the run (default results/check-bf16-MODEL)")
     parser.add_argument("--doses", help="comma-separated doses in e⁻/Å² (default: the quick preset's)")
     parser.add_argument("--thicknesses", help="comma-separated thicknesses (default: the quick preset's)")

@@ -90,6 +90,7 @@ def run_list(args) -> int:
 def _bf16_state(path: str) -> str:
     """One line on whether numeric 'auto' may restore with these weights in bf16 (their sidecar's record)."""
     from restore.checkpoint import bf16_check_of, read_sidecar
+    from restore.numerics import bf16_check_passed
 
     try:
         check = bf16_check_of(read_sidecar(path))
@@ -97,7 +98,8 @@ def _bf16_state(path: str) -> str:
         return "bf16: sidecar unreadable"
     if check is None:
         return "bf16: not checked, numeric auto restores in float32 (`bench check-bf16 NAME --record`)"
-    verdict = "passed" if check.get("passed") else "failed"
+    verdict = "passed, numeric auto restores in bf16 where native" if bf16_check_passed(check) else \
+        "not passed, numeric auto restores in float32"
     return (f"bf16: check {verdict} (largest change {check.get('largest_pct_crlb')} % of the CRLB, bound "
             f"{check.get('bound_pct_crlb')} %; {check.get('date')})")
 
@@ -197,6 +199,9 @@ def run_fidelity(args) -> int:
     if trained:
         raise ValueError(f"{', '.join(trained)} train(s) on a study's noisy data, which noise-free images do not "
                          "provide; give pretrained models or bm3d")
+    for method in methods:
+        if hasattr(method, "numeric_path"):
+            print(f"{method.name}: {method.numeric_path().describe()}")
     restorers = {m.name: (lambda images, m=m: m(images, POISSON)) for m in methods}
     table = noise_free_fidelity(restorers, preset=preset, dose_e_per_A2=args.dose)
     print(f"noise-free Pt [001] images at {args.dose:g} e⁻/Å² ({preset.pixel_size_A} Å pixels), fitted as "

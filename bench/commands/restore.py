@@ -76,10 +76,9 @@ def register(subparsers) -> None:
                              "elsewhere (default: %(default)s)")
     parser.add_argument("--numeric", choices=("auto", "bf16", "fp32"), default="auto",
                         help="bf16 autocast or float32: 'auto' runs bf16 where it is native (AMX or AVX-512-BF16 "
-                             "CPUs, GPUs; faster there, docs/benchmarks.md) only for weights whose bf16 check "
-                             "passed (`bench check-bf16`: bf16's rounding moved one model's fitted positions by up "
-                             "to half the CRLB), float32 otherwise; 'bf16' and 'fp32' force a path; the line "
-                             "'numeric path: …' says which ran and why (default: %(default)s)")
+                             "CPUs, GPUs since Ampere: 1.2-3x faster) for weights whose `bench check-bf16` passed, "
+                             "float32 otherwise; 'bf16', 'fp32' force a path; the line 'numeric path: …' says "
+                             "which ran and why (default: %(default)s)")
     parser.add_argument("--grey", action="store_true",
                         help="convert colour images (RGB, RGBA, palette) to grey, 0.299 R + 0.587 G + 0.114 B, "
                              "instead of refusing them; only for images that a program saved in colour (default: "
@@ -371,8 +370,7 @@ def run(args) -> int:
     shapes = check_inputs(inputs, args.grey)
     model, sidecar = _load_model(args.model)
     label = sidecar.get("name", args.model)
-    path = inference.numeric_path_for(args.numeric, args.device, args.algorithm,
-                                      bf16_check=getattr(model, "bf16_check", None))
+    path = inference.numeric_path_for(args.numeric, args.device, args.algorithm, bf16_check=model.bf16_check)
     print(f"bench restore: {path.describe()}")
     overlap = args.tile // 4 if args.overlap is None else args.overlap
     restored, failed = [], []

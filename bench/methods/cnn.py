@@ -7,7 +7,7 @@ gets the image as measured.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ class CNNMethod:
     # tiles per forward pass, taken across the realisations of the stack; None: 64 on CUDA, 8 on CPU
     batch_size: int | None = None
     numeric: str = "auto"
+    # the arithmetic decided once, where the method is built (restore.numerics.NumericPath): every worker then
+    # computes what the provenance says, whatever its own CPU would choose for "auto"
+    path: Any = field(default=None, compare=False, hash=False)
 
     def _model(self):
         key = (self.weights, self.sha256)
@@ -71,17 +74,19 @@ class CNNMethod:
         on_gpu = (self.device is None and torch.cuda.is_available()) or str(self.device).startswith("cuda")
         batch_size = self.batch_size if self.batch_size is not None else (64 if on_gpu else 8)
         restored = restore_stack(stack.astype(np.float32), self._model(), tile=self.tile, batch_size=batch_size,
-                                 device=self.device, numeric=self.numeric)
+                                 device=self.device, numeric=self.numeric_path().dtype)
         return np.asarray(restored, dtype=np.float64)
 
     def numeric_path(self):
-        """Return the numeric path this method runs on (in this process).
+        """Return the numeric path this method runs on: decided when it was built, else now.
 
         Returns
         -------
         restore.numerics.NumericPath
-            The arithmetic chosen for ``numeric`` on ``device``.
+            The arithmetic chosen for ``numeric`` on ``device`` and these weights (their bf16 check).
         """
+        if self.path is not None:
+            return self.path
         from restore.checkpoint import bf16_check_of
         from restore.inference import numeric_path_for
 
@@ -139,8 +144,9 @@ def cnn_method(name_or_path: str, *, device: str | None = None) -> CNNMethod:
         raise ValueError(f"model checkpoint {path}: its sidecar records no sha256; re-save it with restore.checkpoint")
     if numeric != "auto" or "+" in str(name_or_path):
         label = f"{label}+{numeric}"
-    return CNNMethod(name=label, weights=str(path), sha256=str(sidecar["sha256"]), sidecar=sidecar, device=device,
-                     numeric=numeric)
+    method = CNNMethod(name=label, weights=str(path), sha256=str(sidecar["sha256"]), sidecar=sidecar, device=device,
+                       numeric=numeric)
+    return replace(method, path=method.numeric_path())
 
 
 FAMILY = register_method_family(MethodFamily(

@@ -10,8 +10,9 @@ CRLB_POS_PM, CRLB_SCS_PCT = 0.5, 2.0
 REALISATIONS, COLUMNS = 30, 12
 
 
-def _tables(shift_scs_pct_crlb=0.0, jitter_pct_crlb=0.0, seed=0):
-    """A realisations table of model+fp32 and model+bf16 (the fp32 errors plus a shift and jitter) and its CRLB."""
+def _tables(shift_scs_pct_crlb=0.0, jitter_pct_crlb=0.0, seed=0, flag_columns=0):
+    """A realisations table of model+fp32 and model+bf16 (the fp32 errors plus a shift and jitter; bf16 flags the
+    first ``flag_columns`` columns of every realisation) and its CRLB."""
     rng = np.random.default_rng(seed)
     rows = []
     for dose in (500.0, 5e4):
@@ -28,7 +29,7 @@ def _tables(shift_scs_pct_crlb=0.0, jitter_pct_crlb=0.0, seed=0):
                 for r in range(REALISATIONS):
                     for c in range(COLUMNS):
                         rows.append({"method": method, "dose_e_per_A2": dose, "atoms_per_column": atoms,
-                                     "realisation": r, "column": c, "flagged": False,
+                                     "realisation": r, "column": c, "flagged": moved and c < flag_columns,
                                      **{k: v[r, c] for k, v in values.items()}})
     summary = pd.DataFrame([{"dose_e_per_A2": d, "atoms_per_column": a, "crlb_position_pm": CRLB_POS_PM,
                              "crlb_scs_pct": CRLB_SCS_PCT} for d in (500.0, 5e4) for a in (2, 10)])
@@ -72,7 +73,21 @@ def test_random_rounding_passes_when_small_and_fails_when_the_interval_leaves_th
     largest, row = largest_change(changes)
     verdict = bf16_verdict(changes, weights_sha256="ab", preset="quick", realisations=REALISATIONS)
     assert verdict["passed"] is passed and verdict["largest_pct_crlb"] == pytest.approx(largest, abs=1e-3)
-    assert (largest <= BOUND_PCT_CRLB) is passed
+    assert verdict["flag_changed_pct"] == 0
+
+
+def test_a_path_that_flags_other_fits_fails_even_when_the_statistics_are_within_the_bound():
+    # bf16 flags one column of 12 (8.3 % of fits) that fp32 kept; the remaining fits are identical, so the
+    # statistics change only by leaving that column out (a few % of the CRLB: judged against a loose bound here)
+    table, summary = _tables(flag_columns=1)
+    changes = bf16_changes(table, summary, "m", bootstrap=200)
+    np.testing.assert_allclose(changes["flag_changed_pct"], 100 / COLUMNS)
+    loose = 50.0
+    verdict = bf16_verdict(changes, weights_sha256="ab", preset="quick", realisations=REALISATIONS,
+                           bound_pct_crlb=loose)
+    assert verdict["largest_pct_crlb"] < loose and not verdict["passed"]
+    assert verdict["flag_changed_pct"] == pytest.approx(100 / COLUMNS, abs=1e-3)
+    assert "flagged by one path only 8.3 % of fits" in changes_text(changes)
 
 
 def test_missing_paths_and_mismatched_runs_are_refused():

@@ -82,6 +82,16 @@ def test_method_with_other_weights_under_the_same_name_is_refused(tmp_path):
     assert manifest["methods"] == [{"name": "m", "sha256": "aa"}]
 
 
+def test_method_resumed_in_another_arithmetic_is_refused(tmp_path):
+    # e.g. a network's "auto" was fp32 when the run began and is bf16 now (another CPU, or a bf16 check recorded)
+    fp32 = {"name": "m", "sha256": "aa", "numeric_path": {"dtype": "fp32", "requested": "auto"}}
+    store = ResultStore.open(tmp_path / "run", "toy", CONFIG, {"methods": [fp32]})
+    store.merge_methods([dict(fp32)])  # the same arithmetic resumes
+    with pytest.raises(ValueError, match=r"computed in fp32; here it would run in bf16.*`m\+fp32`"):
+        store.merge_methods([{**fp32, "numeric_path": {"dtype": "bf16", "requested": "auto"}}])
+    store.merge_methods([{"name": "raw"}, {"name": "raw"}])  # methods without a numeric path are unaffected
+
+
 def test_tasks_run_on_an_existing_dask_cluster(tmp_path):
     from dask.distributed import LocalCluster
 

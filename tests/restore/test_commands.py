@@ -28,7 +28,7 @@ def test_models_list_shows_installed_and_pending_models(model_dir, capsys):
     assert "cgrdn.tiny" in out and "cgrdn.hrstem_default" in out and "not installed" in out
     # each installed model says whether auto may restore with it in bf16: the shipped default passed its check
     default = out[out.index("cgrdn.hrstem_default"):]
-    assert "bf16: check passed (largest change" in default.splitlines()[2]
+    assert "bf16: check passed, numeric auto restores in bf16 where native (largest change" in default.splitlines()[2]
     tiny = out[out.index("cgrdn.tiny"):]
     assert "bf16: not checked" in tiny.splitlines()[2]
 

@@ -32,6 +32,18 @@ def test_shipped_default_loads_with_its_recorded_checksum_and_size(empty_user_di
     assert path.stat().st_size < 50e6
 
 
+def test_shipped_default_carries_a_passing_bf16_check_of_its_own_weights(empty_user_dir):
+    from restore.numerics import BF16_CHECK_BOUND_PCT_CRLB, bf16_check_passed
+
+    model, sidecar = load_registered_model(NAME)
+    record = model.bf16_check
+    assert record is not None and record == sidecar["bf16_check"] and bf16_check_passed(record)
+    assert record["weights_sha256"] == HRSTEM_DEFAULT_SHA256 and record["bound_pct_crlb"] == BF16_CHECK_BOUND_PCT_CRLB
+    # it rests on the whole quick preset: both doses, the six thicknesses, 20 realisations
+    assert record["doses_e_per_A2"] == [500.0, 50000.0] and record["atoms_per_column"] == [2, 5, 10, 20, 40, 75]
+    assert record["realisations"] >= 20 and record["flag_changed_pct"] <= record["flag_changed_bound_pct"]
+
+
 def test_a_checksum_mismatch_is_refused(empty_user_dir, monkeypatch):
     wrong = dataclasses.replace(BUILTIN[NAME], shipped_sha256="0" * 64)
     monkeypatch.setitem(BUILTIN, NAME, wrong)

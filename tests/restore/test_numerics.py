@@ -37,6 +37,16 @@ def test_cuda_takes_bf16_unless_forced_to_fp32():
     assert numeric_path(False, "cuda:1").dtype == "fp32" and numeric_path(False, "cuda:1").device == "cuda:1"
 
 
+def test_a_gpu_without_native_bf16_runs_fp32_unless_forced(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a pre-Ampere GPU, as torch reports it
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    auto = numeric_path("auto", "cuda:0")
+    assert auto.dtype == "fp32" and not auto.native_bf16 and "before Ampere" in auto.reason
+    assert numeric_path("bf16", "cuda:0").dtype == "bf16"
+
+
 def test_modes_and_old_boolean_configs():
     assert normalise_mode(True) == "auto" and normalise_mode(False) == "fp32" and normalise_mode("BF16") == "bf16"
     for bad in ("fp16", 1, None):
