@@ -249,11 +249,11 @@ class ResultStore:
                 raise ValueError(f"results directory {self.directory} has results of method {method['name']!r} "
                                  f"with weights sha256 {previous.get('sha256')}, not {method.get('sha256')}; "
                                  "use another results directory")
-            before, now = (_dtype(previous), _dtype(method)) if previous is not None else (None, None)
+            before, now = (method_dtype(previous), method_dtype(method)) if previous is not None else (None, None)
             if before != now:
                 raise ValueError(f"results directory {self.directory} has results of method {method['name']!r} "
-                                 f"computed in {before}; here it would run in {now}; name the arithmetic "
-                                 f"(`{method['name'].rsplit('+', 1)[0]}+{before}`) or use another results directory")
+                                 f"computed in {before}; here it would run in {now}; use another results "
+                                 "directory")
             if previous is None:
                 self.manifest["methods"].append(method)
                 known[method["name"]] = method
@@ -520,7 +520,22 @@ class ResultStore:
         write_json_atomic(self.directory / MANIFEST, self.manifest)
 
 
-def _dtype(method: dict) -> str | None:
-    """The arithmetic a method record ran in (``numeric_path.dtype``), None for methods without one."""
+def method_dtype(method: dict) -> str | None:
+    """Return the arithmetic a method's provenance record ran in.
+
+    Parameters
+    ----------
+    method : dict
+        One entry of a manifest's ``methods``.
+
+    Returns
+    -------
+    str or None
+        Its ``numeric_path``'s ``dtype`` (``"fp32"``, ``"bf16"``); ``"fp32"`` for a network recorded before
+        numeric paths were (``kind`` ``"cnn"``: restoration was float32 then); None for methods that run no
+        network (raw, BM3D, …).
+    """
     path = method.get("numeric_path")
-    return path.get("dtype") if isinstance(path, dict) else None
+    if isinstance(path, dict):
+        return path.get("dtype")
+    return "fp32" if method.get("kind") == "cnn" else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from _shared.provenance import hardware, library_versions
 from _shared.results import ResultStore
+from bench.methods.cnn import keep_recorded_arithmetic
 from bench.studies.base import RunOptions, Study
 
 
@@ -92,7 +93,8 @@ def run_study(study: Study, preset: Any, methods: Sequence[Any], output: str | P
     study.check_methods(preset, methods)
     inputs = study.inputs(preset)
     config = study.config(preset, inputs)
-    ResultStore.admit(output, study.name, config)  # before anything is written or simulated
+    existing = ResultStore.admit(output, study.name, config)  # before anything is written or simulated
+    methods = [keep_recorded_arithmetic(m, existing) for m in methods]
     inputs = study.load(preset, inputs, options)
     default = (preset.name == study.default_preset and not preset_given)
     say(f"bench run {study.name}: preset {preset.name!r}"
@@ -100,6 +102,10 @@ def run_study(study: Study, preset: Any, methods: Sequence[Any], output: str | P
     say(f"  {study.describe(preset)}; methods: {', '.join(m.name for m in methods)}")
     if note:
         say(f"  note: {note}")
+    for method in methods:
+        path = getattr(method, "path", None)
+        if path is not None and path.reason.startswith("resumed:"):
+            say(f"  {method.name}: {path.describe()}")
     say(f"  results: {output}")
     provenance = {"preset": preset.name, **inputs.provenance, "versions": library_versions(),
                   "hardware": hardware(**gpus()), "seeds": study.seeds(preset),

@@ -3,9 +3,10 @@
 On the CPU, bfloat16 autocast pays where the processor multiplies bf16 natively: AVX-512-BF16
 (``avx512_bf16``, e.g. AMD Zen 4 EPYC, Intel Cooper Lake) or AMX (``amx_bf16`` + ``amx_tile``, Intel
 Sapphire Rapids and later). Without them oneDNN emulates bf16 and a step gets slower, not faster. On CUDA,
-training's ``"auto"`` always chooses bf16 autocast. Weights stay float32 (autocast casts per operation), so the
-optimiser updates float32 master weights. Restoration's ``"auto"`` (:func:`inference_path`) also asks the
-weights: bf16 only for weights whose own bf16 check passed (``bench check-bf16``).
+training's ``"auto"`` chooses bf16 autocast on GPUs that have bf16 tensor cores (compute capability ≥ 8.0).
+Weights stay float32 (autocast casts per operation), so the optimiser updates float32 master weights.
+Restoration's ``"auto"`` (:func:`inference_path`) also asks the weights: bf16 only for weights whose own bf16
+check passed (``bench check-bf16``).
 
 The decision is a :class:`NumericPath`; its :meth:`NumericPath.describe` line is what the training log and
 ``bench`` print, and :meth:`NumericPath.to_dict` what run metadata records.
@@ -45,7 +46,7 @@ class NumericPath:
     cpu_flags : tuple of str
         The relevant CPU flags present (subset of :data:`RELEVANT_FLAGS`).
     native_bf16 : bool
-        Whether the device multiplies bf16 natively (always True on CUDA).
+        Whether the device multiplies bf16 natively (AMX or AVX-512-BF16; a GPU of compute capability ≥ 8.0).
     """
 
     device: str
@@ -113,7 +114,7 @@ class NumericPath:
 def normalise_mode(value) -> str:
     """Return the numeric mode of a config value: ``"auto"``, ``"bf16"``, ``"fp32"``, or a boolean of old configs.
 
-    ``True`` (the old "bf16 autocast on CUDA") reads as ``"auto"``, which keeps bf16 on CUDA and uses it on
+    ``True`` (the old "bf16 autocast on CUDA") reads as ``"auto"``, which keeps bf16 on current GPUs and uses it on
     the CPU only where it is native; ``False`` reads as ``"fp32"``.
 
     Parameters
@@ -191,18 +192,25 @@ def native_cpu_bf16(flags: frozenset[str]) -> str | None:
     return None
 
 
-def cuda_bf16() -> bool:
-    """Return whether the CUDA device multiplies bf16 natively (compute capability ≥ 8.0: Ampere and later).
+def cuda_bf16(device=None) -> bool:
+    """Return whether a CUDA device multiplies bf16 natively: compute capability ≥ 8.0 (Ampere and later).
+
+    (``torch.cuda.is_bf16_supported()`` also says yes for older GPUs, which emulate bf16.)
+
+    Parameters
+    ----------
+    device : str or torch.device, optional
+        The GPU (default: the current one).
 
     Returns
     -------
     bool
-        ``torch.cuda.is_bf16_supported()`` where CUDA is available; True otherwise, so that a decision made
-        on a machine without a GPU (a test, a report) describes a current GPU.
+        Whether its compute capability is ≥ 8.0 where CUDA is available; True otherwise, so that a decision
+        made on a machine without a GPU (a test, a report) describes a current GPU.
     """
     if not torch.cuda.is_available():
         return True
-    return bool(torch.cuda.is_bf16_supported())
+    return torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = None, warn: bool = True) -> NumericPath:
@@ -211,9 +219,9 @@ def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = Non
     Parameters
     ----------
     mode : {"auto", "bf16", "fp32"} or bool
-        ``"auto"``: bf16 on CUDA, and on a CPU with AMX or AVX-512-BF16; fp32 otherwise. ``"bf16"`` and
-        ``"fp32"`` force a path (bf16 on a CPU without native support runs, slowly: a warning says so).
-        Booleans of old configs: see :func:`normalise_mode`.
+        ``"auto"``: bf16 on a GPU with bf16 tensor cores, and on a CPU with AMX or AVX-512-BF16; fp32
+        otherwise. ``"bf16"`` and ``"fp32"`` force a path (bf16 on a CPU without native support runs, slowly:
+        a warning says so). Booleans of old configs: see :func:`normalise_mode`.
     device : str or torch.device, optional
         Default: the CPU.
     flags : frozenset of str, optional
@@ -235,7 +243,7 @@ def numeric_path(mode="auto", device=None, *, flags: frozenset[str] | None = Non
     device = torch.device("cpu" if device is None else device)
     name = str(device)
     if device.type == "cuda":
-        native = cuda_bf16()
+        native = cuda_bf16(device)
         if mode != "auto":
             return NumericPath(name, mode, mode, "forced", (), native)
         reason = "CUDA: bf16 tensor cores" if native else "CUDA device without native bf16 (before Ampere)"
@@ -282,16 +290,18 @@ def bf16_check_passed(check) -> bool:
     Returns
     -------
     bool
-        True when the record says ``passed``, its bound is at most :data:`BF16_CHECK_BOUND_PCT_CRLB` % of
-        the CRLB and its largest change lies within the bound.
+        True when the record says ``passed``, rests on the whole quick preset (``covers_quick_preset``), its
+        bound is at most :data:`BF16_CHECK_BOUND_PCT_CRLB` % of the CRLB, its largest change lies within the
+        bound, and the fits flagged by one path only are within theirs.
     """
-    if not isinstance(check, dict) or check.get("passed") is not True:
+    if not isinstance(check, dict) or check.get("passed") is not True or check.get("covers_quick_preset") is not True:
         return False
     try:
         bound, largest = float(check["bound_pct_crlb"]), float(check["largest_pct_crlb"])
+        flagged, flag_bound = float(check["flag_changed_pct"]), float(check["flag_changed_bound_pct"])
     except (KeyError, TypeError, ValueError):
         return False
-    return bound <= BF16_CHECK_BOUND_PCT_CRLB and largest <= bound
+    return bound <= BF16_CHECK_BOUND_PCT_CRLB and largest <= bound and flagged <= flag_bound
 
 
 def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = None,
@@ -299,9 +309,9 @@ def inference_path(mode="auto", device=None, *, flags: frozenset[str] | None = N
     """Decide bf16 autocast or float32 for restoring images with a trained network.
 
     Training's rule (:func:`numeric_path`) applies to the forced modes. ``"auto"`` takes bf16 where
-    training's rule would (CUDA, or a CPU with AMX or AVX-512-BF16, where bf16 measured 1.2–3× faster
-    than float32 and takes half the memory: docs/benchmarks.md) **and** the weights' bf16 record passed
-    (:func:`bf16_check_passed`); float32 otherwise.
+    training's rule would (a GPU with bf16 tensor cores, or a CPU with AMX or AVX-512-BF16, where bf16
+    measured 1.2–3× faster than float32 and takes half the memory: docs/benchmarks.md) **and** the weights'
+    bf16 record passed (:func:`bf16_check_passed`); float32 otherwise.
 
     Parameters
     ----------

@@ -2,7 +2,8 @@
 
 Runs the quick precision-vs-dose study with ``MODEL+fp32`` and ``MODEL+bf16`` on the same noise realisations
 (or reads a results directory holding both, ``--results``), prints how much bf16 changes each statistic in %
-of the CRLB (:mod:`bench.bf16_check`) and exits 1 when any 95 % interval leaves ±5 % of it. ``--record``
+of the CRLB (:mod:`bench.bf16_check`) and exits 1 when any 95 % interval leaves ±5 % of it or more than 1 % of
+fits are flagged by one path only. ``--record``
 stores the verdict in the weights' sidecar, which is what lets ``numeric="auto"`` restore with these weights
 in bf16 on CPUs that multiply bf16 natively (:func:`restore.numerics.inference_path`); it needs the quick
 preset's whole coverage, so that a pass cannot come from a reduced study.
@@ -17,16 +18,22 @@ from pathlib import Path
 PRESET_OVERRIDES = ("doses", "thicknesses", "realisations", "recipe")
 
 
-def _run(args: argparse.Namespace, methods, device: str | None) -> Path:
-    """Run the quick (or overridden) precision-vs-dose preset for both paths; return the results directory."""
-    from bench.commands.run import PRESET_OPTIONS, run_options
-    from bench.runner import run_study
+def _preset(args: argparse.Namespace):
+    """The precision-vs-dose study and its quick preset with the command line's overrides."""
+    from bench.commands.run import PRESET_OPTIONS
     from bench.studies import get_study
 
     study = get_study("precision-vs-dose")
     given = {option: getattr(args, option, None) for option in PRESET_OVERRIDES}
     overrides = {PRESET_OPTIONS[o][0]: PRESET_OPTIONS[o][1](v) for o, v in given.items() if v is not None}
-    preset = study.configure("quick", **overrides)
+    return study, study.configure("quick", **overrides)
+
+
+def _run(args: argparse.Namespace, study, preset, methods) -> Path:
+    """Run the preset for both paths; return the results directory."""
+    from bench.commands.run import run_options
+    from bench.runner import run_study
+
     output = Path(args.output or Path("results") / f"check-bf16-{methods[0].name.rsplit('+', 1)[0]}")
     return run_study(study, preset, methods, output, options=run_options(args), command=_command())
 
@@ -70,19 +77,36 @@ def _measured_on(manifest: dict, bf16_name: str) -> str:
     """Where the run's bf16 path ran, from its manifest (a resumed run may predate this process)."""
     hardware = manifest.get("hardware", {})
     path = next((m.get("numeric_path", {}) for m in manifest.get("methods", []) if m.get("name") == bf16_name), {})
-    where = hardware.get("cpu_model") or hardware.get("processor") or hardware.get("machine", "?")
-    native = (f"native bf16 ({', '.join(path.get('cpu_flags', []))})" if path.get("native_bf16")
-              else "bf16 emulated (no AMX or AVX-512-BF16)")
-    return f"{where}, {hardware.get('cpu_count', '?')} CPUs, device {path.get('device', '?')}; {native}"
+    device = str(path.get("device", "?"))
+    if device.startswith("cuda"):
+        where = ", ".join(hardware.get("gpu", [])) or "a CUDA GPU"
+        native = "native bf16" if path.get("native_bf16") else "bf16 emulated (compute capability < 8.0)"
+    else:
+        where = (f"{hardware.get('cpu_model') or hardware.get('processor') or hardware.get('machine', '?')}, "
+                 f"{hardware.get('cpu_count', '?')} CPUs")
+        native = (f"native bf16 ({', '.join(path.get('cpu_flags', []))})" if path.get("native_bf16")
+                  else "bf16 emulated (no AMX or AVX-512-BF16)")
+    return f"{where}, device {device}; {native}"
 
 
 def _check_weights_of_run(manifest: dict, names: tuple[str, str], sha256: str, directory) -> None:
     """ValueError unless both paths in the run were computed with the weights in hand."""
     recorded = {m.get("name"): m.get("sha256") for m in manifest.get("methods", [])}
     for name in names:
-        if recorded.get(name) != sha256:
+        if name not in recorded:
+            raise ValueError(f"--results {directory}: {name} has no results here (methods: {sorted(recorded)}); run "
+                             f"`bench run precision-vs-dose --methods {','.join(names)}` so that both share the noise")
+        if recorded[name] != sha256:
             raise ValueError(f"--results {directory}: {name} was run with weights sha256 {recorded.get(name)}, not the "
                              f"{sha256} of MODEL; run the check again for these weights")
+
+
+def _check_coverage(record: bool, config: dict, what: str) -> None:
+    """ValueError, before anything is run or written, when a study to be recorded does not cover the quick preset."""
+    problem = coverage_problem(config) if record else None
+    if problem:
+        raise ValueError(f"--record: the study {what} does not cover the quick preset ({problem}); a record must, so "
+                         "that a pass cannot come from a reduced study: drop the reducing options or --record")
 
 
 def _check_writable(weights: str) -> None:
@@ -106,10 +130,6 @@ def _handle(args: argparse.Namespace) -> int:
     check_model_spec(args.model, option="MODEL")
     if split_numeric(args.model)[1] != "auto" or args.model.endswith("+auto"):
         raise ValueError(f"MODEL {args.model}: give the model without +auto/+bf16/+fp32; both paths are run")
-    overridden = [f"--{o}" for o in PRESET_OVERRIDES if getattr(args, o, None) is not None]
-    if args.record and overridden:
-        raise ValueError(f"--record with {', '.join(overridden)}: a recorded pass must cover the quick preset; drop "
-                         "them, or leave out --record to look at a reduced study")
     check_workers(args.workers)
     device = check_device(args.device)
     if not hasattr(make_method(args.model), "sha256"):
@@ -119,17 +139,20 @@ def _handle(args: argparse.Namespace) -> int:
     if args.record:
         _check_writable(methods[0].weights)
     model = methods[0].name.rsplit("+", 1)[0]
+    names = (methods[0].name, methods[1].name)
     if args.results:
         store = ResultStore.load(Path(args.results))
         if store.study != "precision-vs-dose":
             raise ValueError(f"--results {args.results} holds {store.study!r} results; it must hold precision-vs-dose "
                              f"results with {model}+fp32 and {model}+bf16")
+        _check_weights_of_run(store.manifest, names, methods[0].sha256, store.directory)
+        _check_coverage(args.record, store.manifest.get("config", {}), f"in --results {store.directory}")
     else:
-        store = ResultStore.load(_run(args, methods, device))
-    names = (methods[0].name, methods[1].name)
+        study, preset = _preset(args)
+        _check_coverage(args.record, study.config(preset, study.inputs(preset)), "asked for")
+        store = ResultStore.load(_run(args, study, preset, methods))
     realisations = store.read_table("realisations")
     changes = bf16_changes(realisations, store.read_table("summary"), model)
-    _check_weights_of_run(store.manifest, names, methods[0].sha256, store.directory)
     table = store.directory / f"bf16_check_{model}.csv"
     write_bytes_atomic(table, changes.to_csv(index=False).encode())
     verdict = bf16_verdict(changes, weights_sha256=methods[0].sha256, preset=str(store.manifest.get("preset", "?")),
@@ -146,11 +169,7 @@ def _handle(args: argparse.Namespace) -> int:
     if "emulated" in verdict["measured_on"]:
         print("note: bf16 was emulated (no AMX or AVX-512-BF16), so its run was slow; the numbers hold all the same")
     if args.record:
-        problem = coverage_problem(store.manifest.get("config", {}))
-        if problem:
-            raise ValueError(f"--record: {store.directory} does not cover the quick preset ({problem}); a recorded "
-                             "pass must, so nothing was recorded")
-        record_in_sidecar(methods[0].weights, BF16_CHECK_KEY, verdict)
+        record_in_sidecar(methods[0].weights, BF16_CHECK_KEY, {**verdict, "covers_quick_preset": True})
         effect = ("numeric 'auto' now restores with these weights in bf16 where the CPU has AMX or AVX-512-BF16 and "
                   "on GPUs that have bf16" if verdict["passed"] else "numeric 'auto' keeps float32 for these weights")
         print(f"recorded in {Path(methods[0].weights).with_suffix('.json')}: {effect}")

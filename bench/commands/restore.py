@@ -76,7 +76,7 @@ def register(subparsers) -> None:
                              "elsewhere (default: %(default)s)")
     parser.add_argument("--numeric", choices=("auto", "bf16", "fp32"), default="auto",
                         help="bf16 autocast or float32: 'auto' runs bf16 where it is native (AMX or AVX-512-BF16 "
-                             "CPUs, GPUs since Ampere: 1.2-3x faster) for weights whose `bench check-bf16` passed, "
+                             "CPUs: 1.2-3x faster; GPUs since Ampere) for weights whose `bench check-bf16` passed, "
                              "float32 otherwise; 'bf16', 'fp32' force a path; the line 'numeric path: …' says "
                              "which ran and why (default: %(default)s)")
     parser.add_argument("--grey", action="store_true",

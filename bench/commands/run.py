@@ -319,7 +319,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "structn2v, n2n and hourglass (trained by the study on its noisy data, "
                              "docs/self_supervised.md), a model name (arch.tag) or "
                              "a .safetensors path, which may end in +fp32 or +bf16 to force its numeric path "
-                             "(default float32; both in one run restore the same noise) (default: raw, bm3d and "
+                             "(default auto: bf16 where native for weights whose `bench check-bf16` passed, else "
+                             "float32; both in one run restore the same noise) (default: raw, bm3d and "
                              "the suite's default model when installed)")
     parser.add_argument("--model", action="append", metavar="NAME_OR_PATH",
                         help="add a registered model or .safetensors checkpoint to the methods (repeatable)")

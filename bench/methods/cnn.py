@@ -149,6 +149,40 @@ def cnn_method(name_or_path: str, *, device: str | None = None) -> CNNMethod:
     return replace(method, path=method.numeric_path())
 
 
+def keep_recorded_arithmetic(method, manifest: dict | None):
+    """Return ``method`` computing in the arithmetic a results directory began it with, when it asks for auto.
+
+    A network's ``auto`` path can change between two runs into one directory (another CPU, or a bf16 check
+    recorded in between); resuming keeps what the directory's results were computed in, so that one method
+    name never mixes two arithmetics. Forced paths (``+fp32``, ``+bf16``) cannot change.
+
+    Parameters
+    ----------
+    method : Method
+        A method of the run (only :class:`CNNMethod` with ``numeric="auto"`` is affected).
+    manifest : dict or None
+        The directory's manifest (:meth:`_shared.results.ResultStore.admit`), None for a new directory.
+
+    Returns
+    -------
+    Method
+        ``method``, or a copy whose numeric path is the recorded one, its reason saying why.
+    """
+    from _shared.results import method_dtype
+    from restore.numerics import NumericPath
+
+    if manifest is None or not isinstance(method, CNNMethod) or method.numeric != "auto":
+        return method
+    record = next((m for m in manifest.get("methods", []) if m.get("name") == method.name), None)
+    path = method.numeric_path()
+    before = method_dtype(record) if record is not None else None
+    if before is None or before == path.dtype:
+        return method
+    reason = f"resumed: this results directory's {method.name} results are {before} (a new run would take " \
+             f"{path.dtype}: {path.reason})"
+    return replace(method, path=NumericPath(path.device, before, "auto", reason, path.cpu_flags, path.native_bf16))
+
+
 FAMILY = register_method_family(MethodFamily(
     "cnn", f"a registered model name such as {DEFAULT_MODEL} (see `bench models list`) or a path to a .safetensors "
            "checkpoint",

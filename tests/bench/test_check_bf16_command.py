@@ -71,7 +71,7 @@ def test_the_identity_network_passes_and_the_record_reaches_auto(tmp_path, capsy
     sidecar = read_sidecar(weights)
     record = sidecar["bf16_check"]
     assert record["passed"] and record["weights_sha256"] == sidecar["sha256"] and record["realisations"] == 20
-    assert record["flag_changed_pct"] == 0 and "CPUs" in record["measured_on"]
+    assert record["flag_changed_pct"] == 0 and "CPUs" in record["measured_on"] and record["covers_quick_preset"]
     model = load_model(weights)[0]
     assert model.bf16_check == record == bf16_check_of(sidecar)
     monkeypatch.setattr(numerics, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
@@ -104,13 +104,17 @@ def test_bad_requests_are_refused_before_anything_runs(series, tmp_path, tiny_ru
     assert main(["check-bf16", f"{weights}+bf16", *SMALL]) == 2
     assert "without +auto/+bf16/+fp32" in capsys.readouterr().err
     assert main(["check-bf16", str(weights), *SMALL, "--record"]) == 2  # a reduced study cannot record a pass
-    assert "must cover the quick preset" in capsys.readouterr().err
+    assert "the study asked for does not cover the quick preset (thicknesses [2, 5, 10, 20, 40, 75]" \
+        in capsys.readouterr().err
     reduced = tmp_path / "reduced"
     assert main(["check-bf16", str(weights), *SMALL, "--output", str(reduced)]) == 0
     capsys.readouterr()
+    table = reduced / "bf16_check_identity.csv"
+    written = table.stat().st_mtime_ns
     assert main(["check-bf16", str(weights), "--results", str(reduced), "--record"]) == 2
     assert "does not cover the quick preset" in capsys.readouterr().err and "bf16_check" not in read_sidecar(weights)
+    assert table.stat().st_mtime_ns == written  # refused before anything was written
     assert main(["check-bf16", "raw", *SMALL]) == 2
     assert "not a restoration network" in capsys.readouterr().err
     assert main(["check-bf16", str(weights), "--results", str(tiny_run)]) == 2  # raw and BM3D only
-    assert "identity+bf16 has no results here" in capsys.readouterr().err
+    assert "identity+fp32 has no results here" in capsys.readouterr().err

@@ -77,6 +77,7 @@ def test_command_prints_every_method(tiny_cgrdn_checkpoint, capsys, one_torch_th
     out = capsys.readouterr().out
     assert "raw: within" in out
     assert "\ntiny " in out  # the checkpoint's row
+    assert "tiny: numeric path: fp32 on " in out  # it says which arithmetic ran (no bf16 check: fp32)
     assert "square lattices" not in out
 
 

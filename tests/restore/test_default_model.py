@@ -42,6 +42,7 @@ def test_shipped_default_carries_a_passing_bf16_check_of_its_own_weights(empty_u
     # it rests on the whole quick preset: both doses, the six thicknesses, 20 realisations
     assert record["doses_e_per_A2"] == [500.0, 50000.0] and record["atoms_per_column"] == [2, 5, 10, 20, 40, 75]
     assert record["realisations"] >= 20 and record["flag_changed_pct"] <= record["flag_changed_bound_pct"]
+    assert record["covers_quick_preset"]
 
 
 def test_a_checksum_mismatch_is_refused(empty_user_dir, monkeypatch):

@@ -43,7 +43,8 @@ def test_forcing_fp32_reproduces_the_float32_winograd_output_on_the_cpu():
     assert within_model(forced - exact[0, 0].numpy(), std[0, 0])
 
 
-PASSED = {"passed": True, "bound_pct_crlb": 5.0, "largest_pct_crlb": 3.7, "weights_sha256": "ab"}
+PASSED = {"passed": True, "bound_pct_crlb": 5.0, "largest_pct_crlb": 3.7, "flag_changed_pct": 0.1,
+          "flag_changed_bound_pct": 1.0, "covers_quick_preset": True, "weights_sha256": "ab"}
 
 
 @pytest.mark.parametrize("check, allowed", [
@@ -53,6 +54,8 @@ PASSED = {"passed": True, "bound_pct_crlb": 5.0, "largest_pct_crlb": 3.7, "weigh
     ({**PASSED, "largest_pct_crlb": 5.5}, False),           # a record contradicting itself
     ({**PASSED, "bound_pct_crlb": 20.0}, False),            # measured against a looser bound than the suite's
     ({"passed": True}, False),                              # no numbers
+    ({**PASSED, "covers_quick_preset": False}, False),      # from a reduced study
+    ({**PASSED, "flag_changed_pct": 2.0}, False),           # the paths flag different fits
 ])
 def test_auto_takes_bf16_only_where_native_and_the_weights_passed_their_check(check, allowed):
     native = numerics.inference_path("auto", "cpu", flags=NATIVE, bf16_check=check)

@@ -40,11 +40,13 @@ def test_cuda_takes_bf16_unless_forced_to_fp32():
 def test_a_gpu_without_native_bf16_runs_fp32_unless_forced(monkeypatch):
     import torch
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a pre-Ampere GPU, as torch reports it
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    capability = {0: (7, 0), 1: (8, 0)}  # cuda:0 a V100 (bf16 emulated), cuda:1 an A100
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability[torch.device(device).index])
     auto = numeric_path("auto", "cuda:0")
     assert auto.dtype == "fp32" and not auto.native_bf16 and "before Ampere" in auto.reason
     assert numeric_path("bf16", "cuda:0").dtype == "bf16"
+    assert numeric_path("auto", "cuda:1").dtype == "bf16" and numeric_path("auto", "cuda:1").native_bf16
 
 
 def test_modes_and_old_boolean_configs():
