@@ -94,7 +94,9 @@ def run_study(study: Study, preset: Any, methods: Sequence[Any], output: str | P
     inputs = study.inputs(preset)
     config = study.config(preset, inputs)
     existing = ResultStore.admit(output, study.name, config)  # before anything is written or simulated
-    methods = [keep_recorded_arithmetic(m, existing) for m in methods]
+    kept = [keep_recorded_arithmetic(m, existing) for m in methods]
+    resumed = [k for m, k in zip(methods, kept) if k is not m]  # auto methods keeping the directory's arithmetic
+    methods = kept
     inputs = study.load(preset, inputs, options)
     default = (preset.name == study.default_preset and not preset_given)
     say(f"bench run {study.name}: preset {preset.name!r}"
@@ -102,10 +104,8 @@ def run_study(study: Study, preset: Any, methods: Sequence[Any], output: str | P
     say(f"  {study.describe(preset)}; methods: {', '.join(m.name for m in methods)}")
     if note:
         say(f"  note: {note}")
-    for method in methods:
-        path = getattr(method, "path", None)
-        if path is not None and path.reason.startswith("resumed:"):
-            say(f"  {method.name}: {path.describe()}")
+    for method in resumed:
+        say(f"  {method.name}: {method.numeric_path().describe()}")
     say(f"  results: {output}")
     provenance = {"preset": preset.name, **inputs.provenance, "versions": library_versions(),
                   "hardware": hardware(**gpus()), "seeds": study.seeds(preset),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from _shared.provenance import cpu_model  # noqa: F401  (a public name of this module too)
+from _shared.provenance import cpu_model
 
 MODES = ("auto", "bf16", "fp32")
 # The flags that matter for the decision; the log names those present.

@@ -123,7 +123,7 @@ def _handle(args: argparse.Namespace) -> int:
     from bench.bf16_check import bf16_changes, bf16_verdict, changes_text, path_names
     from bench.cli import check_device, check_model_spec
     from bench.commands.run import build_methods, check_workers
-    from bench.methods import make_method
+    from bench.methods.cnn import FAMILY as CNN_FAMILY
     from restore.checkpoint import record_in_sidecar
     from restore.numerics import BF16_CHECK_KEY
 
@@ -132,7 +132,7 @@ def _handle(args: argparse.Namespace) -> int:
         raise ValueError(f"MODEL {args.model}: give the model without +auto/+bf16/+fp32; both paths are run")
     check_workers(args.workers)
     device = check_device(args.device)
-    if not hasattr(make_method(args.model), "sha256"):
+    if not CNN_FAMILY.matches(args.model):
         raise ValueError(f"MODEL {args.model}: not a restoration network; give a registered model (`bench models "
                          "list`) or a .safetensors checkpoint")
     methods, _ = build_methods(list(path_names(args.model)), None, device)

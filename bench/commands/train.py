@@ -177,7 +177,8 @@ def run_step(args) -> int:
 
     import torch
 
-    from restore.numerics import cpu_model, numeric_path
+    from _shared.provenance import cpu_model
+    from restore.numerics import numeric_path
     from restore.step_timing import GAN_MIN_PX, StepVariant, parameters, time_steps
 
     if args.threads:

@@ -23,23 +23,7 @@ def amplifier_cgrdn(path, gain: float):
     (≈ 2⁻⁹ relative each), and the gain carries that rounding into the output at ``gain`` times the image's
     contrast: each SCS changes by a fraction of a per cent of a 100-fold SCS, far beyond the CRLB.
     """
-    import torch
-
-    from restore.checkpoint import save_model
-    from restore.models import CGRDN, CGRDNConfig
-
-    model = CGRDN(CGRDNConfig.tiny())
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.zero_()
-        model.head.weight[0, 0, 1, 1] = 1.0
-        for a in (0, 1):
-            for b in (0, 1):
-                model.down.weight[2 * a + b, 0, a + 1, b + 1] = 1.0
-                model.up.weight[2 * a + b, 0, a + 1, b + 1] = 1.0
-        model.tail.weight[0, 0, 1, 1] = gain
-    save_model(path, model, "cgrdn", modality="hrstem", note="test network with constructed weights")
-    return path
+    return tiny_cgrdn(path, 0, gain=gain)
 
 
 def test_a_network_that_amplifies_bf16_rounding_fails(series, tmp_path, capsys):

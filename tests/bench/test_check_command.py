@@ -23,8 +23,9 @@ SMALL = ["--baseline", "raw", "--studies", "precision-vs-dose", "--recipe", "coa
          "--doses", "50000", "--realisations", "3", "--workers", "1", "--quiet"]
 
 
-def tiny_cgrdn(path, shift_px: int):
-    """Save a tiny CGRDN that returns its input moved by ``shift_px`` pixels along x (0: the identity)."""
+def tiny_cgrdn(path, shift_px: int, gain: float = 0.0):
+    """Save a tiny CGRDN that returns its input moved by ``shift_px`` pixels along x (0: the identity), plus
+    ``gain`` × its normalised input (the output is then input + gain × (input − mean))."""
     import torch
 
     from restore.checkpoint import save_model
@@ -34,15 +35,17 @@ def tiny_cgrdn(path, shift_px: int):
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.zero_()
-        if shift_px:
+        if shift_px or gain:
             model.head.weight[0, 0, 1, 1] = 1.0  # channel 0 carries the normalised image
             for a in (0, 1):
                 for b in (0, 1):  # channel 2a + b holds pixel (2i + a, 2j + b) at half resolution, and back
                     model.down.weight[2 * a + b, 0, a + 1, b + 1] = 1.0
                     model.up.weight[2 * a + b, 0, a + 1, b + 1] = 1.0
+        if shift_px:
             # residual = image(j − shift) − image(j): the output is the image moved by +shift pixels along x
             model.tail.weight[0, 0, 1, 1 - shift_px] += 1.0
             model.tail.weight[0, 0, 1, 1] -= 1.0
+        model.tail.weight[0, 0, 1, 1] += gain
     save_model(path, model, "cgrdn", modality="hrstem", note="test network with constructed weights")
     return path
 
